@@ -1,0 +1,125 @@
+//! Per-client state kept by the executor.
+//!
+//! The connection task owns the socket; the executor owns everything a command can read or
+//! change about a client (selected database, protocol, name, authentication, reply mode,
+//! flags). The two talk through [`ClientEvent`]s (executor → connection) and batches
+//! (connection → executor, see [`crate::exec`]).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tandem_resp::Protocol;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Something the executor asks a connection task to do outside a batch reply.
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// Close the connection now (CLIENT KILL, timeout, shutdown).
+    Kill,
+    /// Write these bytes to the socket (MONITOR feed, pushes).
+    Write(Bytes),
+}
+
+/// How replies are currently delivered (CLIENT REPLY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// The current command's reply is skipped (set from `SkipNext` when a command starts).
+    Skip,
+}
+
+/// Static facts about a connection, known when it is accepted.
+#[derive(Clone, Debug)]
+pub struct ConnMeta {
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: i64,
+}
+
+/// The executor's view of one client.
+#[derive(Debug)]
+pub struct Client {
+    pub id: u64,
+    pub meta: ConnMeta,
+    pub events: UnboundedSender<ClientEvent>,
+    pub created: Instant,
+    pub last_interaction: Instant,
+    pub db: usize,
+    pub proto: Protocol,
+    pub name: Option<Bytes>,
+    pub authenticated: bool,
+    pub user: &'static str,
+    pub reply_mode: ReplyMode,
+    pub monitor: bool,
+    pub no_evict: bool,
+    /// Set by CLIENT KILL / QUIT: the connection closes after the current batch.
+    pub close_after_reply: bool,
+    /// Full name (`client|list`) of the last command executed.
+    pub last_cmd: String,
+    /// Bytes in the query buffer when the last batch was handed over.
+    pub qbuf: usize,
+    /// Bytes of arguments of the command being executed.
+    pub argv_mem: usize,
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    // added for CLIENT/INFO
+    /// CLIENT KILL sent this client a [`ClientEvent::Kill`]; it no longer counts as connected
+    /// (CLIENT LIST, CLIENT KILL, INFO) while its connection task closes.
+    pub killed: bool,
+}
+
+impl Client {
+    pub fn new(
+        id: u64,
+        meta: ConnMeta,
+        events: UnboundedSender<ClientEvent>,
+        authenticated: bool,
+    ) -> Client {
+        let now = Instant::now();
+        Client {
+            id,
+            meta,
+            events,
+            created: now,
+            last_interaction: now,
+            db: 0,
+            proto: Protocol::Resp2,
+            name: None,
+            authenticated,
+            user: "default",
+            reply_mode: ReplyMode::On,
+            monitor: false,
+            no_evict: false,
+            close_after_reply: false,
+            last_cmd: "NULL".to_string(),
+            qbuf: 0,
+            argv_mem: 0,
+            multi: None,
+            killed: false,
+        }
+    }
+
+    /// Redis's `flags=` letters for CLIENT LIST.
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.monitor {
+            f.push('O');
+        }
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.close_after_reply {
+            f.push('c');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+}

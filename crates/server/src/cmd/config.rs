@@ -1,0 +1,92 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP, over [`crate::config::Config`].
+
+use bytes::Bytes;
+
+use super::Ctx;
+use crate::log;
+
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"get" => {
+            let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+            let pairs = ctx.srv.config.get(&patterns);
+            let mut e = ctx.enc();
+            e.map_len(pairs.len());
+            for (name, value) in pairs {
+                e.bulk(name.as_bytes());
+                e.bulk(&value);
+            }
+        }
+        b"set" => {
+            if args.len() % 2 != 0 {
+                let msg = tandem_commands::wrong_arity_error(ctx.spec);
+                ctx.err(&msg);
+                return;
+            }
+            let pairs: Vec<(&[u8], &[u8])> =
+                args[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
+            match ctx.srv.config.set(&pairs) {
+                Ok(changed) => {
+                    apply_changes(ctx, &changed);
+                    ctx.ok();
+                }
+                Err(msg) => ctx.err(&msg),
+            }
+        }
+        b"resetstat" => {
+            let samples = std::mem::take(&mut ctx.srv.stats.samples);
+            ctx.srv.stats = Default::default();
+            ctx.srv.stats.samples = samples;
+            ctx.ok();
+        }
+        b"rewrite" => match ctx.srv.config.rewrite() {
+            Ok(()) => {
+                tracing::info!("CONFIG REWRITE executed with success.");
+                ctx.ok();
+            }
+            Err(msg) => {
+                tracing::warn!("CONFIG REWRITE failed: {msg}");
+                let msg = format!("ERR Rewriting config file: {msg}");
+                ctx.err(&msg);
+            }
+        },
+        b"help" => {
+            let lines: &[&str] = &[
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+                "HELP",
+                "    Print this help.",
+            ];
+            let mut e = ctx.enc();
+            e.array_len(lines.len());
+            for l in lines {
+                e.simple(l.as_bytes());
+            }
+        }
+        _ => ctx.unknown_subcommand(args),
+    }
+}
+
+/// Applies the run-time effects of directives CONFIG SET changed.
+fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
+    ctx.srv.sync_shared();
+    for name in changed {
+        match *name {
+            "loglevel" => {
+                if let Some(l) = log::LogLevel::parse(&ctx.srv.config.get_str("loglevel")) {
+                    log::set_level(l);
+                }
+            }
+            "logfile" => log::set_file(&ctx.srv.config.get_str("logfile")),
+            _ => {}
+        }
+    }
+}

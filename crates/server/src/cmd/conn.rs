@@ -1,0 +1,186 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, SELECT, HELLO, AUTH.
+
+use bytes::Bytes;
+use tandem_resp::Protocol;
+
+use super::{parse_i64, Ctx};
+use crate::client::ReplyMode;
+
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    match args.len() {
+        1 => ctx.simple("PONG"),
+        2 => ctx.bulk(&args[1]),
+        _ => {
+            let msg = tandem_commands::wrong_arity_error(ctx.spec);
+            ctx.err(&msg);
+        }
+    }
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ctx.bulk(&args[1]);
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.ok();
+    ctx.client.close_after_reply = true;
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    let c = &mut *ctx.client;
+    c.monitor = false;
+    c.multi = None;
+    c.db = 0;
+    c.proto = Protocol::Resp2;
+    c.name = None;
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    c.user = "default";
+    c.authenticated = !ctx.srv.requires_auth();
+    ctx.simple("RESET");
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(id) = parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) else {
+        ctx.not_integer();
+        return;
+    };
+    if id < 0 || id as usize >= ctx.srv.databases() {
+        ctx.err("ERR DB index is out of range");
+        return;
+    }
+    ctx.client.db = id as usize;
+    ctx.ok();
+}
+
+/// Checks a password for a user the way the default-user-only ACL of Tandem does.
+fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    let required = ctx.srv.config.get_str("requirepass");
+    required.is_empty() || required.as_bytes() == pass
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() > 3 {
+        ctx.syntax_err();
+        return;
+    }
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
+        if !ctx.srv.requires_auth() {
+            ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        (b"default", &args[1])
+    } else {
+        (&args[1], &args[2])
+    };
+    if check_credentials(ctx, user, pass) {
+        ctx.client.authenticated = true;
+        ctx.client.user = "default";
+        ctx.ok();
+    } else {
+        ctx.err(WRONGPASS);
+    }
+}
+
+/// Client names may not contain spaces, newlines or characters outside '!'..='~'.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+pub const BAD_CLIENT_NAME: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut ver = None;
+    let mut next = 1;
+    if args.len() >= 2 {
+        next = 2;
+        match parse_i64(&args[1]) {
+            None => {
+                ctx.err("ERR Protocol version is not an integer or out of range");
+                return;
+            }
+            Some(v) if !(2..=3).contains(&v) => {
+                ctx.err("NOPROTO unsupported protocol version");
+                return;
+            }
+            Some(v) => ver = Some(v),
+        }
+    }
+    let mut creds = None;
+    let mut name = None;
+    let mut j = next;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = &args[j];
+        if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            creds = Some((args[j + 1].clone(), args[j + 2].clone()));
+            j += 3;
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            if !valid_client_name(&args[j + 1]) {
+                ctx.err(BAD_CLIENT_NAME);
+                return;
+            }
+            name = Some(args[j + 1].clone());
+            j += 2;
+        } else {
+            let msg = format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            );
+            ctx.err(&msg);
+            return;
+        }
+    }
+    if let Some((user, pass)) = creds {
+        if check_credentials(ctx, &user, &pass) {
+            ctx.client.authenticated = true;
+            ctx.client.user = "default";
+        } else {
+            ctx.err(WRONGPASS);
+            return;
+        }
+    }
+    if !ctx.client.authenticated {
+        ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return;
+    }
+    if let Some(n) = name {
+        ctx.client.name = if n.is_empty() { None } else { Some(n) };
+    }
+    if let Some(v) = ver {
+        ctx.client.proto = if v == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
+    }
+    let id = ctx.client.id as i64;
+    let proto = if ctx.client.proto == Protocol::Resp3 {
+        3
+    } else {
+        2
+    };
+    let role = crate::cmd::info::role_name(ctx.srv);
+    let mut e = ctx.enc();
+    e.map_len(7);
+    e.bulk(b"server");
+    e.bulk(b"redis");
+    e.bulk(b"version");
+    e.bulk(crate::REDIS_VERSION.as_bytes());
+    e.bulk(b"proto");
+    e.integer(proto);
+    e.bulk(b"id");
+    e.integer(id);
+    e.bulk(b"mode");
+    e.bulk(b"standalone");
+    e.bulk(b"role");
+    e.bulk(role.as_bytes());
+    e.bulk(b"modules");
+    e.array_len(0);
+}

@@ -1,0 +1,709 @@
+//! INFO: the server's state as `# Section` blocks of `field:value` lines.
+//!
+//! Section names, their order, field names and number formats are those of redis-server
+//! 7.0.15's `genRedisInfoString`, so monitoring tools and client libraries that parse INFO
+//! work unchanged (Tandem even reports `redis_version:7.0.15` for that reason). Values come
+//! from Tandem's real state where it has one (uptime, clients, command and byte counters,
+//! process memory and CPU from `/proc`); fields for things Tandem does not do yet (Lua, AOF,
+//! forks, eviction, ...) carry the values an idle Redis reports.
+//!
+//! [`section_text`] renders one section, so other parts of the server (replication,
+//! a future sentinel mode) can reuse them; [`info_text`] renders a whole INFO reply.
+//! The `record_*` functions feed the errorstats and commandstats sections.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::client::all_clients;
+use super::Ctx;
+use crate::client::Client;
+use crate::server::{Server, Stats};
+
+/// Every section in output order, with the names that select it.
+const SECTIONS: &[(&str, &[&str])] = &[
+    ("server", &["server"]),
+    ("clients", &["clients"]),
+    ("memory", &["memory"]),
+    ("persistence", &["persistence"]),
+    ("stats", &["stats"]),
+    ("replication", &["replication"]),
+    ("cpu", &["cpu"]),
+    ("modules", &["module_list", "modules"]),
+    ("commandstats", &["commandstats"]),
+    ("errorstats", &["errorstats"]),
+    ("latencystats", &["latencystats"]),
+    ("cluster", &["cluster"]),
+    ("keyspace", &["keyspace"]),
+];
+
+/// What `INFO` and `INFO default` show.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// `INFO [section ...]`, a verbatim `txt` string in RESP3 (a bulk string in RESP2).
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let names: Vec<&[u8]> = args[1..].iter().map(|a| &a[..]).collect();
+    let text = info_text(ctx.srv, Some(ctx.client), &names);
+    ctx.enc().verbatim(b"txt", text.as_bytes());
+}
+
+/// The role INFO, HELLO and ROLE report.
+pub fn role_name(_srv: &Server) -> &'static str {
+    "master"
+}
+
+/// The INFO reply for the section names given (none means `default`): the selected sections
+/// in Redis's order, separated by an empty line. Names are case-insensitive; `all` and
+/// `everything` select every section; unknown names select nothing.
+pub fn info_text(srv: &Server, client: Option<&Client>, names: &[&[u8]]) -> String {
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut all = false;
+    if names.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for n in names {
+        let n = String::from_utf8_lossy(n).to_ascii_lowercase();
+        match n.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => all = true,
+            _ => {
+                wanted.insert(n);
+            }
+        }
+    }
+    let mut out = String::new();
+    for (name, selectors) in SECTIONS {
+        if !all && !selectors.iter().any(|s| wanted.contains(*s)) {
+            continue;
+        }
+        if let Some(text) = section_text(srv, client, name) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// One section, `# Title\r\n` included, or `None` for a name INFO does not know. `client` is
+/// the client running the command (it is out of `srv.clients` while it runs).
+pub fn section_text(srv: &Server, client: Option<&Client>, section: &str) -> Option<String> {
+    let section = section.to_ascii_lowercase();
+    let mut s = String::with_capacity(1024);
+    match section.as_str() {
+        "server" => server_section(&mut s, srv),
+        "clients" => clients_section(&mut s, srv, client),
+        "memory" => memory_section(&mut s, srv),
+        "persistence" => persistence_section(&mut s, srv),
+        "stats" => stats_section(&mut s, srv),
+        "replication" => replication_section(&mut s, srv),
+        "cpu" => cpu_section(&mut s),
+        "modules" | "module_list" => s.push_str("# Modules\r\n"),
+        "commandstats" => commandstats_section(&mut s, &srv.stats),
+        "errorstats" => errorstats_section(&mut s, &srv.stats),
+        // Tandem keeps no latency histograms yet: the section is there, empty.
+        "latencystats" => s.push_str("# Latencystats\r\n"),
+        "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        // One `db<n>:keys=..,expires=..,avg_ttl=..` line per non-empty database, once the
+        // keyspace is part of the server.
+        "keyspace" => s.push_str("# Keyspace\r\n"),
+        _ => return None,
+    }
+    Some(s)
+}
+
+/// Appends `name:value\r\n`.
+fn field(s: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = write!(s, "{name}:{value}\r\n");
+}
+
+fn now_unix() -> std::time::Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// `uname -s -r -m`, from /proc where the kernel exposes it.
+fn os_string() -> String {
+    let sysname = read_trimmed("/proc/sys/kernel/ostype").unwrap_or_else(|| {
+        let os = std::env::consts::OS;
+        let mut c = os.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default()
+    });
+    let release = read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{sysname} {release} {}", std::env::consts::ARCH)
+}
+
+fn server_section(s: &mut String, srv: &Server) {
+    let now = now_unix();
+    let uptime = srv.started.elapsed().as_secs();
+    let hz = srv.config.get_i64("hz");
+    s.push_str("# Server\r\n");
+    field(s, "redis_version", crate::REDIS_VERSION);
+    field(s, "redis_git_sha1", "00000000");
+    field(s, "redis_git_dirty", 0);
+    field(s, "redis_build_id", "0000000000000000");
+    field(s, "redis_mode", "standalone");
+    field(s, "os", os_string());
+    field(s, "arch_bits", usize::BITS);
+    field(s, "monotonic_clock", "POSIX clock_gettime");
+    field(s, "multiplexing_api", "epoll");
+    field(s, "atomicvar_api", "c11-builtin");
+    field(s, "gcc_version", "0.0.0");
+    field(s, "process_id", std::process::id());
+    field(s, "process_supervised", "no");
+    field(s, "run_id", &srv.run_id);
+    field(s, "tcp_port", srv.port);
+    field(s, "server_time_usec", now.as_micros());
+    field(s, "uptime_in_seconds", uptime);
+    field(s, "uptime_in_days", uptime / (3600 * 24));
+    field(s, "hz", hz);
+    field(s, "configured_hz", hz);
+    field(s, "lru_clock", now.as_secs() & 0xFF_FFFF);
+    field(s, "executable", &srv.executable);
+    let config_file = srv
+        .config
+        .config_file()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    field(s, "config_file", config_file);
+    field(s, "io_threads_active", 0);
+}
+
+fn clients_section(s: &mut String, srv: &Server, client: Option<&Client>) {
+    let clients = all_clients(srv, client);
+    let max_in = clients.iter().map(|c| c.qbuf).max().unwrap_or(0);
+    s.push_str("# Clients\r\n");
+    field(s, "connected_clients", clients.len());
+    field(s, "cluster_connections", 0);
+    field(s, "maxclients", srv.config.get_i64("maxclients"));
+    field(s, "client_recent_max_input_buffer", max_in);
+    field(s, "client_recent_max_output_buffer", 0);
+    field(s, "blocked_clients", 0);
+    field(s, "tracking_clients", 0);
+    field(s, "clients_in_timeout_table", 0);
+}
+
+/// Redis's `bytesToHuman`.
+pub fn bytes_to_human(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let d = n as f64;
+    if n < 1024 {
+        format!("{n}B")
+    } else if n < 1 << 20 {
+        format!("{:.2}K", d / K)
+    } else if n < 1 << 30 {
+        format!("{:.2}M", d / (K * K))
+    } else if n < 1 << 40 {
+        format!("{:.2}G", d / (K * K * K))
+    } else if n < 1 << 50 {
+        format!("{:.2}T", d / (K * K * K * K))
+    } else if n < 1 << 60 {
+        format!("{:.2}P", d / (K * K * K * K * K))
+    } else {
+        format!("{n}B")
+    }
+}
+
+/// A `Name:   1234 kB` line of a /proc status-style file, in bytes.
+fn proc_kb(path: &str, name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let kb: u64 = line[name.len()..]
+        .trim_start_matches(':')
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn memory_section(s: &mut String, srv: &Server) {
+    let rss = proc_kb("/proc/self/status", "VmRSS").unwrap_or(0);
+    let peak = proc_kb("/proc/self/status", "VmHWM").unwrap_or(0).max(rss);
+    let total = proc_kb("/proc/meminfo", "MemTotal").unwrap_or(0);
+    let maxmemory = srv.config.get_i64("maxmemory").max(0) as u64;
+    let peak_perc = if peak > 0 {
+        rss as f64 * 100.0 / peak as f64
+    } else {
+        0.0
+    };
+    s.push_str("# Memory\r\n");
+    field(s, "used_memory", rss);
+    field(s, "used_memory_human", bytes_to_human(rss));
+    field(s, "used_memory_rss", rss);
+    field(s, "used_memory_rss_human", bytes_to_human(rss));
+    field(s, "used_memory_peak", peak);
+    field(s, "used_memory_peak_human", bytes_to_human(peak));
+    field(s, "used_memory_peak_perc", format!("{peak_perc:.2}%"));
+    // With no dataset yet, everything the process holds is overhead.
+    field(s, "used_memory_overhead", rss);
+    field(s, "used_memory_startup", 0);
+    field(s, "used_memory_dataset", 0);
+    field(s, "used_memory_dataset_perc", "0.00%");
+    field(s, "allocator_allocated", rss);
+    field(s, "allocator_active", rss);
+    field(s, "allocator_resident", rss);
+    field(s, "total_system_memory", total);
+    field(s, "total_system_memory_human", bytes_to_human(total));
+    // Tandem has no scripting engine: an idle Redis's figures.
+    field(s, "used_memory_lua", 32768);
+    field(s, "used_memory_vm_eval", 32768);
+    field(s, "used_memory_lua_human", "32.00K");
+    field(s, "used_memory_scripts_eval", 0);
+    field(s, "number_of_cached_scripts", 0);
+    field(s, "number_of_functions", 0);
+    field(s, "number_of_libraries", 0);
+    field(s, "used_memory_vm_functions", 33792);
+    field(s, "used_memory_vm_total", 66560);
+    field(s, "used_memory_vm_total_human", "65.00K");
+    field(s, "used_memory_functions", 200);
+    field(s, "used_memory_scripts", 200);
+    field(s, "used_memory_scripts_human", "200B");
+    field(s, "maxmemory", maxmemory);
+    field(s, "maxmemory_human", bytes_to_human(maxmemory));
+    field(
+        s,
+        "maxmemory_policy",
+        srv.config.get_str("maxmemory-policy"),
+    );
+    field(s, "allocator_frag_ratio", "1.00");
+    field(s, "allocator_frag_bytes", 0);
+    field(s, "allocator_rss_ratio", "1.00");
+    field(s, "allocator_rss_bytes", 0);
+    field(s, "rss_overhead_ratio", "1.00");
+    field(s, "rss_overhead_bytes", 0);
+    field(s, "mem_fragmentation_ratio", "1.00");
+    field(s, "mem_fragmentation_bytes", 0);
+    field(s, "mem_not_counted_for_evict", 0);
+    field(s, "mem_replication_backlog", 0);
+    field(s, "mem_total_replication_buffers", 0);
+    field(s, "mem_clients_slaves", 0);
+    field(s, "mem_clients_normal", 0);
+    field(s, "mem_cluster_links", 0);
+    field(s, "mem_aof_buffer", 0);
+    field(s, "mem_allocator", "libc");
+    field(s, "active_defrag_running", 0);
+    field(s, "lazyfree_pending_objects", 0);
+    field(s, "lazyfreed_objects", 0);
+}
+
+fn persistence_section(s: &mut String, srv: &Server) {
+    s.push_str("# Persistence\r\n");
+    field(s, "loading", 0);
+    field(s, "async_loading", 0);
+    field(s, "current_cow_peak", 0);
+    field(s, "current_cow_size", 0);
+    field(s, "current_cow_size_age", 0);
+    field(s, "current_fork_perc", "0.00");
+    field(s, "current_save_keys_processed", 0);
+    field(s, "current_save_keys_total", 0);
+    field(s, "rdb_changes_since_last_save", 0);
+    field(s, "rdb_bgsave_in_progress", 0);
+    // Redis counts the start as the last save when it loaded nothing.
+    field(s, "rdb_last_save_time", srv.started_unix);
+    field(s, "rdb_last_bgsave_status", "ok");
+    field(s, "rdb_last_bgsave_time_sec", -1);
+    field(s, "rdb_current_bgsave_time_sec", -1);
+    field(s, "rdb_saves", 0);
+    field(s, "rdb_last_cow_size", 0);
+    field(s, "rdb_last_load_keys_expired", 0);
+    field(s, "rdb_last_load_keys_loaded", 0);
+    field(s, "aof_enabled", 0);
+    field(s, "aof_rewrite_in_progress", 0);
+    field(s, "aof_rewrite_scheduled", 0);
+    field(s, "aof_last_rewrite_time_sec", -1);
+    field(s, "aof_current_rewrite_time_sec", -1);
+    field(s, "aof_last_bgrewrite_status", "ok");
+    field(s, "aof_rewrites", 0);
+    field(s, "aof_rewrites_consecutive_failures", 0);
+    field(s, "aof_last_write_status", "ok");
+    field(s, "aof_last_cow_size", 0);
+    field(s, "module_fork_in_progress", 0);
+    field(s, "module_fork_last_cow_size", 0);
+}
+
+/// Per-second rates over the sample window: (commands, input bytes, output bytes).
+fn instantaneous(stats: &Stats) -> (u64, f64, f64) {
+    let (Some(first), Some(last)) = (stats.samples.first(), stats.samples.last()) else {
+        return (0, 0.0, 0.0);
+    };
+    let secs = last.0.saturating_duration_since(first.0).as_secs_f64();
+    if secs <= 0.0 {
+        return (0, 0.0, 0.0);
+    }
+    let rate = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
+    (
+        rate(first.1, last.1) as u64,
+        rate(first.2, last.2),
+        rate(first.3, last.3),
+    )
+}
+
+fn stats_section(s: &mut String, srv: &Server) {
+    let st = &srv.stats;
+    let (ops, in_bps, out_bps) = instantaneous(st);
+    s.push_str("# Stats\r\n");
+    field(s, "total_connections_received", st.total_connections_received);
+    field(s, "total_commands_processed", st.total_commands_processed);
+    field(s, "instantaneous_ops_per_sec", ops);
+    field(s, "total_net_input_bytes", st.total_net_input_bytes);
+    field(s, "total_net_output_bytes", st.total_net_output_bytes);
+    field(s, "total_net_repl_input_bytes", 0);
+    field(s, "total_net_repl_output_bytes", 0);
+    // Redis divides in single precision before printing with %.2f.
+    field(
+        s,
+        "instantaneous_input_kbps",
+        format!("{:.2}", f64::from(in_bps as f32 / 1024.0)),
+    );
+    field(
+        s,
+        "instantaneous_output_kbps",
+        format!("{:.2}", f64::from(out_bps as f32 / 1024.0)),
+    );
+    field(s, "instantaneous_input_repl_kbps", "0.00");
+    field(s, "instantaneous_output_repl_kbps", "0.00");
+    field(s, "rejected_connections", st.rejected_connections);
+    field(s, "sync_full", 0);
+    field(s, "sync_partial_ok", 0);
+    field(s, "sync_partial_err", 0);
+    field(s, "expired_keys", 0);
+    field(s, "expired_stale_perc", "0.00");
+    field(s, "expired_time_cap_reached_count", 0);
+    field(s, "expire_cycle_cpu_milliseconds", 0);
+    field(s, "evicted_keys", 0);
+    field(s, "evicted_clients", 0);
+    field(s, "total_eviction_exceeded_time", 0);
+    field(s, "current_eviction_exceeded_time", 0);
+    field(s, "keyspace_hits", 0);
+    field(s, "keyspace_misses", 0);
+    field(s, "pubsub_channels", 0);
+    field(s, "pubsub_patterns", 0);
+    field(s, "pubsubshard_channels", 0);
+    field(s, "latest_fork_usec", 0);
+    field(s, "total_forks", 0);
+    field(s, "migrate_cached_sockets", 0);
+    field(s, "slave_expires_tracked_keys", 0);
+    field(s, "active_defrag_hits", 0);
+    field(s, "active_defrag_misses", 0);
+    field(s, "active_defrag_key_hits", 0);
+    field(s, "active_defrag_key_misses", 0);
+    field(s, "total_active_defrag_time", 0);
+    field(s, "current_active_defrag_time", 0);
+    field(s, "tracking_total_keys", 0);
+    field(s, "tracking_total_items", 0);
+    field(s, "tracking_total_prefixes", 0);
+    field(s, "unexpected_error_replies", st.unexpected_error_replies);
+    field(s, "total_error_replies", st.total_error_replies);
+    field(s, "dump_payload_sanitizations", 0);
+    field(s, "total_reads_processed", st.total_reads_processed);
+    field(s, "total_writes_processed", st.total_writes_processed);
+    field(s, "io_threaded_reads_processed", 0);
+    field(s, "io_threaded_writes_processed", 0);
+    field(s, "reply_buffer_shrinks", 0);
+    field(s, "reply_buffer_expands", 0);
+}
+
+fn replication_section(s: &mut String, srv: &Server) {
+    s.push_str("# Replication\r\n");
+    field(s, "role", role_name(srv));
+    field(s, "connected_slaves", 0);
+    if srv.config.get_i64("min-replicas-to-write") != 0
+        && srv.config.get_i64("min-replicas-max-lag") != 0
+    {
+        field(s, "min_slaves_good_slaves", 0);
+    }
+    field(s, "master_failover_state", "no-failover");
+    field(s, "master_replid", &srv.replid);
+    field(s, "master_replid2", "0000000000000000000000000000000000000000");
+    field(s, "master_repl_offset", 0);
+    field(s, "second_repl_offset", -1);
+    field(s, "repl_backlog_active", 0);
+    field(s, "repl_backlog_size", srv.config.get_i64("repl-backlog-size"));
+    field(s, "repl_backlog_first_byte_offset", 0);
+    field(s, "repl_backlog_histlen", 0);
+}
+
+/// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every Linux port that
+/// Tandem targets).
+const CLOCK_TICKS: u64 = 100;
+
+/// (utime, stime, cutime, cstime) in clock ticks from a /proc `stat` file.
+fn cpu_ticks(path: &str) -> Option<[u64; 4]> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime is field 14.
+    let get = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+    Some([get(14)?, get(15)?, get(16)?, get(17)?])
+}
+
+/// `%ld.%06ld` seconds of clock ticks.
+fn ticks_to_secs(t: u64) -> String {
+    format!(
+        "{}.{:06}",
+        t / CLOCK_TICKS,
+        (t % CLOCK_TICKS) * (1_000_000 / CLOCK_TICKS)
+    )
+}
+
+fn cpu_section(s: &mut String) {
+    let p = cpu_ticks("/proc/self/stat").unwrap_or_default();
+    // The thread running INFO is the executor: Tandem's "main thread".
+    let t = cpu_ticks("/proc/thread-self/stat").unwrap_or_default();
+    s.push_str("# CPU\r\n");
+    field(s, "used_cpu_sys", ticks_to_secs(p[1]));
+    field(s, "used_cpu_user", ticks_to_secs(p[0]));
+    field(s, "used_cpu_sys_children", ticks_to_secs(p[3]));
+    field(s, "used_cpu_user_children", ticks_to_secs(p[2]));
+    field(s, "used_cpu_sys_main_thread", ticks_to_secs(t[1]));
+    field(s, "used_cpu_user_main_thread", ticks_to_secs(t[0]));
+}
+
+/// Redis's `getSafeInfoString`: `#`, `:`, CR and LF become `_` in names INFO prints.
+fn safe_info_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if matches!(c, '#' | ':' | '\r' | '\n') { '_' } else { c })
+        .collect()
+}
+
+fn commandstats_section(s: &mut String, stats: &Stats) {
+    s.push_str("# Commandstats\r\n");
+    for (name, c) in &stats.commands {
+        if c.calls == 0 && c.failed_calls == 0 && c.rejected_calls == 0 {
+            continue;
+        }
+        // Redis computes the average in single precision.
+        let per_call = if c.calls == 0 {
+            0.0
+        } else {
+            f64::from(c.usec as f32 / c.calls as f32)
+        };
+        let _ = write!(
+            s,
+            "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+            safe_info_name(name),
+            c.calls,
+            c.usec,
+            per_call,
+            c.rejected_calls,
+            c.failed_calls
+        );
+    }
+}
+
+fn errorstats_section(s: &mut String, stats: &Stats) {
+    s.push_str("# Errorstats\r\n");
+    for (code, count) in &stats.error_codes {
+        let _ = write!(s, "errorstat_{}:count={count}\r\n", safe_info_name(code));
+    }
+}
+
+/// The errorstats code of an error reply text (without the leading `-`): its first word
+/// when a space occurs within Redis's 32-byte search window, `ERR` otherwise.
+pub fn error_code(text: &str) -> &str {
+    let window = &text.as_bytes()[..text.len().min(31)];
+    match window.iter().position(|&b| b == b' ') {
+        Some(i) => &text[..i],
+        None => "ERR",
+    }
+}
+
+/// Counts an error reply in INFO errorstats. `total_error_replies` is counted separately by
+/// whoever sends the reply.
+pub fn record_error_code(stats: &mut Stats, text: &str) {
+    *stats
+        .error_codes
+        .entry(error_code(text).to_string())
+        .or_insert(0) += 1;
+}
+
+/// Counts one execution of `fullname` (e.g. `client|list`) in INFO commandstats; `failed`
+/// when it replied with an error.
+pub fn record_call(stats: &mut Stats, fullname: &str, usec: u64, failed: bool) {
+    let c = stats.commands.entry(fullname.to_string()).or_default();
+    c.calls += 1;
+    c.usec += usec;
+    if failed {
+        c.failed_calls += 1;
+    }
+}
+
+/// Counts a command refused before it ran (arity, authentication, ...) in commandstats.
+pub fn record_rejected(stats: &mut Stats, fullname: &str) {
+    stats
+        .commands
+        .entry(fullname.to_string())
+        .or_default()
+        .rejected_calls += 1;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// A server as the executor holds it, without any connection.
+    pub(crate) fn server() -> Server {
+        use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+        let shared = crate::net::Shared {
+            requires_auth: AtomicBool::new(false),
+            protected_mode: AtomicBool::new(false),
+            max_bulk_len: AtomicI64::new(0),
+            query_buffer_limit: AtomicI64::new(0),
+            maxclients: AtomicI64::new(0),
+            connected: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+        };
+        Server::new(Config::default(), 6379, std::sync::Arc::new(shared))
+    }
+
+    fn titles(text: &str) -> Vec<&str> {
+        text.split("\r\n")
+            .filter(|l| l.starts_with("# "))
+            .collect()
+    }
+
+    #[test]
+    fn default_sections_in_redis_order() {
+        let srv = server();
+        let text = info_text(&srv, None, &[]);
+        assert_eq!(
+            titles(&text),
+            [
+                "# Server",
+                "# Clients",
+                "# Memory",
+                "# Persistence",
+                "# Stats",
+                "# Replication",
+                "# CPU",
+                "# Modules",
+                "# Errorstats",
+                "# Cluster",
+                "# Keyspace"
+            ]
+        );
+        assert!(text.ends_with("# Keyspace\r\n"));
+        assert!(text.contains("\r\n\r\n# Clients\r\n"));
+        assert_eq!(titles(&text), titles(&info_text(&srv, None, &[b"DEFAULT"])));
+    }
+
+    #[test]
+    fn all_adds_commandstats_and_latencystats() {
+        let srv = server();
+        let all = info_text(&srv, None, &[b"all"]);
+        assert_eq!(titles(&all).len(), 13);
+        assert!(all.contains("# Commandstats\r\n\r\n# Errorstats\r\n\r\n# Latencystats\r\n"));
+        assert_eq!(titles(&info_text(&srv, None, &[b"everything"])).len(), 13);
+    }
+
+    #[test]
+    fn selection_is_case_insensitive_ordered_and_deduplicated() {
+        let srv = server();
+        let text = info_text(&srv, None, &[b"CPU", b"server", b"Cpu", b"nosuch"]);
+        assert_eq!(titles(&text), ["# Server", "# CPU"]);
+        assert_eq!(info_text(&srv, None, &[b"nosuch"]), "");
+        assert_eq!(
+            titles(&info_text(&srv, None, &[b"module_list", b"modules"])),
+            ["# Modules"]
+        );
+    }
+
+    #[test]
+    fn replication_section_of_a_lone_master() {
+        let srv = server();
+        let text = section_text(&srv, None, "replication").unwrap();
+        let expected = format!(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\
+             master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
+             master_replid2:0000000000000000000000000000000000000000\r\n\
+             master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
+             repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n\
+             repl_backlog_histlen:0\r\n",
+            srv.replid
+        );
+        assert_eq!(text, expected);
+        assert_eq!(srv.replid.len(), 40);
+        assert!(section_text(&srv, None, "nosuch").is_none());
+    }
+
+    #[test]
+    fn server_and_clients_fields() {
+        let srv = server();
+        let text = section_text(&srv, None, "server").unwrap();
+        assert!(text.starts_with("# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n"));
+        assert!(text.contains("\r\ntcp_port:6379\r\n"));
+        assert!(text.contains("\r\nhz:10\r\nconfigured_hz:10\r\n"));
+        assert!(text.ends_with("config_file:\r\nio_threads_active:0\r\n"));
+        let clients = section_text(&srv, None, "clients").unwrap();
+        assert!(clients.contains("connected_clients:0\r\ncluster_connections:0\r\nmaxclients:10000\r\n"));
+    }
+
+    #[test]
+    fn human_bytes_like_redis() {
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(990336), "967.12K");
+        assert_eq!(bytes_to_human(12353536), "11.78M");
+        assert_eq!(bytes_to_human(25276063744), "23.54G");
+        assert_eq!(bytes_to_human(0), "0B");
+    }
+
+    #[test]
+    fn error_and_command_stats() {
+        let mut srv = server();
+        record_error_code(&mut srv.stats, "ERR syntax error");
+        record_error_code(&mut srv.stats, "WRONGPASS invalid username-password pair");
+        record_error_code(&mut srv.stats, "ERR unknown command");
+        record_error_code(&mut srv.stats, "NOSPACEINTHEFIRSTTHIRTYTWOBYTESATALL x");
+        let text = section_text(&srv, None, "errorstats").unwrap();
+        assert_eq!(
+            text,
+            "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_WRONGPASS:count=1\r\n"
+        );
+        record_call(&mut srv.stats, "client|list", 22, false);
+        record_call(&mut srv.stats, "client|list", 23, true);
+        record_rejected(&mut srv.stats, "get");
+        let text = section_text(&srv, None, "commandstats").unwrap();
+        assert_eq!(
+            text,
+            "# Commandstats\r\n\
+             cmdstat_client|list:calls=2,usec=45,usec_per_call=22.50,rejected_calls=0,failed_calls=1\r\n\
+             cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0\r\n"
+        );
+    }
+
+    #[test]
+    fn cpu_times_format() {
+        assert_eq!(ticks_to_secs(0), "0.000000");
+        assert_eq!(ticks_to_secs(1234), "12.340000");
+        let text = section_text(&server(), None, "cpu").unwrap();
+        assert_eq!(text.matches("\r\n").count(), 7);
+    }
+}

@@ -1,0 +1,250 @@
+//! `tandem-server`: a Redis-compatible server whose heart is Redis's replication.
+//!
+//! # Layout
+//! - [`config`]: every redis.conf directive of Redis 7.0.15, file and command-line parsing,
+//!   CONFIG GET/SET/REWRITE.
+//! - [`log`]: Redis's log line format over `tracing`.
+//! - [`net`]: listeners and per-connection tasks (read, decode, batch, write).
+//! - [`exec`]: the executor thread, sole owner of [`server::Server`]; runs batches in order.
+//! - [`cmd`]: command dispatch and handlers, one module per family.
+//! - [`client`]: the executor's per-client state.
+//!
+//! Start-up follows redis-server: parse config, log the start, bind (or fail with Redis's
+//! message), log `Server initialized` and `Ready to accept connections`, then serve until
+//! SHUTDOWN, SIGTERM or SIGINT.
+#![forbid(unsafe_code)]
+
+mod client;
+mod cmd;
+mod config;
+mod exec;
+mod log;
+mod net;
+mod server;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::exec::Msg;
+use crate::net::Shared;
+use crate::server::Server;
+
+/// The Redis version Tandem behaves as (INFO, HELLO).
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Tandem's own version.
+pub const TANDEM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!(
+                    "Tandem server v={TANDEM_VERSION} (Redis {REDIS_VERSION} compatible) bits=64"
+                );
+                return;
+            }
+            "-h" | "--help" => {
+                println!("Usage: ./tandem-server [/path/to/redis.conf] [options] [-]");
+                println!("       ./tandem-server - (read config from stdin)");
+                println!("       ./tandem-server -v or --version");
+                println!("       ./tandem-server -h or --help");
+                println!();
+                println!("Examples:");
+                println!("       ./tandem-server (run the server with default conf)");
+                println!("       ./tandem-server /etc/redis/6379.conf");
+                println!("       ./tandem-server --port 7777");
+                println!("       ./tandem-server --port 7777 --replicaof 127.0.0.1 8888");
+                println!("       ./tandem-server /etc/myredis.conf --loglevel verbose");
+                return;
+            }
+            _ => {}
+        }
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            std::process::exit(1);
+        }
+    };
+    std::process::exit(run(config));
+}
+
+fn run(config: Config) -> i32 {
+    let level = log::LogLevel::parse(&config.get_str("loglevel")).unwrap_or(log::LogLevel::Notice);
+    log::set_role(b'C');
+    log::init(level, &config.get_str("logfile"));
+    let pid = std::process::id();
+    tracing::warn!("oO0OoO0OoO0Oo Tandem is starting oO0OoO0OoO0Oo");
+    tracing::warn!(
+        "Tandem version={TANDEM_VERSION} (Redis version={REDIS_VERSION}), bits=64, pid={pid}, just started"
+    );
+    if config.config_file().is_none() {
+        tracing::warn!("Warning: no config file specified, using the default config. In order to specify a config file use tandem-server /path/to/redis.conf");
+    } else {
+        tracing::warn!("Configuration loaded");
+    }
+    for name in config.unsupported_in_use() {
+        tracing::warn!(
+            "Warning: directive '{name}' is accepted but not acted on by this version of Tandem"
+        );
+    }
+    if config.get_bool("daemonize") {
+        tracing::warn!("Warning: daemonize yes is not supported; running in the foreground");
+    }
+    log::set_role(b'M');
+
+    let port = config.get_i64("port").clamp(0, 65535) as u16;
+    let backlog = config.get_i64("tcp-backlog").clamp(1, i64::from(i32::MAX)) as i32;
+    let mut listeners = Vec::new();
+    if port != 0 {
+        for (addr, optional) in net::bind_addrs(&config.get_list("bind"), port) {
+            match net::bind_one(addr, backlog) {
+                Ok(l) => listeners.push(l),
+                Err(e) if optional => {
+                    tracing::debug!("Skipping optional bind address {addr}: {e}");
+                }
+                Err(e) => {
+                    let shown = if addr.ip().is_unspecified() && addr.is_ipv4() {
+                        "*".to_string()
+                    } else {
+                        addr.ip().to_string()
+                    };
+                    tracing::warn!(
+                        "Warning: Could not create server TCP listening socket {shown}:{port}: bind: {}",
+                        io_error_text(&e)
+                    );
+                    tracing::warn!("Failed listening on port {port} (tcp), aborting.");
+                    return 1;
+                }
+            }
+        }
+        if listeners.is_empty() {
+            tracing::warn!("Failed listening on port {port} (tcp), aborting.");
+            return 1;
+        }
+    }
+
+    if config.get_bool("always-show-logo") {
+        log::write_raw(&banner(port, pid));
+    } else {
+        tracing::info!("Running mode=standalone, port={port}.");
+    }
+
+    let shared = Arc::new(Shared {
+        requires_auth: AtomicBool::new(false),
+        protected_mode: AtomicBool::new(true),
+        max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
+        query_buffer_limit: AtomicI64::new(1024 * 1024 * 1024),
+        maxclients: AtomicI64::new(10000),
+        connected: AtomicUsize::new(0),
+        next_id: AtomicU64::new(1),
+    });
+    let pidfile = config.get_str("pidfile");
+    let srv = Server::new(config, port, shared.clone());
+    srv.sync_shared();
+    tracing::warn!("Server initialized");
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{pid}\n")) {
+            tracing::warn!("Failed to write PID file: {e}");
+        }
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!("Failed to start the network runtime: {e}");
+            return 1;
+        }
+    };
+    let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
+    for l in listeners {
+        let tx = tx.clone();
+        let shared = shared.clone();
+        runtime.spawn(async move {
+            match tokio::net::TcpListener::from_std(l) {
+                Ok(listener) => net::accept_loop(listener, tx, shared).await,
+                Err(e) => tracing::warn!("Listener setup failed: {e}"),
+            }
+        });
+    }
+    runtime.spawn(signals(tx.clone()));
+    drop(tx);
+    tracing::info!("Ready to accept connections");
+    let executor = std::thread::Builder::new()
+        .name("executor".into())
+        .spawn(move || exec::run(srv, rx));
+    let code = match executor {
+        Ok(handle) => handle.join().unwrap_or(1),
+        Err(e) => {
+            tracing::warn!("Failed to start the executor thread: {e}");
+            1
+        }
+    };
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}
+
+/// Forwards SIGTERM and SIGINT to the executor, which shuts down like SHUTDOWN does.
+async fn signals(tx: crossbeam_channel::Sender<Msg>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("Could not install signal handlers");
+        return;
+    };
+    loop {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        if tx.send(Msg::Signal(name)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The strerror-style text Redis prints for a bind failure.
+fn io_error_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "Address already in use".to_string(),
+        std::io::ErrorKind::AddrNotAvailable => "Cannot assign requested address".to_string(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Tandem's start-up banner (`always-show-logo yes`), with the `Port:` and `PID:` lines
+/// harnesses look for.
+fn banner(port: u16, pid: u32) -> String {
+    let art = [
+        "     _______________",
+        "    |_____   _____|   Tandem {V} (Redis {R} compatible) 64 bit",
+        "          | |  ___    ",
+        "          | | / _ \\   Running in standalone mode",
+        "          | || |_| |  Port: {P}",
+        "          |_| \\___/   PID: {I}",
+        "    ~~~ two riders, one stream ~~~",
+    ];
+    let mut s = String::from("\n");
+    for line in art {
+        s.push_str(
+            &line
+                .replace("{V}", TANDEM_VERSION)
+                .replace("{R}", REDIS_VERSION)
+                .replace("{P}", &port.to_string())
+                .replace("{I}", &pid.to_string()),
+        );
+        s.push('\n');
+    }
+    s.push('\n');
+    s
+}

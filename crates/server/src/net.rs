@@ -1,0 +1,221 @@
+//! The network side: listeners and one tokio task per connection.
+//!
+//! A connection task reads from its socket, decodes every complete request in the buffer
+//! (one read of a pipelined client becomes one batch), hands the batch to the executor and
+//! writes back the encoded replies it receives. It never touches server state; what it needs
+//! to know between batches (protocol limits, whether AUTH is required) is in [`Shared`],
+//! which the executor keeps up to date.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use crossbeam_channel::Sender;
+use tandem_resp::{Limits, Request, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::{ClientEvent, ConnMeta};
+use crate::exec::Msg;
+
+/// Settings and counters the network side reads without asking the executor.
+#[derive(Debug)]
+pub struct Shared {
+    pub requires_auth: AtomicBool,
+    pub protected_mode: AtomicBool,
+    pub max_bulk_len: AtomicI64,
+    pub query_buffer_limit: AtomicI64,
+    pub maxclients: AtomicI64,
+    pub connected: AtomicUsize,
+    pub next_id: AtomicU64,
+}
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Turns the `bind` directive into socket addresses; the bool says whether failure to bind
+/// is tolerated (a leading `-`, as in Redis's default `* -::*`).
+pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+    let mut v = Vec::new();
+    for item in bind {
+        let (optional, addr) = match item.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, item.as_str()),
+        };
+        let ip = match addr {
+            "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            "::*" => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            other => match other.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => continue,
+            },
+        };
+        v.push((SocketAddr::new(ip, port), optional));
+    }
+    v
+}
+
+/// Binds one listening socket the way Redis does (SO_REUSEADDR, IPv6-only for v6 sockets).
+pub fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sock = Socket::new(domain, Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.bind(&addr.into())?;
+    sock.listen(backlog)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// Accepts connections forever, spawning a task per connection.
+pub async fn accept_loop(listener: TcpListener, tx: Sender<Msg>, shared: Arc<Shared>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let tx = tx.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            serve(stream, addr, tx, shared).await;
+        });
+    }
+}
+
+fn fd_of(stream: &TcpStream) -> i64 {
+    use std::os::fd::AsRawFd;
+    i64::from(stream.as_raw_fd())
+}
+
+async fn serve(mut stream: TcpStream, addr: SocketAddr, tx: Sender<Msg>, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    if shared.protected_mode.load(Ordering::Relaxed)
+        && !shared.requires_auth.load(Ordering::Relaxed)
+        && !addr.ip().is_loopback()
+    {
+        let _ = stream.write_all(DENIED.as_bytes()).await;
+        return;
+    }
+    let connected = shared.connected.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = ConnectedGuard(shared.clone());
+    let max = shared.maxclients.load(Ordering::Relaxed);
+    if max > 0 && connected as i64 > max {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let meta = ConnMeta {
+        addr,
+        laddr,
+        fd: fd_of(&stream),
+    };
+    if tx
+        .send(Msg::Connect {
+            id,
+            meta,
+            events: ev_tx,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let mut authenticated = !shared.requires_auth.load(Ordering::Relaxed);
+    let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut reqs: Vec<Request> = Vec::new();
+    'conn: loop {
+        tokio::select! {
+            read = stream.read_buf(&mut rbuf) => {
+                match read {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(_) => {}
+                }
+                decoder.limits = limits(&shared, authenticated);
+                let result = decoder.decode_batch(&mut rbuf, &mut reqs);
+                let mut close = false;
+                if !reqs.is_empty() {
+                    let (reply_tx, reply_rx) = oneshot::channel();
+                    let batch = Msg::Batch {
+                        id,
+                        reqs: std::mem::take(&mut reqs),
+                        pending: rbuf.len(),
+                        reply: reply_tx,
+                    };
+                    if tx.send(batch).is_err() {
+                        break 'conn;
+                    }
+                    let Ok(reply) = reply_rx.await else {
+                        break 'conn;
+                    };
+                    authenticated = reply.authenticated;
+                    close = reply.close;
+                    if !reply.out.is_empty() && stream.write_all(&reply.out).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                if let Err(e) = result {
+                    tracing::debug!("Protocol error ({e}) from client: id={id} addr={addr}");
+                    let line = format!("-{e}\r\n");
+                    let _ = stream.write_all(line.as_bytes()).await;
+                    break 'conn;
+                }
+                if close {
+                    break 'conn;
+                }
+                let limit = shared.query_buffer_limit.load(Ordering::Relaxed);
+                if limit > 0 && rbuf.len() as i64 > limit {
+                    tracing::warn!("Closing client that reached max query buffer length: id={id} addr={addr} (qbuf initial bytes: {:?})", String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)]));
+                    break 'conn;
+                }
+                if let Some(n) = decoder.needed() {
+                    rbuf.reserve(n.min(64 * 1024 * 1024));
+                }
+            }
+            ev = ev_rx.recv() => {
+                match ev {
+                    None | Some(ClientEvent::Kill) => break 'conn,
+                    Some(ClientEvent::Write(bytes)) => {
+                        if stream.write_all(&bytes).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = stream.shutdown().await;
+    let _ = tx.send(Msg::Disconnect { id });
+}
+
+fn limits(shared: &Shared, authenticated: bool) -> Limits {
+    Limits {
+        max_bulk_len: shared.max_bulk_len.load(Ordering::Relaxed),
+        unauthenticated: !authenticated,
+        ..Limits::default()
+    }
+}
+
+/// Decrements the connected-clients count when a connection task ends.
+struct ConnectedGuard(Arc<Shared>);
+
+impl Drop for ConnectedGuard {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,156 @@
+//! The state the executor owns: configuration, clients, statistics, pause state.
+//!
+//! Exactly one thread (the executor, see [`crate::exec`]) touches a [`Server`]; that single
+//! owner is what gives commands their total order (design brief, invariant 1) and makes a
+//! batch of pipelined commands atomic with respect to other clients.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::net::Shared;
+
+/// Counters reported by INFO stats (reset by CONFIG RESETSTAT where Redis resets them).
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub rejected_connections: u64,
+    pub total_error_replies: u64,
+    pub unexpected_error_replies: u64,
+    pub client_query_buffer_limit_disconnections: u64,
+    /// Samples for the `instantaneous_*` fields: (time, commands, input bytes, output bytes).
+    pub samples: Vec<(Instant, u64, u64, u64)>,
+    // added for CLIENT/INFO
+    /// INFO errorstats: replies per error code (first word of the error), sorted by code.
+    pub error_codes: BTreeMap<String, u64>,
+    /// INFO commandstats: per command full name (`client|list`).
+    pub commands: BTreeMap<String, CommandStat>,
+    /// INFO `total_reads_processed` / `total_writes_processed` (socket reads and writes).
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
+}
+
+// added for CLIENT/INFO
+/// One INFO commandstats line: `cmdstat_<name>:calls=..,usec=..,..`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// What CLIENT PAUSE holds back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseKind {
+    /// Every command from normal clients.
+    All,
+    /// Writes and commands that may replicate.
+    Write,
+}
+
+/// An active CLIENT PAUSE.
+#[derive(Clone, Copy, Debug)]
+pub struct Pause {
+    pub kind: PauseKind,
+    pub until: Instant,
+}
+
+/// Everything the executor owns.
+pub struct Server {
+    pub config: Config,
+    pub clients: BTreeMap<u64, Client>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub started_unix: u64,
+    /// 40 hex characters, new at every start (INFO `run_id`).
+    pub run_id: String,
+    pub pause: Option<Pause>,
+    /// The TCP port actually listened on.
+    pub port: u16,
+    pub executable: String,
+    /// Set when SHUTDOWN (or a signal) decided to stop; the executor exits its loop.
+    pub shutting_down: bool,
+    pub hz_ticks: u64,
+    /// Settings mirrored for the connection tasks.
+    pub shared: Arc<Shared>,
+    // added for CLIENT/INFO
+    /// The replication id (INFO `master_replid`): 40 hex characters, new at every start.
+    pub replid: String,
+}
+
+impl Server {
+    pub fn new(config: Config, port: u16, shared: Arc<Shared>) -> Server {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Server {
+            config,
+            clients: BTreeMap::new(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_unix: now.as_secs(),
+            run_id: random_hex40(),
+            pause: None,
+            port,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            shutting_down: false,
+            hz_ticks: 0,
+            shared,
+            replid: random_hex40(),
+        }
+    }
+
+    /// Copies the settings connection tasks read into [`Shared`].
+    pub fn sync_shared(&self) {
+        let s = &self.shared;
+        let c = &self.config;
+        s.requires_auth.store(self.requires_auth(), Ordering::Relaxed);
+        s.protected_mode.store(c.get_bool("protected-mode"), Ordering::Relaxed);
+        s.max_bulk_len.store(c.get_i64("proto-max-bulk-len"), Ordering::Relaxed);
+        s.query_buffer_limit.store(c.get_i64("client-query-buffer-limit"), Ordering::Relaxed);
+        s.maxclients.store(c.get_i64("maxclients"), Ordering::Relaxed);
+    }
+
+    /// Number of databases (`databases` directive).
+    pub fn databases(&self) -> usize {
+        self.config.get_i64("databases").max(1) as usize
+    }
+
+    /// True when connections need AUTH before other commands.
+    pub fn requires_auth(&self) -> bool {
+        !self.config.get_str("requirepass").is_empty()
+    }
+}
+
+/// 40 random hex characters, from the OS's randomness where available.
+pub fn random_hex40() -> String {
+    let mut bytes = [0u8; 20];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !filled {
+        // Fall back to a time and pid mix; uniqueness, not secrecy, is what matters here.
+        let mut x = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+            ^ u64::from(std::process::id()) << 32;
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
