@@ -337,7 +337,10 @@ mod tests {
     #[test]
     fn splits_like_redis_cli() {
         assert_eq!(split("  set  a   b "), ["set", "a", "b"]);
-        assert_eq!(split(r#"echo "a b\n\x41\"" 'c\'d' """#), ["echo", "a b\nA\"", "c'd", ""]);
+        assert_eq!(
+            split(r#"echo "a b\n\x41\"" 'c\'d' """#),
+            ["echo", "a b\nA\"", "c'd", ""]
+        );
         assert_eq!(split(r#"a"b c" d"#), ["ab c", "d"]);
         assert_eq!(split_args(r#"echo "abc"#), Err(UnbalancedQuotes));
         assert_eq!(split_args(r#"echo "abc"x"#), Err(UnbalancedQuotes));
@@ -346,7 +349,10 @@ mod tests {
 
     #[test]
     fn unescapes_raw() {
-        assert_eq!(unescape(r"*1\r\n$4\r\nPING\x0d\x0A").unwrap(), b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(
+            unescape(r"*1\r\n$4\r\nPING\x0d\x0A").unwrap(),
+            b"*1\r\n$4\r\nPING\r\n"
+        );
         assert!(unescape(r"\x4").is_err());
     }
 

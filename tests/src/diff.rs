@@ -185,6 +185,17 @@ pub fn run_corpus(
     reference: &ServerProcess,
     candidate: &ServerProcess,
 ) -> Vec<Mismatch> {
+    run_corpus_traced(corpus, reference, candidate, |_, _, _| {})
+}
+
+/// [`run_corpus`], calling `trace(step, expected, got)` after every step
+/// (with the rendered outcomes), e.g. to print a transcript.
+pub fn run_corpus_traced(
+    corpus: &Corpus,
+    reference: &ServerProcess,
+    candidate: &ServerProcess,
+    mut trace: impl FnMut(&Step, &str, &str),
+) -> Vec<Mismatch> {
     let mut expected_side = Session::new(reference.addr());
     let mut got_side = Session::new(candidate.addr());
     let mut mismatches = Vec::new();
@@ -192,6 +203,7 @@ pub fn run_corpus(
         let norm = step.args().and_then(normalize::for_command);
         let expected = render(&expected_side.run(step, norm));
         let got = render(&got_side.run(step, norm));
+        trace(step, &expected, &got);
         if expected != got {
             mismatches.push(Mismatch {
                 file: corpus.name.clone(),

@@ -30,9 +30,9 @@ pub mod resp;
 pub mod server;
 
 pub use corpus::{Corpus, Step, StepAction};
-pub use diff::{run_corpus, Mismatch};
+pub use diff::{run_corpus, run_corpus_traced, Mismatch};
 pub use resp::{escape, Frame, Reply, RespConn};
-pub use server::{Flavor, ServerBuilder, ServerProcess};
+pub use server::{free_port, run_bounded, Flavor, ServerBuilder, ServerProcess};
 
 /// Everything that can go wrong while setting up or driving a test server.
 #[derive(Debug, thiserror::Error)]

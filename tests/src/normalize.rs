@@ -31,7 +31,17 @@ pub const MASK: &[u8] = b"<masked>";
 
 /// `CLIENT LIST` / `CLIENT INFO` fields whose values are masked.
 pub const CLIENT_MASKED_FIELDS: &[&str] = &[
-    "id", "addr", "laddr", "fd", "age", "idle", "qbuf", "qbuf-free", "argv-mem", "rbs", "rbp",
+    "id",
+    "addr",
+    "laddr",
+    "fd",
+    "age",
+    "idle",
+    "qbuf",
+    "qbuf-free",
+    "argv-mem",
+    "rbs",
+    "rbp",
     "tot-mem",
 ];
 
@@ -59,16 +69,66 @@ pub struct Normalizer {
 
 /// Every normalisation, in the order they are tried (first match wins).
 pub static NORMALIZERS: &[Normalizer] = &[
-    Normalizer { name: "client-id", command: "client", subcommand: Some("id"), apply: mask_all },
-    Normalizer { name: "hello-id", command: "hello", subcommand: None, apply: hello_id },
-    Normalizer { name: "client-fields", command: "client", subcommand: Some("list"), apply: client_fields },
-    Normalizer { name: "client-fields", command: "client", subcommand: Some("info"), apply: client_fields },
-    Normalizer { name: "info-fields", command: "info", subcommand: None, apply: info_fields },
-    Normalizer { name: "time", command: "time", subcommand: None, apply: mask_all },
-    Normalizer { name: "command-count", command: "command", subcommand: Some("count"), apply: mask_all },
-    Normalizer { name: "config-get", command: "config", subcommand: Some("get"), apply: config_get },
-    Normalizer { name: "command-info", command: "command", subcommand: Some("info"), apply: command_info },
-    Normalizer { name: "command-docs", command: "command", subcommand: Some("docs"), apply: command_docs },
+    Normalizer {
+        name: "client-id",
+        command: "client",
+        subcommand: Some("id"),
+        apply: mask_all,
+    },
+    Normalizer {
+        name: "hello-id",
+        command: "hello",
+        subcommand: None,
+        apply: hello_id,
+    },
+    Normalizer {
+        name: "client-fields",
+        command: "client",
+        subcommand: Some("list"),
+        apply: client_fields,
+    },
+    Normalizer {
+        name: "client-fields",
+        command: "client",
+        subcommand: Some("info"),
+        apply: client_fields,
+    },
+    Normalizer {
+        name: "info-fields",
+        command: "info",
+        subcommand: None,
+        apply: info_fields,
+    },
+    Normalizer {
+        name: "time",
+        command: "time",
+        subcommand: None,
+        apply: mask_all,
+    },
+    Normalizer {
+        name: "command-count",
+        command: "command",
+        subcommand: Some("count"),
+        apply: mask_all,
+    },
+    Normalizer {
+        name: "config-get",
+        command: "config",
+        subcommand: Some("get"),
+        apply: config_get,
+    },
+    Normalizer {
+        name: "command-info",
+        command: "command",
+        subcommand: Some("info"),
+        apply: command_info,
+    },
+    Normalizer {
+        name: "command-docs",
+        command: "command",
+        subcommand: Some("docs"),
+        apply: command_docs,
+    },
 ];
 
 /// The normaliser for a command's reply, if any.
@@ -101,7 +161,8 @@ fn mask_all(f: &mut Frame) {
         let mut body = verbatim_prefix.unwrap_or_default();
         body.extend_from_slice(MASK);
         f.body = Some(body);
-    } else if f.children.is_empty() && !f.is_null() && !matches!(f.kind, b'*' | b'%' | b'~' | b'>') {
+    } else if f.children.is_empty() && !f.is_null() && !matches!(f.kind, b'*' | b'%' | b'~' | b'>')
+    {
         f.head = MASK.to_vec();
     }
     for c in &mut f.children {
@@ -123,12 +184,13 @@ fn sort_pairs(f: &mut Frame) {
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         pairs.push((k, v));
     }
-    pairs.sort_by(|a, b| a.0.to_bytes().cmp(&b.0.to_bytes()));
+    pairs.sort_by_key(|a| a.0.to_bytes());
     f.children = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
 }
 
 fn key_is(k: &Frame, name: &str) -> bool {
-    k.text().is_some_and(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    k.text()
+        .is_some_and(|t| t.eq_ignore_ascii_case(name.as_bytes()))
 }
 
 fn hello_id(f: &mut Frame) {
@@ -271,7 +333,10 @@ mod tests {
     #[test]
     fn picks_rules() {
         assert_eq!(for_command(&args("client ID")).unwrap().name, "client-id");
-        assert_eq!(for_command(&args("CLIENT list type normal")).unwrap().name, "client-fields");
+        assert_eq!(
+            for_command(&args("CLIENT list type normal")).unwrap().name,
+            "client-fields"
+        );
         assert!(for_command(&args("client getname")).is_none());
         assert!(for_command(&args("ping")).is_none());
     }

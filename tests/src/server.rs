@@ -123,7 +123,10 @@ fn build_tandem() -> std::result::Result<(), String> {
     let output = std::fs::read_to_string(log.path()).unwrap_or_default();
     match status {
         Some(s) if s.success() => Ok(()),
-        Some(s) => Err(format!("cargo build exited with {s}:\n{}", tail(&output, 4000))),
+        Some(s) => Err(format!(
+            "cargo build exited with {s}:\n{}",
+            tail(&output, 4000)
+        )),
         None => {
             let _ = child.kill();
             let _ = child.wait();
@@ -161,10 +164,48 @@ fn wait_bounded(child: &mut Child, timeout: Duration) -> std::io::Result<Option<
     }
 }
 
+/// Runs a helper program (redis-cli, redis-benchmark, ...) to completion,
+/// killing it after `timeout`; stdout and stderr are captured through temp files.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<std::process::Output> {
+    let out = tempfile::NamedTempFile::new().map_err(|e| HarnessError::io("temp file", e))?;
+    let err = tempfile::NamedTempFile::new().map_err(|e| HarnessError::io("temp file", e))?;
+    let reopen = |f: &tempfile::NamedTempFile| {
+        f.reopen()
+            .map(Stdio::from)
+            .map_err(|e| HarnessError::io("reopening temp file", e))
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(reopen(&out)?)
+        .stderr(reopen(&err)?)
+        .spawn()
+        .map_err(|e| HarnessError::io(format!("spawning {cmd:?}"), e))?;
+    let status = match wait_bounded(&mut child, timeout)
+        .map_err(|e| HarnessError::io("waiting for a helper", e))?
+    {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HarnessError::Timeout(format!(
+                "{cmd:?} ran over {timeout:?}"
+            )));
+        }
+    };
+    let read = |f: &tempfile::NamedTempFile| {
+        std::fs::read(f.path()).map_err(|e| HarnessError::io("reading captured output", e))
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: read(&out)?,
+        stderr: read(&err)?,
+    })
+}
+
 /// A currently free TCP port on 127.0.0.1 (bound to port 0, then released).
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| HarnessError::io("binding 127.0.0.1:0", e))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::io("binding 127.0.0.1:0", e))?;
     let port = listener
         .local_addr()
         .map_err(|e| HarnessError::io("reading local address", e))?
@@ -257,10 +298,10 @@ impl ServerBuilder {
 
         let stdout_path = dir.path().join("stdout.log");
         let stderr_path = dir.path().join("stderr.log");
-        let stdout = File::create(&stdout_path)
-            .map_err(|e| HarnessError::io("creating stdout.log", e))?;
-        let stderr = File::create(&stderr_path)
-            .map_err(|e| HarnessError::io("creating stderr.log", e))?;
+        let stdout =
+            File::create(&stdout_path).map_err(|e| HarnessError::io("creating stdout.log", e))?;
+        let stderr =
+            File::create(&stderr_path).map_err(|e| HarnessError::io("creating stderr.log", e))?;
         let child = Command::new(&binary)
             .args(&argv)
             .current_dir(dir.path())
@@ -354,7 +395,9 @@ impl ServerProcess {
 
     /// The temporary directory (server `dir`, logs).
     pub fn dir(&self) -> &Path {
-        self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path())
+        self.dir
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |d| d.path())
     }
 
     /// The command line, for messages.
@@ -415,7 +458,9 @@ impl ServerProcess {
         if status.success() || self.try_status()?.is_some() {
             Ok(())
         } else {
-            Err(HarnessError::Startup(format!("kill -TERM failed: {status}")))
+            Err(HarnessError::Startup(format!(
+                "kill -TERM failed: {status}"
+            )))
         }
     }
 

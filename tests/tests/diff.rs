@@ -6,14 +6,15 @@
 //! Corpora run in parallel (a few at a time), one server pair each.
 //! `TANDEM_DIFF_ONLY=ping,client` restricts the run to files whose name
 //! contains one of the given words. `TANDEM_SERVER_BIN=/usr/bin/redis-server`
-//! runs redis-vs-redis, which every corpus must pass.
+//! runs redis-vs-redis, which every corpus must pass. `TANDEM_DIFF_TRACE=1`
+//! prints every step with both outcomes (use `--nocapture`).
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread;
 
-use tandem_tests::{run_corpus, Corpus, Flavor, Mismatch, ServerProcess};
+use tandem_tests::{run_corpus_traced, Corpus, Flavor, Mismatch, ServerProcess};
 
 /// How many corpora run at once.
 const PARALLEL: usize = 4;
@@ -45,7 +46,31 @@ fn run_file(path: &PathBuf) -> Result<Vec<Mismatch>, String> {
         ServerProcess::start(Flavor::Redis, &corpus.args).map_err(|e| format!("{name}: {e}"))?;
     let tandem =
         ServerProcess::start(Flavor::Tandem, &corpus.args).map_err(|e| format!("{name}: {e}"))?;
-    Ok(run_corpus(&corpus, &redis, &tandem))
+    let trace = std::env::var_os("TANDEM_DIFF_TRACE").is_some();
+    let mut transcript = String::new();
+    let mut corpus_bugs = Vec::new();
+    let mismatches = run_corpus_traced(&corpus, &redis, &tandem, |step, expected, got| {
+        if expected.contains("(timeout") || expected.contains("(error:") {
+            corpus_bugs.push(format!(
+                "{name}:{}: {}: redis itself gave {expected} (wrong `# replies:`?)",
+                step.line, step.source
+            ));
+        }
+        if trace {
+            let mark = if expected == got { "  " } else { "!=" };
+            transcript.push_str(&format!(
+                "{name}:{} {mark} {}\n    redis:  {expected}\n    tandem: {got}\n",
+                step.line, step.source
+            ));
+        }
+    });
+    if trace {
+        eprint!("{transcript}");
+    }
+    if !corpus_bugs.is_empty() {
+        return Err(corpus_bugs.join("\n"));
+    }
+    Ok(mismatches)
 }
 
 #[test]

@@ -494,12 +494,13 @@ fn measure(
                 Side::Redis => &mut *redis,
             };
             server.check_running()?;
-            let samples = (bench.run)(ctx, server).with_context(|| {
-                format!(
-                    "{} failed against {} (rep {}); server log tail:\n{}",
+            let samples = (bench.run)(ctx, server).map_err(|err| {
+                anyhow::anyhow!(
+                    "{} failed against {} (rep {}): {err:#}\n{} log tail:\n{}",
                     bench.name,
                     side.label(),
                     rep + 1,
+                    side.label(),
                     server.log_tail()
                 )
             })?;

@@ -6,7 +6,7 @@
 //!    `redis-benchmark`) is installed, installing it with apt when running as root;
 //! 2. `cargo fmt --all -- --check`;
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`;
-//! 4. `cargo build --workspace --bins --tests`: builds `tandem-server` (so
+//! 4. `cargo build --workspace --lib --bins --tests`: builds `tandem-server` (so
 //!    integration tests in any package find the binary) together with every
 //!    test binary, in one invocation;
 //! 5. `cargo test --workspace` with `TANDEM_SERVER_BIN` (the debug binary) and
@@ -47,7 +47,7 @@ const STEPS: &[(&str, Step)] = &[
         clippy,
     ),
     (
-        "cargo build --workspace --bins --tests (tandem-server + tests)",
+        "cargo build --workspace --lib --bins --tests (tandem-server + tests)",
         build,
     ),
     ("cargo test --workspace", test_workspace),
@@ -170,7 +170,7 @@ fn clippy() -> Result<()> {
 }
 
 fn build() -> Result<()> {
-    util::run(util::cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
+    util::run(util::cargo().args(["build", "--workspace", "--lib", "--bins", "--tests"]))?;
     let server_bin = server_bin()?;
     if !server_bin.is_file() {
         bail!("{} was not built", server_bin.display());

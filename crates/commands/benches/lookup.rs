@@ -13,7 +13,9 @@ fn bench_lookup(c: &mut Criterion) {
             lookup_sub(client, black_box(b"SETNAME"))
         })
     });
-    c.bench_function("lookup missing", |b| b.iter(|| lookup(black_box(b"nosuchcommand"))));
+    c.bench_function("lookup missing", |b| {
+        b.iter(|| lookup(black_box(b"nosuchcommand")))
+    });
     c.bench_function("lookup_any zunionstore", |b| {
         b.iter(|| lookup_any(black_box(b"ZUNIONSTORE")))
     });

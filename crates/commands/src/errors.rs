@@ -53,7 +53,10 @@ pub fn unknown_command_error_bytes<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
         echoed.extend_from_slice(clip(arg.as_ref(), room));
         echoed.extend_from_slice(b"' ");
     }
-    let name = args.first().map(|a| clip(a.as_ref(), ECHO_LIMIT)).unwrap_or(b"");
+    let name = args
+        .first()
+        .map(|a| clip(a.as_ref(), ECHO_LIMIT))
+        .unwrap_or(b"");
     let mut out = b"ERR unknown command '".to_vec();
     out.extend_from_slice(name);
     out.extend_from_slice(b"', with args beginning with: ");

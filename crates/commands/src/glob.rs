@@ -70,8 +70,11 @@ fn match_impl(pattern: &[u8], string: &[u8], nocase: bool, skip_longer: &mut boo
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
-                        let (start, end, c) =
-                            (lower(start, nocase), lower(end, nocase), lower(string[s], nocase));
+                        let (start, end, c) = (
+                            lower(start, nocase),
+                            lower(end, nocase),
+                            lower(string[s], nocase),
+                        );
                         p += 2;
                         if c >= start && c <= end {
                             matched = true;

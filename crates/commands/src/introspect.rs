@@ -11,7 +11,9 @@
 use bytes::Bytes;
 use tandem_resp::Encoder;
 
-use crate::errors::{arity_ok, unknown_command_error_bytes, unknown_subcommand_error_bytes, wrong_arity_error};
+use crate::errors::{
+    arity_ok, unknown_command_error_bytes, unknown_subcommand_error_bytes, wrong_arity_error,
+};
 use crate::glob::string_match;
 use crate::keys::{get_keys, has_keys};
 use crate::registry::Scope;
@@ -192,9 +194,12 @@ fn list_matches(filter: &Filter<'_>, cmd: &CommandSpec) -> bool {
         Filter::Module => false,
         Filter::AclCat(cat) => {
             let cat = cat.split(|&b| b == 0).next().unwrap_or(b"");
-            cmd.acl_categories
-                .iter()
-                .any(|c| c.strip_prefix('@').unwrap_or(c).as_bytes().eq_ignore_ascii_case(cat))
+            cmd.acl_categories.iter().any(|c| {
+                c.strip_prefix('@')
+                    .unwrap_or(c)
+                    .as_bytes()
+                    .eq_ignore_ascii_case(cat)
+            })
         }
         Filter::Pattern(p) => string_match(p, cmd.full_name.as_bytes(), true),
     }

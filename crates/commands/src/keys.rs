@@ -183,7 +183,12 @@ fn parse_numkeys(s: &[u8]) -> Option<i64> {
 /// `getKeysUsingKeySpecs` with default search flags; `None` is Redis's `-1` (invalid spec).
 fn keys_from_specs<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A]) -> Option<Vec<KeyRef>> {
     let argc = i64::try_from(argv.len()).ok()?;
-    let arg = |i: i64| usize::try_from(i).ok().and_then(|i| argv.get(i)).map(AsRef::as_ref);
+    let arg = |i: i64| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| argv.get(i))
+            .map(AsRef::as_ref)
+    };
     let mut keys = Vec::new();
     for ks in spec.key_specs {
         let flags = KeyFlags::from_names(ks.flags);
@@ -194,7 +199,11 @@ fn keys_from_specs<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A]) -> Option<Vec
             BeginSearch::Index(pos) => i64::from(pos),
             BeginSearch::Keyword { keyword, startfrom } => {
                 let startfrom = i64::from(startfrom);
-                let start = if startfrom > 0 { startfrom } else { argc + startfrom };
+                let start = if startfrom > 0 {
+                    startfrom
+                } else {
+                    argc + startfrom
+                };
                 let end = if startfrom > 0 { argc - 1 } else { 1 };
                 let mut found = 0;
                 let mut i = start;
@@ -268,7 +277,11 @@ fn keys_from_specs<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A]) -> Option<Vec
 
 /// C `atoi`: leading whitespace, optional sign, digits; the value is truncated to `int`.
 fn atoi(s: &[u8]) -> i64 {
-    let mut it = s.iter().copied().skip_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')).peekable();
+    let mut it = s
+        .iter()
+        .copied()
+        .skip_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .peekable();
     let neg = match it.peek() {
         Some(b'-') => {
             it.next();

@@ -121,7 +121,10 @@ mod tests {
         let long = vec![b'a'; 300];
         let args: Vec<&[u8]> = vec![b"foo", &long, b"b"];
         let e = unknown_command_error(&args);
-        assert_eq!(e.len(), "ERR unknown command 'foo', with args beginning with: ".len() + 131);
+        assert_eq!(
+            e.len(),
+            "ERR unknown command 'foo', with args beginning with: ".len() + 131
+        );
         let ping = lookup(b"ping").unwrap();
         assert!(arity_ok(ping, 1) && arity_ok(ping, 2) && !arity_ok(ping, 0));
         let echo = lookup(b"echo").unwrap();

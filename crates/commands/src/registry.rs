@@ -137,7 +137,11 @@ impl Scope {
     }
 
     /// Subcommand lookup in this scope.
-    pub fn lookup_sub(self, parent: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    pub fn lookup_sub(
+        self,
+        parent: &'static CommandSpec,
+        sub: &[u8],
+    ) -> Option<&'static CommandSpec> {
         match self {
             Scope::Implemented => lookup_sub(parent, sub),
             Scope::All => lookup_sub_any(parent, sub),

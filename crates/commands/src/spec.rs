@@ -1,6 +1,6 @@
 //! The shape of one entry of the command table.
 //!
-//! Every type here is plain `'static` data: the table in [`crate::generated`] is a
+//! Every type here is plain `'static` data: the table in `generated.rs` is a
 //! tree of these structs written by `cargo xtask codegen` from what redis-server
 //! 7.0.15 answers to `COMMAND INFO` and `COMMAND DOCS`. Field names follow the
 //! names Redis uses in those replies, and every list keeps Redis's order, so the

@@ -135,29 +135,61 @@ fn parse(buf: &[u8]) -> Option<(Node, usize)> {
         b'$' | b'=' | b'!' => {
             let n = count(&line);
             if n < 0 {
-                return Some((Node { kind, line, children: vec![] }, pos));
+                return Some((
+                    Node {
+                        kind,
+                        line,
+                        children: vec![],
+                    },
+                    pos,
+                ));
             }
             let n = usize::try_from(n).unwrap();
             if buf.len() < pos + n + 2 {
                 return None;
             }
             let payload = buf[pos..pos + n].to_vec();
-            Some((Node { kind, line: payload, children: vec![] }, pos + n + 2))
+            Some((
+                Node {
+                    kind,
+                    line: payload,
+                    children: vec![],
+                },
+                pos + n + 2,
+            ))
         }
         b'*' | b'%' | b'~' | b'>' | b'|' => {
             let n = count(&line);
             let mut children = Vec::new();
             if n >= 0 {
-                let items = if matches!(kind, b'%' | b'|') { 2 * n } else { n };
+                let items = if matches!(kind, b'%' | b'|') {
+                    2 * n
+                } else {
+                    n
+                };
                 for _ in 0..items {
                     let (c, used) = parse(&buf[pos..])?;
                     children.push(c);
                     pos += used;
                 }
             }
-            Some((Node { kind, line, children }, pos))
+            Some((
+                Node {
+                    kind,
+                    line,
+                    children,
+                },
+                pos,
+            ))
         }
-        _ => Some((Node { kind, line, children: vec![] }, pos)),
+        _ => Some((
+            Node {
+                kind,
+                line,
+                children: vec![],
+            },
+            pos,
+        )),
     }
 }
 
@@ -336,15 +368,25 @@ fn info_and_docs_match_redis() {
         for scope in [Scope::Implemented, Scope::All] {
             for (name, container) in names(scope) {
                 for sub in ["INFO", "DOCS"] {
-                    let args = vec![b"COMMAND".to_vec(), sub.as_bytes().to_vec(), name.clone().into_bytes()];
+                    let args = vec![
+                        b"COMMAND".to_vec(),
+                        sub.as_bytes().to_vec(),
+                        name.clone().into_bytes(),
+                    ];
                     let redis = conn.call(&args);
                     let tandem = ours(scope, proto, &args);
                     let what = format!("COMMAND {sub} {name} ({proto:?}, {scope:?})");
                     if container {
                         let (r, t) = if sub == "INFO" {
-                            (norm_info_reply(scope, node(&redis)), norm_info_reply(scope, node(&tandem)))
+                            (
+                                norm_info_reply(scope, node(&redis)),
+                                norm_info_reply(scope, node(&tandem)),
+                            )
                         } else {
-                            (norm_docs_reply(scope, node(&redis)), norm_docs_reply(scope, node(&tandem)))
+                            (
+                                norm_docs_reply(scope, node(&redis)),
+                                norm_docs_reply(scope, node(&tandem)),
+                            )
                         };
                         assert_same(&what, &r.bytes(), &t.bytes());
                         // Tandem's own order is already the normalised one.
@@ -415,11 +457,19 @@ fn whole_table_and_lists_match_redis() {
             "COMMAND GETKEYSANDFLAGS",
         ] {
             let args = argv(cmd);
-            assert_same(&format!("{cmd} ({proto:?})"), &conn.call(&args), &ours(s, proto, &args));
+            assert_same(
+                &format!("{cmd} ({proto:?})"),
+                &conn.call(&args),
+                &ours(s, proto, &args),
+            );
         }
         let mut with_empty = argv("COMMAND INFO");
         with_empty.push(Vec::new());
-        assert_same("COMMAND INFO ''", &conn.call(&with_empty), &ours(s, proto, &with_empty));
+        assert_same(
+            "COMMAND INFO ''",
+            &conn.call(&with_empty),
+            &ours(s, proto, &with_empty),
+        );
     }
 }
 
@@ -444,7 +494,11 @@ fn implemented_view_matches_redis_where_it_should() {
             "COMMAND DOCS echo nosuch",
         ] {
             let args = argv(cmd);
-            assert_same(&format!("{cmd} ({proto:?})"), &conn.call(&args), &ours(s, proto, &args));
+            assert_same(
+                &format!("{cmd} ({proto:?})"),
+                &conn.call(&args),
+                &ours(s, proto, &args),
+            );
         }
         // Visible commands only.
         let count = ours(s, proto, &argv("COMMAND COUNT"));
@@ -458,7 +512,11 @@ fn implemented_view_matches_redis_where_it_should() {
         assert!(!listed.contains(&&b"client|caching"[..]));
         assert!(!listed.contains(&&b"get"[..]));
         let info = ours(s, proto, &argv("COMMAND INFO get client|caching"));
-        let nil: &[u8] = if proto == Protocol::Resp3 { b"_\r\n" } else { b"$-1\r\n" };
+        let nil: &[u8] = if proto == Protocol::Resp3 {
+            b"_\r\n"
+        } else {
+            b"$-1\r\n"
+        };
         assert_eq!(info, [&b"*2\r\n"[..], nil, nil].concat());
     }
 }
@@ -561,7 +619,10 @@ fn getkeys_match_redis() {
     let keys = tandem_commands::get_keys(set, &["SET", "k", "v", "GET"]);
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].pos, 1);
-    assert_eq!(keys[0].flags.names().collect::<Vec<_>>(), ["RW", "access", "update"]);
+    assert_eq!(
+        keys[0].flags.names().collect::<Vec<_>>(),
+        ["RW", "access", "update"]
+    );
 }
 
 #[test]
@@ -584,14 +645,27 @@ fn dispatcher_errors_match_redis() {
     cases.push(m);
     for args in &cases {
         let expected = [&b"-"[..], &unknown_command_error_bytes(args), b"\r\n"].concat();
-        assert_same(&format!("{:?}", show(&args[0])), &conn.call(args), &expected);
+        assert_same(
+            &format!("{:?}", show(&args[0])),
+            &conn.call(args),
+            &expected,
+        );
     }
-    for (parent, sub) in [("client", "nosuch"), ("CONFIG", "x\r\ny"), ("config", long.as_str())] {
+    for (parent, sub) in [
+        ("client", "nosuch"),
+        ("CONFIG", "x\r\ny"),
+        ("config", long.as_str()),
+    ] {
         let args = vec![parent.as_bytes().to_vec(), sub.as_bytes().to_vec()];
         let expected = format!("-{}\r\n", unknown_subcommand_error(parent, sub.as_bytes()));
         assert_same(parent, &conn.call(&args), expected.as_bytes());
     }
-    for (cmd, name) in [("GET", "get"), ("CLIENT KILL", "client"), ("CONFIG GET", "config"), ("ECHO a b", "echo")] {
+    for (cmd, name) in [
+        ("GET", "get"),
+        ("CLIENT KILL", "client"),
+        ("CONFIG GET", "config"),
+        ("ECHO a b", "echo"),
+    ] {
         let spec = lookup_any(name.as_bytes()).unwrap();
         let args = argv(cmd);
         let spec = if args.len() > 1 && spec.is_container() {

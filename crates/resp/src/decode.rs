@@ -71,9 +71,15 @@ enum Raw {
     Double(f64),
     Boolean(bool),
     BigNumber(Span),
-    Verbatim { format: [u8; 3], text: Span },
+    Verbatim {
+        format: [u8; 3],
+        text: Span,
+    },
     Push(Vec<Raw>),
-    Attribute { attrs: Vec<(Raw, Raw)>, value: Box<Raw> },
+    Attribute {
+        attrs: Vec<(Raw, Raw)>,
+        value: Box<Raw>,
+    },
 }
 
 impl Raw {
@@ -463,9 +469,7 @@ const RDB_HEADER_MAX_LINE: usize = 1024;
 /// the number of bytes up to and including its line end. A `-ERR ...` line
 /// gives [`DecodeError::MasterError`]; any other non-`$` line gives
 /// [`DecodeError::BadBulkHeader`].
-pub fn parse_rdb_bulk_header(
-    input: &[u8],
-) -> Result<Option<(RdbBulkHeader, usize)>, DecodeError> {
+pub fn parse_rdb_bulk_header(input: &[u8]) -> Result<Option<(RdbBulkHeader, usize)>, DecodeError> {
     let mut pos = 0;
     loop {
         let rest = &input[pos..];

@@ -64,7 +64,8 @@ impl<'a> Encoder<'a> {
         self.out.put_u8(b'-');
         if text.iter().any(|&b| b == b'\r' || b == b'\n') {
             for &b in text {
-                self.out.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+                self.out
+                    .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
             }
         } else {
             self.out.put_slice(text);
@@ -305,7 +306,11 @@ mod tests {
             b":-9223372036854775808\r\n",
         );
         check(|e| e.bulk(b""), b"$0\r\n\r\n", b"$0\r\n\r\n");
-        check(|e| e.bulk(b"a\r\nb"), b"$4\r\na\r\nb\r\n", b"$4\r\na\r\nb\r\n");
+        check(
+            |e| e.bulk(b"a\r\nb"),
+            b"$4\r\na\r\nb\r\n",
+            b"$4\r\na\r\nb\r\n",
+        );
         check(|e| e.bulk_integer(-7), b"$2\r\n-7\r\n", b"$2\r\n-7\r\n");
         check(|e| e.null(), b"$-1\r\n", b"_\r\n");
         check(|e| e.null_array(), b"*-1\r\n", b"_\r\n");

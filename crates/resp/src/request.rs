@@ -12,8 +12,9 @@
 //! The decoder is resumable: a request that arrives in many reads is never
 //! rescanned from its start. Between calls it remembers how many arguments
 //! it has already taken, the length of the bulk it is waiting for, and how
-//! far it has searched for a line end. Arguments are zero-copy: consumed bytes
-//! are split off the read buffer, frozen, and sliced.
+//! far it has searched for a line end. Arguments are zero-copy: a call parses
+//! positions only, then splits everything it consumed off the read buffer in
+//! one go, freezes it, and hands out slices of it.
 
 use bytes::{Bytes, BytesMut};
 
@@ -41,21 +42,35 @@ pub struct Request {
 struct Partial {
     /// Arguments still expected (Redis's `multibulklen`).
     remaining: u64,
-    /// Arguments already taken, materialised at the end of earlier calls.
+    /// Arguments materialised by earlier calls.
     args: Vec<Bytes>,
     /// Bytes of this request consumed by earlier calls.
     consumed: usize,
     /// Length of the bulk whose header has been read (Redis's `bulklen`).
     bulk_len: Option<usize>,
+    /// Where this request's bytes start in the current call's buffer.
+    start: usize,
+    /// Index in `ranges` of this request's first argument found by the current call.
+    first_range: usize,
 }
 
 /// Why a scan for a line end stopped.
 enum Line {
-    /// Found the delimiter at this absolute index.
+    /// Found the delimiter at this index.
     Found(usize),
-    /// Not found (or hidden behind a NUL byte); everything before `scanned`
-    /// (absolute) is known not to contain it.
+    /// Not found (or hidden behind a NUL byte); everything before index
+    /// `scanned` is known not to contain it.
     Missing { scanned: usize },
+}
+
+/// What one step of the parse produced.
+enum Step {
+    /// A complete request (pushed to `out`).
+    Request,
+    /// Bytes consumed without producing a request (empty line, `*0`).
+    Skipped,
+    /// The buffer ends inside a request.
+    Incomplete,
 }
 
 /// Stateful request decoder for a server connection.
@@ -75,8 +90,11 @@ pub struct RequestDecoder {
     skipped: usize,
     /// Bytes still missing for the bulk being awaited, as of the last call.
     needed: Option<usize>,
-    /// Scratch: argument ranges found by the current call, reused to avoid allocating.
+    /// Scratch, reused across calls: argument ranges found by the current call.
     ranges: Vec<(usize, usize)>,
+    /// Scratch: requests pushed by the current call whose arguments are still
+    /// ranges: (index in `out`, range of indexes in `ranges`).
+    fixups: Vec<(usize, usize, usize)>,
 }
 
 impl RequestDecoder {
@@ -127,52 +145,85 @@ impl RequestDecoder {
         out: &mut Vec<Request>,
     ) -> Result<(), ProtocolError> {
         self.needed = None;
+        self.ranges.clear();
+        self.fixups.clear();
+        if let Some(p) = &mut self.partial {
+            p.start = 0;
+            p.first_range = 0;
+        }
+        let mut pos = 0usize;
         let mut produced = 0usize;
-        loop {
-            if self.partial.is_none() {
-                let Some(&first) = buf.first() else {
-                    return Ok(());
-                };
-                if first != b'*' {
-                    match self.inline(buf)? {
-                        Some(Some(req)) => {
-                            out.push(req);
-                            produced += 1;
-                            continue;
-                        }
-                        Some(None) => continue,
-                        None => return Ok(()),
-                    }
-                }
+        let result = loop {
+            if pos == buf.len() && self.partial.is_none() {
+                break Ok(());
             }
-            match self.multibulk(buf) {
-                Ok(Some(Some(req))) => {
-                    out.push(req);
-                    produced += 1;
-                }
-                Ok(Some(None)) => {}
-                Ok(None) => return Ok(()),
+            let step = if self.partial.is_none() && buf[pos] != b'*' {
+                self.inline(buf, &mut pos, out)
+            } else {
+                self.multibulk(buf, &mut pos, out)
+            };
+            match step {
+                Ok(Step::Request) => produced += 1,
+                Ok(Step::Skipped) => {}
+                Ok(Step::Incomplete) => break Ok(()),
                 Err(
-                    e @ (ProtocolError::UnauthenticatedBulkLength
-                    | ProtocolError::UnauthenticatedMultibulkLength),
-                ) => {
-                    if produced > 0 {
-                        // The request began in this call (a carried-over one would
-                        // have had to finish first), so nothing of it was split off:
-                        // forget it and let the caller run AUTH first.
-                        self.partial = None;
-                        self.scanned = 0;
-                        self.needed = None;
-                        return Ok(());
+                    ProtocolError::UnauthenticatedBulkLength
+                    | ProtocolError::UnauthenticatedMultibulkLength,
+                ) if produced > 0 => {
+                    // The request began in this call (a carried-over one would have
+                    // had to finish first): leave it in the buffer and let the caller
+                    // run the requests before it, which may be the AUTH that lifts
+                    // the limit.
+                    if let Some(p) = self.partial.take() {
+                        pos = p.start;
+                        self.ranges.truncate(p.first_range);
                     }
-                    return Err(e);
+                    self.scanned = 0;
+                    self.needed = None;
+                    break Ok(());
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.partial = None;
+                    break Err(e);
+                }
             }
+        };
+        self.materialise(buf, pos, out);
+        result
+    }
+
+    /// Split the `pos` consumed bytes off `buf` and turn argument ranges into slices.
+    fn materialise(&mut self, buf: &mut BytesMut, pos: usize, out: &mut [Request]) {
+        if pos == 0 {
+            return;
+        }
+        if self.ranges.is_empty() {
+            let _ = buf.split_to(pos);
+        } else {
+            let chunk = buf.split_to(pos).freeze();
+            for &(idx, from, to) in &self.fixups {
+                if let Some(req) = out.get_mut(idx) {
+                    req.args.extend(
+                        self.ranges[from..to]
+                            .iter()
+                            .map(|&(s, e)| chunk.slice(s..e)),
+                    );
+                }
+            }
+            if let Some(p) = &mut self.partial {
+                p.args.extend(
+                    self.ranges[p.first_range..]
+                        .iter()
+                        .map(|&(s, e)| chunk.slice(s..e)),
+                );
+            }
+        }
+        if let Some(p) = &mut self.partial {
+            p.consumed += pos - p.start;
         }
     }
 
-    /// Search `buf[from..]` for `delim` the way `strchr` does on Redis's
+    /// Search `buf[start..]` for `delim` the way `strchr` does on Redis's
     /// NUL-terminated query buffer: a NUL byte ends the search.
     fn find_line(&self, buf: &[u8], start: usize, delim: u8) -> Line {
         let from = start + self.scanned;
@@ -189,69 +240,76 @@ impl RequestDecoder {
         }
     }
 
-    /// `processInlineBuffer`. `Ok(None)`: incomplete; `Ok(Some(None))`: an empty
-    /// line was consumed; `Ok(Some(Some(req)))`: a request.
-    fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
-        let newline = match self.find_line(buf, 0, b'\n') {
+    /// `processInlineBuffer`.
+    fn inline(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<Request>,
+    ) -> Result<Step, ProtocolError> {
+        let start = *pos;
+        let newline = match self.find_line(buf, start, b'\n') {
             Line::Found(i) => i,
             Line::Missing { scanned } => {
-                if buf.len() > self.limits.max_inline_len {
+                if buf.len() - start > self.limits.max_inline_len {
                     return Err(ProtocolError::TooBigInlineRequest);
                 }
-                self.scanned = scanned;
-                return Ok(None);
+                self.scanned = scanned - start;
+                return Ok(Step::Incomplete);
             }
         };
-        let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
+        let line_end = if newline > start && buf[newline - 1] == b'\r' {
             newline - 1
         } else {
             newline
         };
-        let line = &buf[..line_end];
+        let line = &buf[start..line_end];
         let args = split_args(line)?;
         if !line.is_empty() && self.limits.from_master {
             return Err(ProtocolError::MasterInline);
         }
-        let consumed = newline + 1;
-        let _ = buf.split_to(consumed);
+        let consumed = newline + 1 - start;
+        *pos = newline + 1;
         self.scanned = 0;
         if args.is_empty() {
             self.skipped += consumed;
-            return Ok(Some(None));
+            return Ok(Step::Skipped);
         }
-        let raw_len = consumed + std::mem::take(&mut self.skipped);
-        Ok(Some(Some(Request {
+        out.push(Request {
             args: args.into_iter().map(Bytes::from).collect(),
-            raw_len,
+            raw_len: consumed + std::mem::take(&mut self.skipped),
             inline: true,
-        })))
+        });
+        Ok(Step::Request)
     }
 
-    /// `processMultibulkBuffer`, resumable. Same return convention as `inline`.
-    fn multibulk(&mut self, buf: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
-        // Parse position inside `buf`; everything before it belongs to the
-        // current request and is split off when the request completes or the
-        // call ends.
-        let mut pos = 0usize;
-
-        let mut partial = match self.partial.take() {
+    /// `processMultibulkBuffer`, resumable.
+    fn multibulk(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<Request>,
+    ) -> Result<Step, ProtocolError> {
+        let mut p = match self.partial.take() {
             Some(p) => p,
             None => {
-                let cr = match self.find_line(buf, 0, b'\r') {
+                let start = *pos;
+                let cr = match self.find_line(buf, start, b'\r') {
+                    // Redis wants one byte after the CR, whatever it is.
                     Line::Found(i) if i + 1 < buf.len() => i,
                     Line::Found(i) => {
-                        self.scanned = i;
-                        return Ok(None);
+                        self.scanned = i - start;
+                        return Ok(Step::Incomplete);
                     }
                     Line::Missing { scanned } => {
-                        if buf.len() > self.limits.max_inline_len {
+                        if buf.len() - start > self.limits.max_inline_len {
                             return Err(ProtocolError::TooBigMultibulkCount);
                         }
-                        self.scanned = scanned;
-                        return Ok(None);
+                        self.scanned = scanned - start;
+                        return Ok(Step::Incomplete);
                     }
                 };
-                let count = match string2ll(&buf[1..cr]) {
+                let count = match string2ll(&buf[start + 1..cr]) {
                     Some(n) if n <= self.limits.max_multibulk_len => n,
                     _ => return Err(ProtocolError::InvalidMultibulkLength),
                 };
@@ -259,117 +317,91 @@ impl RequestDecoder {
                     return Err(ProtocolError::UnauthenticatedMultibulkLength);
                 }
                 self.scanned = 0;
-                pos = cr + 2;
+                *pos = cr + 2;
                 if count <= 0 {
-                    let _ = buf.split_to(pos);
-                    self.skipped += pos;
-                    return Ok(Some(None));
+                    self.skipped += *pos - start;
+                    return Ok(Step::Skipped);
                 }
                 Partial {
                     remaining: count as u64,
                     args: Vec::with_capacity((count as usize).min(1024)),
                     consumed: 0,
                     bulk_len: None,
+                    start,
+                    first_range: self.ranges.len(),
                 }
             }
         };
 
-        let mut ranges = std::mem::take(&mut self.ranges);
-        ranges.clear();
-        let result = loop {
-            if partial.remaining == 0 {
-                break Ok(true);
-            }
-            let len = match partial.bulk_len {
+        while p.remaining > 0 {
+            let len = match p.bulk_len {
                 Some(len) => len,
                 None => {
-                    let cr = match self.find_line(buf, pos, b'\r') {
+                    let start = *pos;
+                    let cr = match self.find_line(buf, start, b'\r') {
                         Line::Found(i) if i + 1 < buf.len() => i,
                         Line::Found(i) => {
-                            self.scanned = i - pos;
-                            break Ok(false);
+                            self.scanned = i - start;
+                            self.partial = Some(p);
+                            return Ok(Step::Incomplete);
                         }
                         Line::Missing { scanned } => {
-                            if buf.len() - pos > self.limits.max_inline_len {
-                                break Err(ProtocolError::TooBigBulkCount);
+                            if buf.len() - start > self.limits.max_inline_len {
+                                return Err(ProtocolError::TooBigBulkCount);
                             }
-                            self.scanned = scanned - pos;
-                            break Ok(false);
+                            self.scanned = scanned - start;
+                            self.partial = Some(p);
+                            return Ok(Step::Incomplete);
                         }
                     };
-                    if buf[pos] != b'$' {
-                        break Err(ProtocolError::ExpectedDollar(buf[pos]));
+                    if buf[start] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(buf[start]));
                     }
-                    let len = match string2ll(&buf[pos + 1..cr]) {
+                    let len = match string2ll(&buf[start + 1..cr]) {
                         Some(n)
                             if n >= 0
                                 && (self.limits.from_master || n <= self.limits.max_bulk_len) =>
                         {
                             n
                         }
-                        _ => break Err(ProtocolError::InvalidBulkLength),
+                        _ => return Err(ProtocolError::InvalidBulkLength),
                     };
                     if len > UNAUTHENTICATED_MAX_BULK_LEN && self.limits.unauthenticated {
-                        break Err(ProtocolError::UnauthenticatedBulkLength);
+                        // Keep the request so a deferred error can rewind to its start.
+                        self.partial = Some(p);
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
                     }
                     let Ok(len) = usize::try_from(len) else {
-                        break Err(ProtocolError::InvalidBulkLength);
+                        return Err(ProtocolError::InvalidBulkLength);
                     };
                     self.scanned = 0;
-                    pos = cr + 2;
-                    partial.bulk_len = Some(len);
+                    *pos = cr + 2;
+                    p.bulk_len = Some(len);
                     len
                 }
             };
             // Payload plus the two bytes Redis skips without looking at them.
             let Some(end) = pos.checked_add(len).and_then(|e| e.checked_add(2)) else {
-                break Err(ProtocolError::InvalidBulkLength);
+                return Err(ProtocolError::InvalidBulkLength);
             };
             if buf.len() < end {
                 self.needed = Some(end - buf.len());
-                break Ok(false);
+                self.partial = Some(p);
+                return Ok(Step::Incomplete);
             }
-            ranges.push((pos, pos + len));
-            pos = end;
-            partial.bulk_len = None;
-            partial.remaining -= 1;
-        };
-
-        let outcome = self.finish_multibulk(buf, result, partial, pos, &ranges);
-        self.ranges = ranges;
-        outcome
-    }
-
-    /// Split off what the multibulk parse consumed and build the request when complete.
-    fn finish_multibulk(
-        &mut self,
-        buf: &mut BytesMut,
-        result: Result<bool, ProtocolError>,
-        mut partial: Partial,
-        pos: usize,
-        ranges: &[(usize, usize)],
-    ) -> Result<Option<Option<Request>>, ProtocolError> {
-        match result {
-            Err(e) => Err(e),
-            Ok(done) => {
-                if pos > 0 {
-                    let chunk = buf.split_to(pos).freeze();
-                    partial
-                        .args
-                        .extend(ranges.iter().map(|&(s, e)| chunk.slice(s..e)));
-                    partial.consumed += pos;
-                }
-                if done {
-                    Ok(Some(Some(Request {
-                        args: partial.args,
-                        raw_len: partial.consumed + std::mem::take(&mut self.skipped),
-                        inline: false,
-                    })))
-                } else {
-                    self.partial = Some(partial);
-                    Ok(None)
-                }
-            }
+            self.ranges.push((*pos, *pos + len));
+            *pos = end;
+            p.bulk_len = None;
+            p.remaining -= 1;
         }
+
+        out.push(Request {
+            args: p.args,
+            raw_len: p.consumed + (*pos - p.start) + std::mem::take(&mut self.skipped),
+            inline: false,
+        });
+        self.fixups
+            .push((out.len() - 1, p.first_range, self.ranges.len()));
+        Ok(Step::Request)
     }
 }

@@ -44,7 +44,11 @@ fn free_port() -> u16 {
 }
 
 fn start(extra: &[&str]) -> Option<Server> {
-    let dir = std::env::temp_dir().join(format!("tandem-resp-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "tandem-resp-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&dir).ok()?;
     let dir = TempDir(dir);
     for _ in 0..5 {
@@ -227,7 +231,8 @@ fn unauthenticated_limits_match_redis() {
         ..Limits::default()
     };
     let payload = vec![b'y'; 20_000];
-    let mut auth_then_big = b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$4\r\nECHO\r\n$20000\r\n".to_vec();
+    let mut auth_then_big =
+        b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$4\r\nECHO\r\n$20000\r\n".to_vec();
     auth_then_big.extend_from_slice(&payload);
     auth_then_big.extend_from_slice(b"\r\n");
     let inputs: Vec<Vec<u8>> = vec![

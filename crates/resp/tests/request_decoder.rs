@@ -34,7 +34,8 @@ fn err(input: &[u8]) -> ProtocolError {
 
 #[test]
 fn multibulk_pipeline() {
-    let (a, r, left) = run(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n*2\r\n$3\r\nGET");
+    let (a, r, left) =
+        run(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n*2\r\n$3\r\nGET");
     assert_eq!(r, Ok(()));
     assert_eq!(a, args(&[&["PING"], &["SET", "k", ""]]));
     // The third request's headers are consumed; its payload is awaited.
@@ -94,8 +95,14 @@ fn multibulk_header_errors() {
     assert_eq!(err(b"*01\r\n"), ProtocolError::InvalidMultibulkLength);
     assert_eq!(err(b"*1 \r\n"), ProtocolError::InvalidMultibulkLength);
     assert_eq!(err(b"*\r\n"), ProtocolError::InvalidMultibulkLength);
-    assert_eq!(err(b"*3000000000\r\n"), ProtocolError::InvalidMultibulkLength);
-    assert_eq!(err(b"*2147483648\r\n"), ProtocolError::InvalidMultibulkLength);
+    assert_eq!(
+        err(b"*3000000000\r\n"),
+        ProtocolError::InvalidMultibulkLength
+    );
+    assert_eq!(
+        err(b"*2147483648\r\n"),
+        ProtocolError::InvalidMultibulkLength
+    );
     // INT_MAX itself is accepted (and then waits for its arguments).
     assert_eq!(run(b"*2147483647\r\n"), (vec![], Ok(()), 0));
     assert_eq!(
@@ -111,7 +118,10 @@ fn bulk_header_errors() {
     assert_eq!(err(b"*1\r\n$-0\r\n"), ProtocolError::InvalidBulkLength);
     assert_eq!(err(b"*1\r\n$04\r\n"), ProtocolError::InvalidBulkLength);
     assert_eq!(err(b"*1\r\n$+4\r\n"), ProtocolError::InvalidBulkLength);
-    assert_eq!(err(b"*1\r\n$536870913\r\n"), ProtocolError::InvalidBulkLength);
+    assert_eq!(
+        err(b"*1\r\n$536870913\r\n"),
+        ProtocolError::InvalidBulkLength
+    );
     assert_eq!(run(b"*1\r\n$536870912\r\n").1, Ok(()));
     assert_eq!(
         err(b"*1\r\n$x\r\n").to_string(),
@@ -155,7 +165,10 @@ fn expected_dollar() {
     );
     // Bytes >= 0x80 are sent raw.
     let e = err(b"*1\r\n\xfe\r\n");
-    assert_eq!(e.reply_text(), b"ERR Protocol error: expected '$', got '\xfe'".to_vec());
+    assert_eq!(
+        e.reply_text(),
+        b"ERR Protocol error: expected '$', got '\xfe'".to_vec()
+    );
     // Redis only checks the '$' once the header line is complete.
     assert_eq!(run(b"*1\r\nX"), (vec![], Ok(()), 1));
 }
@@ -237,13 +250,19 @@ fn too_big_without_line_end() {
     mb.resize(64 * 1024 + 1, b'1');
     let e = run(&mb).1.unwrap_err();
     assert_eq!(e, ProtocolError::TooBigMultibulkCount);
-    assert_eq!(e.to_string(), "ERR Protocol error: too big mbulk count string");
+    assert_eq!(
+        e.to_string(),
+        "ERR Protocol error: too big mbulk count string"
+    );
 
     let mut bulk = b"*1\r\n$".to_vec();
     bulk.resize(4 + 64 * 1024 + 1, b'1');
     let e = run(&bulk).1.unwrap_err();
     assert_eq!(e, ProtocolError::TooBigBulkCount);
-    assert_eq!(e.to_string(), "ERR Protocol error: too big bulk count string");
+    assert_eq!(
+        e.to_string(),
+        "ERR Protocol error: too big bulk count string"
+    );
     bulk.pop();
     assert_eq!(run(&bulk).1, Ok(()));
 }
@@ -367,8 +386,5 @@ fn byte_by_byte_equals_whole() {
     }
     assert_eq!(whole, pieces);
     assert_eq!(whole.len(), 3);
-    assert_eq!(
-        whole.iter().map(|r| r.raw_len).sum::<usize>(),
-        wire.len()
-    );
+    assert_eq!(whole.iter().map(|r| r.raw_len).sum::<usize>(), wire.len());
 }

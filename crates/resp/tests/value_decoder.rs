@@ -10,7 +10,12 @@ use tandem_resp::{
 fn one(input: &[u8]) -> Value {
     match parse_value(input).unwrap() {
         Parsed::Complete { value, consumed } => {
-            assert_eq!(consumed, input.len(), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                consumed,
+                input.len(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
             value
         }
         Parsed::Incomplete(n) => panic!("incomplete {n:?}"),
@@ -34,7 +39,10 @@ fn resp2_types() {
     assert_eq!(one(b"*0\r\n"), Value::Array(vec![]));
     assert_eq!(
         one(b"*2\r\n:1\r\n*1\r\n$1\r\nx\r\n"),
-        Value::Array(vec![Value::Integer(1), Value::Array(vec![Value::bulk("x")])])
+        Value::Array(vec![
+            Value::Integer(1),
+            Value::Array(vec![Value::bulk("x")])
+        ])
     );
 }
 
@@ -86,9 +94,18 @@ fn resp3_types() {
 
 #[test]
 fn incomplete_input_reports_needed() {
-    assert_eq!(parse_value(b"").unwrap(), Parsed::Incomplete(Needed::Size(1)));
-    assert_eq!(parse_value(b"+OK").unwrap(), Parsed::Incomplete(Needed::Unknown));
-    assert_eq!(parse_value(b"+OK\r").unwrap(), Parsed::Incomplete(Needed::Unknown));
+    assert_eq!(
+        parse_value(b"").unwrap(),
+        Parsed::Incomplete(Needed::Size(1))
+    );
+    assert_eq!(
+        parse_value(b"+OK").unwrap(),
+        Parsed::Incomplete(Needed::Unknown)
+    );
+    assert_eq!(
+        parse_value(b"+OK\r").unwrap(),
+        Parsed::Incomplete(Needed::Unknown)
+    );
     assert_eq!(
         parse_value(b"$10\r\nabc").unwrap(),
         Parsed::Incomplete(Needed::Size(7))
@@ -154,7 +171,10 @@ fn malformed_values() {
     assert_eq!(bad(b"$?\r\n"), DecodeError::Streamed);
     assert_eq!(bad(b"$3\r\nabcXY"), DecodeError::ExpectedCrlf);
     assert_eq!(bad(b":1.5\r\n"), DecodeError::InvalidInteger);
-    assert_eq!(bad(b":99999999999999999999\r\n"), DecodeError::InvalidInteger);
+    assert_eq!(
+        bad(b":99999999999999999999\r\n"),
+        DecodeError::InvalidInteger
+    );
     assert_eq!(bad(b",abc\r\n"), DecodeError::InvalidDouble);
     assert_eq!(bad(b"#x\r\n"), DecodeError::InvalidBoolean);
     assert_eq!(bad(b"(12a\r\n"), DecodeError::InvalidBigNumber);

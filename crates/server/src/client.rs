@@ -59,7 +59,7 @@ pub struct Client {
     /// Set by CLIENT KILL / QUIT: the connection closes after the current batch.
     pub close_after_reply: bool,
     /// Full name (`client|list`) of the last command executed.
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Bytes in the query buffer when the last batch was handed over.
     pub qbuf: usize,
     /// Bytes of arguments of the command being executed.
@@ -94,7 +94,7 @@ impl Client {
             monitor: false,
             no_evict: false,
             close_after_reply: false,
-            last_cmd: "NULL".to_string(),
+            last_cmd: "NULL",
             qbuf: 0,
             argv_mem: 0,
             multi: None,

@@ -5,7 +5,7 @@
 //!   CONFIG GET/SET/REWRITE.
 //! - [`log`]: Redis's log line format over `tracing`.
 //! - [`net`]: listeners and per-connection tasks (read, decode, batch, write).
-//! - [`exec`]: the executor thread, sole owner of [`server::Server`]; runs batches in order.
+//! - [`exec`]: the [`exec::Core`]: the server state behind one lock; runs batches in order.
 //! - [`cmd`]: command dispatch and handlers, one module per family.
 //! - [`client`]: the executor's per-client state.
 //!
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::exec::Msg;
+use crate::exec::Core;
 use crate::net::Shared;
 use crate::server::Server;
 
@@ -64,11 +64,22 @@ fn main() {
     }
     let config = match Config::from_args(&args) {
         Ok(c) => c,
+        Err(e) if e.is_log_line() => {
+            // Redis logs this one as a warning line on its log (stdout), not on stderr.
+            log::set_role(b'C');
+            log::init(log::LogLevel::Notice, "");
+            tracing::warn!("{}", e.to_string().trim_end());
+            std::process::exit(1);
+        }
         Err(e) => {
             eprint!("{e}");
             std::process::exit(1);
         }
     };
+    if let Err(e) = std::env::set_current_dir(config.dir()) {
+        eprintln!("Can't chdir to '{}': {e}", config.dir().display());
+        std::process::exit(1);
+    }
     std::process::exit(run(config));
 }
 
@@ -163,36 +174,34 @@ fn run(config: Config) -> i32 {
             return 1;
         }
     };
-    let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
+    let core = Core::new(srv);
     for l in listeners {
-        let tx = tx.clone();
+        let core = core.clone();
         let shared = shared.clone();
         runtime.spawn(async move {
             match tokio::net::TcpListener::from_std(l) {
-                Ok(listener) => net::accept_loop(listener, tx, shared).await,
+                Ok(listener) => net::accept_loop(listener, core, shared).await,
                 Err(e) => tracing::warn!("Listener setup failed: {e}"),
             }
         });
     }
-    runtime.spawn(signals(tx.clone()));
-    drop(tx);
-    tracing::info!("Ready to accept connections");
-    let executor = std::thread::Builder::new()
-        .name("executor".into())
-        .spawn(move || exec::run(srv, rx));
-    let code = match executor {
-        Ok(handle) => handle.join().unwrap_or(1),
-        Err(e) => {
-            tracing::warn!("Failed to start the executor thread: {e}");
-            1
+    runtime.spawn(signals(core.clone()));
+    let cron_core = core.clone();
+    runtime.spawn(async move {
+        loop {
+            let period = cron_core.cron();
+            tokio::time::sleep(period).await;
         }
-    };
+    });
+    tracing::info!("Ready to accept connections");
+    runtime.block_on(core.shutdown.notified());
+    let code = cmd::server::finish_shutdown(&mut core.srv.lock());
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
 }
 
 /// Forwards SIGTERM and SIGINT to the executor, which shuts down like SHUTDOWN does.
-async fn signals(tx: crossbeam_channel::Sender<Msg>) {
+async fn signals(core: std::sync::Arc<Core>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -206,9 +215,7 @@ async fn signals(tx: crossbeam_channel::Sender<Msg>) {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        if tx.send(Msg::Signal(name)).is_err() {
-            return;
-        }
+        core.signal(name);
     }
 }
 

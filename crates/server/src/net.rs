@@ -6,19 +6,19 @@
 //! to know between batches (protocol limits, whether AUTH is required) is in [`Shared`],
 //! which the executor keeps up to date.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use crossbeam_channel::Sender;
 use tandem_resp::{Limits, Request, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::client::{ClientEvent, ConnMeta};
-use crate::exec::Msg;
+use crate::exec::Core;
 
 /// Settings and counters the network side reads without asking the executor.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ pub fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net::Tcp
 }
 
 /// Accepts connections forever, spawning a task per connection.
-pub async fn accept_loop(listener: TcpListener, tx: Sender<Msg>, shared: Arc<Shared>) {
+pub async fn accept_loop(listener: TcpListener, core: Arc<Core>, shared: Arc<Shared>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -86,10 +86,10 @@ pub async fn accept_loop(listener: TcpListener, tx: Sender<Msg>, shared: Arc<Sha
                 continue;
             }
         };
-        let tx = tx.clone();
+        let core = core.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
-            serve(stream, addr, tx, shared).await;
+            serve(stream, addr, core, shared).await;
         });
     }
 }
@@ -99,7 +99,7 @@ fn fd_of(stream: &TcpStream) -> i64 {
     i64::from(stream.as_raw_fd())
 }
 
-async fn serve(mut stream: TcpStream, addr: SocketAddr, tx: Sender<Msg>, shared: Arc<Shared>) {
+async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     if shared.protected_mode.load(Ordering::Relaxed)
         && !shared.requires_auth.load(Ordering::Relaxed)
@@ -125,17 +125,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, tx: Sender<Msg>, shared:
         laddr,
         fd: fd_of(&stream),
     };
-    if tx
-        .send(Msg::Connect {
-            id,
-            meta,
-            events: ev_tx,
-        })
-        .is_err()
-    {
-        return;
-    }
-    let mut authenticated = !shared.requires_auth.load(Ordering::Relaxed);
+    let mut authenticated = core.connect(id, meta, ev_tx);
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();
@@ -150,22 +140,27 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, tx: Sender<Msg>, shared:
                 let result = decoder.decode_batch(&mut rbuf, &mut reqs);
                 let mut close = false;
                 if !reqs.is_empty() {
-                    let (reply_tx, reply_rx) = oneshot::channel();
-                    let batch = Msg::Batch {
-                        id,
-                        reqs: std::mem::take(&mut reqs),
-                        pending: rbuf.len(),
-                        reply: reply_tx,
-                    };
-                    if tx.send(batch).is_err() {
-                        break 'conn;
+                    let mut queue: VecDeque<Request> = reqs.drain(..).collect();
+                    let mut out = BytesMut::new();
+                    loop {
+                        let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
+                        authenticated = reply.authenticated;
+                        close = reply.close;
+                        let Some(until) = reply.parked_until else {
+                            break;
+                        };
+                        // Paused: write what ran so far, then wait for the pause to end.
+                        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                            break 'conn;
+                        }
+                        out.clear();
+                        let wait = until.saturating_duration_since(std::time::Instant::now());
+                        tokio::select! {
+                            _ = core.unpaused.notified() => {}
+                            _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(1))) => {}
+                        }
                     }
-                    let Ok(reply) = reply_rx.await else {
-                        break 'conn;
-                    };
-                    authenticated = reply.authenticated;
-                    close = reply.close;
-                    if !reply.out.is_empty() && stream.write_all(&reply.out).await.is_err() {
+                    if !out.is_empty() && stream.write_all(&out).await.is_err() {
                         break 'conn;
                     }
                 }
@@ -200,7 +195,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, tx: Sender<Msg>, shared:
         }
     }
     let _ = stream.shutdown().await;
-    let _ = tx.send(Msg::Disconnect { id });
+    core.disconnect(id);
 }
 
 fn limits(shared: &Shared, authenticated: bool) -> Limits {

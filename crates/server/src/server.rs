@@ -24,7 +24,6 @@ pub struct Stats {
     pub rejected_connections: u64,
     pub total_error_replies: u64,
     pub unexpected_error_replies: u64,
-    pub client_query_buffer_limit_disconnections: u64,
     /// Samples for the `instantaneous_*` fields: (time, commands, input bytes, output bytes).
     pub samples: Vec<(Instant, u64, u64, u64)>,
     // added for CLIENT/INFO
@@ -114,11 +113,16 @@ impl Server {
     pub fn sync_shared(&self) {
         let s = &self.shared;
         let c = &self.config;
-        s.requires_auth.store(self.requires_auth(), Ordering::Relaxed);
-        s.protected_mode.store(c.get_bool("protected-mode"), Ordering::Relaxed);
-        s.max_bulk_len.store(c.get_i64("proto-max-bulk-len"), Ordering::Relaxed);
-        s.query_buffer_limit.store(c.get_i64("client-query-buffer-limit"), Ordering::Relaxed);
-        s.maxclients.store(c.get_i64("maxclients"), Ordering::Relaxed);
+        s.requires_auth
+            .store(self.requires_auth(), Ordering::Relaxed);
+        s.protected_mode
+            .store(c.get_bool("protected-mode"), Ordering::Relaxed);
+        s.max_bulk_len
+            .store(c.get_i64("proto-max-bulk-len"), Ordering::Relaxed);
+        s.query_buffer_limit
+            .store(c.get_i64("client-query-buffer-limit"), Ordering::Relaxed);
+        s.maxclients
+            .store(c.get_i64("maxclients"), Ordering::Relaxed);
     }
 
     /// Number of databases (`databases` directive).

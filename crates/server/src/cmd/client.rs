@@ -382,7 +382,9 @@ struct KillFilter {
 
 impl KillFilter {
     fn matches(&self, c: &Client) -> bool {
-        self.addr.as_ref().is_none_or(|a| *a == c.meta.addr.to_string())
+        self.addr
+            .as_ref()
+            .is_none_or(|a| *a == c.meta.addr.to_string())
             && self
                 .laddr
                 .as_ref()
@@ -424,10 +426,8 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 match ClientType::parse(val) {
                     Some(t) => f.kind = Some(t),
                     None => {
-                        let msg = format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(val)
-                        );
+                        let msg =
+                            format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val));
                         ctx.err(&msg);
                         return;
                     }
@@ -637,7 +637,9 @@ mod tests {
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -645,7 +647,7 @@ mod tests {
         let mut c = client(3, 55584);
         let a = args(&["client", "list"]);
         c.argv_mem = 10;
-        c.last_cmd = "client|list".into();
+        c.last_cmd = "client|list";
         let now = c.created;
         assert_eq!(
             info_line(&c, Some(&a), now),
@@ -660,16 +662,25 @@ mod tests {
     fn other_client_line_with_name_multi_and_idle_buffers() {
         let mut c = client(7, 40000);
         c.name = Some(Bytes::from_static(b"worker"));
-        c.last_cmd = "get".into();
+        c.last_cmd = "get";
         c.multi = Some(vec![args(&["set", "foo", "barbaz"]), args(&["get", "foo"])]);
         c.db = 2;
         let later = c.created + Duration::from_secs(5);
         let line = info_line(&c, None, later);
-        assert!(line.contains(" name=worker age=5 idle=5 flags=x db=2 "), "{line}");
-        assert!(line.contains(" multi=2 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=58 "), "{line}");
+        assert!(
+            line.contains(" name=worker age=5 idle=5 flags=x db=2 "),
+            "{line}"
+        );
+        assert!(
+            line.contains(" multi=2 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=58 "),
+            "{line}"
+        );
         assert!(line.contains(" rbs=1024 rbp=0 "), "{line}");
         assert!(line.contains(" tot-mem=1906 "), "{line}");
-        assert!(line.ends_with(" cmd=get user=default redir=-1 resp=2"), "{line}");
+        assert!(
+            line.ends_with(" cmd=get user=default redir=-1 resp=2"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -24,9 +24,12 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 ctx.err(&msg);
                 return;
             }
-            let pairs: Vec<(&[u8], &[u8])> =
-                args[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
-            match ctx.srv.config.set(&pairs) {
+            let pairs: Vec<(&[u8], &[u8])> = args[2..]
+                .chunks(2)
+                .map(|p| (&p[0][..], &p[1][..]))
+                .collect();
+            let local = ctx.client.meta.addr.ip().is_loopback();
+            match ctx.srv.config.set_from(&pairs, local) {
                 Ok(changed) => {
                     apply_changes(ctx, &changed);
                     ctx.ok();
@@ -86,6 +89,12 @@ fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
                 }
             }
             "logfile" => log::set_file(&ctx.srv.config.get_str("logfile")),
+            "dir" => {
+                let dir = ctx.srv.config.dir();
+                if let Err(e) = std::env::set_current_dir(&dir) {
+                    tracing::warn!("Can't chdir to '{}': {e}", dir.display());
+                }
+            }
             _ => {}
         }
     }

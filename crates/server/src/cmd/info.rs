@@ -367,7 +367,11 @@ fn stats_section(s: &mut String, srv: &Server) {
     let st = &srv.stats;
     let (ops, in_bps, out_bps) = instantaneous(st);
     s.push_str("# Stats\r\n");
-    field(s, "total_connections_received", st.total_connections_received);
+    field(
+        s,
+        "total_connections_received",
+        st.total_connections_received,
+    );
     field(s, "total_commands_processed", st.total_commands_processed);
     field(s, "instantaneous_ops_per_sec", ops);
     field(s, "total_net_input_bytes", st.total_net_input_bytes);
@@ -439,11 +443,19 @@ fn replication_section(s: &mut String, srv: &Server) {
     }
     field(s, "master_failover_state", "no-failover");
     field(s, "master_replid", &srv.replid);
-    field(s, "master_replid2", "0000000000000000000000000000000000000000");
+    field(
+        s,
+        "master_replid2",
+        "0000000000000000000000000000000000000000",
+    );
     field(s, "master_repl_offset", 0);
     field(s, "second_repl_offset", -1);
     field(s, "repl_backlog_active", 0);
-    field(s, "repl_backlog_size", srv.config.get_i64("repl-backlog-size"));
+    field(
+        s,
+        "repl_backlog_size",
+        srv.config.get_i64("repl-backlog-size"),
+    );
     field(s, "repl_backlog_first_byte_offset", 0);
     field(s, "repl_backlog_histlen", 0);
 }
@@ -488,7 +500,13 @@ fn cpu_section(s: &mut String) {
 /// Redis's `getSafeInfoString`: `#`, `:`, CR and LF become `_` in names INFO prints.
 fn safe_info_name(name: &str) -> String {
     name.chars()
-        .map(|c| if matches!(c, '#' | ':' | '\r' | '\n') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '#' | ':' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -537,16 +555,23 @@ pub fn error_code(text: &str) -> &str {
 /// Counts an error reply in INFO errorstats. `total_error_replies` is counted separately by
 /// whoever sends the reply.
 pub fn record_error_code(stats: &mut Stats, text: &str) {
-    *stats
-        .error_codes
-        .entry(error_code(text).to_string())
-        .or_insert(0) += 1;
+    let code = error_code(text);
+    match stats.error_codes.get_mut(code) {
+        Some(n) => *n += 1,
+        None => {
+            stats.error_codes.insert(code.to_string(), 1);
+        }
+    }
 }
 
 /// Counts one execution of `fullname` (e.g. `client|list`) in INFO commandstats; `failed`
 /// when it replied with an error.
 pub fn record_call(stats: &mut Stats, fullname: &str, usec: u64, failed: bool) {
-    let c = stats.commands.entry(fullname.to_string()).or_default();
+    // Look up before inserting: the hot path must not allocate a key per call.
+    let c = match stats.commands.get_mut(fullname) {
+        Some(c) => c,
+        None => stats.commands.entry(fullname.to_string()).or_default(),
+    };
     c.calls += 1;
     c.usec += usec;
     if failed {
@@ -585,9 +610,7 @@ mod tests {
     }
 
     fn titles(text: &str) -> Vec<&str> {
-        text.split("\r\n")
-            .filter(|l| l.starts_with("# "))
-            .collect()
+        text.split("\r\n").filter(|l| l.starts_with("# ")).collect()
     }
 
     #[test]
@@ -663,7 +686,8 @@ mod tests {
         assert!(text.contains("\r\nhz:10\r\nconfigured_hz:10\r\n"));
         assert!(text.ends_with("config_file:\r\nio_threads_active:0\r\n"));
         let clients = section_text(&srv, None, "clients").unwrap();
-        assert!(clients.contains("connected_clients:0\r\ncluster_connections:0\r\nmaxclients:10000\r\n"));
+        assert!(clients
+            .contains("connected_clients:0\r\ncluster_connections:0\r\nmaxclients:10000\r\n"));
     }
 
     #[test]

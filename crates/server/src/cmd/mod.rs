@@ -41,6 +41,7 @@ impl Ctx<'_> {
     /// Replies with an error; `msg` is the text without the leading `-`.
     pub fn err(&mut self, msg: &str) {
         self.srv.stats.total_error_replies += 1;
+        info::record_error_code(&mut self.srv.stats, msg);
         self.enc().error(msg.as_bytes());
     }
 
@@ -132,6 +133,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         Ok(spec) => spec,
         Err(msg) => {
             srv.stats.total_error_replies += 1;
+            info::record_error_code(&mut srv.stats, &msg);
             Encoder {
                 out,
                 proto: client.proto,
@@ -149,13 +151,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     };
     if !tandem_commands::arity_ok(spec, args.len()) {
         let msg = tandem_commands::wrong_arity_error(spec);
+        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.err(&msg);
     } else if !ctx.client.authenticated && !spec.has_flag("no_auth") {
+        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.err("NOAUTH Authentication required.");
     } else {
         ctx.client.argv_mem = args.iter().map(|a| a.len()).sum();
-        ctx.client.last_cmd = spec.fullname();
+        ctx.client.last_cmd = spec.full_name;
+        let errors_before = ctx.srv.stats.total_error_replies;
+        let started = std::time::Instant::now();
         dispatch(&mut ctx, &args);
+        let usec = started.elapsed().as_micros() as u64;
+        let failed = ctx.srv.stats.total_error_replies != errors_before;
+        info::record_call(&mut ctx.srv.stats, spec.full_name, usec, failed);
         ctx.srv.stats.total_commands_processed += 1;
         if !spec.has_flag("admin") && !spec.has_flag("skip_monitor") {
             server::feed_monitor(ctx.srv, ctx.client, &args);
@@ -178,8 +187,7 @@ fn finish_reply(client: &mut Client, out: &mut BytesMut, mark: usize) {
 
 /// Calls the handler for a resolved command.
 fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let top = ctx.spec.fullname();
-    let top = top.split('|').next().unwrap_or("");
+    let top = ctx.spec.full_name.split('|').next().unwrap_or("");
     match top {
         "ping" => conn::ping(ctx, args),
         "echo" => conn::echo(ctx, args),

@@ -177,6 +177,7 @@ impl Config {
 
     /// `CONFIG SET name value [name value ...]` from a non-local client.
     /// See [`Config::set_from`].
+    #[cfg(test)]
     pub fn set(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<Vec<&'static str>, String> {
         self.set_from(pairs, false)
     }
