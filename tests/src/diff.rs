@@ -45,9 +45,63 @@ impl fmt::Display for Mismatch {
         if let Some(n) = self.normalizer {
             writeln!(f, "  (normalised: {n})")?;
         }
-        writeln!(f, "  expected (redis): {}", self.expected)?;
-        write!(f, "  got (tandem):     {}", self.got)
+        let (expected, got) = around_first_difference(&self.expected, &self.got);
+        writeln!(f, "  expected (redis): {expected}")?;
+        write!(f, "  got (tandem):     {got}")
     }
+}
+
+/// Longest rendered outcome shown in full; longer ones are cut to a window
+/// around the first differing character (the transcript mode shows all).
+const SHOW_FULL: usize = 400;
+
+/// Drops the digits of RESP length headers (`$12`, `*3`, `%2` ...) from a
+/// rendering, so that the first difference shown is in the content.
+fn elide_lengths(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut at_header = true;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        out.push(c);
+        if at_header && "$*%=~>|!".contains(c) {
+            rest = rest.trim_start_matches(|d: char| d.is_ascii_digit() || d == '-');
+        }
+        at_header = c == '"' || out.ends_with("\\r\\n");
+    }
+    out
+}
+
+/// Cuts two long renderings to a window around their first difference
+/// (length headers elided).
+fn around_first_difference(a: &str, b: &str) -> (String, String) {
+    if a.len() <= SHOW_FULL && b.len() <= SHOW_FULL {
+        return (a.to_owned(), b.to_owned());
+    }
+    let (a, b) = (&elide_lengths(a), &elide_lengths(b));
+    let common = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, ca), cb)| ca != cb)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i);
+    let cut = |s: &str| {
+        let mut start = common.saturating_sub(120);
+        while !s.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (common + 240).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        format!(
+            "{}{}{} ({} chars with lengths elided; first difference at char {common})",
+            if start > 0 { "..." } else { "" },
+            &s[start..end],
+            if end < s.len() { "..." } else { "" },
+            s.len()
+        )
+    };
+    (cut(a), cut(b))
 }
 
 /// One item read for a step.
@@ -216,4 +270,15 @@ pub fn run_corpus_traced(
         }
     }
     mismatches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elides_lengths() {
+        let r = escape(b"*2\r\n$3\r\nabc\r\n:12\r\n");
+        assert_eq!(elide_lengths(&r), r#""*\r\n$\r\nabc\r\n:12\r\n""#);
+    }
 }

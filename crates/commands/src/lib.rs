@@ -48,6 +48,11 @@ pub use registry::{
 };
 pub use spec::{Arg, BeginSearch, CommandDocs, CommandSpec, FindKeys, KeySpec};
 
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Redis version the table was generated from.
 pub const REDIS_VERSION: &str = "7.0.15";
 

@@ -9,7 +9,6 @@
 //! Lookups are case-insensitive binary searches over the sorted tables: no
 //! allocation, no hashing.
 
-use std::cmp::Ordering;
 use std::sync::OnceLock;
 
 use crate::generated::COMMANDS;
@@ -22,8 +21,22 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     (
         "client",
         &[
-            "getname", "help", "id", "info", "kill", "list", "no-evict", "pause", "reply",
-            "setname", "unpause",
+            "caching",
+            "getname",
+            "getredir",
+            "help",
+            "id",
+            "info",
+            "kill",
+            "list",
+            "no-evict",
+            "pause",
+            "reply",
+            "setname",
+            "tracking",
+            "trackinginfo",
+            "unblock",
+            "unpause",
         ],
     ),
     (
@@ -61,33 +74,57 @@ pub enum Scope {
     All,
 }
 
-/// Compares a table name (lower-case) with user input, ignoring the input's ASCII case.
-fn cmp_name(name: &str, input: &[u8]) -> Ordering {
-    name.bytes()
-        .cmp(input.iter().map(|b| b.to_ascii_lowercase()))
-}
+/// Longest name the lookups accept; longer input cannot be a command name.
+const MAX_NAME: usize = 32;
 
+/// Binary search of `items` (sorted by lower-case name) for `input`, ignoring its
+/// ASCII case. The input is lower-cased into a stack buffer once, so each probe is
+/// a plain slice comparison.
 fn find<'a, T>(items: &'a [T], name_of: impl Fn(&T) -> &str, input: &[u8]) -> Option<&'a T> {
+    if input.len() > MAX_NAME {
+        return None;
+    }
+    let mut buf = [0u8; MAX_NAME];
+    let lower = &mut buf[..input.len()];
+    lower.copy_from_slice(input);
+    lower.make_ascii_lowercase();
+    let lower = &*lower;
     items
-        .binary_search_by(|item| cmp_name(name_of(item), input))
+        .binary_search_by(|item| name_of(item).as_bytes().cmp(lower))
         .ok()
         .and_then(|i| items.get(i))
 }
 
-/// The implemented top-level commands, resolved once.
-fn implemented_specs() -> &'static [&'static CommandSpec] {
-    static SPECS: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
-    SPECS.get_or_init(|| {
-        IMPLEMENTED
-            .iter()
-            .filter_map(|(name, _)| lookup_any(name.as_bytes()))
-            .collect()
+/// The implemented commands and, in parallel, their implemented subcommands,
+/// resolved once from [`IMPLEMENTED`].
+struct Visible {
+    top: Vec<&'static CommandSpec>,
+    subs: Vec<Vec<&'static CommandSpec>>,
+}
+
+fn visible() -> &'static Visible {
+    static VISIBLE: OnceLock<Visible> = OnceLock::new();
+    VISIBLE.get_or_init(|| {
+        let mut top = Vec::new();
+        let mut subs = Vec::new();
+        for (name, sub_names) in IMPLEMENTED {
+            if let Some(spec) = lookup_any(name.as_bytes()) {
+                top.push(spec);
+                subs.push(
+                    sub_names
+                        .iter()
+                        .filter_map(|s| lookup_sub_any(spec, s.as_bytes()))
+                        .collect(),
+                );
+            }
+        }
+        Visible { top, subs }
     })
 }
 
 /// Case-insensitive lookup among implemented commands.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    find(implemented_specs(), |s| s.name, name).copied()
+    find(&visible().top, |s| s.name, name).copied()
 }
 
 /// Case-insensitive lookup in the whole Redis 7.0.15 table, implemented or not.
@@ -97,9 +134,12 @@ pub fn lookup_any(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Subcommand lookup among implemented subcommands of `parent`.
 pub fn lookup_sub(parent: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
-    let (_, subs) = find(IMPLEMENTED, |(n, _)| n, parent.name.as_bytes())?;
-    find(subs, |n| n, sub)?;
-    lookup_sub_any(parent, sub)
+    let v = visible();
+    let i = v
+        .top
+        .binary_search_by(|c| c.full_name.cmp(parent.full_name))
+        .ok()?;
+    find(v.subs.get(i)?, |s| s.name, sub).copied()
 }
 
 /// Subcommand lookup among all subcommands of `parent`.
@@ -109,17 +149,22 @@ pub fn lookup_sub_any(parent: &'static CommandSpec, sub: &[u8]) -> Option<&'stat
 
 /// Implemented commands, sorted by name.
 pub fn implemented() -> impl Iterator<Item = &'static CommandSpec> {
-    implemented_specs().iter().copied()
+    visible().top.iter().copied()
 }
 
 /// Implemented subcommands of `parent` (sorted by name; empty when it has none).
 pub fn implemented_subcommands(
     parent: &'static CommandSpec,
 ) -> impl Iterator<Item = &'static CommandSpec> {
-    parent
-        .subcommands
-        .iter()
-        .filter(move |s| lookup_sub(parent, s.name.as_bytes()).is_some())
+    let v = visible();
+    let subs: &'static [&'static CommandSpec] = v
+        .top
+        .binary_search_by(|c| c.full_name.cmp(parent.full_name))
+        .ok()
+        .and_then(|i| v.subs.get(i))
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    subs.iter().copied()
 }
 
 /// Every command of the Redis 7.0.15 table, sorted by name.

@@ -69,3 +69,7 @@ pub use inline::{repr, split_args};
 pub use limits::*;
 pub use request::{Request, RequestDecoder};
 pub use value::{Protocol, Value};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -18,6 +18,7 @@ mod client;
 mod cmd;
 mod config;
 mod exec;
+mod latency;
 mod log;
 mod net;
 mod server;
@@ -163,8 +164,13 @@ fn run(config: Config) -> i32 {
         }
     }
 
+    let io_threads = std::env::var("TANDEM_IO_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2)
+        .max(1);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(io_threads)
         .enable_all()
         .build()
     {

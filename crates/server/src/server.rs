@@ -38,8 +38,10 @@ pub struct Stats {
 
 // added for CLIENT/INFO
 /// One INFO commandstats line: `cmdstat_<name>:calls=..,usec=..,..`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct CommandStat {
+    /// Latency samples for INFO latencystats.
+    pub latency: crate::latency::Histogram,
     pub calls: u64,
     pub usec: u64,
     pub rejected_calls: u64,

@@ -20,8 +20,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         b"set" => {
             if args.len() % 2 != 0 {
-                let msg = tandem_commands::wrong_arity_error(ctx.spec);
-                ctx.err(&msg);
+                ctx.syntax_err();
                 return;
             }
             let pairs: Vec<(&[u8], &[u8])> = args[2..]
@@ -48,6 +47,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 tracing::info!("CONFIG REWRITE executed with success.");
                 ctx.ok();
             }
+            Err(msg) if msg.starts_with("ERR ") => ctx.err(&msg),
             Err(msg) => {
                 tracing::warn!("CONFIG REWRITE failed: {msg}");
                 let msg = format!("ERR Rewriting config file: {msg}");
@@ -56,7 +56,6 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         },
         b"help" => {
             let lines: &[&str] = &[
-                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "GET <pattern>",
                 "    Return parameters matching the glob-like <pattern> and their values.",
                 "SET <directive> <value>",
@@ -65,14 +64,9 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 "    Reset statistics reported by the INFO command.",
                 "REWRITE",
                 "    Rewrite the configuration file.",
-                "HELP",
-                "    Print this help.",
             ];
             let mut e = ctx.enc();
-            e.array_len(lines.len());
-            for l in lines {
-                e.simple(l.as_bytes());
-            }
+            tandem_commands::write_help(&mut e, &args[0], lines);
         }
         _ => ctx.unknown_subcommand(args),
     }

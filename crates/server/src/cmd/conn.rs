@@ -41,10 +41,14 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 }
 
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(id) = parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) else {
+    let Some(id) = parse_i64(&args[1]) else {
         ctx.not_integer();
         return;
     };
+    if i32::try_from(id).is_err() {
+        ctx.err("ERR value is out of range, value must between -2147483648 and 2147483647");
+        return;
+    }
     if id < 0 || id as usize >= ctx.srv.databases() {
         ctx.err("ERR DB index is out of range");
         return;
@@ -113,7 +117,6 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     let mut creds = None;
-    let mut name = None;
     let mut j = next;
     while j < args.len() {
         let more = args.len() - 1 - j;
@@ -126,7 +129,10 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 ctx.err(BAD_CLIENT_NAME);
                 return;
             }
-            name = Some(args[j + 1].clone());
+            // Redis sets the name as soon as it parses the option, even if a later
+            // option turns out to be a syntax error.
+            let n = args[j + 1].clone();
+            ctx.client.name = if n.is_empty() { None } else { Some(n) };
             j += 2;
         } else {
             let msg = format!(
@@ -147,11 +153,8 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     if !ctx.client.authenticated {
-        ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
-    }
-    if let Some(n) = name {
-        ctx.client.name = if n.is_empty() { None } else { Some(n) };
     }
     if let Some(v) = ver {
         ctx.client.proto = if v == 3 {

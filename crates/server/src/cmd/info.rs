@@ -116,8 +116,7 @@ pub fn section_text(srv: &Server, client: Option<&Client>, section: &str) -> Opt
         "modules" | "module_list" => s.push_str("# Modules\r\n"),
         "commandstats" => commandstats_section(&mut s, &srv.stats),
         "errorstats" => errorstats_section(&mut s, &srv.stats),
-        // Tandem keeps no latency histograms yet: the section is there, empty.
-        "latencystats" => s.push_str("# Latencystats\r\n"),
+        "latencystats" => latencystats_section(&mut s, srv),
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         // One `db<n>:keys=..,expires=..,avg_ttl=..` line per non-empty database, once the
         // keyspace is part of the server.
@@ -510,6 +509,38 @@ fn safe_info_name(name: &str) -> String {
         .collect()
 }
 
+/// `latency_percentiles_usec_<cmd>:p50=..,p99=..,p99.9=..` per command called at least once.
+fn latencystats_section(s: &mut String, srv: &Server) {
+    s.push_str("# Latencystats\r\n");
+    if !srv.config.get_bool("latency-tracking") {
+        return;
+    }
+    let percentiles: Vec<f64> = srv
+        .config
+        .get_str("latency-tracking-info-percentiles")
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for (name, stat) in &srv.stats.commands {
+        if stat.calls == 0 {
+            continue;
+        }
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|&p| {
+                let usec = stat.latency.percentile(p) as f64 / 1000.0;
+                format!("p{}={usec:.3}", crate::latency::percentile_name(p))
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "latency_percentiles_usec_{}:{}\r\n",
+            safe_info_name(name),
+            values.join(",")
+        );
+    }
+}
+
 fn commandstats_section(s: &mut String, stats: &Stats) {
     s.push_str("# Commandstats\r\n");
     for (name, c) in &stats.commands {
@@ -566,7 +597,8 @@ pub fn record_error_code(stats: &mut Stats, text: &str) {
 
 /// Counts one execution of `fullname` (e.g. `client|list`) in INFO commandstats; `failed`
 /// when it replied with an error.
-pub fn record_call(stats: &mut Stats, fullname: &str, usec: u64, failed: bool) {
+pub fn record_call(stats: &mut Stats, fullname: &str, ns: u64, failed: bool) {
+    let usec = ns / 1000;
     // Look up before inserting: the hot path must not allocate a key per call.
     let c = match stats.commands.get_mut(fullname) {
         Some(c) => c,
@@ -574,6 +606,7 @@ pub fn record_call(stats: &mut Stats, fullname: &str, usec: u64, failed: bool) {
     };
     c.calls += 1;
     c.usec += usec;
+    c.latency.record(ns);
     if failed {
         c.failed_calls += 1;
     }
@@ -711,8 +744,8 @@ mod tests {
             text,
             "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_WRONGPASS:count=1\r\n"
         );
-        record_call(&mut srv.stats, "client|list", 22, false);
-        record_call(&mut srv.stats, "client|list", 23, true);
+        record_call(&mut srv.stats, "client|list", 22_000, false);
+        record_call(&mut srv.stats, "client|list", 23_000, true);
         record_rejected(&mut srv.stats, "get");
         let text = section_text(&srv, None, "commandstats").unwrap();
         assert_eq!(

@@ -162,9 +162,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         let errors_before = ctx.srv.stats.total_error_replies;
         let started = std::time::Instant::now();
         dispatch(&mut ctx, &args);
-        let usec = started.elapsed().as_micros() as u64;
+        let ns = started.elapsed().as_nanos() as u64;
         let failed = ctx.srv.stats.total_error_replies != errors_before;
-        info::record_call(&mut ctx.srv.stats, spec.full_name, usec, failed);
+        info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
         ctx.srv.stats.total_commands_processed += 1;
         if !spec.has_flag("admin") && !spec.has_flag("skip_monitor") {
             server::feed_monitor(ctx.srv, ctx.client, &args);
