@@ -20,6 +20,8 @@
 //! | `config-get` | `CONFIG GET` | pairs sorted by name; values of [`CONFIG_MASKED_VALUES`] |
 //! | `command-info` | `COMMAND INFO` | subcommand entries sorted by name |
 //! | `command-docs` | `COMMAND DOCS` | `subcommands` maps sorted by name |
+//! | `keys-sorted` | `KEYS` | the key names sorted (Redis lists them in hash-table order) |
+//! | `scan-sorted` | `SCAN` | the key names of the step sorted (the cursor is compared) |
 //!
 //! Adding one: write a `fn(&mut Frame)` and add a row to [`NORMALIZERS`] (and
 //! to the table above and `tests/diff/README.md`).
@@ -129,6 +131,18 @@ pub static NORMALIZERS: &[Normalizer] = &[
         subcommand: Some("docs"),
         apply: command_docs,
     },
+    Normalizer {
+        name: "keys-sorted",
+        command: "keys",
+        subcommand: None,
+        apply: sort_elements,
+    },
+    Normalizer {
+        name: "scan-sorted",
+        command: "scan",
+        subcommand: None,
+        apply: scan_sorted,
+    },
 ];
 
 /// The normaliser for a command's reply, if any.
@@ -186,6 +200,18 @@ fn sort_pairs(f: &mut Frame) {
     }
     pairs.sort_by_key(|a| a.0.to_bytes());
     f.children = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+}
+
+/// Sorts the elements of an array reply.
+fn sort_elements(f: &mut Frame) {
+    f.children.sort_by_key(Frame::to_bytes);
+}
+
+/// Sorts the key list (second element) of a SCAN reply.
+fn scan_sorted(f: &mut Frame) {
+    if let Some(keys) = f.children.get_mut(1) {
+        sort_elements(keys);
+    }
 }
 
 fn key_is(k: &Frame, name: &str) -> bool {

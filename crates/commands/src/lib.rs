@@ -26,6 +26,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod data;
 pub mod errors;
 #[rustfmt::skip]
 mod generated;

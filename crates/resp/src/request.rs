@@ -114,6 +114,13 @@ impl RequestDecoder {
         self.needed
     }
 
+    /// Bytes of the unfinished multibulk request already consumed from the
+    /// buffer (its parsed prefix). Add it to the buffer's length when enforcing
+    /// `client-query-buffer-limit`, since Redis keeps those bytes in its query buffer.
+    pub fn partial_len(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.consumed)
+    }
+
     /// True when a multibulk request has been started but not finished.
     pub fn in_progress(&self) -> bool {
         self.partial.is_some()

@@ -354,6 +354,8 @@ fn big_bulk_reports_needed_and_resumes() {
     let header = b"*2\r\n$3\r\nSET\r\n$100000\r\n".len();
     assert_eq!(buf.len(), 30 - header);
     assert_eq!(d.needed(), Some(100_002 - (30 - header)));
+    assert_eq!(d.partial_len(), header);
+    assert!(d.in_progress());
     let mut fed = 30;
     while fed < wire.len() {
         let n = (wire.len() - fed).min(7919);

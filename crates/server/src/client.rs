@@ -64,7 +64,14 @@ pub struct Client {
     pub qbuf: usize,
     /// Bytes of arguments of the command being executed.
     pub argv_mem: usize,
+    /// Commands queued since MULTI (None outside a transaction).
     pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was rejected while queueing: EXEC answers EXECABORT.
+    pub multi_error: bool,
+    /// Keys WATCHed: (db, key, whether it was logically expired when watched).
+    pub watched: Vec<(usize, Bytes, bool)>,
+    /// A watched key was touched: EXEC fails.
+    pub dirty_cas: bool,
     // added for CLIENT/INFO
     /// CLIENT KILL sent this client a [`ClientEvent::Kill`]; it no longer counts as connected
     /// (CLIENT LIST, CLIENT KILL, INFO) while its connection task closes.
@@ -98,6 +105,9 @@ impl Client {
             qbuf: 0,
             argv_mem: 0,
             multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            dirty_cas: false,
             killed: false,
         }
     }

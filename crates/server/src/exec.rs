@@ -71,7 +71,13 @@ impl Core {
 
     /// Forgets a closed connection.
     pub fn disconnect(&self, id: u64) {
-        self.srv.lock().clients.remove(&id);
+        let mut srv = self.srv.lock();
+        if let Some(mut client) = srv.clients.remove(&id) {
+            if client.monitor {
+                srv.monitors -= 1;
+            }
+            cmd::multi::unwatch_all(&mut srv, &mut client);
+        }
     }
 
     /// Runs requests in order under the lock, appending replies to `out`. Requests that a
@@ -179,6 +185,13 @@ fn cron(srv: &mut Server) {
                 let _ = c.events.send(ClientEvent::Kill);
             }
         }
+    }
+    if !srv.ks.config().replica_mode {
+        // Redis's slow cycle: up to 25% of the time between two cron runs.
+        let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
+        let budget = Duration::from_micros(1_000_000 / hz / 4);
+        srv.ks.active_expire_cycle(cmd::data::now_ms(), budget);
+        cmd::data::after_command(srv, None);
     }
     let s = &mut srv.stats;
     s.samples.push((

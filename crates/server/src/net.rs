@@ -129,6 +129,9 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();
+    let mut queue: VecDeque<Request> = VecDeque::new();
+    // Reused across batches: replies are encoded here, then written.
+    let mut out = BytesMut::with_capacity(16 * 1024);
     'conn: loop {
         tokio::select! {
             read = stream.read_buf(&mut rbuf) => {
@@ -136,42 +139,59 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                     Ok(0) | Err(_) => break 'conn,
                     Ok(_) => {}
                 }
-                decoder.limits = limits(&shared, authenticated);
-                let result = decoder.decode_batch(&mut rbuf, &mut reqs);
-                let mut close = false;
-                if !reqs.is_empty() {
-                    let mut queue: VecDeque<Request> = reqs.drain(..).collect();
-                    let mut out = BytesMut::new();
-                    loop {
-                        let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
-                        authenticated = reply.authenticated;
-                        close = reply.close;
-                        let Some(until) = reply.parked_until else {
-                            break;
-                        };
-                        // Paused: write what ran so far, then wait for the pause to end.
+                // Decode and run until nothing complete is left: a request that broke the
+                // unauthenticated limits stays buffered in case an earlier one was AUTH.
+                loop {
+                    decoder.limits = limits(&shared, authenticated);
+                    let result = decoder.decode_batch(&mut rbuf, &mut reqs);
+                    if reqs.is_empty() && result.is_ok() {
+                        break;
+                    }
+                    let mut close = false;
+                    if !reqs.is_empty() {
+                        queue.extend(reqs.drain(..));
+                        out.clear();
+                        loop {
+                            let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
+                            authenticated = reply.authenticated;
+                            close = reply.close;
+                            let Some(until) = reply.parked_until else {
+                                break;
+                            };
+                            // Paused: write what ran so far, then wait for the pause to end.
+                            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                                break 'conn;
+                            }
+                            out.clear();
+                            let wait = until.saturating_duration_since(std::time::Instant::now());
+                            tokio::select! {
+                                _ = core.unpaused.notified() => {}
+                                _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(1))) => {}
+                            }
+                        }
                         if !out.is_empty() && stream.write_all(&out).await.is_err() {
                             break 'conn;
                         }
-                        out.clear();
-                        let wait = until.saturating_duration_since(std::time::Instant::now());
-                        tokio::select! {
-                            _ = core.unpaused.notified() => {}
-                            _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(1))) => {}
+                        if out.capacity() > 1024 * 1024 {
+                            out = BytesMut::with_capacity(16 * 1024);
                         }
                     }
-                    if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                    if let Err(e) = result {
+                        tracing::debug!(
+                            "Protocol error ({}) from client: id={id} addr={addr}",
+                            e.log_reason()
+                        );
+                        if e.sends_reply() {
+                            let mut line = b"-".to_vec();
+                            line.extend_from_slice(&e.reply_text());
+                            line.extend_from_slice(b"\r\n");
+                            let _ = stream.write_all(&line).await;
+                        }
                         break 'conn;
                     }
-                }
-                if let Err(e) = result {
-                    tracing::debug!("Protocol error ({e}) from client: id={id} addr={addr}");
-                    let line = format!("-{e}\r\n");
-                    let _ = stream.write_all(line.as_bytes()).await;
-                    break 'conn;
-                }
-                if close {
-                    break 'conn;
+                    if close {
+                        break 'conn;
+                    }
                 }
                 let limit = shared.query_buffer_limit.load(Ordering::Relaxed);
                 if limit > 0 && rbuf.len() as i64 > limit {

@@ -10,6 +10,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use tandem_commands::data::{DataSettings, DataStats};
+use tandem_keyspace::{Keyspace, KeyspaceConfig};
+
 use crate::client::Client;
 use crate::config::Config;
 use crate::net::Shared;
@@ -17,6 +21,8 @@ use crate::net::Shared;
 /// Counters reported by INFO stats (reset by CONFIG RESETSTAT where Redis resets them).
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Commands fed to the replication stream (counted until the stream exists).
+    pub propagated_commands: u64,
     pub total_connections_received: u64,
     pub total_commands_processed: u64,
     pub total_net_input_bytes: u64,
@@ -85,10 +91,21 @@ pub struct Server {
     // added for CLIENT/INFO
     /// The replication id (INFO `master_replid`): 40 hex characters, new at every start.
     pub replid: String,
+    /// The data.
+    pub ks: Keyspace,
+    pub data_settings: DataSettings,
+    pub data_stats: DataStats,
+    /// Changes since the last save (Redis's `server.dirty`).
+    pub dirty: u64,
+    /// WATCHed keys: (db, key) to the ids of the clients watching it.
+    pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
+    /// Number of clients in MONITOR mode (the feed is skipped when zero).
+    pub monitors: usize,
 }
 
 impl Server {
     pub fn new(config: Config, port: u16, shared: Arc<Shared>) -> Server {
+        let config_for_ks = config.clone();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -108,6 +125,12 @@ impl Server {
             hz_ticks: 0,
             shared,
             replid: random_hex40(),
+            ks: Keyspace::new(keyspace_config(&config_for_ks)),
+            data_settings: data_settings(&config_for_ks),
+            data_stats: DataStats::default(),
+            dirty: 0,
+            watched_keys: std::collections::HashMap::new(),
+            monitors: 0,
         }
     }
 
@@ -125,6 +148,14 @@ impl Server {
             .store(c.get_i64("client-query-buffer-limit"), Ordering::Relaxed);
         s.maxclients
             .store(c.get_i64("maxclients"), Ordering::Relaxed);
+    }
+
+    /// Re-reads the directives the keyspace and the data commands act on.
+    pub fn sync_data_settings(&mut self) {
+        let mut cfg = keyspace_config(&self.config);
+        cfg.track_modified = !self.watched_keys.is_empty();
+        *self.ks.config_mut() = cfg;
+        self.data_settings = data_settings(&self.config);
     }
 
     /// Number of databases (`databases` directive).
@@ -159,4 +190,28 @@ pub fn random_hex40() -> String {
         }
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The keyspace's settings from the configuration.
+pub fn keyspace_config(c: &Config) -> KeyspaceConfig {
+    KeyspaceConfig {
+        databases: c.get_i64("databases").max(1) as usize,
+        replica_mode: false,
+        lazyfree_lazy_expire: c.get_bool("lazyfree-lazy-expire"),
+        lazyfree_lazy_server_del: c.get_bool("lazyfree-lazy-server-del"),
+        lazyfree_lazy_user_del: c.get_bool("lazyfree-lazy-user-del"),
+        lazyfree_lazy_user_flush: c.get_bool("lazyfree-lazy-user-flush"),
+        track_modified: false,
+    }
+}
+
+/// The data commands' settings from the configuration.
+pub fn data_settings(c: &Config) -> DataSettings {
+    DataSettings {
+        lazyfree_lazy_user_del: c.get_bool("lazyfree-lazy-user-del"),
+        lazyfree_lazy_user_flush: c.get_bool("lazyfree-lazy-user-flush"),
+        lazyfree_lazy_expire: c.get_bool("lazyfree-lazy-expire"),
+        proto_max_bulk_len: c.get_i64("proto-max-bulk-len"),
+        replica_mode: false,
+    }
 }

@@ -75,6 +75,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// Applies the run-time effects of directives CONFIG SET changed.
 fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
     ctx.srv.sync_shared();
+    ctx.srv.sync_data_settings();
     for name in changed {
         match *name {
             "loglevel" => {

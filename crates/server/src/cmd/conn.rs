@@ -27,9 +27,13 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    super::multi::discard_transaction(ctx.srv, ctx.client);
+    ctx.client.dirty_cas = false;
+    if ctx.client.monitor {
+        ctx.srv.monitors -= 1;
+    }
     let c = &mut *ctx.client;
     c.monitor = false;
-    c.multi = None;
     c.db = 0;
     c.proto = Protocol::Resp2;
     c.name = None;

@@ -118,9 +118,7 @@ pub fn section_text(srv: &Server, client: Option<&Client>, section: &str) -> Opt
         "errorstats" => errorstats_section(&mut s, &srv.stats),
         "latencystats" => latencystats_section(&mut s, srv),
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        // One `db<n>:keys=..,expires=..,avg_ttl=..` line per non-empty database, once the
-        // keyspace is part of the server.
-        "keyspace" => s.push_str("# Keyspace\r\n"),
+        "keyspace" => keyspace_section(&mut s, srv),
         _ => return None,
     }
     Some(s)
@@ -306,8 +304,8 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "mem_aof_buffer", 0);
     field(s, "mem_allocator", "libc");
     field(s, "active_defrag_running", 0);
-    field(s, "lazyfree_pending_objects", 0);
-    field(s, "lazyfreed_objects", 0);
+    field(s, "lazyfree_pending_objects", srv.ks.lazyfree_pending());
+    field(s, "lazyfreed_objects", srv.ks.stats().lazyfreed_objects);
 }
 
 fn persistence_section(s: &mut String, srv: &Server) {
@@ -320,7 +318,7 @@ fn persistence_section(s: &mut String, srv: &Server) {
     field(s, "current_fork_perc", "0.00");
     field(s, "current_save_keys_processed", 0);
     field(s, "current_save_keys_total", 0);
-    field(s, "rdb_changes_since_last_save", 0);
+    field(s, "rdb_changes_since_last_save", srv.dirty);
     field(s, "rdb_bgsave_in_progress", 0);
     // Redis counts the start as the last save when it loaded nothing.
     field(s, "rdb_last_save_time", srv.started_unix);
@@ -394,16 +392,25 @@ fn stats_section(s: &mut String, srv: &Server) {
     field(s, "sync_full", 0);
     field(s, "sync_partial_ok", 0);
     field(s, "sync_partial_err", 0);
-    field(s, "expired_keys", 0);
-    field(s, "expired_stale_perc", "0.00");
-    field(s, "expired_time_cap_reached_count", 0);
+    let ks_stats = srv.ks.stats();
+    field(s, "expired_keys", ks_stats.expired_keys);
+    field(
+        s,
+        "expired_stale_perc",
+        format!("{:.2}", ks_stats.expired_stale_perc),
+    );
+    field(
+        s,
+        "expired_time_cap_reached_count",
+        ks_stats.expired_time_cap_reached_count,
+    );
     field(s, "expire_cycle_cpu_milliseconds", 0);
     field(s, "evicted_keys", 0);
     field(s, "evicted_clients", 0);
     field(s, "total_eviction_exceeded_time", 0);
     field(s, "current_eviction_exceeded_time", 0);
-    field(s, "keyspace_hits", 0);
-    field(s, "keyspace_misses", 0);
+    field(s, "keyspace_hits", srv.data_stats.keyspace_hits);
+    field(s, "keyspace_misses", srv.data_stats.keyspace_misses);
     field(s, "pubsub_channels", 0);
     field(s, "pubsub_patterns", 0);
     field(s, "pubsubshard_channels", 0);
@@ -507,6 +514,23 @@ fn safe_info_name(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// One `db<n>:keys=..,expires=..,avg_ttl=..` line per non-empty database.
+fn keyspace_section(s: &mut String, srv: &Server) {
+    s.push_str("# Keyspace\r\n");
+    for db in 0..srv.ks.databases() {
+        let keys = srv.ks.dbsize(db);
+        if keys == 0 {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "db{db}:keys={keys},expires={},avg_ttl={}\r\n",
+            srv.ks.expires_count(db),
+            srv.ks.avg_ttl(db)
+        );
+    }
 }
 
 /// `latency_percentiles_usec_<cmd>:p50=..,p99=..,p99.9=..` per command called at least once.

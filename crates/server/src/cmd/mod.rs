@@ -7,7 +7,9 @@
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod data;
 pub mod info;
+pub mod multi;
 pub mod server;
 
 use bytes::{Bytes, BytesMut};
@@ -132,6 +134,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     let spec = match resolve(&args) {
         Ok(spec) => spec,
         Err(msg) => {
+            if client.multi.is_some() {
+                client.multi_error = true;
+            }
             srv.stats.total_error_replies += 1;
             info::record_error_code(&mut srv.stats, &msg);
             Encoder {
@@ -149,13 +154,31 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         out,
         spec,
     };
+    let in_multi = ctx.client.multi.is_some();
     if !tandem_commands::arity_ok(spec, args.len()) {
         let msg = tandem_commands::wrong_arity_error(spec);
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
+        ctx.client.multi_error |= in_multi;
         ctx.err(&msg);
     } else if !ctx.client.authenticated && !spec.has_flag("no_auth") {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
+        ctx.client.multi_error |= in_multi;
         ctx.err("NOAUTH Authentication required.");
+    } else if in_multi
+        && !matches!(
+            spec.full_name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        )
+    {
+        if spec.has_flag("no_multi") {
+            ctx.client.multi_error = true;
+            ctx.err("ERR Command not allowed inside a transaction");
+        } else {
+            if let Some(q) = ctx.client.multi.as_mut() {
+                q.push(args);
+            }
+            ctx.simple("QUEUED");
+        }
     } else {
         ctx.client.argv_mem = args.iter().map(|a| a.len()).sum();
         ctx.client.last_cmd = spec.full_name;
@@ -166,7 +189,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         let failed = ctx.srv.stats.total_error_replies != errors_before;
         info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
         ctx.srv.stats.total_commands_processed += 1;
-        if !spec.has_flag("admin") && !spec.has_flag("skip_monitor") {
+        if ctx.srv.monitors > 0 && !spec.has_flag("admin") && !spec.has_flag("skip_monitor") {
             server::feed_monitor(ctx.srv, ctx.client, &args);
         }
     }
@@ -207,6 +230,14 @@ fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         "monitor" => server::monitor(ctx, args),
         "debug" => server::debug(ctx, args),
         "shutdown" => server::shutdown(ctx, args),
+        "multi" => multi::multi(ctx, args),
+        "exec" => multi::exec(ctx, args),
+        "discard" => multi::discard(ctx, args),
+        "watch" => multi::watch(ctx, args),
+        "unwatch" => multi::unwatch(ctx, args),
+        _ if let Some(h) = tandem_commands::data::handler(ctx.spec.full_name) => {
+            data::run(ctx, h, args)
+        }
         _ => {
             // In the table but without a handler yet: answer as Redis does for unknown commands.
             let msg = tandem_commands::unknown_command_error(args);

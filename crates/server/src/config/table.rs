@@ -427,10 +427,10 @@ pub(crate) static TABLE: &[Directive] = &[
     b("set-proc-title", None, I, true),
     b("dynamic-hz", None, M, true),
     b("lazyfree-lazy-eviction", None, DEBUG, false),
-    b("lazyfree-lazy-expire", None, DEBUG, false),
-    b("lazyfree-lazy-server-del", None, DEBUG, false),
-    b("lazyfree-lazy-user-del", None, DEBUG, false),
-    b("lazyfree-lazy-user-flush", None, DEBUG, false),
+    acted(b("lazyfree-lazy-expire", None, DEBUG, false)),
+    acted(b("lazyfree-lazy-server-del", None, DEBUG, false)),
+    acted(b("lazyfree-lazy-user-del", None, DEBUG, false)),
+    acted(b("lazyfree-lazy-user-flush", None, DEBUG, false)),
     b("repl-disable-tcp-nodelay", None, M, false),
     b("repl-diskless-sync", None, DEBUG, true),
     b("aof-rewrite-incremental-fsync", None, M, true),
@@ -473,7 +473,7 @@ pub(crate) static TABLE: &[Directive] = &[
     b("disable-thp", None, I, true),
     b("cluster-allow-replica-migration", None, M, true),
     b("replica-announced", None, M, true),
-    b("latency-tracking", None, M, true),
+    acted(b("latency-tracking", None, M, true)),
     b("aof-disable-auto-gc", None, M, false),
     b("replica-ignore-disk-write-errors", None, M, false),
     // String configs
@@ -539,7 +539,7 @@ pub(crate) static TABLE: &[Directive] = &[
     e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0),
     e("sanitize-dump-payload", DEBUG, SANITIZE_DUMP, 0),
     e("enable-protected-configs", I, PROTECTED_ACTION, 0),
-    e("enable-debug-command", I, PROTECTED_ACTION, 0),
+    acted(e("enable-debug-command", I, PROTECTED_ACTION, 0)),
     e("enable-module-command", I, PROTECTED_ACTION, 0),
     e("cluster-preferred-endpoint-type", M, ENDPOINT_TYPE, 0),
     e("propagation-error-behavior", M, PROPAGATION_ERROR, 0),
@@ -600,7 +600,7 @@ pub(crate) static TABLE: &[Directive] = &[
         65535,
         0,
     ),
-    i("tcp-backlog", None, I, 0, INT_MAX, 511),
+    acted(i("tcp-backlog", None, I, 0, INT_MAX, 511)),
     i("cluster-port", None, I, 0, 65535, 0),
     i("cluster-announce-bus-port", None, M, 0, 65535, 0),
     i("cluster-announce-port", None, M, 0, 65535, 0),
@@ -884,12 +884,12 @@ pub(crate) static TABLE: &[Directive] = &[
     ),
     acted(sp("bind", None, MULTI_ARG, Kind::Bind)),
     sp("replicaof", Some("slaveof"), I | MULTI_ARG, Kind::ReplicaOf),
-    sp(
+    acted(sp(
         "latency-tracking-info-percentiles",
         None,
         MULTI_ARG,
         Kind::LatencyPercentiles,
-    ),
+    )),
 ];
 
 /// A name resolved against the table: the row, and whether the alias was used.

@@ -1,0 +1,94 @@
+//! Data commands: execution against the keyspace, and what each write propagates.
+//!
+//! A handler gets an [`ExecCtx`]: the keyspace, the client's database, the command's time
+//! (Redis evaluates a whole command at one `mstime()`), the reply encoder, and a
+//! [`Propagation`] to fill. After a handler returns, the caller propagates:
+//! - nothing when `ctx.dirty` did not grow (no change, as Redis's `server.dirty` rule);
+//! - the command as received when the handler did not rewrite it;
+//! - the rewritten commands otherwise (`SET k v EX 10` becomes `SET k v PXAT <abs>`,
+//!   INCRBYFLOAT becomes `SET k <v> KEEPTTL`, ...), exactly as redis-server 7.0.15 does.
+//!
+//! Handlers live in one module per family; [`handler`] finds the one for a command.
+
+pub mod generic;
+pub mod strings;
+
+use bytes::Bytes;
+use tandem_keyspace::{Keyspace, Millis};
+use tandem_resp::Encoder;
+
+/// Settings data commands read (mirrors of config directives).
+#[derive(Clone, Debug, Default)]
+pub struct DataSettings {
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
+    pub lazyfree_lazy_expire: bool,
+    /// `proto-max-bulk-len`: the largest string SETRANGE/APPEND/SETBIT may create.
+    pub proto_max_bulk_len: i64,
+    /// True on a replica applying its master's stream (no lazy deletion of expired keys).
+    pub replica_mode: bool,
+}
+
+/// Counters data commands update (INFO stats).
+#[derive(Clone, Debug, Default)]
+pub struct DataStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+/// What a write sends to replicas and the AOF.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Propagation {
+    /// `None`: propagate the command as received (if it changed anything).
+    /// `Some(list)`: propagate exactly these commands instead (possibly none).
+    pub rewritten: Option<Vec<Vec<Bytes>>>,
+}
+
+impl Propagation {
+    /// Replaces the propagated form by `cmds`.
+    pub fn rewrite(&mut self, cmds: Vec<Vec<Bytes>>) {
+        self.rewritten = Some(cmds);
+    }
+
+    /// Appends one command to the rewritten form (starting an empty rewrite if needed).
+    pub fn push(&mut self, cmd: Vec<Bytes>) {
+        self.rewritten.get_or_insert_with(Vec::new).push(cmd);
+    }
+
+    /// Propagate nothing even though the dataset changed.
+    pub fn suppress(&mut self) {
+        self.rewritten = Some(Vec::new());
+    }
+
+    /// The commands to propagate for `args`, given whether the dataset changed.
+    pub fn resolve(&self, args: &[Bytes], dirty: bool) -> Vec<Vec<Bytes>> {
+        match &self.rewritten {
+            Some(cmds) => cmds.clone(),
+            None if dirty => vec![args.to_vec()],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Everything a data command handler may use.
+pub struct ExecCtx<'a, 'e> {
+    pub ks: &'a mut Keyspace,
+    /// The client's selected database.
+    pub db: usize,
+    /// The command's time in milliseconds since the epoch.
+    pub now: Millis,
+    pub enc: &'a mut Encoder<'e>,
+    pub prop: &'a mut Propagation,
+    /// Number of changes made to the dataset (Redis's `server.dirty` increments).
+    pub dirty: u64,
+    pub settings: &'a DataSettings,
+    pub stats: &'a mut DataStats,
+}
+
+/// A data command handler. `args[0]` is the command name.
+pub type Handler = fn(&mut ExecCtx<'_, '_>, &[Bytes]);
+
+/// The handler for a command's full name (`get`, `object|encoding`), if it is a data command.
+pub fn handler(full_name: &str) -> Option<Handler> {
+    strings::handler(full_name).or_else(|| generic::handler(full_name))
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the string commands against a real keyspace.

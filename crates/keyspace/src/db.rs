@@ -1,0 +1,518 @@
+//! The [`Keyspace`]: every database, lookups with lazy expiry, writes, deletes, flushes.
+//!
+//! Lookups follow Redis 7.0.15's `lookupKey` / `expireIfNeeded`:
+//! - on a master, a key found logically expired (`now > expire`) is deleted on access, counted
+//!   in `expired_keys`, and reported as [`Event::Expired`] (freed on the lazy-free thread when
+//!   `lazyfree-lazy-expire` is on);
+//! - in replica mode, reads treat it as absent without deleting it (the master's DEL will
+//!   come), while write lookups delete it (Redis's forced deletion for writable replicas);
+//! - while the master's stream is applied ([`Keyspace::set_master_context`]), nothing is
+//!   considered expired at all, as Redis does for commands of its master client.
+//!
+//! Reads refresh the key's access time (for `OBJECT IDLETIME`) through an atomic in the entry,
+//! so reading never copies segments a snapshot shares.
+
+use std::sync::Arc;
+
+use crate::expire::TtlIndex;
+use crate::lazyfree::{Garbage, LazyFree};
+use crate::snapshot::Snapshot;
+use crate::table::{hash_key, Entry, Table, SEGMENTS};
+use crate::value::{Value, LAZYFREE_THRESHOLD};
+use crate::{
+    DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats, Millis,
+};
+
+/// One database: its table, its TTL index and the expiry estimate.
+#[derive(Debug, Default)]
+pub(crate) struct Db {
+    pub(crate) table: Table,
+    pub(crate) ttl: TtlIndex,
+    pub(crate) avg_ttl: i64,
+}
+
+/// All databases.
+pub struct Keyspace {
+    pub(crate) cfg: KeyspaceConfig,
+    pub(crate) dbs: Vec<Db>,
+    events: Vec<Event>,
+    pub(crate) stats: KeyspaceStats,
+    lazy: LazyFree,
+    /// The last `now` seen; used by the methods that take no time (`set`, LRU stamps).
+    pub(crate) clock: Millis,
+    /// True while the master's stream is applied: no key counts as expired.
+    pub(crate) master_context: bool,
+    pub(crate) expire_next_db: usize,
+    rng: u64,
+}
+
+/// Lookup outcome after the expiry check.
+enum Found {
+    Absent,
+    Live,
+}
+
+fn secs(now: Millis) -> u32 {
+    (now.max(0) / 1000) as u32
+}
+
+impl Keyspace {
+    /// A keyspace with `cfg.databases` empty databases (at least one).
+    pub fn new(cfg: KeyspaceConfig) -> Keyspace {
+        let n = cfg.databases.max(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Keyspace {
+            cfg,
+            dbs: (0..n).map(|_| Db::default()).collect(),
+            events: Vec::new(),
+            stats: KeyspaceStats::default(),
+            lazy: LazyFree::default(),
+            clock: now,
+            master_context: false,
+            expire_next_db: 0,
+            rng: (hash_key(b"tandem-keyspace-rng") | 1) ^ now as u64,
+        }
+    }
+
+    pub fn config(&self) -> &KeyspaceConfig {
+        &self.cfg
+    }
+
+    /// Change settings at run time (CONFIG SET, role changes). `databases` cannot change
+    /// after creation (Redis's directive is immutable); it is kept as created.
+    pub fn config_mut(&mut self) -> &mut KeyspaceConfig {
+        &mut self.cfg
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// While `on`, no key is considered expired (Redis: commands from the master client of a
+    /// replica see keys exactly as the master sent them; the master's DEL removes them).
+    pub fn set_master_context(&mut self, on: bool) {
+        self.master_context = on;
+    }
+
+    /// Set the keyspace clock (what [`Keyspace::set`] uses to check the old value's expiry
+    /// and to stamp access times). Every method that takes `now` sets it too.
+    pub fn set_now(&mut self, now: Millis) {
+        self.clock = now;
+    }
+
+    pub(crate) fn is_expired(&self, expire: Option<Millis>, now: Millis) -> bool {
+        match expire {
+            Some(when) => !self.master_context && now > when,
+            None => false,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Remove a key the server found expired: count it, free it, report it.
+    pub(crate) fn expire_key(&mut self, db: usize, hash: u64, key: &[u8]) {
+        let Some(d) = self.dbs.get_mut(db) else {
+            return;
+        };
+        let Some(slot) = d.table.remove(hash, key) else {
+            return;
+        };
+        if slot.entry.expire().is_some() {
+            d.ttl.remove(hash, key);
+        }
+        self.stats.expired_keys += 1;
+        let mode = if self.cfg.lazyfree_lazy_expire {
+            FreeMode::Async
+        } else {
+            FreeMode::Sync
+        };
+        self.free_value(slot.entry.value, mode);
+        self.events.push(Event::Expired {
+            db,
+            key: slot.key.clone(),
+        });
+        if self.cfg.track_modified {
+            self.events.push(Event::Modified { db, key: slot.key });
+        }
+    }
+
+    /// Free a removed value: on the lazy-free thread when asked and worth it (Redis's
+    /// `LAZYFREE_THRESHOLD`), and only if no snapshot still shares it.
+    fn free_value(&mut self, value: Arc<Value>, mode: FreeMode) {
+        if mode == FreeMode::Async
+            && Arc::strong_count(&value) == 1
+            && value.free_effort() > LAZYFREE_THRESHOLD
+        {
+            self.lazy.free(Garbage::Value(value));
+        }
+    }
+
+    /// The expiry check of every lookup (see the module docs). `write` asks for Redis's
+    /// forced deletion in replica mode.
+    fn check(&mut self, db: usize, hash: u64, key: &[u8], now: Millis, write: bool) -> Found {
+        self.clock = now;
+        let Some(d) = self.dbs.get(db) else {
+            return Found::Absent;
+        };
+        let expire = match d.table.get(hash, key) {
+            None => return Found::Absent,
+            Some(s) => s.entry.expire(),
+        };
+        if !self.is_expired(expire, now) {
+            return Found::Live;
+        }
+        if !self.cfg.replica_mode || write {
+            self.expire_key(db, hash, key);
+        }
+        Found::Absent
+    }
+
+    /// Read lookup: expired keys are removed (master) or hidden (replica_mode); None if absent.
+    /// Refreshes the key's access time.
+    pub fn get(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
+        let hash = hash_key(key);
+        if let Found::Absent = self.check(db, hash, key, now, false) {
+            return None;
+        }
+        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        slot.entry.touch(secs(now));
+        Some(&slot.entry.value)
+    }
+
+    /// Like [`Keyspace::get`] but leaves the access time alone (TYPE, OBJECT, EXISTS:
+    /// Redis's `LOOKUP_NOTOUCH`).
+    pub fn peek(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
+        let hash = hash_key(key);
+        if let Found::Absent = self.check(db, hash, key, now, false) {
+            return None;
+        }
+        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        Some(&slot.entry.value)
+    }
+
+    /// Write lookup: the value, made unique (copy-on-write against snapshots) for mutation.
+    /// The TTL is untouched.
+    pub fn get_mut(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&mut Value> {
+        let hash = hash_key(key);
+        if let Found::Absent = self.check(db, hash, key, now, true) {
+            return None;
+        }
+        let slot = self.dbs.get_mut(db)?.table.get_mut(hash, key)?;
+        slot.entry.touch(secs(now));
+        Some(Arc::make_mut(&mut slot.entry.value))
+    }
+
+    /// True if the key exists (and is not logically expired). Does not touch the access time.
+    pub fn exists(&mut self, db: usize, key: &[u8], now: Millis) -> bool {
+        let hash = hash_key(key);
+        matches!(self.check(db, hash, key, now, false), Found::Live)
+    }
+
+    /// Seconds since the key was last accessed (`OBJECT IDLETIME`), None if absent.
+    pub fn idle_time(&mut self, db: usize, key: &[u8], now: Millis) -> Option<u64> {
+        let hash = hash_key(key);
+        if let Found::Absent = self.check(db, hash, key, now, false) {
+            return None;
+        }
+        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        Some(u64::from(
+            secs(now).saturating_sub(slot.entry.last_access()),
+        ))
+    }
+
+    /// Insert or overwrite; `expiry` says what happens to the TTL. An old value that is
+    /// logically expired at the keyspace clock is expired first (as Redis's write lookup
+    /// would have done), so `Expiry::Keep` never keeps a stale TTL.
+    pub fn set(&mut self, db: usize, key: Key, value: Value, expiry: Expiry) {
+        let now = self.clock;
+        let hash = hash_key(&key);
+        let Some(d) = self.dbs.get(db) else {
+            return;
+        };
+        let old_expire = d.table.get(hash, &key).map(|s| s.entry.expire());
+        let old_expire = match old_expire {
+            Some(e) if self.is_expired(e, now) => {
+                self.expire_key(db, hash, &key);
+                None
+            }
+            Some(e) => e,
+            None => None,
+        };
+        let new_expire = match expiry {
+            Expiry::Keep => old_expire,
+            Expiry::Clear => None,
+            Expiry::At(t) => Some(t),
+        };
+        let Some(d) = self.dbs.get_mut(db) else {
+            return;
+        };
+        match (old_expire.is_some(), new_expire.is_some()) {
+            (false, true) => d.ttl.insert(hash, &key),
+            (true, false) => d.ttl.remove(hash, &key),
+            _ => {}
+        }
+        let entry = Entry::new(Arc::new(value), new_expire, secs(now));
+        let old = d.table.insert(hash, key, entry);
+        if let Some(old) = old {
+            let mode = if self.cfg.lazyfree_lazy_server_del {
+                FreeMode::Async
+            } else {
+                FreeMode::Sync
+            };
+            self.free_value(old.value, mode);
+        }
+    }
+
+    /// Delete; `mode` Async hands big values (> 64 elements) to the lazy-free thread.
+    /// Returns false if the key did not exist (a logically expired key is expired first, as
+    /// Redis's DEL does, and counts as absent on a master).
+    pub fn delete(&mut self, db: usize, key: &[u8], now: Millis, mode: FreeMode) -> bool {
+        let hash = hash_key(key);
+        self.clock = now;
+        let Some(d) = self.dbs.get(db) else {
+            return false;
+        };
+        let expire = match d.table.get(hash, key) {
+            None => return false,
+            Some(s) => s.entry.expire(),
+        };
+        if self.is_expired(expire, now) && !self.cfg.replica_mode {
+            self.expire_key(db, hash, key);
+            return false;
+        }
+        self.remove_entry(db, hash, key, mode)
+    }
+
+    fn remove_entry(&mut self, db: usize, hash: u64, key: &[u8], mode: FreeMode) -> bool {
+        let Some(d) = self.dbs.get_mut(db) else {
+            return false;
+        };
+        let Some(slot) = d.table.remove(hash, key) else {
+            return false;
+        };
+        if slot.entry.expire().is_some() {
+            d.ttl.remove(hash, key);
+        }
+        self.free_value(slot.entry.value, mode);
+        true
+    }
+
+    /// The key's absolute expire time, if it exists and has one (no expiry check).
+    pub fn expire_at(&self, db: usize, key: &[u8]) -> Option<Millis> {
+        let hash = hash_key(key);
+        self.dbs.get(db)?.table.get(hash, key)?.entry.expire()
+    }
+
+    /// Set a TTL on an existing key; false if the key does not exist.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at: Millis) -> bool {
+        let hash = hash_key(key);
+        let Some(d) = self.dbs.get_mut(db) else {
+            return false;
+        };
+        let Some(slot) = d.table.get_mut(hash, key) else {
+            return false;
+        };
+        let had = slot.entry.set_expire(Some(at)).is_some();
+        if !had {
+            let k = slot.key.clone();
+            d.ttl.insert(hash, &k);
+        }
+        true
+    }
+
+    /// Remove the TTL; true if the key had one.
+    pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
+        let hash = hash_key(key);
+        let Some(d) = self.dbs.get_mut(db) else {
+            return false;
+        };
+        match d.table.get(hash, key) {
+            Some(s) if s.entry.expire().is_some() => {}
+            _ => return false,
+        }
+        if let Some(slot) = d.table.get_mut(hash, key) {
+            slot.entry.set_expire(None);
+        }
+        d.ttl.remove(hash, key);
+        true
+    }
+
+    /// Record a write to `key` for WATCH (call after every successful modification).
+    /// Does nothing unless `track_modified` is on.
+    pub fn touch_modified(&mut self, db: usize, key: &[u8]) {
+        if self.cfg.track_modified {
+            self.events.push(Event::Modified {
+                db,
+                key: Key::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// RENAME / MOVE building block: remove the key and return its value and TTL.
+    pub fn take(&mut self, db: usize, key: &[u8], now: Millis) -> Option<(Value, Option<Millis>)> {
+        let hash = hash_key(key);
+        if let Found::Absent = self.check(db, hash, key, now, true) {
+            return None;
+        }
+        let d = self.dbs.get_mut(db)?;
+        let slot = d.table.remove(hash, key)?;
+        if slot.entry.expire().is_some() {
+            d.ttl.remove(hash, key);
+        }
+        let expire = slot.entry.expire();
+        let value = Arc::try_unwrap(slot.entry.value).unwrap_or_else(|shared| (*shared).clone());
+        Some((value, expire))
+    }
+
+    /// Number of keys (DBSIZE; includes keys logically expired but not yet removed).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs.get(db).map_or(0, |d| d.table.len())
+    }
+
+    /// Number of keys with a TTL (INFO keyspace `expires`).
+    pub fn expires_count(&self, db: usize) -> usize {
+        self.dbs.get(db).map_or(0, |d| d.ttl.len())
+    }
+
+    /// INFO keyspace `avg_ttl`: the running estimate the active expiry cycle maintains.
+    pub fn avg_ttl(&self, db: usize) -> i64 {
+        self.dbs.get(db).map_or(0, |d| d.avg_ttl)
+    }
+
+    /// RANDOMKEY. On a master, expired keys met on the way are deleted; in replica mode a
+    /// database where every key has a TTL may return a logically expired key after 100 tries
+    /// (as Redis does, to avoid looping forever).
+    pub fn random_key(&mut self, db: usize, now: Millis) -> Option<Key> {
+        self.clock = now;
+        let mut tries = 0;
+        loop {
+            let d = self.dbs.get(db)?;
+            if d.table.len() == 0 {
+                return None;
+            }
+            let all_volatile = d.ttl.len() == d.table.len();
+            let r = self.next_random();
+            let r2 = self.next_random();
+            let d = self.dbs.get(db)?;
+            let mut seg = (r as usize) % SEGMENTS;
+            while d.table.segment(seg).slots.is_empty() {
+                seg = (seg + 1) % SEGMENTS;
+            }
+            let slots = &d.table.segment(seg).slots;
+            let buckets = slots.num_buckets().max(1);
+            let mut pick = None;
+            for k in 0..64u64 {
+                let idx = (r2.wrapping_add(k.wrapping_mul(0x9e37_79b9)) as usize) % buckets;
+                if let Some(s) = slots.get_bucket(idx) {
+                    pick = Some(s);
+                    break;
+                }
+            }
+            let slot = match pick {
+                Some(s) => s,
+                None => {
+                    let n = slots.len();
+                    slots.iter().nth((r2 as usize) % n)?
+                }
+            };
+            let (hash, key) = (slot.hash, slot.key.clone());
+            if !self.is_expired(slot.entry.expire(), now) {
+                return Some(key);
+            }
+            tries += 1;
+            if self.cfg.replica_mode {
+                if all_volatile && tries >= 100 {
+                    return Some(key);
+                }
+                continue;
+            }
+            self.expire_key(db, hash, &key);
+        }
+    }
+
+    /// KEYS: every live key for which `matches` is true (expired keys are skipped, not
+    /// deleted, as Redis's KEYS does).
+    pub fn keys(&mut self, db: usize, now: Millis, matches: &dyn Fn(&[u8]) -> bool) -> Vec<Key> {
+        self.clock = now;
+        let Some(d) = self.dbs.get(db) else {
+            return Vec::new();
+        };
+        d.table
+            .iter()
+            .filter(|s| !self.is_expired(s.entry.expire(), now) && matches(&s.key))
+            .map(|s| s.key.clone())
+            .collect()
+    }
+
+    /// SWAPDB.
+    pub fn swap_db(&mut self, a: usize, b: usize) -> Result<(), KeyspaceError> {
+        if a >= self.dbs.len() || b >= self.dbs.len() {
+            return Err(KeyspaceError::DbOutOfRange);
+        }
+        self.dbs.swap(a, b);
+        self.events.push(Event::Swapped(a, b));
+        Ok(())
+    }
+
+    /// Redis's emptyDb: returns the number of keys removed. Async swaps fresh tables in at
+    /// once and frees the old ones on the lazy-free thread.
+    pub fn empty(&mut self, target: DbTarget, mode: FreeMode) -> Result<usize, KeyspaceError> {
+        let range = match target {
+            DbTarget::All => 0..self.dbs.len(),
+            DbTarget::One(i) if i < self.dbs.len() => i..i + 1,
+            DbTarget::One(_) => return Err(KeyspaceError::DbOutOfRange),
+        };
+        let mut removed = 0;
+        let mut old = Vec::new();
+        for i in range {
+            let d = std::mem::take(&mut self.dbs[i]);
+            removed += d.table.len();
+            if d.table.len() > 0 {
+                old.push(d);
+            }
+        }
+        if mode == FreeMode::Async && removed > 0 {
+            // Tables and TTL indexes both go: returning is O(databases).
+            self.lazy.free(Garbage::Dbs(old, removed as u64));
+        } else {
+            drop(old);
+        }
+        self.events.push(Event::Flushed(target));
+        Ok(removed)
+    }
+
+    /// A consistent point-in-time view of every database, in O(databases).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            dbs: self.dbs.iter().map(|d| d.table.clone()).collect(),
+        }
+    }
+
+    /// Events since the last drain.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Counters for INFO (a copy; `lazyfreed_objects` is read from the lazy-free thread's
+    /// counter).
+    pub fn stats(&self) -> KeyspaceStats {
+        let mut s = self.stats.clone();
+        s.lazyfreed_objects = self.lazy.freed();
+        s
+    }
+
+    /// INFO memory `lazyfree_pending_objects`.
+    pub fn lazyfree_pending(&self) -> u64 {
+        self.lazy.pending()
+    }
+}

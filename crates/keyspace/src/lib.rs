@@ -1,0 +1,152 @@
+//! Tandem's keyspace: Redis's numbered databases, every value type, expiry (lazy and
+//! active), synchronous and asynchronous (lazy-free) flush and delete, SCAN with Redis's
+//! guarantee, and copy-on-write snapshots for SAVE / full resync.
+//!
+//! The [`Keyspace`] is owned by one thread (the command executor); methods take `&mut self`
+//! and the command's time (`now`, milliseconds since the epoch, Redis's `mstime()`), so
+//! behaviour is deterministic in tests. What the layers above must react to (keys the server
+//! expired, flushes, SWAPDB, and, when WATCH is in use, modified keys) is queued as
+//! [`Event`]s and taken with [`Keyspace::drain_events`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig, StrValue, Value};
+//!
+//! let mut ks = Keyspace::new(KeyspaceConfig::default());
+//! let now = 1_700_000_000_000;
+//! let v = StrValue::from_bytes_for_set(Bytes::from_static(b"42"));
+//! ks.set(0, Bytes::from_static(b"answer"), Value::String(v), Expiry::At(now + 1000));
+//! assert_eq!(ks.get(0, b"answer", now).map(|v| v.encoding()), Some("int"));
+//! let snap = ks.snapshot(); // O(databases), whatever the number of keys
+//! assert!(ks.get(0, b"answer", now + 1001).is_none()); // lazily expired
+//! assert_eq!(snap.len(0), 1); // the snapshot still has it
+//! ```
+//!
+//! # Layout
+//! - [`value`]: [`Value`], [`StrValue`] and the container types; encoding names.
+//! - `table`: the copy-on-write segmented hash table each database is made of; the key hash.
+//! - `db`: [`Keyspace`] itself: lookups with lazy expiry, writes, delete, flush, SWAPDB,
+//!   RANDOMKEY, KEYS, events and stats.
+//! - `expire`: the per-database index of keys with a TTL and the active expiry cycle.
+//! - `scan`: SCAN over the stable hash order.
+//! - `snapshot`: [`Snapshot`], a point-in-time view sharing the tables.
+//! - `lazyfree`: the background `lazyfree` thread and its counters.
+#![forbid(unsafe_code)]
+
+use bytes::Bytes;
+
+mod db;
+mod expire;
+mod lazyfree;
+mod scan;
+mod snapshot;
+mod table;
+pub mod value;
+
+pub use db::Keyspace;
+pub use snapshot::{Snapshot, SnapshotEntry};
+pub use table::SEGMENTS;
+pub use value::{
+    HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZSetValue, EMBSTR_SIZE_LIMIT,
+    LAZYFREE_THRESHOLD,
+};
+
+/// A key.
+pub type Key = Bytes;
+
+/// Milliseconds since the Unix epoch (Redis's `mstime()`); callers pass the command's time.
+pub type Millis = i64;
+
+/// What SET-like writes do with an existing TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Keep the TTL the key had (KEEPTTL, and every in-place modification).
+    Keep,
+    /// Remove any TTL (plain SET).
+    Clear,
+    /// Expire at this absolute time.
+    At(Millis),
+}
+
+/// Sync or async flush / delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeMode {
+    Sync,
+    Async,
+}
+
+/// Which databases `empty` clears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbTarget {
+    All,
+    One(usize),
+}
+
+/// Something the keyspace did that the layers above must know: propagate (expired keys as
+/// DEL or UNLINK), invalidate WATCHes, count stats.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A key was modified by a command (recorded only when `track_modified` is on: WATCH).
+    /// Also recorded for keys the server expires (Redis's `signalModifiedKey` on expiry).
+    Modified {
+        db: usize,
+        key: Key,
+    },
+    /// The server itself removed an expired key (lazily or in the active cycle); propagate
+    /// as `DEL` or, with `lazyfree-lazy-expire yes`, `UNLINK`.
+    Expired {
+        db: usize,
+        key: Key,
+    },
+    /// A database (or all) was emptied / two databases were swapped.
+    Flushed(DbTarget),
+    Swapped(usize, usize),
+}
+
+/// Settings the keyspace acts on (mirrors of config directives).
+#[derive(Clone, Debug)]
+pub struct KeyspaceConfig {
+    pub databases: usize,
+    /// Replica semantics: no active expiry, no lazy deletion; reads treat expired keys as absent.
+    pub replica_mode: bool,
+    pub lazyfree_lazy_expire: bool,
+    pub lazyfree_lazy_server_del: bool,
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
+    /// Record `Event::Modified` for every write (the server turns it on while WATCH is in use).
+    pub track_modified: bool,
+}
+
+impl Default for KeyspaceConfig {
+    /// Redis 7.0.15's defaults: 16 databases, master, every lazyfree option off.
+    fn default() -> KeyspaceConfig {
+        KeyspaceConfig {
+            databases: 16,
+            replica_mode: false,
+            lazyfree_lazy_expire: false,
+            lazyfree_lazy_server_del: false,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
+            track_modified: false,
+        }
+    }
+}
+
+/// Errors of keyspace operations.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyspaceError {
+    #[error("ERR DB index is out of range")]
+    DbOutOfRange,
+}
+
+/// Counters for INFO.
+#[derive(Clone, Debug, Default)]
+pub struct KeyspaceStats {
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
+    pub lazyfreed_objects: u64,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Running data commands (the `commands` crate's handlers) against the server's keyspace,
+//! and what follows every command that may have touched data: propagation of its effects
+//! and of keys the server expired, and WATCH invalidation.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tandem_commands::data::{ExecCtx, Handler, Propagation};
+use tandem_keyspace::{DbTarget, Event};
+use tandem_resp::Encoder;
+
+use super::{info, Ctx};
+use crate::client::Client;
+use crate::server::Server;
+
+/// Milliseconds since the epoch, the time a command sees.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs a data command handler with the calling client's database.
+pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
+    let mark = ctx.out.len();
+    let mut prop = Propagation::default();
+    let srv = &mut *ctx.srv;
+    let mut enc = Encoder {
+        out: ctx.out,
+        proto: ctx.client.proto,
+    };
+    let mut ectx = ExecCtx {
+        ks: &mut srv.ks,
+        db: ctx.client.db,
+        now: now_ms(),
+        enc: &mut enc,
+        prop: &mut prop,
+        dirty: 0,
+        settings: &srv.data_settings,
+        stats: &mut srv.data_stats,
+    };
+    handler(&mut ectx, args);
+    let dirty = ectx.dirty;
+    srv.dirty += dirty;
+    // Handlers write errors straight into the buffer: count them like other error replies.
+    if ctx.out.get(mark) == Some(&b'-') {
+        let text = String::from_utf8_lossy(&ctx.out[mark + 1..])
+            .trim_end()
+            .to_string();
+        srv.stats.total_error_replies += 1;
+        info::record_error_code(&mut srv.stats, &text);
+    }
+    for cmd in prop.resolve(args, dirty > 0) {
+        propagate(srv, ctx.client.db, cmd);
+    }
+    after_command(srv, Some(ctx.client));
+}
+
+/// Feeds one command to the replication stream and the AOF.
+///
+/// Tandem has no replicas or AOF yet (the master issue adds the stream): the propagated
+/// form is computed and counted, so the rewrite rules are exercised now.
+pub fn propagate(srv: &mut Server, db: usize, cmd: Vec<Bytes>) {
+    let _ = (db, cmd);
+    srv.stats.propagated_commands += 1;
+}
+
+/// Handles the keyspace's events: expired keys are propagated as DEL (or UNLINK), and
+/// WATCHes on touched keys are broken. `current` is the client running the command (it is
+/// out of `srv.clients` meanwhile).
+pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
+    let events = srv.ks.drain_events();
+    for ev in events {
+        match ev {
+            Event::Modified { db, key } => touch_watched(srv, current.as_deref_mut(), db, &key),
+            Event::Expired { db, key } => {
+                touch_watched(srv, current.as_deref_mut(), db, &key);
+                let verb: &'static [u8] = if srv.data_settings.lazyfree_lazy_expire {
+                    b"UNLINK"
+                } else {
+                    b"DEL"
+                };
+                propagate(srv, db, vec![Bytes::from_static(verb), key]);
+            }
+            Event::Flushed(target) => {
+                let dbs: Vec<usize> = match target {
+                    DbTarget::All => (0..srv.ks.databases()).collect(),
+                    DbTarget::One(db) => vec![db],
+                };
+                for db in dbs {
+                    touch_watched_db(srv, current.as_deref_mut(), db);
+                }
+            }
+            Event::Swapped(a, b) => {
+                touch_watched_db(srv, current.as_deref_mut(), a);
+                touch_watched_db(srv, current.as_deref_mut(), b);
+            }
+        }
+    }
+}
+
+fn mark_dirty(srv: &mut Server, current: Option<&mut Client>, ids: &[u64]) {
+    if let Some(c) = current {
+        if ids.contains(&c.id) {
+            c.dirty_cas = true;
+        }
+    }
+    for id in ids {
+        if let Some(c) = srv.clients.get_mut(id) {
+            c.dirty_cas = true;
+        }
+    }
+}
+
+fn touch_watched(srv: &mut Server, current: Option<&mut Client>, db: usize, key: &Bytes) {
+    if srv.watched_keys.is_empty() {
+        return;
+    }
+    if let Some(ids) = srv.watched_keys.get(&(db, key.clone())).cloned() {
+        mark_dirty(srv, current, &ids);
+    }
+}
+
+/// A flushed or swapped database breaks every WATCH on it.
+fn touch_watched_db(srv: &mut Server, current: Option<&mut Client>, db: usize) {
+    let ids: Vec<u64> = srv
+        .watched_keys
+        .iter()
+        .filter(|((d, _), _)| *d == db)
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect();
+    if !ids.is_empty() {
+        mark_dirty(srv, current, &ids);
+    }
+}
