@@ -420,7 +420,7 @@ fn run_proc<A: AsRef<[u8]>>(p: Proc, argv: &[A]) -> Vec<KeyRef> {
                 return Vec::new();
             };
             let num = argc - sp - 1;
-            if num == 0 || num % 2 != 0 {
+            if num == 0 || !num.is_multiple_of(2) {
                 return Vec::new();
             }
             let num = num / 2;

@@ -4,7 +4,8 @@
 //! Sizes are kept small by default so `cargo bench -p tandem-keyspace` finishes quickly:
 //! - `TANDEM_BENCH_KEYS` (default 100000): keys in the throughput benches;
 //! - `TANDEM_BENCH_BIG=1`: add the 10M-key runs (snapshot, first write, FLUSHALL ASYNC;
-//!   needs several GB of memory and minutes to fill).
+//!   needs several GB of memory and minutes to fill);
+//! - `TANDEM_BENCH_SKIP_FLUSH=1`: skip the hand-timed FLUSHALL ASYNC part.
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -199,12 +200,7 @@ criterion_group!(benches, throughput, snapshots);
 
 fn main() {
     benches();
-    // `cargo bench -- <filter>`: run the hand-timed part only without a filter or when asked.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if args.is_empty() || args.iter().any(|a| "flushall_async".contains(a.as_str())) {
+    if std::env::var("TANDEM_BENCH_SKIP_FLUSH").is_err() {
         flushall_async();
     }
     Criterion::default().configure_from_args().final_summary();

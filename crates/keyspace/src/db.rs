@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::expire::TtlIndex;
 use crate::lazyfree::{Garbage, LazyFree};
+use crate::scan::ScanCache;
 use crate::snapshot::Snapshot;
 use crate::table::{hash_key, Entry, Table, SEGMENTS};
 use crate::value::{Value, LAZYFREE_THRESHOLD};
@@ -43,13 +44,15 @@ pub struct Keyspace {
     /// True while the master's stream is applied: no key counts as expired.
     pub(crate) master_context: bool,
     pub(crate) expire_next_db: usize,
+    pub(crate) scan_cache: ScanCache,
     rng: u64,
 }
 
 /// Lookup outcome after the expiry check.
 enum Found {
     Absent,
-    Live,
+    /// Live, at this (segment, bucket) of the table.
+    Live((usize, usize)),
 }
 
 fn secs(now: Millis) -> u32 {
@@ -72,6 +75,7 @@ impl Keyspace {
             clock: now,
             master_context: false,
             expire_next_db: 0,
+            scan_cache: ScanCache::default(),
             rng: (hash_key(b"tandem-keyspace-rng") | 1) ^ now as u64,
         }
     }
@@ -164,12 +168,12 @@ impl Keyspace {
         let Some(d) = self.dbs.get(db) else {
             return Found::Absent;
         };
-        let expire = match d.table.get(hash, key) {
-            None => return Found::Absent,
-            Some(s) => s.entry.expire(),
+        let Some(at) = d.table.find_index(hash, key) else {
+            return Found::Absent;
         };
+        let expire = d.table.at(at).and_then(|s| s.entry.expire());
         if !self.is_expired(expire, now) {
-            return Found::Live;
+            return Found::Live(at);
         }
         if !self.cfg.replica_mode || write {
             self.expire_key(db, hash, key);
@@ -181,10 +185,10 @@ impl Keyspace {
     /// Refreshes the key's access time.
     pub fn get(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
         let hash = hash_key(key);
-        if let Found::Absent = self.check(db, hash, key, now, false) {
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
-        }
-        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        };
+        let slot = self.dbs.get(db)?.table.at(at)?;
         slot.entry.touch(secs(now));
         Some(&slot.entry.value)
     }
@@ -193,10 +197,10 @@ impl Keyspace {
     /// Redis's `LOOKUP_NOTOUCH`).
     pub fn peek(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
         let hash = hash_key(key);
-        if let Found::Absent = self.check(db, hash, key, now, false) {
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
-        }
-        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        };
+        let slot = self.dbs.get(db)?.table.at(at)?;
         Some(&slot.entry.value)
     }
 
@@ -215,16 +219,16 @@ impl Keyspace {
     /// True if the key exists (and is not logically expired). Does not touch the access time.
     pub fn exists(&mut self, db: usize, key: &[u8], now: Millis) -> bool {
         let hash = hash_key(key);
-        matches!(self.check(db, hash, key, now, false), Found::Live)
+        matches!(self.check(db, hash, key, now, false), Found::Live(_))
     }
 
     /// Seconds since the key was last accessed (`OBJECT IDLETIME`), None if absent.
     pub fn idle_time(&mut self, db: usize, key: &[u8], now: Millis) -> Option<u64> {
         let hash = hash_key(key);
-        if let Found::Absent = self.check(db, hash, key, now, false) {
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
-        }
-        let slot = self.dbs.get(db)?.table.get(hash, key)?;
+        };
+        let slot = self.dbs.get(db)?.table.at(at)?;
         Some(u64::from(
             secs(now).saturating_sub(slot.entry.last_access()),
         ))

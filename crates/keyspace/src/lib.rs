@@ -31,6 +31,8 @@
 //! - `scan`: SCAN over the stable hash order.
 //! - `snapshot`: [`Snapshot`], a point-in-time view sharing the tables.
 //! - `lazyfree`: the background `lazyfree` thread and its counters.
+//! - [`rdb_conv`]: conversion to and from `tandem-rdb`'s value model and writing a
+//!   [`Snapshot`] as an RDB file (maintained with the RDB work).
 #![forbid(unsafe_code)]
 
 use bytes::Bytes;
@@ -38,6 +40,7 @@ use bytes::Bytes;
 mod db;
 mod expire;
 mod lazyfree;
+pub mod rdb_conv;
 mod scan;
 mod snapshot;
 mod table;
@@ -150,3 +153,8 @@ pub struct KeyspaceStats {
 
 #[cfg(test)]
 mod tests;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

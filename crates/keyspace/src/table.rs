@@ -14,7 +14,7 @@
 //! on first insert), so an empty database costs one pointer.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use hashbrown::HashTable;
@@ -64,6 +64,15 @@ pub(crate) fn hash_key(key: &[u8]) -> u64 {
         h = fold_mul(h ^ u64::from_le_bytes(w), K2);
     }
     fold_mul(h ^ (h >> 29), K1 ^ K2)
+}
+
+/// The hash a segment's `hashbrown` table sees. All keys of a segment share the top
+/// [`SEGMENT_BITS`] bits, and `hashbrown` takes its 7-bit tags from the top bits: feeding
+/// it the key hash directly would give every key of a segment the same tag. One multiply
+/// mixes the varying low bits into the top ones (and keeps the low bits varied).
+#[inline]
+fn inner(hash: u64) -> u64 {
+    hash.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Segment index of a hash.
@@ -142,6 +151,8 @@ pub(crate) struct Slot {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Segment {
     pub(crate) slots: HashTable<Slot>,
+    /// Bumped on every mutable access (SCAN's cache of the segment's order checks it).
+    pub(crate) version: u64,
 }
 
 type Directory = Vec<Arc<Segment>>;
@@ -160,13 +171,17 @@ fn empty_directory() -> Arc<Directory> {
 pub(crate) struct Table {
     dir: Arc<Directory>,
     len: usize,
+    /// Unique per table created (a flushed database gets a new one); copied by snapshots.
+    uid: u64,
 }
 
 impl Default for Table {
     fn default() -> Table {
+        static NEXT_UID: AtomicU64 = AtomicU64::new(1);
         Table {
             dir: empty_directory(),
             len: 0,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -176,6 +191,10 @@ impl Table {
         self.len
     }
 
+    pub(crate) fn uid(&self) -> u64 {
+        self.uid
+    }
+
     pub(crate) fn segment(&self, i: usize) -> &Segment {
         &self.dir[i]
     }
@@ -183,12 +202,28 @@ impl Table {
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Slot> {
         self.dir[segment_of(hash)]
             .slots
-            .find(hash, |s| s.hash == hash && &s.key[..] == key)
+            .find(inner(hash), |s| s.hash == hash && &s.key[..] == key)
+    }
+
+    /// Where a key is: (segment, bucket), valid until the next write.
+    pub(crate) fn find_index(&self, hash: u64, key: &[u8]) -> Option<(usize, usize)> {
+        let seg = segment_of(hash);
+        self.dir[seg]
+            .slots
+            .find_bucket_index(inner(hash), |s| s.hash == hash && &s.key[..] == key)
+            .map(|b| (seg, b))
+    }
+
+    /// The slot at a position [`Table::find_index`] returned.
+    pub(crate) fn at(&self, (seg, bucket): (usize, usize)) -> Option<&Slot> {
+        self.dir.get(seg)?.slots.get_bucket(bucket)
     }
 
     /// Mutable access to segment `i`, copying the directory and the segment if shared.
     fn segment_mut(&mut self, i: usize) -> &mut Segment {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.dir)[i])
+        let seg = Arc::make_mut(&mut Arc::make_mut(&mut self.dir)[i]);
+        seg.version = seg.version.wrapping_add(1);
+        seg
     }
 
     /// True if writing segment `i` would copy something (shared with a snapshot or the
@@ -204,16 +239,17 @@ impl Table {
         }
         self.segment_mut(i)
             .slots
-            .find_mut(hash, |s| s.hash == hash && &s.key[..] == key)
+            .find_mut(inner(hash), |s| s.hash == hash && &s.key[..] == key)
     }
 
     /// Insert or replace; returns the previous entry.
     pub(crate) fn insert(&mut self, hash: u64, key: Key, entry: Entry) -> Option<Entry> {
         let seg = self.segment_mut(segment_of(hash));
-        match seg
-            .slots
-            .entry(hash, |s| s.hash == hash && s.key[..] == key[..], |s| s.hash)
-        {
+        match seg.slots.entry(
+            inner(hash),
+            |s| s.hash == hash && s.key[..] == key[..],
+            |s| inner(s.hash),
+        ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut o.get_mut().entry, entry))
             }
@@ -233,7 +269,7 @@ impl Table {
         let seg = self.segment_mut(i);
         match seg
             .slots
-            .find_entry(hash, |s| s.hash == hash && &s.key[..] == key)
+            .find_entry(inner(hash), |s| s.hash == hash && &s.key[..] == key)
         {
             Ok(o) => {
                 let (slot, _) = o.remove();
@@ -261,6 +297,15 @@ mod tests {
         Arc::new(Value::String(StrValue::raw(Bytes::from_static(
             s.as_bytes(),
         ))))
+    }
+
+    #[test]
+    fn slot_stays_compact() {
+        assert!(
+            std::mem::size_of::<Slot>() <= 64,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
     }
 
     #[test]

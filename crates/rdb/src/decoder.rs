@@ -341,7 +341,15 @@ impl Decoder {
             }
             let buf = std::mem::take(&mut self.buf);
             let start = self.pos;
-            let mut cur = Cursor::new(&buf[start..]);
+            // Never parse past an announced payload length: what follows it
+            // belongs to the caller (the replication stream).
+            let end = match self.payload_len {
+                Some(total) => usize::try_from(total.saturating_sub(self.base))
+                    .unwrap_or(usize::MAX)
+                    .clamp(start, buf.len()),
+                None => buf.len(),
+            };
+            let mut cur = Cursor::new(&buf[start..end]);
             let result = self.step(&mut cur);
             let consumed = cur.pos;
             let need = cur.need;
@@ -354,12 +362,18 @@ impl Decoder {
             match result {
                 Ok(Step::Item(item)) => {
                     self.need_end = 0;
+                    if let (Item::End { .. }, Some(expected)) = (&item, self.payload_len) {
+                        let offset = self.offset();
+                        if offset != expected {
+                            return Err(self.poison(Error::LengthMismatch { offset, expected }));
+                        }
+                    }
                     return Ok(Some(item));
                 }
                 Ok(Step::Continue) => self.need_end = 0,
                 Ok(Step::Need) => {
                     let n = need.unwrap_or(1) as u64;
-                    self.need_end = self.base + self.buf.len() as u64 + n;
+                    self.need_end = self.base + end as u64 + n;
                     if let Some(total) = self.payload_len {
                         if self.need_end > total {
                             return Err(self.poison(Error::Truncated { offset: total }));
@@ -440,22 +454,16 @@ impl Decoder {
                 self.state = State::Top;
                 Ok(self.apply_record(rec))
             }
-            State::Object(mut obj) => {
-                let finished = match object_step(cur, &mut obj) {
-                    Ok(f) => f,
-                    Err(e) => return Err(e),
-                };
-                match finished {
-                    Some(value) => {
-                        self.state = State::Top;
-                        Ok(self.entry(obj.ty, obj.key, obj.prefix, value))
-                    }
-                    None => {
-                        self.state = State::Object(obj);
-                        Ok(Step::Need)
-                    }
+            State::Object(mut obj) => match object_step(cur, &mut obj)? {
+                Some(value) => {
+                    self.state = State::Top;
+                    Ok(self.entry(obj.ty, obj.key, obj.prefix, value))
                 }
-            }
+                None => {
+                    self.state = State::Object(obj);
+                    Ok(Step::Need)
+                }
+            },
             State::Checksum => {
                 let computed = self.crc.value();
                 let stored = match cur.run(le_u64)? {

@@ -274,7 +274,7 @@ mod tests {
 
         // Observed with SET + DUMP on 7.0.15.
         let mut s = vec![b'a'; 66];
-        s.extend_from_slice(b"bcbcbcbcbcbcbcbbcbcbcbcbcbcbcbcbcbbcbcbcbcbcbcbxyz");
+        s.extend_from_slice(b"bcbcbcbcbcbcbcbbcbcbcbcbcbcbcbcbcbbcbcbcbcbcbxyz");
         let c = compress(&s, s.len() - 4).unwrap();
         let want: &[u8] =
             b"\x01aa\xe07\x00\x01bc\xe0\x04\x01\xe0\x04\x0c\x80\x01\xa0\x06@\x01\x02xyz";

@@ -289,7 +289,7 @@ fn elem_score(e: Elem<'_>) -> Option<f64> {
 }
 
 fn pairs(elems: Vec<Elem<'_>>) -> Result<Vec<(Bytes, Bytes)>, &'static str> {
-    if elems.len() % 2 != 0 {
+    if elems.len() & 1 == 1 {
         return Err("odd number of elements in a hash blob");
     }
     Ok(elems
@@ -299,7 +299,7 @@ fn pairs(elems: Vec<Elem<'_>>) -> Result<Vec<(Bytes, Bytes)>, &'static str> {
 }
 
 fn zpairs(elems: Vec<Elem<'_>>) -> Result<Vec<(Bytes, f64)>, &'static str> {
-    if elems.len() % 2 != 0 {
+    if elems.len() & 1 == 1 {
         return Err("odd number of elements in a sorted set blob");
     }
     elems

@@ -114,7 +114,10 @@ impl Core {
         let mut srv = self.srv.lock();
         tracing::warn!("Received {name} scheduling shutdown...");
         cmd::server::begin_shutdown(&mut srv, cmd::server::ShutdownMode::Default);
-        self.shutdown.notify_one();
+        // A failed final save keeps the server running, as in Redis.
+        if srv.shutting_down {
+            self.shutdown.notify_one();
+        }
     }
 }
 
@@ -186,13 +189,14 @@ fn cron(srv: &mut Server) {
             }
         }
     }
-    if !srv.ks.config().replica_mode {
+    if !srv.ks.config().replica_mode && srv.active_expire_enabled {
         // Redis's slow cycle: up to 25% of the time between two cron runs.
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         let budget = Duration::from_micros(1_000_000 / hz / 4);
         srv.ks.active_expire_cycle(cmd::data::now_ms(), budget);
         cmd::data::after_command(srv, None);
     }
+    crate::persist::cron(srv);
     let s = &mut srv.stats;
     s.samples.push((
         now,

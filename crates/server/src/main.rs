@@ -8,6 +8,7 @@
 //! - [`exec`]: the [`exec::Core`]: the server state behind one lock; runs batches in order.
 //! - [`cmd`]: command dispatch and handlers, one module per family.
 //! - [`client`]: the executor's per-client state.
+//! - [`persist`]: SAVE / BGSAVE / save points, loading at start-up, DEBUG RELOAD.
 //!
 //! Start-up follows redis-server: parse config, log the start, bind (or fail with Redis's
 //! message), log `Server initialized` and `Ready to accept connections`, then serve until
@@ -21,7 +22,9 @@ mod exec;
 mod latency;
 mod log;
 mod net;
+mod persist;
 mod server;
+mod sha1;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -207,7 +210,10 @@ fn run(config: Config) -> i32 {
             tokio::time::sleep(period).await;
         }
     });
-    tracing::info!("Ready to accept connections");
+    // While a dump loads, its thread says "Ready to accept connections" when done.
+    if !persist::start_loading(&core) {
+        tracing::info!("Ready to accept connections");
+    }
     runtime.block_on(core.shutdown.notified());
     let code = cmd::server::finish_shutdown(&mut core.srv.lock());
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));

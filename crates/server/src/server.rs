@@ -76,6 +76,7 @@ pub struct Server {
     pub clients: BTreeMap<u64, Client>,
     pub stats: Stats,
     pub started: Instant,
+    #[allow(dead_code)] // INFO reads `persist.lastsave`, which starts at this value
     pub started_unix: u64,
     /// 40 hex characters, new at every start (INFO `run_id`).
     pub run_id: String,
@@ -101,6 +102,13 @@ pub struct Server {
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
     /// Number of clients in MONITOR mode (the feed is skipped when zero).
     pub monitors: usize,
+    // added for DEBUG
+    /// DEBUG SET-ACTIVE-EXPIRE: when false the cron skips the active expiry cycle.
+    pub active_expire_enabled: bool,
+    /// Resident memory when the server was created (INFO memory `used_memory_startup`).
+    pub startup_rss: u64,
+    /// SAVE / BGSAVE / loading state (see [`crate::persist`]).
+    pub persist: crate::persist::PersistState,
 }
 
 impl Server {
@@ -131,6 +139,10 @@ impl Server {
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),
             monitors: 0,
+            // added for DEBUG
+            active_expire_enabled: true,
+            startup_rss: crate::cmd::info::resident_bytes(),
+            persist: crate::persist::PersistState::new(now.as_secs() as i64),
         }
     }
 

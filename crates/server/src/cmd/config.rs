@@ -19,7 +19,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
         b"set" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 ctx.syntax_err();
                 return;
             }

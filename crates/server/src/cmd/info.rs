@@ -238,8 +238,24 @@ fn proc_kb(path: &str, name: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The process's resident memory in bytes (`VmRSS`), 0 where /proc is unavailable.
+pub fn resident_bytes() -> u64 {
+    proc_kb("/proc/self/status", "VmRSS").unwrap_or(0)
+}
+
+/// INFO memory.
+///
+/// `used_memory` is a measure, not an estimate: the process's resident memory (`VmRSS`).
+/// Redis reports what its allocator handed out, which is a little below its RSS; Tandem
+/// forbids `unsafe` in the server crate, so it cannot install a counting global allocator
+/// or call `mallinfo2`, and summing per-key estimates would be an estimate (and O(keys) per
+/// INFO call). RSS over-counts (code, allocator slack, freed pages not yet returned), so
+/// comparisons of `used_memory` with Redis are conservative for Tandem.
+/// `used_memory_startup` is the RSS when the server was created, the dataset is what grew
+/// since then minus the key tables' slots (counted as overhead, as Redis counts its main
+/// dictionaries), so `used_memory_dataset_perc` is meaningful.
 fn memory_section(s: &mut String, srv: &Server) {
-    let rss = proc_kb("/proc/self/status", "VmRSS").unwrap_or(0);
+    let rss = resident_bytes();
     let peak = proc_kb("/proc/self/status", "VmHWM").unwrap_or(0).max(rss);
     let total = proc_kb("/proc/meminfo", "MemTotal").unwrap_or(0);
     let maxmemory = srv.config.get_i64("maxmemory").max(0) as u64;
@@ -256,11 +272,20 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_peak", peak);
     field(s, "used_memory_peak_human", bytes_to_human(peak));
     field(s, "used_memory_peak_perc", format!("{peak_perc:.2}%"));
-    // With no dataset yet, everything the process holds is overhead.
-    field(s, "used_memory_overhead", rss);
-    field(s, "used_memory_startup", 0);
-    field(s, "used_memory_dataset", 0);
-    field(s, "used_memory_dataset_perc", "0.00%");
+    // Overhead: the start-up footprint plus one table slot (about 74 bytes with the hash
+    // table's load factor and control byte) per key.
+    let startup = srv.startup_rss.min(rss);
+    let keys: u64 = (0..srv.ks.databases())
+        .map(|db| srv.ks.dbsize(db) as u64)
+        .sum();
+    let overhead = (startup + keys * 74).min(rss);
+    let dataset = rss - overhead;
+    let net = (rss - startup).max(1);
+    let dataset_perc = dataset as f64 * 100.0 / net as f64;
+    field(s, "used_memory_overhead", overhead);
+    field(s, "used_memory_startup", startup);
+    field(s, "used_memory_dataset", dataset);
+    field(s, "used_memory_dataset_perc", format!("{dataset_perc:.2}%"));
     field(s, "allocator_allocated", rss);
     field(s, "allocator_active", rss);
     field(s, "allocator_resident", rss);
@@ -309,26 +334,41 @@ fn memory_section(s: &mut String, srv: &Server) {
 }
 
 fn persistence_section(s: &mut String, srv: &Server) {
+    let p = &srv.persist;
+    let now = crate::persist::unix_now();
     s.push_str("# Persistence\r\n");
-    field(s, "loading", 0);
+    field(s, "loading", u8::from(p.loading.is_some()));
     field(s, "async_loading", 0);
     field(s, "current_cow_peak", 0);
     field(s, "current_cow_size", 0);
     field(s, "current_cow_size_age", 0);
     field(s, "current_fork_perc", "0.00");
-    field(s, "current_save_keys_processed", 0);
-    field(s, "current_save_keys_total", 0);
+    let (done, total) = p.bgsave.as_ref().map_or((0, 0), |b| {
+        (
+            b.keys_done.load(std::sync::atomic::Ordering::Relaxed),
+            b.keys_total,
+        )
+    });
+    field(s, "current_save_keys_processed", done);
+    field(s, "current_save_keys_total", total);
     field(s, "rdb_changes_since_last_save", srv.dirty);
-    field(s, "rdb_bgsave_in_progress", 0);
-    // Redis counts the start as the last save when it loaded nothing.
-    field(s, "rdb_last_save_time", srv.started_unix);
-    field(s, "rdb_last_bgsave_status", "ok");
-    field(s, "rdb_last_bgsave_time_sec", -1);
-    field(s, "rdb_current_bgsave_time_sec", -1);
-    field(s, "rdb_saves", 0);
+    field(s, "rdb_bgsave_in_progress", u8::from(p.bgsave.is_some()));
+    field(s, "rdb_last_save_time", p.lastsave);
+    field(
+        s,
+        "rdb_last_bgsave_status",
+        if p.last_bgsave_ok { "ok" } else { "err" },
+    );
+    field(s, "rdb_last_bgsave_time_sec", p.last_bgsave_time_sec);
+    let current = p
+        .bgsave
+        .as_ref()
+        .map_or(-1, |b| b.started.elapsed().as_secs() as i64);
+    field(s, "rdb_current_bgsave_time_sec", current);
+    field(s, "rdb_saves", p.rdb_saves);
     field(s, "rdb_last_cow_size", 0);
-    field(s, "rdb_last_load_keys_expired", 0);
-    field(s, "rdb_last_load_keys_loaded", 0);
+    field(s, "rdb_last_load_keys_expired", p.last_load_keys_expired);
+    field(s, "rdb_last_load_keys_loaded", p.last_load_keys_loaded);
     field(s, "aof_enabled", 0);
     field(s, "aof_rewrite_in_progress", 0);
     field(s, "aof_rewrite_scheduled", 0);
@@ -341,6 +381,14 @@ fn persistence_section(s: &mut String, srv: &Server) {
     field(s, "aof_last_cow_size", 0);
     field(s, "module_fork_in_progress", 0);
     field(s, "module_fork_last_cow_size", 0);
+    if let Some(l) = &p.loading {
+        field(s, "loading_start_time", l.start_unix);
+        field(s, "loading_total_bytes", l.total_bytes);
+        field(s, "loading_rdb_used_mem", l.rdb_used_mem);
+        field(s, "loading_loaded_bytes", l.loaded_bytes);
+        field(s, "loading_loaded_perc", format!("{:.2}", l.perc()));
+        field(s, "loading_eta_seconds", l.eta_seconds(now));
+    }
 }
 
 /// Per-second rates over the sample window: (commands, input bytes, output bytes).

@@ -8,9 +8,12 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod data;
+pub mod debug;
 pub mod info;
 pub mod multi;
+pub mod persist;
 pub mod server;
+pub mod table;
 
 use bytes::{Bytes, BytesMut};
 use tandem_commands::CommandSpec;
@@ -18,6 +21,7 @@ use tandem_resp::Encoder;
 
 use crate::client::{Client, ReplyMode};
 use crate::server::{PauseKind, Server};
+use table::{Entry, Kind};
 
 /// What a handler gets: the server, the calling client, and the reply buffer.
 pub struct Ctx<'a> {
@@ -88,15 +92,16 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     s.parse().ok()
 }
 
-/// Resolves the command (and subcommand) an argument vector names.
-fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
-    let Some(spec) = tandem_commands::lookup(&args[0]) else {
+/// Resolves the command (and subcommand) an argument vector names, through the table
+/// index built at start-up ([`table`]).
+fn resolve(args: &[Bytes]) -> Result<&'static Entry, String> {
+    let Some(entry) = table::table().lookup(&args[0]) else {
         return Err(tandem_commands::unknown_command_error(args));
     };
-    if spec.subcommands.is_empty() || args.len() < 2 {
-        return Ok(spec);
+    if !entry.container || args.len() < 2 {
+        return Ok(entry);
     }
-    match tandem_commands::lookup_sub(spec, &args[1]) {
+    match entry.sub(&args[1]) {
         Some(sub) => Ok(sub),
         None => {
             let parent = String::from_utf8_lossy(&args[0]).to_uppercase();
@@ -116,7 +121,7 @@ pub fn is_paused(srv: &Server, _client: &Client, args: &[Bytes]) -> bool {
     match p.kind {
         PauseKind::All => true,
         PauseKind::Write => match resolve(args) {
-            Ok(spec) => spec.is_write() || spec.has_flag("may_replicate"),
+            Ok(entry) => entry.pause_write,
             Err(_) => false,
         },
     }
@@ -131,8 +136,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skip;
     }
-    let spec = match resolve(&args) {
-        Ok(spec) => spec,
+    let entry = match resolve(&args) {
+        Ok(entry) => entry,
         Err(msg) => {
             if client.multi.is_some() {
                 client.multi_error = true;
@@ -148,6 +153,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return;
         }
     };
+    let spec = entry.spec;
     let mut ctx = Ctx {
         srv,
         client,
@@ -160,17 +166,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
         ctx.err(&msg);
-    } else if !ctx.client.authenticated && !spec.has_flag("no_auth") {
+    } else if !ctx.client.authenticated && !entry.no_auth {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
         ctx.err("NOAUTH Authentication required.");
-    } else if in_multi
-        && !matches!(
-            spec.full_name,
-            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-        )
-    {
-        if spec.has_flag("no_multi") {
+    } else if let Some(msg) = crate::persist::rejection(ctx.srv, spec) {
+        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
+        ctx.client.multi_error |= in_multi;
+        ctx.err(msg);
+    } else if in_multi && !entry.multi_passthrough {
+        if entry.no_multi {
             ctx.client.multi_error = true;
             ctx.err("ERR Command not allowed inside a transaction");
         } else {
@@ -184,12 +189,12 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         ctx.client.last_cmd = spec.full_name;
         let errors_before = ctx.srv.stats.total_error_replies;
         let started = std::time::Instant::now();
-        dispatch(&mut ctx, &args);
+        dispatch(&mut ctx, entry.kind, &args);
         let ns = started.elapsed().as_nanos() as u64;
         let failed = ctx.srv.stats.total_error_replies != errors_before;
         info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
         ctx.srv.stats.total_commands_processed += 1;
-        if ctx.srv.monitors > 0 && !spec.has_flag("admin") && !spec.has_flag("skip_monitor") {
+        if ctx.srv.monitors > 0 && !entry.hidden_from_monitor {
             server::feed_monitor(ctx.srv, ctx.client, &args);
         }
     }
@@ -208,37 +213,56 @@ fn finish_reply(client: &mut Client, out: &mut BytesMut, mark: usize) {
     }
 }
 
+/// A server command handler (the data commands' handlers are [`tandem_commands::data::Handler`]).
+pub type ServerHandler = fn(&mut Ctx<'_>, &[Bytes]);
+
+/// The handler of a server command, by top-level name (`client` for every CLIENT
+/// subcommand). Called once per command when the [`table`] is built, not per call: add a
+/// command here and it is dispatched.
+fn server_handler(top: &str) -> Option<ServerHandler> {
+    Some(match top {
+        "ping" => conn::ping,
+        "echo" => conn::echo,
+        "quit" => conn::quit,
+        "reset" => conn::reset,
+        "select" => conn::select,
+        "hello" => conn::hello,
+        "auth" => conn::auth,
+        "client" => client::client,
+        "config" => config::config,
+        "info" => info::info,
+        "command" => command,
+        "time" => server::time,
+        "monitor" => server::monitor,
+        "debug" => debug::debug,
+        "memory" => debug::memory,
+        "shutdown" => server::shutdown,
+        "save" => persist::save,
+        "bgsave" => persist::bgsave,
+        "lastsave" => persist::lastsave,
+        "dump" => persist::dump,
+        "restore" => persist::restore,
+        "multi" => multi::multi,
+        "exec" => multi::exec,
+        "discard" => multi::discard,
+        "watch" => multi::watch,
+        "unwatch" => multi::unwatch,
+        _ => return None,
+    })
+}
+
+/// COMMAND and its subcommands, answered by the `commands` crate.
+fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut enc = ctx.enc();
+    tandem_commands::command_command(args, &mut enc);
+}
+
 /// Calls the handler for a resolved command.
-fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let top = ctx.spec.full_name.split('|').next().unwrap_or("");
-    match top {
-        "ping" => conn::ping(ctx, args),
-        "echo" => conn::echo(ctx, args),
-        "quit" => conn::quit(ctx, args),
-        "reset" => conn::reset(ctx, args),
-        "select" => conn::select(ctx, args),
-        "hello" => conn::hello(ctx, args),
-        "auth" => conn::auth(ctx, args),
-        "client" => client::client(ctx, args),
-        "config" => config::config(ctx, args),
-        "info" => info::info(ctx, args),
-        "command" => {
-            let mut enc = ctx.enc();
-            tandem_commands::command_command(args, &mut enc);
-        }
-        "time" => server::time(ctx, args),
-        "monitor" => server::monitor(ctx, args),
-        "debug" => server::debug(ctx, args),
-        "shutdown" => server::shutdown(ctx, args),
-        "multi" => multi::multi(ctx, args),
-        "exec" => multi::exec(ctx, args),
-        "discard" => multi::discard(ctx, args),
-        "watch" => multi::watch(ctx, args),
-        "unwatch" => multi::unwatch(ctx, args),
-        _ if let Some(h) = tandem_commands::data::handler(ctx.spec.full_name) => {
-            data::run(ctx, h, args)
-        }
-        _ => {
+fn dispatch(ctx: &mut Ctx<'_>, kind: Kind, args: &[Bytes]) {
+    match kind {
+        Kind::Server(h) => h(ctx, args),
+        Kind::Data(h) => data::run(ctx, h, args),
+        Kind::Missing => {
             // In the table but without a handler yet: answer as Redis does for unknown commands.
             let msg = tandem_commands::unknown_command_error(args);
             ctx.err(&msg);

@@ -415,15 +415,15 @@ const MEM: NumFmt = NumFmt::Memory;
 /// Every directive of Redis 7.0.15 (TLS ones included: Debian builds with TLS).
 pub(crate) static TABLE: &[Directive] = &[
     // Bool configs
-    b("rdbchecksum", None, I, true),
+    acted(b("rdbchecksum", None, I, true)),
     acted(b("daemonize", None, I, false)),
     b("io-threads-do-reads", None, DEBUG | I, false),
     acted(b("always-show-logo", None, I, false)),
     acted(b("protected-mode", None, M, true)),
-    b("rdbcompression", None, M, true),
+    acted(b("rdbcompression", None, M, true)),
     b("rdb-del-sync-files", None, M, false),
     b("activerehashing", None, M, true),
-    b("stop-writes-on-bgsave-error", None, M, true),
+    acted(b("stop-writes-on-bgsave-error", None, M, true)),
     b("set-proc-title", None, I, true),
     b("dynamic-hz", None, M, true),
     b("lazyfree-lazy-eviction", None, DEBUG, false),
@@ -615,8 +615,8 @@ pub(crate) static TABLE: &[Directive] = &[
         10,
     ),
     i("list-compress-depth", None, DEBUG, 0, INT_MAX, 0),
-    i("rdb-key-save-delay", None, HIDDEN, INT_MIN, INT_MAX, 0),
-    i("key-load-delay", None, HIDDEN, INT_MIN, INT_MAX, 0),
+    acted(i("rdb-key-save-delay", None, HIDDEN, INT_MIN, INT_MAX, 0)),
+    acted(i("key-load-delay", None, HIDDEN, INT_MIN, INT_MAX, 0)),
     i("active-expire-effort", None, M, 1, 10, 1),
     acted(i("hz", None, M, 0, INT_MAX, 10)),
     i(

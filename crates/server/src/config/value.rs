@@ -509,7 +509,7 @@ fn set_save(v: &mut Vec<(i64, i64)>, args: &[Vec<u8>], ctx: &mut SetCtx<'_>) -> 
 }
 
 fn set_obuf(v: &mut [ObufLimit; 3], args: &[Vec<u8>]) -> Result<(), String> {
-    if args.len() % 4 != 0 {
+    if !args.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut next = *v;

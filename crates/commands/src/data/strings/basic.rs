@@ -162,7 +162,8 @@ fn set_generic(
             Some(old) => reply_str(ctx, &old),
         }
     }
-    let found = ctx.ks.exists(ctx.db, key, ctx.now);
+    // Only NX and XX need to know whether the key exists (one hash lookup less).
+    let found = flags & (NX | XX) != 0 && ctx.ks.exists(ctx.db, key, ctx.now);
     if (flags & NX != 0 && found) || (flags & XX != 0 && !found) {
         if flags & GET == 0 {
             (replies.abort)(ctx);

@@ -1,0 +1,302 @@
+//! Bridge between the keyspace and the RDB codec (`tandem-rdb`).
+//!
+//! The RDB crate has its own plain value model ([`RdbValue`]); the keyspace has its own
+//! ([`Value`]). This module converts between the two, and writes a whole [`Snapshot`] as an
+//! RDB file the way Redis 7.0.15 lays one out (aux fields, then per non-empty database
+//! `SELECTDB` + `RESIZEDB` and its keys, then `EOF` and the checksum).
+//!
+//! * [`to_rdb`]: keyspace value → RDB value (what SAVE, BGSAVE, full resync and DUMP write).
+//! * [`from_rdb`]: RDB value → keyspace value (what loading and RESTORE build), with the
+//!   string encodings Redis picks when it loads (`tryObjectEncoding`: `int`, `embstr`, `raw`).
+//! * [`write_snapshot`]: serialise a [`Snapshot`] into any writer, calling back once per key
+//!   so the caller can report progress, apply `rdb-key-save-delay`, or cancel.
+//!
+//! Streams are carried over with their entries; the keyspace's stream model has no consumer
+//! groups yet, so none are written and groups read from a file are dropped.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use tandem_rdb::{
+    AuxFields, EncodeOptions, Encoder, Entry, RdbValue, Stream, StreamEntry, StreamId,
+};
+
+use crate::value::{HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZSetValue};
+use crate::{Millis, Snapshot};
+
+/// Why an RDB value cannot become a keyspace value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConvError {
+    /// A module value (RDB type 6/7): Tandem has no modules.
+    #[error("no matching module type '{0}'")]
+    Module(String),
+}
+
+/// Why writing a snapshot stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The encoder or the writer failed (I/O error, unencodable value).
+    #[error(transparent)]
+    Rdb(#[from] tandem_rdb::Error),
+    /// The per-key callback asked to stop (shutdown, FLUSHALL, ...).
+    #[error("save cancelled")]
+    Cancelled,
+}
+
+/// Converts a keyspace value into the RDB crate's value model.
+pub fn to_rdb(v: &Value) -> RdbValue {
+    match v {
+        Value::String(s) => RdbValue::String(s.to_bytes()),
+        Value::List(l) => RdbValue::List(l.items.iter().cloned().collect()),
+        Value::Set(s) => RdbValue::Set(s.set.iter().cloned().collect()),
+        Value::ZSet(z) => RdbValue::ZSet(z.members.iter().map(|(m, s)| (m.clone(), *s)).collect()),
+        Value::Hash(h) => {
+            RdbValue::Hash(h.map.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
+        }
+        Value::Stream(s) => RdbValue::Stream(Box::new(stream_to_rdb(s))),
+    }
+}
+
+fn stream_to_rdb(s: &StreamValue) -> Stream {
+    let entries: Vec<StreamEntry> = s
+        .entries
+        .iter()
+        .map(|(&(ms, seq), fields)| StreamEntry {
+            id: StreamId::new(ms, seq),
+            fields: fields.clone(),
+        })
+        .collect();
+    let first_id = entries.first().map(|e| e.id).unwrap_or_default();
+    let last_id = entries.last().map(|e| e.id).unwrap_or_default();
+    Stream {
+        entries_added: entries.len() as u64,
+        entries,
+        last_id,
+        first_id,
+        max_deleted_id: StreamId::default(),
+        groups: Vec::new(),
+    }
+}
+
+/// Converts an RDB value into a keyspace value, as Redis builds it when loading:
+/// strings get `tryObjectEncoding`'s encoding (`int` for canonical integers, `embstr` up to
+/// 44 bytes, else `raw`). Module values are refused.
+pub fn from_rdb(v: RdbValue) -> Result<Value, ConvError> {
+    Ok(match v {
+        RdbValue::String(b) => Value::String(StrValue::from_bytes_for_set(b)),
+        RdbValue::List(items) => Value::List(ListValue {
+            items: items.into_iter().collect(),
+        }),
+        RdbValue::Set(members) => Value::Set(SetValue {
+            set: members.into_iter().collect(),
+        }),
+        RdbValue::ZSet(items) => Value::ZSet(ZSetValue {
+            members: items.into_iter().collect(),
+        }),
+        RdbValue::Hash(pairs) => Value::Hash(HashValue {
+            map: pairs.into_iter().collect(),
+        }),
+        RdbValue::Stream(s) => Value::Stream(StreamValue {
+            entries: s
+                .entries
+                .into_iter()
+                .map(|e| ((e.id.ms, e.id.seq), e.fields))
+                .collect(),
+        }),
+        RdbValue::Module(m) => return Err(ConvError::Module(m.name)),
+    })
+}
+
+/// What [`write_snapshot`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaveStats {
+    /// Keys written.
+    pub keys: u64,
+    /// Bytes written (header to checksum).
+    pub bytes: u64,
+}
+
+/// Writes `snap` as a complete RDB file into `w`: header, `aux`, then every non-empty
+/// database (`SELECTDB`, `RESIZEDB`, its keys with their absolute expiry), `EOF`, checksum.
+///
+/// `on_key` runs after each key with the number of keys written so far; returning `false`
+/// stops the save with [`SaveError::Cancelled`]. Returns the writer (flushed) and counts.
+pub fn write_snapshot<W: Write>(
+    snap: &Snapshot,
+    w: W,
+    opts: EncodeOptions,
+    aux: &AuxFields,
+    mut on_key: impl FnMut(u64) -> bool,
+) -> Result<(W, SaveStats), SaveError> {
+    let mut enc = Encoder::new(w, opts)?;
+    enc.aux_fields(aux)?;
+    let mut keys = 0u64;
+    for db in 0..snap.databases() {
+        let size = snap.len(db);
+        if size == 0 {
+            continue;
+        }
+        let expires = snap.iter(db).filter(|e| e.expire.is_some()).count();
+        enc.select_db(db as u64, size as u64, expires as u64)?;
+        for e in snap.iter(db) {
+            let entry = entry_for(db, e.key.clone(), e.value, e.expire);
+            enc.entry(&entry)?;
+            keys += 1;
+            if !on_key(keys) {
+                return Err(SaveError::Cancelled);
+            }
+        }
+    }
+    let bytes_before_trailer = enc.bytes_written();
+    let w = enc.finish()?;
+    Ok((
+        w,
+        SaveStats {
+            keys,
+            // EOF opcode (1) and checksum (8) follow what was counted.
+            bytes: bytes_before_trailer + 9,
+        },
+    ))
+}
+
+/// An RDB entry for one key.
+pub fn entry_for(db: usize, key: Bytes, value: &Value, expire: Option<Millis>) -> Entry {
+    let mut e = Entry::new(db as u64, key, to_rdb(value));
+    e.expire_ms = expire;
+    e
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Expiry, Keyspace, KeyspaceConfig};
+    use tandem_rdb::{decode_all, Item};
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn sample() -> Keyspace {
+        let mut ks = Keyspace::new(KeyspaceConfig::default());
+        ks.set_now(1_000);
+        ks.set(
+            0,
+            b("int"),
+            StrValue::from_bytes_for_set(b("12345")).into(),
+            Expiry::Clear,
+        );
+        ks.set(
+            0,
+            b("str"),
+            StrValue::from_bytes_for_set(b("hello world")).into(),
+            Expiry::At(9_999_999_999_999),
+        );
+        let mut l = ListValue::default();
+        l.items.extend([b("a"), b("b"), b("c")]);
+        ks.set(3, b("list"), Value::List(l), Expiry::Clear);
+        let mut h = HashValue::default();
+        h.map.insert(b("f"), b("v"));
+        ks.set(3, b("hash"), Value::Hash(h), Expiry::Clear);
+        let mut s = SetValue::default();
+        s.set.extend([b("1"), b("2"), b("x")]);
+        ks.set(5, b("set"), Value::Set(s), Expiry::Clear);
+        let mut z = ZSetValue::default();
+        z.members.insert(b("m"), 1.5);
+        z.members.insert(b("n"), -2.0);
+        ks.set(5, b("zset"), Value::ZSet(z), Expiry::Clear);
+        let mut st = StreamValue::default();
+        st.entries.insert((1, 0), vec![(b("k"), b("v"))]);
+        st.entries.insert((2, 5), vec![(b("k2"), b("v2"))]);
+        ks.set(5, b("stream"), Value::Stream(st), Expiry::Clear);
+        ks
+    }
+
+    #[test]
+    fn snapshot_round_trip() {
+        let ks = sample();
+        let snap = ks.snapshot();
+        let mut calls = 0;
+        let (bytes, stats) = write_snapshot(
+            &snap,
+            Vec::new(),
+            EncodeOptions::default(),
+            &AuxFields::default(),
+            |_| {
+                calls += 1;
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(stats.keys, 7);
+        assert_eq!(calls, 7);
+        assert_eq!(stats.bytes, bytes.len() as u64);
+        let rdb = decode_all(&bytes).unwrap();
+        assert_eq!(rdb.aux_value(b"redis-ver").unwrap(), "7.0.15");
+        assert_eq!(rdb.entries.len(), 7);
+        let dbs: Vec<(u64, u64)> = rdb.resize_db.iter().map(|(d, r)| (*d, r.db_size)).collect();
+        assert_eq!(dbs, [(0, 2), (3, 2), (5, 3)]);
+        for e in rdb.entries {
+            let key = e.key.clone();
+            let back = from_rdb(e.value.clone()).unwrap();
+            let orig = snap.iter(e.db as usize).find(|x| *x.key == key).unwrap();
+            assert_eq!(to_rdb(orig.value).type_name(), back.type_name());
+            assert_eq!(orig.expire, e.expire_ms);
+            match (&back, orig.value) {
+                (Value::String(a), Value::String(b)) => assert_eq!(a, b),
+                (Value::List(a), Value::List(b)) => assert_eq!(a.items, b.items),
+                (Value::Hash(a), Value::Hash(b)) => assert_eq!(a.map, b.map),
+                (Value::Set(a), Value::Set(b)) => assert_eq!(a.set, b.set),
+                (Value::ZSet(a), Value::ZSet(b)) => assert_eq!(a.members, b.members),
+                (Value::Stream(a), Value::Stream(b)) => assert_eq!(a.entries, b.entries),
+                _ => panic!("type changed for {key:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn cancel_stops_the_save() {
+        let ks = sample();
+        let r = write_snapshot(
+            &ks.snapshot(),
+            Vec::new(),
+            EncodeOptions::default(),
+            &AuxFields::default(),
+            |n| n < 2,
+        );
+        assert!(matches!(r, Err(SaveError::Cancelled)));
+    }
+
+    #[test]
+    fn empty_snapshot_is_a_valid_file() {
+        let ks = Keyspace::new(KeyspaceConfig::default());
+        let (bytes, stats) = write_snapshot(
+            &ks.snapshot(),
+            Vec::new(),
+            EncodeOptions::default(),
+            &AuxFields::default(),
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(stats.keys, 0);
+        let mut d = tandem_rdb::Decoder::new();
+        d.feed(&bytes);
+        let mut ended = false;
+        while let Some(item) = d.next_item().unwrap() {
+            if let Item::End { checksum_ok, .. } = item {
+                ended = checksum_ok;
+            }
+        }
+        assert!(ended);
+    }
+
+    #[test]
+    fn loaded_strings_get_redis_encodings() {
+        let v = from_rdb(RdbValue::String(b("42"))).unwrap();
+        assert_eq!(v.encoding(), "int");
+        let v = from_rdb(RdbValue::String(b("042"))).unwrap();
+        assert_eq!(v.encoding(), "embstr");
+        let v = from_rdb(RdbValue::String(Bytes::from(vec![b'x'; 45]))).unwrap();
+        assert_eq!(v.encoding(), "raw");
+    }
+}
