@@ -10,8 +10,20 @@
 //! 3. runs every selected benchmark against both with the same client,
 //!    alternating which server goes first on each repetition, and takes the
 //!    median of the repetitions;
-//! 4. prints `benchmark | tandem | redis | ratio(tandem/redis)` and writes the
-//!    raw numbers to `target/xtask-bench/<name>-<unix time>.json`.
+//! 4. prints `benchmark | tandem | redis | ratio(tandem/redis)`, a note on how
+//!    to read it, the CPU count and load average, and writes the raw numbers to
+//!    `target/xtask-bench/<name>-<unix time>.json`.
+//!
+//! The benchmarks:
+//!
+//! * `ping`: PING_INLINE and PING_MBULK, pipeline 1 and 16: the cost of the
+//!   network path alone;
+//! * `strings` (alias `set-get`): SET, GET, INCR and MSET over a million random
+//!   keys with 100-byte values, pipeline 1 and 16 (issue 3's throughput target);
+//! * `memory`: a fresh process of each side loads a million 100-byte values
+//!   with `DEBUG POPULATE`; `used_memory` (INFO memory) and RSS (`VmRSS`) are
+//!   read before and after (issue 3's memory target). Tandem's `used_memory` is
+//!   its RSS, so there the two rows agree by construction.
 //!
 //! It kills exactly the processes it started (guards drop on errors and
 //! panics; on Ctrl-C the terminal signals the whole process group, and the temp
@@ -29,7 +41,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
@@ -55,7 +67,11 @@ pub struct Benchmark {
     pub name: &'static str,
     /// One line for `--list`.
     pub about: &'static str,
-    /// Measures one server once.
+    /// Printed under the table (and kept in the JSON): how to read the numbers.
+    pub note: &'static str,
+    /// Measures one server once. It gets the shared server of one side; a
+    /// benchmark that needs a fresh process (e.g. `memory`) starts its own with
+    /// [`Ctx::spawn_server`] and leaves the shared one alone.
     pub run: fn(&Ctx, &Server) -> Result<Vec<Sample>>,
 }
 
@@ -64,14 +80,36 @@ pub const BENCHMARKS: &[Benchmark] = &[
     Benchmark {
         name: "ping",
         about: "redis-benchmark PING_INLINE + PING_MBULK, 50 clients, pipeline 1 and 16",
+        note: "rps: requests per second, higher is better.",
         run: ping,
     },
     Benchmark {
-        name: "set-get",
-        about: "redis-benchmark SET + GET, 100k random keys, 3-byte values, 50 clients, pipeline 1 and 16",
-        run: set_get,
+        name: "strings",
+        about: "redis-benchmark SET, GET, INCR, MSET: 50 clients, 1M random keys, 100-byte values, pipeline 1 and 16",
+        note: "rps: requests per second, higher is better (one MSET request sets 10 keys). \
+               Issue target: ratio >= 1.0 on every row.",
+        run: strings,
+    },
+    Benchmark {
+        name: "memory",
+        about: "fresh servers, DEBUG POPULATE 1000000 key 100: used_memory and RSS before and after",
+        note: "Lower is better; issue target: ratio <= 1.2 after the load. \
+               RSS is VmRSS from /proc/<pid>/status of the server process. \
+               Tandem's used_memory is its RSS (it has no allocator accounting); \
+               Redis's is what jemalloc says it allocated.",
+        run: memory,
     },
 ];
+
+/// Other names accepted on the command line: `(alias, benchmark)`.
+const ALIASES: &[(&str, &str)] = &[("set-get", "strings")];
+
+/// Keys `memory` loads.
+const MEMORY_KEYS: u64 = 1_000_000;
+/// Value size `memory` loads, in bytes.
+const MEMORY_VALUE_SIZE: u64 = 100;
+/// Bound on one redis-cli command (DEBUG POPULATE of a million keys included).
+const CLI_LIMIT: Duration = Duration::from_secs(300);
 
 fn ping(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
     let mut samples = ctx.redis_benchmark(server, &["-t", "ping_inline,ping_mbulk"], 1)?;
@@ -79,11 +117,83 @@ fn ping(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
-fn set_get(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
-    let args = ["-t", "set,get", "-r", "100000", "-d", "3"];
+fn strings(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
+    let args = ["-t", "set,get,incr,mset", "-r", "1000000", "-d", "100"];
     let mut samples = ctx.redis_benchmark(server, &args, 1)?;
     samples.extend(ctx.redis_benchmark(server, &args, 16)?);
     Ok(samples)
+}
+
+/// Starts a fresh server of the same side (debug command enabled), measures it
+/// empty, loads [`MEMORY_KEYS`] keys with DEBUG POPULATE, measures it again.
+fn memory(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
+    let port = util::free_ports(1)?
+        .first()
+        .copied()
+        .context("no free port")?;
+    let server = ctx.spawn_server(shared.side, port, &["--enable-debug-command", "yes"])?;
+    let pid = server.pid().context("server has no pid")?;
+    let sample = |metric: &str, unit: &'static str, value: f64| Sample {
+        metric: metric.to_owned(),
+        unit,
+        value,
+        details: Map::new(),
+    };
+
+    let used_before = used_memory(&ctx.cli(&server, &["info", "memory"])?)?;
+    let rss_before = vm_rss(pid)?;
+
+    let count = MEMORY_KEYS.to_string();
+    let size = MEMORY_VALUE_SIZE.to_string();
+    let started = Instant::now();
+    let reply = ctx.cli(&server, &["debug", "populate", &count, "key", &size])?;
+    let load_time = started.elapsed().as_secs_f64();
+    if reply.trim() != "OK" {
+        bail!("DEBUG POPULATE replied {:?}", reply.trim());
+    }
+    let dbsize: f64 = ctx
+        .cli(&server, &["dbsize"])?
+        .trim()
+        .parse()
+        .context("DBSIZE did not reply an integer")?;
+
+    let used_after = used_memory(&ctx.cli(&server, &["info", "memory"])?)?;
+    let rss_after = vm_rss(pid)?;
+    Ok(vec![
+        sample("DBSIZE after load", "keys", dbsize),
+        sample("DEBUG POPULATE time", "s", load_time),
+        sample("used_memory before load", "bytes", used_before),
+        sample("RSS before load", "bytes", rss_before),
+        sample("used_memory after load", "bytes", used_after),
+        sample("RSS after load", "bytes", rss_after),
+        sample("RSS growth", "bytes", rss_after - rss_before),
+    ])
+}
+
+/// `used_memory` from an `INFO memory` reply.
+fn used_memory(info: &str) -> Result<f64> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("used_memory:"))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no numeric used_memory in INFO memory:\n{info}"))
+}
+
+/// Resident set size of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`).
+fn vm_rss(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/status");
+    let status = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_vm_rss(&status).with_context(|| format!("no VmRSS line in {path}"))
+}
+
+/// `VmRSS:   123456 kB` -> bytes.
+fn parse_vm_rss(status: &str) -> Option<f64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let mut words = line.split_whitespace();
+    let kib: f64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => Some(kib * 1024.0),
+        _ => None,
+    }
 }
 
 /// One measured number.
@@ -143,9 +253,13 @@ impl Server {
             .map_err(|err| anyhow::anyhow!("{err:#}; log tail:\n{}", self.log_tail()))
     }
 
-    fn pid(&self) -> String {
-        self.guard
-            .id()
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.guard.id()
+    }
+
+    fn pid_label(&self) -> String {
+        self.pid()
             .map_or_else(|| "?".to_owned(), |id| id.to_string())
     }
 
@@ -202,14 +316,14 @@ impl Ctx {
             bail!(
                 "{} (pid {}, port {port}) did not answer PING within {STARTUP_LIMIT:?}; log tail:\n{}",
                 side.label(),
-                server.pid(),
+                server.pid_label(),
                 server.log_tail()
             );
         }
         eprintln!(
             "    {} is up: pid {}, port {port}, dir {}",
             side.label(),
-            server.pid(),
+            server.pid_label(),
             server.dir().display()
         );
         Ok(server)
@@ -221,6 +335,21 @@ impl Ctx {
         util::output_with_timeout(&mut cmd, Duration::from_secs(2))
             .map(|out| out.trim() == "PONG")
             .unwrap_or(false)
+    }
+
+    /// Runs `redis-cli -h 127.0.0.1 -p PORT <args>` (bounded) and returns its
+    /// stdout; an error reply (redis-cli still exits 0) is an error.
+    pub fn cli(&self, server: &Server, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new(&self.redis_cli);
+        cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
+            .args(args);
+        eprintln!("    [{}] $ {}", server.side.label(), util::display(&cmd));
+        let out = util::output_with_timeout(&mut cmd, CLI_LIMIT)?;
+        let first = out.trim_start();
+        if first.starts_with("ERR") || first.starts_with("(error)") {
+            bail!("`{}` replied: {}", util::display(&cmd), out.trim());
+        }
+        Ok(out)
     }
 
     /// Runs `redis-benchmark -h 127.0.0.1 -p PORT <args> -n N -c 50 -P pipeline -q --csv`
@@ -380,15 +509,25 @@ fn select(names: &[String]) -> Result<Vec<&'static Benchmark>> {
     if names.is_empty() {
         return Ok(BENCHMARKS.iter().collect());
     }
-    names
-        .iter()
-        .map(|name| {
-            BENCHMARKS.iter().find(|b| b.name == name).with_context(|| {
+    let mut selected: Vec<&'static Benchmark> = Vec::new();
+    for name in names {
+        let target = ALIASES
+            .iter()
+            .find(|(alias, _)| alias == name)
+            .map_or(name.as_str(), |(_, target)| target);
+        let bench = BENCHMARKS
+            .iter()
+            .find(|b| b.name == target)
+            .with_context(|| {
                 let known: Vec<_> = BENCHMARKS.iter().map(|b| b.name).collect();
                 format!("unknown benchmark `{name}`; known: {}", known.join(", "))
-            })
-        })
-        .collect()
+            })?;
+        // `strings set-get` runs it once.
+        if !selected.iter().any(|b| b.name == bench.name) {
+            selected.push(bench);
+        }
+    }
+    Ok(selected)
 }
 
 /// `cargo xtask bench`.
@@ -398,6 +537,9 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{USAGE}\n\nbenchmarks (all run when no NAME is given):");
         for b in BENCHMARKS {
             println!("  {:<10} {}", b.name, b.about);
+        }
+        for (alias, target) in ALIASES {
+            println!("  {alias:<10} alias of `{target}`");
         }
         println!("\n{SERVER_BIN_ENV}=PATH replaces the tandem-server binary (skips the build).");
         return Ok(());
@@ -443,11 +585,22 @@ pub fn run(args: &[String]) -> Result<()> {
             "==> benchmark {} ({} repetitions per server)",
             bench.name, opts.reps
         );
+        let load_before = load_average();
         let results = measure(&ctx, bench, opts.reps, &mut tandem, &mut redis)?;
+        let load_after = load_average();
         let table = render_table(bench.name, &results);
         println!("{table}");
+        println!("note: {}", bench.note);
+        println!(
+            "(medians of {} repetitions per server, alternating which goes first; \
+             {} CPUs; load average {load_before} before, {load_after} after)\n",
+            opts.reps,
+            cpus(),
+        );
         let path = out_dir.join(format!("{}-{}.json", bench.name, util::unix_time()));
-        let doc = report_json(&ctx, bench, &opts, &results);
+        let mut doc = report_json(&ctx, bench, &opts, &results);
+        doc["load_average_before"] = json!(load_before);
+        doc["load_average_after"] = json!(load_after);
         fs::write(&path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("    wrote {}", path.display());
@@ -533,6 +686,27 @@ fn measure(
     Ok(results)
 }
 
+/// A median for the table: bytes as MiB, seconds with milliseconds, the rest whole.
+fn format_value(value: f64, unit: &str) -> String {
+    match unit {
+        "bytes" => format!("{:.1} MiB", value / (1024.0 * 1024.0)),
+        "s" => format!("{value:.3} s"),
+        _ => format!("{value:.0} {unit}"),
+    }
+}
+
+/// CPUs this process may use.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes), or `?`.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
 fn render_table(name: &str, results: &[MetricResult]) -> String {
     let mut rows = vec![[
         "benchmark".to_owned(),
@@ -543,8 +717,8 @@ fn render_table(name: &str, results: &[MetricResult]) -> String {
     for r in results {
         rows.push([
             format!("{name}: {}", r.metric),
-            format!("{:.0} {}", median(&r.tandem), r.unit),
-            format!("{:.0} {}", median(&r.redis), r.unit),
+            format_value(median(&r.tandem), r.unit),
+            format_value(median(&r.redis), r.unit),
             format!("{:.3}", r.ratio()),
         ]);
     }
@@ -610,12 +784,13 @@ fn report_json(ctx: &Ctx, bench: &Benchmark, opts: &Options, results: &[MetricRe
     json!({
         "benchmark": bench.name,
         "about": bench.about,
+        "note": bench.note,
         "unix_time": util::unix_time(),
         "git_rev": git_rev,
         "reps_per_server": opts.reps,
         "requests": opts.requests,
         "clients": CLIENTS,
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpus": cpus(),
         "tandem_bin": ctx.tandem_bin,
         "tandem_version": version(&ctx.tandem_bin),
         "redis_bin": ctx.redis_bin,
@@ -665,6 +840,36 @@ mod tests {
         assert!(parse_args(&["--fast".to_owned()]).is_err());
         assert!(select(&["nope".to_owned()]).is_err());
         assert_eq!(select(&[]).unwrap().len(), BENCHMARKS.len());
+    }
+
+    #[test]
+    fn aliases_resolve_once() {
+        let picked = select(&["set-get".to_owned(), "strings".to_owned()]).unwrap();
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].name, "strings");
+        for (alias, target) in ALIASES {
+            assert!(BENCHMARKS.iter().any(|b| b.name == *target), "{target}");
+            assert!(!BENCHMARKS.iter().any(|b| b.name == *alias), "{alias}");
+        }
+    }
+
+    #[test]
+    fn memory_figures_are_parsed() {
+        let status = "Name:\tredis-server\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t5\n";
+        assert_eq!(parse_vm_rss(status), Some(1234.0 * 1024.0));
+        assert_eq!(parse_vm_rss("VmRSS: 12 MB\n"), None);
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        let info = "# Memory\r\nused_memory:914808\r\nused_memory_human:893.37K\r\n";
+        assert_eq!(used_memory(info).unwrap(), 914_808.0);
+        assert!(used_memory("# Memory\r\n").is_err());
+    }
+
+    #[test]
+    fn values_are_formatted_by_unit() {
+        assert_eq!(format_value(3.0 * 1024.0 * 1024.0, "bytes"), "3.0 MiB");
+        assert_eq!(format_value(1.23456, "s"), "1.235 s");
+        assert_eq!(format_value(99_999.6, "rps"), "100000 rps");
+        assert_eq!(format_value(1e6, "keys"), "1000000 keys");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and what follows every command that may have touched data: propagation of its effects
 //! and of keys the server expired, and WATCH invalidation.
 
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -24,6 +25,15 @@ pub fn now_ms() -> i64 {
 /// Runs a data command handler with the calling client's database.
 pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
     let mark = ctx.out.len();
+    // Flushes and swaps break only the WATCHes of keys that exist (Redis's
+    // touchAllWatchedKeysInDb), so note which watched keys exist before the command runs.
+    let existing = if !ctx.srv.watched_keys.is_empty()
+        && matches!(ctx.spec.full_name, "flushall" | "flushdb" | "swapdb")
+    {
+        Some(existing_watched_keys(ctx.srv))
+    } else {
+        None
+    };
     let mut prop = Propagation::default();
     let srv = &mut *ctx.srv;
     let mut enc = Encoder {
@@ -54,7 +64,23 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
     for cmd in prop.resolve(args, dirty > 0) {
         propagate(srv, ctx.client.db, cmd);
     }
-    after_command(srv, Some(ctx.client));
+    after_command_with(srv, Some(ctx.client), existing.as_ref());
+}
+
+/// Every (db, key) that exists now, for the keys watched in any database (a swap compares
+/// a watched key with the other database too).
+fn existing_watched_keys(srv: &mut Server) -> HashSet<(usize, Bytes)> {
+    let now = now_ms();
+    let keys: HashSet<Bytes> = srv.watched_keys.keys().map(|(_, k)| k.clone()).collect();
+    let mut found = HashSet::new();
+    for db in 0..srv.ks.databases() {
+        for key in &keys {
+            if srv.ks.exists(db, key, now) {
+                found.insert((db, key.clone()));
+            }
+        }
+    }
+    found
 }
 
 /// Feeds one command to the replication stream and the AOF.
@@ -69,7 +95,17 @@ pub fn propagate(srv: &mut Server, db: usize, cmd: Vec<Bytes>) {
 /// Handles the keyspace's events: expired keys are propagated as DEL (or UNLINK), and
 /// WATCHes on touched keys are broken. `current` is the client running the command (it is
 /// out of `srv.clients` meanwhile).
-pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
+pub fn after_command(srv: &mut Server, current: Option<&mut Client>) {
+    after_command_with(srv, current, None);
+}
+
+/// [`after_command`], where `existing` lists the watched keys that existed before a flush or
+/// swap (without it, a flush breaks every WATCH on the database).
+pub fn after_command_with(
+    srv: &mut Server,
+    mut current: Option<&mut Client>,
+    existing: Option<&HashSet<(usize, Bytes)>>,
+) {
     let events = srv.ks.drain_events();
     for ev in events {
         match ev {
@@ -89,12 +125,12 @@ pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
                     DbTarget::One(db) => vec![db],
                 };
                 for db in dbs {
-                    touch_watched_db(srv, current.as_deref_mut(), db);
+                    touch_watched_db(srv, current.as_deref_mut(), db, None, existing);
                 }
             }
             Event::Swapped(a, b) => {
-                touch_watched_db(srv, current.as_deref_mut(), a);
-                touch_watched_db(srv, current.as_deref_mut(), b);
+                touch_watched_db(srv, current.as_deref_mut(), a, Some(b), existing);
+                touch_watched_db(srv, current.as_deref_mut(), b, Some(a), existing);
             }
         }
     }
@@ -122,12 +158,26 @@ fn touch_watched(srv: &mut Server, current: Option<&mut Client>, db: usize, key:
     }
 }
 
-/// A flushed or swapped database breaks every WATCH on it.
-fn touch_watched_db(srv: &mut Server, current: Option<&mut Client>, db: usize) {
+/// A flushed database (or one swapped with `other`) breaks the WATCHes of its keys that
+/// existed in it (or in `other`) before the command.
+fn touch_watched_db(
+    srv: &mut Server,
+    current: Option<&mut Client>,
+    db: usize,
+    other: Option<usize>,
+    existing: Option<&HashSet<(usize, Bytes)>>,
+) {
+    let existed = |key: &Bytes| match existing {
+        None => true,
+        Some(set) => {
+            set.contains(&(db, key.clone()))
+                || other.is_some_and(|o| set.contains(&(o, key.clone())))
+        }
+    };
     let ids: Vec<u64> = srv
         .watched_keys
         .iter()
-        .filter(|((d, _), _)| *d == db)
+        .filter(|((d, key), _)| *d == db && existed(key))
         .flat_map(|(_, ids)| ids.iter().copied())
         .collect();
     if !ids.is_empty() {
