@@ -30,7 +30,7 @@ pub mod data;
 pub mod errors;
 #[rustfmt::skip]
 mod generated;
-mod glob;
+pub mod glob;
 pub mod introspect;
 pub mod keys;
 pub mod registry;

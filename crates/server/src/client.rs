@@ -76,6 +76,8 @@ pub struct Client {
     /// CLIENT KILL sent this client a [`ClientEvent::Kill`]; it no longer counts as connected
     /// (CLIENT LIST, CLIENT KILL, INFO) while its connection task closes.
     pub killed: bool,
+    /// Replication: REPLCONF declarations, replica flag, pending handoff.
+    pub repl: crate::repl::ClientRepl,
 }
 
 impl Client {
@@ -109,12 +111,16 @@ impl Client {
             watched: Vec::new(),
             dirty_cas: false,
             killed: false,
+            repl: crate::repl::ClientRepl::default(),
         }
     }
 
     /// Redis's `flags=` letters for CLIENT LIST.
     pub fn flags(&self) -> String {
         let mut f = String::new();
+        if self.repl.is_replica && !self.monitor {
+            f.push('S');
+        }
         if self.monitor {
             f.push('O');
         }

@@ -43,6 +43,9 @@ pub struct BatchReply {
     pub authenticated: bool,
     /// Set when a pause parked the batch; retry after this instant or an unpause.
     pub parked_until: Option<Instant>,
+    /// A command left work for the connection task (PSYNC, a blocked WAIT): see
+    /// [`crate::repl::handoff`]. The rest of the batch stays queued.
+    pub handoff: Option<crate::repl::Handoff>,
 }
 
 impl Core {
@@ -152,6 +155,9 @@ fn run_locked(
             break;
         };
         cmd::execute(srv, &mut client, req.args, out);
+        if client.repl.handoff.is_some() {
+            break;
+        }
         if client.close_after_reply || srv.shutting_down {
             reqs.clear();
             break;
@@ -165,6 +171,7 @@ fn run_locked(
         close: client.close_after_reply,
         authenticated: client.authenticated,
         parked_until,
+        handoff: client.repl.handoff.take(),
     };
     srv.clients.insert(client.id, client);
     reply
@@ -197,6 +204,7 @@ fn cron(srv: &mut Server) {
         cmd::data::after_command(srv, None);
     }
     crate::persist::cron(srv);
+    crate::repl::cron(srv);
     let s = &mut srv.stats;
     s.samples.push((
         now,

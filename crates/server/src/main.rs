@@ -23,6 +23,7 @@ mod latency;
 mod log;
 mod net;
 mod persist;
+mod repl;
 mod server;
 mod sha1;
 

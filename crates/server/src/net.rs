@@ -134,6 +134,19 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     let mut out = BytesMut::with_capacity(16 * 1024);
     'conn: loop {
         tokio::select! {
+            // Fixed order, no random start: events (CLIENT KILL, MONITOR feed) first, so a
+            // client that keeps its socket busy cannot starve them.
+            biased;
+            ev = ev_rx.recv() => {
+                match ev {
+                    None | Some(ClientEvent::Kill) => break 'conn,
+                    Some(ClientEvent::Write(bytes)) => {
+                        if stream.write_all(&bytes).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                }
+            }
             read = stream.read_buf(&mut rbuf) => {
                 match read {
                     Ok(0) | Err(_) => break 'conn,
@@ -155,6 +168,20 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                             let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
                             authenticated = reply.authenticated;
                             close = reply.close;
+                            if let Some(h) = reply.handoff {
+                                // PSYNC or a blocked WAIT: replies so far first, then repl.rs.
+                                if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                                    break 'conn;
+                                }
+                                out.clear();
+                                if !crate::repl::handoff(&core, id, h, &mut stream, &mut rbuf, &mut ev_rx).await {
+                                    break 'conn;
+                                }
+                                if queue.is_empty() {
+                                    break;
+                                }
+                                continue;
+                            }
                             let Some(until) = reply.parked_until else {
                                 break;
                             };
@@ -200,16 +227,6 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                 }
                 if let Some(n) = decoder.needed() {
                     rbuf.reserve(n.min(64 * 1024 * 1024));
-                }
-            }
-            ev = ev_rx.recv() => {
-                match ev {
-                    None | Some(ClientEvent::Kill) => break 'conn,
-                    Some(ClientEvent::Write(bytes)) => {
-                        if stream.write_all(&bytes).await.is_err() {
-                            break 'conn;
-                        }
-                    }
                 }
             }
         }

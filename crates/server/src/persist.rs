@@ -495,6 +495,8 @@ pub fn shutdown_save(srv: &mut Server, wants_save: bool, force: bool) -> bool {
 pub enum LoadError {
     #[error("{}", os_err(.0))]
     Io(#[from] std::io::Error),
+    #[error("{}", os_err(.0))]
+    Read(std::io::Error),
     #[error(transparent)]
     Rdb(#[from] tandem_rdb::Error),
     #[error(
@@ -514,6 +516,13 @@ impl LoadError {
                 tracing::warn!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
                 tracing::warn!(
                     "Internal error in RDB reading offset {offset} -> Unexpected EOF reading RDB file"
+                );
+            }
+            LoadError::Read(e) => {
+                tracing::warn!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
+                tracing::warn!(
+                    "Internal error in RDB reading offset 0 -> Unexpected EOF reading RDB file ({})",
+                    os_err(e)
                 );
             }
             LoadError::Rdb(E::BadChecksum {
@@ -649,7 +658,8 @@ fn load_stream<R: Read>(
         if dec.is_done() || eof {
             break;
         }
-        let n = r.read(&mut buf)?;
+        // A read error is a short read for Redis (`rioRead` failing).
+        let n = r.read(&mut buf).map_err(LoadError::Read)?;
         if n == 0 {
             eof = true;
         } else {

@@ -109,6 +109,8 @@ pub struct Server {
     pub startup_rss: u64,
     /// SAVE / BGSAVE / loading state (see [`crate::persist`]).
     pub persist: crate::persist::PersistState,
+    /// The master role: replication ids, backlog, replicas (see [`crate::repl`]).
+    pub master: tandem_master::Master,
 }
 
 impl Server {
@@ -143,6 +145,10 @@ impl Server {
             active_expire_enabled: true,
             startup_rss: crate::cmd::info::resident_bytes(),
             persist: crate::persist::PersistState::new(now.as_secs() as i64),
+            master: tandem_master::Master::new(
+                tandem_backlog::ReplicationIds::new(),
+                crate::repl::master_config(&config_for_ks),
+            ),
         }
     }
 

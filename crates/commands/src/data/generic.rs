@@ -183,30 +183,9 @@ fn cstr(b: &[u8]) -> &[u8] {
     b.iter().position(|&c| c == 0).map_or(b, |i| &b[..i])
 }
 
-/// Redis's strict `string2ll`: an optional `-`, then digits without leading zeros (`0`
-/// itself is fine), no `+`, no spaces, within `i64`.
+/// Redis's strict `string2ll` (no `+`, no leading zeros, no spaces, within `i64`).
 pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s {
-        [b'0'] => return Some(0),
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        0i64.checked_sub_unsigned(v)
-    } else {
-        i64::try_from(v).ok()
-    }
+    tandem_resp::num::string2ll(s)
 }
 
 /// Redis's `getIntFromObjectOrReply`: a 32-bit integer; `msg` replaces both errors.

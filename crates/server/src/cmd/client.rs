@@ -42,10 +42,14 @@ impl ClientType {
         }
     }
 
-    /// The class of a client. Tandem has no replica, master or pub/sub links yet, and MONITOR
-    /// clients count as normal ones in Redis too.
-    pub fn of(_client: &Client) -> ClientType {
-        ClientType::Normal
+    /// The class of a client. Tandem has no master or pub/sub links yet; MONITOR clients
+    /// count as normal ones in Redis too.
+    pub fn of(client: &Client) -> ClientType {
+        if client.repl.is_replica && !client.monitor {
+            ClientType::Replica
+        } else {
+            ClientType::Normal
+        }
     }
 }
 

@@ -24,6 +24,11 @@ pub fn now_ms() -> i64 {
 
 /// Runs a data command handler with the calling client's database.
 pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
+    // min-replicas-to-write (Redis checks it in processCommand, before the handler).
+    if !ctx.srv.master.write_allowed() && ctx.spec.flags.contains(&"write") {
+        ctx.err(super::repl::NOREPLICAS_ERR);
+        return;
+    }
     let mark = ctx.out.len();
     // Flushes and swaps break only the WATCHes of keys that exist (Redis's
     // touchAllWatchedKeysInDb), so note which watched keys exist before the command runs.
@@ -61,10 +66,14 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         srv.stats.total_error_replies += 1;
         info::record_error_code(&mut srv.stats, &text);
     }
-    for cmd in prop.resolve(args, dirty > 0) {
+    // Keys expired during the command's lookups were deleted before it wrote: their DELs
+    // (queued by the events) go first in the stream.
+    let cmds = prop.resolve(args, dirty > 0);
+    after_command_with(srv, Some(&mut *ctx.client), existing.as_ref());
+    for cmd in cmds {
         propagate(srv, ctx.client.db, cmd);
     }
-    after_command_with(srv, Some(ctx.client), existing.as_ref());
+    end_unit(srv, Some(ctx.client));
 }
 
 /// Every (db, key) that exists now, for the keys watched in any database (a swap compares
@@ -83,20 +92,31 @@ fn existing_watched_keys(srv: &mut Server) -> HashSet<(usize, Bytes)> {
     found
 }
 
-/// Feeds one command to the replication stream and the AOF.
-///
-/// Tandem has no replicas or AOF yet (the master issue adds the stream): the propagated
-/// form is computed and counted, so the rewrite rules are exercised now.
+/// Records one command for the replication stream (Redis's `alsoPropagate`); it is fed at
+/// the end of the execution unit (the command, or the whole EXEC), see [`end_unit`].
 pub fn propagate(srv: &mut Server, db: usize, cmd: Vec<Bytes>) {
-    let _ = (db, cmd);
     srv.stats.propagated_commands += 1;
+    srv.master.also_propagate(db, cmd);
+}
+
+/// End of an execution unit: feeds what it propagated to the replication stream, wrapped
+/// in MULTI/EXEC when a command propagated several (not for SCAN/RANDOMKEY/KEYS, which
+/// may only expire keys, nor outside commands: the active expiry cycle). Inside EXEC
+/// nothing happens until the EXEC ends (see `multi::exec`).
+fn end_unit(srv: &mut Server, current: Option<&Client>) {
+    if srv.master.in_exec() {
+        return;
+    }
+    let wrap = current.is_some_and(|c| !matches!(c.last_cmd, "scan" | "randomkey" | "keys"));
+    crate::repl::flush(srv, wrap);
 }
 
 /// Handles the keyspace's events: expired keys are propagated as DEL (or UNLINK), and
-/// WATCHes on touched keys are broken. `current` is the client running the command (it is
-/// out of `srv.clients` meanwhile).
-pub fn after_command(srv: &mut Server, current: Option<&mut Client>) {
-    after_command_with(srv, current, None);
+/// WATCHes on touched keys are broken; then ends the execution unit (feeds the stream).
+/// `current` is the client running the command (it is out of `srv.clients` meanwhile).
+pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
+    after_command_with(srv, current.as_deref_mut(), None);
+    end_unit(srv, current.as_deref());
 }
 
 /// [`after_command`], where `existing` lists the watched keys that existed before a flush or

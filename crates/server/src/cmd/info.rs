@@ -321,7 +321,11 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "mem_fragmentation_ratio", "1.00");
     field(s, "mem_fragmentation_bytes", 0);
     field(s, "mem_not_counted_for_evict", 0);
-    field(s, "mem_replication_backlog", 0);
+    field(
+        s,
+        "mem_replication_backlog",
+        srv.master.backlog.memory_usage(),
+    );
     field(s, "mem_total_replication_buffers", 0);
     field(s, "mem_clients_slaves", 0);
     field(s, "mem_clients_normal", 0);
@@ -437,9 +441,10 @@ fn stats_section(s: &mut String, srv: &Server) {
     field(s, "instantaneous_input_repl_kbps", "0.00");
     field(s, "instantaneous_output_repl_kbps", "0.00");
     field(s, "rejected_connections", st.rejected_connections);
-    field(s, "sync_full", 0);
-    field(s, "sync_partial_ok", 0);
-    field(s, "sync_partial_err", 0);
+    let sync = srv.master.stats;
+    field(s, "sync_full", sync.sync_full);
+    field(s, "sync_partial_ok", sync.sync_partial_ok);
+    field(s, "sync_partial_err", sync.sync_partial_err);
     let ks_stats = srv.ks.stats();
     field(s, "expired_keys", ks_stats.expired_keys);
     field(
@@ -489,29 +494,8 @@ fn stats_section(s: &mut String, srv: &Server) {
 fn replication_section(s: &mut String, srv: &Server) {
     s.push_str("# Replication\r\n");
     field(s, "role", role_name(srv));
-    field(s, "connected_slaves", 0);
-    if srv.config.get_i64("min-replicas-to-write") != 0
-        && srv.config.get_i64("min-replicas-max-lag") != 0
-    {
-        field(s, "min_slaves_good_slaves", 0);
-    }
-    field(s, "master_failover_state", "no-failover");
-    field(s, "master_replid", &srv.replid);
-    field(
-        s,
-        "master_replid2",
-        "0000000000000000000000000000000000000000",
-    );
-    field(s, "master_repl_offset", 0);
-    field(s, "second_repl_offset", -1);
-    field(s, "repl_backlog_active", 0);
-    field(
-        s,
-        "repl_backlog_size",
-        srv.config.get_i64("repl-backlog-size"),
-    );
-    field(s, "repl_backlog_first_byte_offset", 0);
-    field(s, "repl_backlog_histlen", 0);
+    // connected_slaves ... repl_backlog_histlen, from the master role's state.
+    srv.master.write_info(s);
 }
 
 /// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every Linux port that
@@ -775,10 +759,9 @@ mod tests {
              master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
              repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n\
              repl_backlog_histlen:0\r\n",
-            srv.replid
+            srv.master.ids.replid()
         );
         assert_eq!(text, expected);
-        assert_eq!(srv.replid.len(), 40);
         assert!(section_text(&srv, None, "nosuch").is_none());
     }
 

@@ -12,6 +12,7 @@ pub mod debug;
 pub mod info;
 pub mod multi;
 pub mod persist;
+pub mod repl;
 pub mod server;
 pub mod table;
 
@@ -82,14 +83,7 @@ impl Ctx<'_> {
 
 /// Parses a whole argument as a signed 64-bit integer, as Redis's `string2ll`.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.len() > 20 || s.starts_with('+') {
-        return None;
-    }
-    if s.len() > 1 && (s.starts_with('0') || s.starts_with("-0")) {
-        return None;
-    }
-    s.parse().ok()
+    tandem_resp::num::string2ll(b)
 }
 
 /// Resolves the command (and subcommand) an argument vector names, through the table
@@ -242,6 +236,10 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,
         "restore" => persist::restore,
+        "replconf" => repl::replconf,
+        "psync" | "sync" => repl::sync,
+        "wait" => repl::wait,
+        "role" => repl::role,
         "multi" => multi::multi,
         "exec" => multi::exec,
         "discard" => multi::discard,

@@ -120,7 +120,14 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     unwatch_all(ctx.srv, ctx.client);
     ctx.client.dirty_cas = false;
     ctx.enc().array_len(queued.len());
+    // The queued commands are one execution unit: their writes are fed together at the
+    // end, wrapped in MULTI/EXEC when there are several.
+    ctx.srv.master.begin_exec();
     for args in queued {
         execute(ctx.srv, ctx.client, args, ctx.out);
+    }
+    let drops = ctx.srv.master.end_exec();
+    if !drops.is_empty() {
+        crate::repl::close_dropped(ctx.srv, drops);
     }
 }

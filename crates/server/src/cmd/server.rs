@@ -177,6 +177,9 @@ pub fn try_shutdown(srv: &mut Server, mode: ShutdownMode, force: bool) -> bool {
         ShutdownMode::Default => !srv.config.save_params().is_empty(),
     };
     if !crate::persist::shutdown_save(srv, wants_save, force) {
+        tracing::warn!(
+            "Errors trying to shut down the server. Check the logs for more information."
+        );
         return false;
     }
     srv.shutting_down = true;
