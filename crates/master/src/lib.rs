@@ -77,3 +77,8 @@ pub(crate) fn unix_secs() -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

@@ -86,7 +86,10 @@ pub trait LinkEvents: Send + Sync + 'static {
 #[derive(Debug)]
 pub(crate) enum Feed {
     /// The snapshot started: send the header (`+FULLRESYNC ...`, none for SYNC) then the RDB.
-    FullResync { header: Option<Bytes>, payload: Payload },
+    FullResync {
+        header: Option<Bytes>,
+        payload: Payload,
+    },
     /// Replication stream bytes.
     Stream(Bytes),
 }
@@ -187,7 +190,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             events.event(id, LinkEvent::Ack);
         }
         if let Err(e) = decoded {
-            return Err(LinkError::Protocol(String::from_utf8_lossy(&e.reply_text()).into()));
+            return Err(LinkError::Protocol(
+                String::from_utf8_lossy(&e.reply_text()).into(),
+            ));
         }
         buf.reserve(4096);
         if rd.read_buf(&mut buf).await? == 0 {
@@ -210,7 +215,8 @@ struct Writer<'a, W> {
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn run(mut self, presync: bool) -> Result<(), LinkError> {
         if presync {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
             let (header, payload) = loop {
                 tokio::select! {
                     msg = self.feed.recv() => match msg {
@@ -249,7 +255,8 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn send_rdb(&mut self, payload: Payload) -> Result<(), LinkError> {
         match payload {
             Payload::Disk(mut rx) => {
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
                 let file = loop {
                     let state = rx.borrow_and_update().clone();
                     match state {

@@ -196,7 +196,8 @@ pub struct SyncStats {
 /// Why the master wants a replica connection closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
-    /// Over `client-output-buffer-limit replica` (the server logs Redis's client line).
+    /// Over `client-output-buffer-limit replica`: the caller logs Redis's client line,
+    /// then calls [`Master::remove_replica`].
     OutputBufferLimit,
     /// No ACK for `repl-timeout` (already logged).
     Timeout,
@@ -242,6 +243,10 @@ pub struct Master {
     pub config: MasterConfig,
     /// INFO stats.
     pub stats: SyncStats,
+    /// Set while this node is itself a replica: it generates no stream of its own (no
+    /// propagation, PING or GETACK) and only proxies its master's with
+    /// [`Master::feed_proxied`].
+    pub proxy_only: bool,
     replicas: Vec<Replica>,
     /// `slaveseldb`: the database of the last SELECT fed (None: force one).
     seldb: Option<usize>,
@@ -272,6 +277,7 @@ impl Master {
             backlog: Backlog::new(config.backlog_size),
             config,
             stats: SyncStats::default(),
+            proxy_only: false,
             replicas: Vec::new(),
             seldb: None,
             pending: Vec::new(),
@@ -290,7 +296,7 @@ impl Master {
     /// `alsoPropagate`). Dropped at once while there is no backlog (no replica ever).
     #[inline]
     pub fn also_propagate(&mut self, db: usize, argv: Vec<Bytes>) {
-        if self.backlog.is_active() {
+        if self.backlog.is_active() && !self.proxy_only {
             self.pending.push((db, argv));
         }
     }
@@ -307,8 +313,15 @@ impl Master {
     }
 
     /// True while an EXEC runs (WAIT does not block then).
+    #[inline]
     pub fn in_exec(&self) -> bool {
         self.exec_depth > 0
+    }
+
+    /// True when the current execution unit propagated something not yet fed.
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// End of an execution unit: feeds what it propagated. With `wrap`, several commands
@@ -388,15 +401,32 @@ impl Master {
                 drop.push((r.id, DropReason::OutputBufferLimit));
             }
         }
-        for (id, _) in &drop {
-            self.remove_replica(*id);
-        }
+        // The caller logs why, closes the connection and calls `remove_replica`.
         drop
+    }
+
+    /// Feeds bytes received from this node's own master, unchanged (a chained replica
+    /// proxies its master's stream so that offsets and ids match along the chain: Redis's
+    /// `replicationFeedStreamFromMasterStream`). They go to the backlog (which must exist)
+    /// and to the replicas. Returns replicas to drop.
+    pub fn feed_proxied(&mut self, bytes: &[u8]) -> Vec<(u64, DropReason)> {
+        if !self.backlog.is_active() || bytes.is_empty() {
+            return Vec::new();
+        }
+        self.backlog.append(bytes);
+        self.out.extend_from_slice(bytes);
+        self.deliver(Instant::now())
+    }
+
+    /// Forgets which database the stream last selected, so that the next command fed is
+    /// preceded by a SELECT (after a role change or a full resync).
+    pub fn reset_selected_db(&mut self) {
+        self.seldb = None;
     }
 
     /// Feeds `REPLCONF GETACK *` (WAIT asks replicas where they are).
     pub fn request_acks(&mut self) -> Vec<(u64, DropReason)> {
-        if self.replicas.is_empty() {
+        if self.replicas.is_empty() || self.proxy_only {
             return Vec::new();
         }
         self.feed_command(None, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
@@ -478,9 +508,9 @@ impl Master {
                     );
                 }
             }
-            Some(_) => tracing::info!(
-                "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"
-            ),
+            Some(_) => {
+                tracing::info!("Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC")
+            }
             None => {
                 if self.config.diskless_sync
                     && req.conf.capa_eof
@@ -816,7 +846,7 @@ impl Master {
     fn replication_cron(&mut self, now: Instant) -> Vec<(u64, DropReason)> {
         let mut drops = Vec::new();
         let period = self.config.ping_period.max(1);
-        if self.cron_loops % period == 0 && !self.replicas.is_empty() {
+        if self.cron_loops.is_multiple_of(period) && !self.replicas.is_empty() && !self.proxy_only {
             self.feed_command(None, &[&b"PING"[..]]);
             drops.extend(self.deliver(now));
         }
@@ -844,6 +874,7 @@ impl Master {
         }
         drops.extend(self.check_output_limits(now));
         if self.replicas.is_empty()
+            && !self.proxy_only
             && self
                 .backlog
                 .free_if_expired(&mut self.ids, now, self.config.backlog_ttl)
@@ -922,6 +953,7 @@ impl Master {
     }
 
     /// `checkGoodReplicasStatus`: false when `min-replicas-to-write` refuses writes.
+    #[inline]
     pub fn write_allowed(&self) -> bool {
         let c = &self.config;
         c.min_replicas_to_write == 0

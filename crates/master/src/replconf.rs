@@ -60,7 +60,7 @@ fn parse_long(b: &[u8]) -> Option<i64> {
 /// read by its link task, never here; an ACK seen here is ignored, as Redis ignores ACKs
 /// from clients that are not replicas.
 pub fn apply(conf: &mut ReplConf, args: &[Bytes]) -> ReplconfReply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return ReplconfReply::Error("ERR syntax error".into());
     }
     for pair in args[1..].chunks(2) {
@@ -152,7 +152,9 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]

@@ -1,0 +1,256 @@
+//! Unit tests of the master role without a server: propagation bytes and offsets, and a
+//! whole full resync, ACK and partial resync over an in-memory socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tandem_backlog::ReplicationIds;
+use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig, StrValue, Value};
+use tandem_rdb::{AuxFields, EncodeOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::*;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn argv(v: &[&str]) -> Vec<Bytes> {
+    v.iter().map(|s| b(s)).collect()
+}
+
+fn stream_bytes(m: &Master) -> Vec<u8> {
+    m.backlog
+        .bytes_from(m.backlog.first_byte_offset())
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn no_backlog_no_stream() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    m.also_propagate(0, argv(&["SET", "k", "v"]));
+    assert!(m.flush(true).is_empty());
+    assert_eq!(m.backlog.master_repl_offset(), 0);
+    assert!(!m.backlog.is_active());
+}
+
+#[test]
+fn select_and_multi_exec_wrapping() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    m.backlog.create();
+    // One command: SELECT then the command, not wrapped.
+    m.also_propagate(2, argv(&["DEL", "a"]));
+    m.flush(true);
+    // Same db again: no SELECT.
+    m.also_propagate(2, argv(&["DEL", "b"]));
+    m.flush(true);
+    // An EXEC with writes in two databases: MULTI after the first db's SELECT, EXEC last.
+    m.begin_exec();
+    m.also_propagate(3, argv(&["SET", "x", "1"]));
+    assert!(m.flush(true).is_empty(), "nothing is fed inside EXEC");
+    m.also_propagate(4, argv(&["SET", "y", "2"]));
+    m.end_exec();
+    // Without wrap (active expiry): not wrapped.
+    m.also_propagate(4, argv(&["DEL", "e1"]));
+    m.also_propagate(4, argv(&["DEL", "e2"]));
+    m.flush(false);
+    let expected = "*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\na\r\n\
+                    *2\r\n$3\r\nDEL\r\n$1\r\nb\r\n\
+                    *2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*1\r\n$5\r\nMULTI\r\n\
+                    *3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n\
+                    *2\r\n$6\r\nSELECT\r\n$1\r\n4\r\n*3\r\n$3\r\nSET\r\n$1\r\ny\r\n$1\r\n2\r\n\
+                    *1\r\n$4\r\nEXEC\r\n\
+                    *2\r\n$3\r\nDEL\r\n$2\r\ne1\r\n*2\r\n$3\r\nDEL\r\n$2\r\ne2\r\n";
+    assert_eq!(String::from_utf8_lossy(&stream_bytes(&m)), expected);
+    assert_eq!(m.backlog.master_repl_offset(), expected.len() as i64);
+}
+
+#[test]
+fn info_of_a_lone_master() {
+    let m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    let mut s = String::new();
+    m.write_info(&mut s);
+    assert!(s.starts_with("connected_slaves:0\r\nmaster_failover_state:no-failover\r\n"));
+    assert!(s.ends_with(
+        "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
+         repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n"
+    ));
+}
+
+#[test]
+fn min_replicas() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    assert!(m.write_allowed());
+    m.config.min_replicas_to_write = 1;
+    assert!(!m.write_allowed());
+    m.config.min_replicas_max_lag = 0;
+    assert!(m.write_allowed());
+}
+
+struct Events(Arc<Mutex<Master>>);
+
+impl LinkEvents for Events {
+    fn event(&self, id: u64, ev: LinkEvent) {
+        self.0.lock().unwrap().link_event(id, ev);
+    }
+}
+
+fn job(ks: &Keyspace) -> SnapshotJob {
+    SnapshotJob {
+        snapshot: ks.snapshot(),
+        opts: EncodeOptions::default(),
+        aux: AuxFields::default(),
+        key_save_delay: 0,
+        dir: std::env::temp_dir(),
+    }
+}
+
+/// Reads from `r` until `buf` holds at least `n` bytes (bounded).
+async fn read_at_least(r: &mut tokio::io::DuplexStream, buf: &mut Vec<u8>, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 4096];
+    while buf.len() < n {
+        let got = tokio::time::timeout_at(deadline, r.read(&mut chunk))
+            .await
+            .expect("timed out reading")
+            .unwrap();
+        assert!(got > 0, "closed");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diskless_full_resync_then_partial() {
+    let mut ks = Keyspace::new(KeyspaceConfig::default());
+    ks.set(
+        0,
+        b("k"),
+        Value::String(StrValue::from_bytes_for_set(b("v"))),
+        Expiry::Clear,
+    );
+    let config = MasterConfig {
+        diskless_sync_delay: Duration::ZERO,
+        ..MasterConfig::default()
+    };
+    let master = Arc::new(Mutex::new(Master::new(ReplicationIds::new(), config)));
+    let conf = ReplConf {
+        listening_port: 7001,
+        capa_eof: true,
+        capa_psync2: true,
+        ..ReplConf::default()
+    };
+    let args = argv(&["PSYNC", "?", "-1"]);
+    let mut out = BytesMut::new();
+    let outcome = master.lock().unwrap().sync(
+        SyncRequest {
+            client_id: 1,
+            peer_ip: "127.0.0.1".into(),
+            conf: &conf,
+            args: &args,
+        },
+        &mut out,
+        || job(&ks),
+    );
+    let SyncOutcome::Replica(task) = outcome else {
+        panic!("not a replica: {outcome:?}")
+    };
+    assert!(out.is_empty(), "FULLRESYNC comes from the task");
+    let replid = master.lock().unwrap().ids.replid().to_string();
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    let events: Arc<dyn LinkEvents> = Arc::new(Events(master.clone()));
+    let run = tokio::spawn(task.run(ours, BytesMut::new(), events));
+
+    let head = format!("+FULLRESYNC {replid} 0\r\n$EOF:");
+    let mut got = Vec::new();
+    read_at_least(&mut theirs, &mut got, head.len() + 42).await;
+    assert_eq!(&got[..head.len()], head.as_bytes());
+    let mark = got[head.len()..head.len() + 40].to_vec();
+    assert_eq!(&got[head.len() + 40..head.len() + 42], b"\r\n");
+    // The RDB ends with the mark.
+    while !got.ends_with(&mark) || got.len() < head.len() + 42 + 9 + 40 {
+        let n = got.len() + 1;
+        read_at_least(&mut theirs, &mut got, n).await;
+    }
+    let rdb = &got[head.len() + 42..got.len() - 40];
+    assert!(rdb.starts_with(b"REDIS0010"));
+
+    // A write made now is queued until the replica acknowledges.
+    {
+        let mut m = master.lock().unwrap();
+        m.also_propagate(0, argv(&["SET", "a", "1"]));
+        m.flush(true);
+    }
+    theirs
+        .write_all(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$1\r\n0\r\n")
+        .await
+        .unwrap();
+    let expected = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n";
+    let mut stream = Vec::new();
+    read_at_least(&mut theirs, &mut stream, expected.len()).await;
+    assert_eq!(&stream[..], &expected[..]);
+    let offset = expected.len() as i64;
+    theirs
+        .write_all(format!("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$2\r\n{offset}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while master.lock().unwrap().count_acks(offset) != 1 {
+        assert!(std::time::Instant::now() < deadline, "no ACK");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    {
+        let m = master.lock().unwrap();
+        assert_eq!(m.replicas()[0].state, ReplicaState::Online);
+        assert_eq!(
+            m.role_replicas(),
+            vec![("127.0.0.1".to_string(), 7001, offset)]
+        );
+        assert_eq!(m.stats.sync_full, 1);
+    }
+
+    // The link drops; the replica comes back and continues from offset+1.
+    drop(theirs);
+    let _ = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap();
+    let mut m = master.lock().unwrap();
+    assert!(m.remove_replica(1));
+    m.also_propagate(0, argv(&["DEL", "a"]));
+    m.flush(true);
+    let from = (offset + 1).to_string();
+    let args = argv(&["PSYNC", &replid, &from]);
+    let mut out = BytesMut::new();
+    let outcome = m.sync(
+        SyncRequest {
+            client_id: 2,
+            peer_ip: "127.0.0.1".into(),
+            conf: &conf,
+            args: &args,
+        },
+        &mut out,
+        || panic!("no snapshot for a partial resync"),
+    );
+    assert!(matches!(outcome, SyncOutcome::Replica(_)));
+    let expected = format!("+CONTINUE {replid}\r\n*2\r\n$3\r\nDEL\r\n$1\r\na\r\n");
+    assert_eq!(String::from_utf8_lossy(&out), expected);
+    assert_eq!(m.stats.sync_partial_ok, 1);
+    // An unknown id is a full resync counted as a partial error.
+    let args = argv(&["PSYNC", &"0".repeat(40), "1"]);
+    let mut out = BytesMut::new();
+    let outcome = m.sync(
+        SyncRequest {
+            client_id: 3,
+            peer_ip: "127.0.0.1".into(),
+            conf: &conf,
+            args: &args,
+        },
+        &mut out,
+        || job(&ks),
+    );
+    assert!(matches!(outcome, SyncOutcome::Replica(_)));
+    assert_eq!(m.stats.sync_partial_err, 1);
+    assert_eq!(m.stats.sync_full, 2);
+}

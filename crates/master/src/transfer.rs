@@ -110,10 +110,11 @@ static FILE_SEQ: AtomicU64 = AtomicU64::new(0);
 fn write_rdb<W: Write>(job: &SnapshotJob, w: W) -> Result<W, SaveError> {
     let mut calls = 0u64;
     let delay = job.key_save_delay;
-    let (w, _stats) = rdb_conv::write_snapshot(&job.snapshot, w, job.opts.clone(), &job.aux, |_| {
-        debug_delay(delay, &mut calls);
-        true
-    })?;
+    let (w, _stats) =
+        rdb_conv::write_snapshot(&job.snapshot, w, job.opts.clone(), &job.aux, |_| {
+            debug_delay(delay, &mut calls);
+            true
+        })?;
     Ok(w)
 }
 

@@ -190,7 +190,7 @@ fn cron(srv: &mut Server) {
     if timeout > 0 {
         let limit = Duration::from_secs(timeout as u64);
         for c in srv.clients.values_mut() {
-            if !c.monitor && now.duration_since(c.last_interaction) > limit {
+            if !c.monitor && !c.repl.is_replica && now.duration_since(c.last_interaction) > limit {
                 tracing::debug!("Closing idle client");
                 let _ = c.events.send(ClientEvent::Kill);
             }

@@ -24,6 +24,7 @@ mod log;
 mod net;
 mod persist;
 mod repl;
+mod replication_replica;
 mod server;
 mod sha1;
 
@@ -159,6 +160,7 @@ fn run(config: Config) -> i32 {
         next_id: AtomicU64::new(1),
     });
     let pidfile = config.get_str("pidfile");
+    let io_threads_directive = config.get_i64("io-threads").clamp(1, 128) as usize;
     let srv = Server::new(config, port, shared.clone());
     srv.sync_shared();
     tracing::warn!("Server initialized");
@@ -168,13 +170,17 @@ fn run(config: Config) -> i32 {
         }
     }
 
+    // `io-threads` (Redis's default: 1) sets the network threads; TANDEM_IO_THREADS
+    // overrides it for benchmarking. One thread runs tokio's single-threaded scheduler, as
+    // Redis runs one event loop: on a 2-core machine, where redis-benchmark or the clients
+    // need the other core, it costs less CPU per request and about half the context
+    // switches of a 2-worker work-stealing runtime under `redis-benchmark -c 50`. More
+    // threads use the multi-threaded scheduler.
     let io_threads = std::env::var("TANDEM_IO_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(2)
+        .unwrap_or(io_threads_directive)
         .max(1);
-    // One I/O thread runs tokio's single-threaded scheduler (Redis's own model: cheaper
-    // wake-ups, no work stealing); more use the multi-threaded one.
     let built = if io_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -193,6 +199,7 @@ fn run(config: Config) -> i32 {
         }
     };
     let core = Core::new(srv);
+    replication_replica::init(&core, runtime.handle().clone());
     for l in listeners {
         let core = core.clone();
         let shared = shared.clone();

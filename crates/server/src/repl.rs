@@ -101,6 +101,10 @@ pub fn snapshot_job(ks: &tandem_keyspace::Keyspace, c: &Config) -> SnapshotJob {
 pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
     let now = Instant::now();
     for (id, reason) in drops {
+        // Reported twice in one pass (feed, then cron): handled once.
+        if reason == DropReason::OutputBufferLimit && !srv.master.is_replica(id) {
+            continue;
+        }
         if let Some(c) = srv.clients.get_mut(&id) {
             if reason == DropReason::OutputBufferLimit {
                 let info = crate::cmd::client::info_line(c, None, now);
@@ -111,6 +115,7 @@ pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
             let _ = c.events.send(ClientEvent::Kill);
             c.killed = true;
         }
+        srv.master.remove_replica(id);
     }
 }
 
@@ -200,11 +205,10 @@ async fn wait(
                 return Some(srv.master.count_acks(srv.master.backlog.master_repl_offset()));
             }
             _ = &mut sleep => {
-                let mut srv = core.srv.lock();
-                if let Some(n) = srv.master.cancel_waiter(id) {
-                    return Some(n);
+                let cancelled = core.srv.lock().master.cancel_waiter(id);
+                if cancelled.is_some() {
+                    return cancelled;
                 }
-                drop(srv);
                 // Answered meanwhile.
                 return rx.await.ok();
             }

@@ -89,9 +89,6 @@ pub struct Server {
     pub hz_ticks: u64,
     /// Settings mirrored for the connection tasks.
     pub shared: Arc<Shared>,
-    // added for CLIENT/INFO
-    /// The replication id (INFO `master_replid`): 40 hex characters, new at every start.
-    pub replid: String,
     /// The data.
     pub ks: Keyspace,
     pub data_settings: DataSettings,
@@ -111,6 +108,8 @@ pub struct Server {
     pub persist: crate::persist::PersistState,
     /// The master role: replication ids, backlog, replicas (see [`crate::repl`]).
     pub master: tandem_master::Master,
+    /// The replica role: current master, follower, stream client (see [`crate::replication_replica`]).
+    pub replica: crate::replication_replica::ReplicaState,
 }
 
 impl Server {
@@ -134,7 +133,6 @@ impl Server {
             shutting_down: false,
             hz_ticks: 0,
             shared,
-            replid: random_hex40(),
             ks: Keyspace::new(keyspace_config(&config_for_ks)),
             data_settings: data_settings(&config_for_ks),
             data_stats: DataStats::default(),
@@ -149,6 +147,7 @@ impl Server {
                 tandem_backlog::ReplicationIds::new(),
                 crate::repl::master_config(&config_for_ks),
             ),
+            replica: Default::default(),
         }
     }
 
@@ -172,8 +171,10 @@ impl Server {
     pub fn sync_data_settings(&mut self) {
         let mut cfg = keyspace_config(&self.config);
         cfg.track_modified = !self.watched_keys.is_empty();
+        cfg.replica_mode = self.replica.is_active();
         *self.ks.config_mut() = cfg;
         self.data_settings = data_settings(&self.config);
+        self.data_settings.replica_mode = self.replica.is_active();
     }
 
     /// Number of databases (`databases` directive).

@@ -76,6 +76,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
     ctx.srv.sync_shared();
     ctx.srv.sync_data_settings();
+    ctx.srv.master.config = crate::repl::master_config(&ctx.srv.config);
     for name in changed {
         match *name {
             "loglevel" => {

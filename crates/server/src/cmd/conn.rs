@@ -173,7 +173,12 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     } else {
         2
     };
-    let role = crate::cmd::info::role_name(ctx.srv);
+    // HELLO says `replica` where INFO and ROLE say `slave`.
+    let role = if ctx.srv.replica.is_active() {
+        "replica"
+    } else {
+        "master"
+    };
     let mut e = ctx.enc();
     e.map_len(7);
     e.bulk(b"server");

@@ -104,7 +104,7 @@ pub fn propagate(srv: &mut Server, db: usize, cmd: Vec<Bytes>) {
 /// may only expire keys, nor outside commands: the active expiry cycle). Inside EXEC
 /// nothing happens until the EXEC ends (see `multi::exec`).
 fn end_unit(srv: &mut Server, current: Option<&Client>) {
-    if srv.master.in_exec() {
+    if srv.master.in_exec() || !srv.master.has_pending() {
         return;
     }
     let wrap = current.is_some_and(|c| !matches!(c.last_cmd, "scan" | "randomkey" | "keys"));

@@ -49,6 +49,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let mut e = ctx.enc();
             tandem_commands::write_help(&mut e, &args[0], DEBUG_HELP);
         }
+        (b"reload", _) => super::persist::debug_reload(ctx, args),
         (b"sleep", 3) => {
             let secs: f64 = std::str::from_utf8(&args[2])
                 .ok()

@@ -62,8 +62,12 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 }
 
 /// The role INFO, HELLO and ROLE report.
-pub fn role_name(_srv: &Server) -> &'static str {
-    "master"
+pub fn role_name(srv: &Server) -> &'static str {
+    if srv.replica.is_active() {
+        "slave"
+    } else {
+        "master"
+    }
 }
 
 /// The INFO reply for the section names given (none means `default`): the selected sections
@@ -494,6 +498,7 @@ fn stats_section(s: &mut String, srv: &Server) {
 fn replication_section(s: &mut String, srv: &Server) {
     s.push_str("# Replication\r\n");
     field(s, "role", role_name(srv));
+    crate::replication_replica::info_replica_fields(srv, s);
     // connected_slaves ... repl_backlog_histlen, from the master role's state.
     srv.master.write_info(s);
 }

@@ -13,6 +13,7 @@ pub mod info;
 pub mod multi;
 pub mod persist;
 pub mod repl;
+pub mod replicaof;
 pub mod server;
 pub mod table;
 
@@ -164,6 +165,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
         ctx.err("NOAUTH Authentication required.");
+    } else if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, spec) {
+        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
+        ctx.client.multi_error |= in_multi;
+        ctx.err(msg);
     } else if let Some(msg) = crate::persist::rejection(ctx.srv, spec) {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
@@ -240,6 +245,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "psync" | "sync" => repl::sync,
         "wait" => repl::wait,
         "role" => repl::role,
+        "replicaof" | "slaveof" => replicaof::replicaof,
         "multi" => multi::multi,
         "exec" => multi::exec,
         "discard" => multi::discard,

@@ -192,7 +192,6 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: save, empty the dataset, load the file
 /// again. `args` is DEBUG's whole argument vector (`args[1]` is `RELOAD`).
-#[allow(dead_code)] // called by `cmd::debug` once DEBUG dispatches RELOAD here
 pub fn debug_reload(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let (mut flush, mut save) = (true, true);
     for a in args.iter().skip(2) {

@@ -88,6 +88,9 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `ROLE` (master form): `master`, the offset, and `[ip, port, offset]` per online replica.
 pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    if crate::replication_replica::role(ctx) {
+        return;
+    }
     let offset = ctx.srv.master.backlog.master_repl_offset();
     let replicas = ctx.srv.master.role_replicas();
     let mut enc = ctx.enc();

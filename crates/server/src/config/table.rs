@@ -446,14 +446,14 @@ pub(crate) static TABLE: &[Directive] = &[
         M,
         false,
     ),
-    b("replica-lazy-flush", Some("slave-lazy-flush"), M, false),
-    b(
+    acted(b("replica-lazy-flush", Some("slave-lazy-flush"), M, false)),
+    acted(b(
         "replica-serve-stale-data",
         Some("slave-serve-stale-data"),
         M,
         true,
-    ),
-    b("replica-read-only", Some("slave-read-only"), DEBUG, true),
+    )),
+    acted(b("replica-read-only", Some("slave-read-only"), DEBUG, true)),
     b(
         "replica-ignore-maxmemory",
         Some("slave-ignore-maxmemory"),
@@ -484,7 +484,7 @@ pub(crate) static TABLE: &[Directive] = &[
         alias: Some("slave-announce-ip"),
         ..s("replica-announce-ip", M, NULL, None)
     },
-    s("masteruser", SENSITIVE, NULL, None),
+    acted(s("masteruser", SENSITIVE, NULL, None)),
     s("cluster-announce-ip", M, NULL, None),
     s("cluster-config-file", I, EMPTY, Some("nodes.conf")),
     with_str_check(
@@ -521,7 +521,7 @@ pub(crate) static TABLE: &[Directive] = &[
     s("bind-source-addr", M, NULL, None),
     acted(s("logfile", I, EMPTY, Some(""))),
     // SDS configs
-    s("masterauth", SENSITIVE, NULL, None),
+    acted(s("masterauth", SENSITIVE, NULL, None)),
     acted(s("requirepass", SENSITIVE, NULL, None)),
     // Enum configs
     e("supervised", I, SUPERVISED, 0),
@@ -883,7 +883,12 @@ pub(crate) static TABLE: &[Directive] = &[
         Kind::NotifyKeyspaceEvents,
     ),
     acted(sp("bind", None, MULTI_ARG, Kind::Bind)),
-    sp("replicaof", Some("slaveof"), I | MULTI_ARG, Kind::ReplicaOf),
+    acted(sp(
+        "replicaof",
+        Some("slaveof"),
+        I | MULTI_ARG,
+        Kind::ReplicaOf,
+    )),
     acted(sp(
         "latency-tracking-info-percentiles",
         None,

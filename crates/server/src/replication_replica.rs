@@ -1,0 +1,665 @@
+//! The replica role wired into the server: REPLICAOF / `replicaof`, loading a master's
+//! snapshot, applying its stream, and what a replica refuses (`-READONLY`, `-MASTERDOWN`).
+//!
+//! The `replica` crate ([`tandem_replica`]) does the replication work: connect, handshake,
+//! PSYNC, receive and decode the RDB, read the command stream with its offsets, ACK,
+//! reconnect with the cached master. This module only composes it with the server:
+//!
+//! * [`ReplicaState`] (a field of [`Server`]) holds the current master, the follower's
+//!   [`StatusHandle`] and [`ShutdownHandle`], and the pseudo client the stream runs as.
+//! * [`set_master`] / [`unset_master`] are REPLICAOF's two halves (Redis's
+//!   `replicationSetMaster` / `replicationUnsetMaster`): the first spawns a [`Follower`]
+//!   task on the tokio runtime, the second stops it, shifts the replication ids and makes
+//!   the node a writable master again with its data.
+//! * `Applier` is the follower's [`FollowerHandler`]. A full sync's RDB entries are
+//!   decoded into a fresh staging [`Keyspace`] outside the server lock, while the old
+//!   data keeps serving; once the payload is complete (and, in disk mode, fsynced and
+//!   renamed to `dbfilename` by the follower), the staging keyspace replaces the old one
+//!   in a single step under the lock. Clients never see a half-loaded dataset (design
+//!   brief, invariant 3), and a failed transfer simply drops the staging keyspace
+//!   (invariant 4). Each streamed command then runs through [`cmd::execute`] as the master
+//!   client: replies discarded, no key considered expired
+//!   ([`Keyspace::set_master_context`]), nothing re-propagated; its exact bytes go to the
+//!   server's backlog, so offsets match the master's and a promoted replica can serve
+//!   PSYNC from them.
+//! * [`rejection`] answers `-READONLY` / `-MASTERDOWN` for normal clients;
+//!   [`info_replica_fields`] and [`role`] report the replica side of INFO and ROLE.
+//!
+//! Callbacks of a follower that was stopped meanwhile are ignored: each follower carries
+//! a generation number, compared under the lock.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tandem_backlog::{Backlog, ReplId};
+use tandem_commands::CommandSpec;
+use tandem_keyspace::rdb_conv::{self, ConvError};
+use tandem_keyspace::{Expiry, Keyspace};
+use tandem_rdb::Item;
+use tandem_replica::{
+    CachedMaster, Command, ContinueInfo, Follower, FollowerConfig, FollowerError, FollowerHandler,
+    FullSyncDone, FullSyncStart, LinkState, RdbFileConfig, ShutdownHandle, StatusHandle,
+};
+
+use crate::client::{Client, ConnMeta};
+use crate::cmd;
+use crate::exec::Core;
+use crate::server::Server;
+
+/// Client id of the pseudo client the master's stream runs as (never a real connection).
+pub const MASTER_CLIENT_ID: u64 = u64::MAX;
+
+/// `-READONLY` reply text.
+pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
+
+/// `-MASTERDOWN` reply text.
+pub const MASTERDOWN_ERR: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// The core and the runtime, known once the server started (see [`init`]).
+static RUNTIME: OnceLock<(Weak<Core>, tokio::runtime::Handle)> = OnceLock::new();
+
+/// Replica-side state of the server: `None` role while this node is a master.
+#[derive(Default)]
+pub struct ReplicaState {
+    role: Option<ReplicaRole>,
+    /// Generation of the newest follower; callbacks of older ones are ignored.
+    generation: u64,
+}
+
+impl std::fmt::Debug for ReplicaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.role {
+            Some(r) => write!(f, "ReplicaState({}:{})", r.host, r.port),
+            None => f.write_str("ReplicaState(master)"),
+        }
+    }
+}
+
+impl ReplicaState {
+    /// True while this node is a replica (`server.masterhost != NULL`).
+    pub fn is_active(&self) -> bool {
+        self.role.is_some()
+    }
+
+    /// The configured master, while a replica.
+    pub fn master(&self) -> Option<(&str, u16)> {
+        self.role.as_ref().map(|r| (r.host.as_str(), r.port))
+    }
+}
+
+/// The current master and the follower following it.
+struct ReplicaRole {
+    host: String,
+    port: u16,
+    /// `None` when the follower could not be created (bad configuration: port 0).
+    status: Option<StatusHandle>,
+    stop: Option<ShutdownHandle>,
+    /// The stream's pseudo client (out of the role while one of its commands runs).
+    master_client: Option<Client>,
+    /// The link was up at least once (`master_link_down_since_seconds` is -1 before).
+    ever_up: bool,
+    /// Offsets to show before the follower knows any (`1` in Redis with no cached master).
+    initial_offset: i64,
+}
+
+impl Drop for ReplicaRole {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            stop.shutdown();
+        }
+    }
+}
+
+/// Remembers the core and the runtime, then starts replicating when the configuration
+/// has `replicaof`. Called once at start-up, after the [`Core`] exists.
+pub fn init(core: &Arc<Core>, runtime: tokio::runtime::Handle) {
+    let _ = RUNTIME.set((Arc::downgrade(core), runtime));
+    let mut srv = core.srv.lock();
+    if let Some((host, port)) = srv.config.replicaof() {
+        // At start-up there is no cached master: the first sync asks `PSYNC ? -1`.
+        follow(&mut srv, &host, port, None);
+    }
+}
+
+/// Becomes a replica of `host:port` (Redis's `replicationSetMaster`): stops any previous
+/// follower (its position becomes the cached master), or, when this node was a master,
+/// uses its own replication id and offset as the cached master, so the new master may
+/// continue it partially; then starts following.
+pub fn set_master(srv: &mut Server, host: &str, port: u16) {
+    let cached = if let Some(old) = srv.replica.role.take() {
+        old.status.as_ref().and_then(|s| {
+            let st = s.snapshot();
+            match st.replid {
+                Some(replid) if st.offset >= 0 => Some(CachedMaster {
+                    replid,
+                    offset: st.offset,
+                }),
+                _ => None,
+            }
+        })
+    } else {
+        tracing::info!(
+            "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer."
+        );
+        Some(CachedMaster {
+            replid: srv.master.ids.replid().to_string(),
+            offset: srv.master.backlog.master_repl_offset(),
+        })
+    };
+    follow(srv, host, port, cached);
+}
+
+/// Starts a follower of `host:port` that first tries to continue `cached`.
+fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>) {
+    if let Some(old) = srv.replica.role.take() {
+        drop(old);
+    }
+    srv.replica.generation += 1;
+    let generation = srv.replica.generation;
+    let initial_offset = cached.as_ref().map_or(1, |c| c.offset);
+    let mut role = ReplicaRole {
+        host: host.to_string(),
+        port,
+        status: None,
+        stop: None,
+        master_client: Some(master_client(host, port)),
+        ever_up: false,
+        initial_offset,
+    };
+    let fcfg = follower_config(srv, host, port, cached);
+    match (Follower::new(fcfg), RUNTIME.get()) {
+        (Ok(mut follower), Some((core, rt))) => {
+            role.status = Some(follower.status());
+            role.stop = Some(follower.shutdown_handle());
+            let mut applier = Applier {
+                core: core.clone(),
+                generation,
+                staging: None,
+            };
+            rt.spawn(async move {
+                follower.run(&mut applier).await;
+            });
+        }
+        (Err(e), _) => tracing::warn!("Unable to start replication: {e}"),
+        (Ok(_), None) => tracing::warn!("Unable to start replication: the server is not running"),
+    }
+    srv.replica.role = Some(role);
+    set_replica_mode(srv, true);
+}
+
+/// Becomes a master again (Redis's `replicationUnsetMaster`): stops the follower, keeps
+/// the data and the backlog, and shifts the replication id (the master's id becomes
+/// `replid2`), so former sibling replicas can continue from this node.
+pub fn unset_master(srv: &mut Server) {
+    let Some(role) = srv.replica.role.take() else {
+        return;
+    };
+    srv.replica.generation += 1;
+    drop(role);
+    tracing::info!("Discarding previously cached master state.");
+    let offset = srv.master.backlog.master_repl_offset();
+    srv.master.ids.shift(offset);
+    tracing::warn!("{}", srv.master.ids.shift_log_line());
+    set_replica_mode(srv, false);
+}
+
+/// Replica semantics in the keyspace and the data commands (no active expiry, reads hide
+/// logically expired keys) and the log's role character.
+fn set_replica_mode(srv: &mut Server, on: bool) {
+    srv.ks.config_mut().replica_mode = on;
+    srv.data_settings.replica_mode = on;
+    crate::log::set_role(if on { b'S' } else { b'M' });
+}
+
+/// The follower's settings from the configuration.
+fn follower_config(
+    srv: &Server,
+    host: &str,
+    port: u16,
+    cached: Option<CachedMaster>,
+) -> FollowerConfig {
+    let c = &srv.config;
+    let mut f = FollowerConfig::new(host, port);
+    let non_empty = |name: &str| Some(c.get_str(name)).filter(|s| !s.is_empty());
+    f.master_auth = non_empty("masterauth");
+    f.master_user = non_empty("masteruser").filter(|_| f.master_auth.is_some());
+    f.announce_ip = non_empty("replica-announce-ip");
+    let announced = c.get_i64("replica-announce-port");
+    f.listening_port = if announced > 0 {
+        u16::try_from(announced).unwrap_or(srv.port)
+    } else {
+        srv.port
+    };
+    f.repl_timeout = Duration::from_secs(c.get_i64("repl-timeout").max(1) as u64);
+    f.cached_master = cached;
+    f.verify_checksum = c.get_bool("rdbchecksum");
+    if c.get_str("repl-diskless-load") == "disabled" {
+        f.rdb_file = Some(RdbFileConfig {
+            dir: c.dir(),
+            filename: c.get_str("dbfilename"),
+        });
+    }
+    f
+}
+
+/// The pseudo client the master's commands run as.
+fn master_client(host: &str, port: u16) -> Client {
+    let ip = host
+        .parse::<IpAddr>()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let meta = ConnMeta {
+        addr: SocketAddr::new(ip, port),
+        laddr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        fd: -1,
+    };
+    // Nobody reads these events: the master client has no connection task.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    Client::new(MASTER_CLIENT_ID, meta, tx, true)
+}
+
+// ---------------------------------------------------------------------------------------
+// Command checks, INFO, ROLE
+// ---------------------------------------------------------------------------------------
+
+/// `-READONLY` for writes and `-MASTERDOWN` for data commands while the link is down with
+/// `replica-serve-stale-data no`, as `processCommand` checks them; never for the master's
+/// own stream.
+pub fn rejection(srv: &Server, client: &Client, spec: &CommandSpec) -> Option<&'static str> {
+    let role = srv.replica.role.as_ref()?;
+    if client.id == MASTER_CLIENT_ID {
+        return None;
+    }
+    if spec.is_write() && srv.config.get_bool("replica-read-only") {
+        return Some(READONLY_ERR);
+    }
+    if !spec.has_flag("stale") && !srv.config.get_bool("replica-serve-stale-data") {
+        let up = role
+            .status
+            .as_ref()
+            .is_some_and(|s| s.snapshot().state == LinkState::Connected);
+        if !up {
+            return Some(MASTERDOWN_ERR);
+        }
+    }
+    None
+}
+
+/// The replica-side fields of INFO replication, in 7.0.15's order (nothing for a master):
+/// `master_host` ... `slave_repl_offset`, the transfer's progress while it runs,
+/// `master_link_down_since_seconds` while the link is down, then `slave_priority`,
+/// `slave_read_only`, `replica_announced`.
+pub fn info_replica_fields(srv: &Server, out: &mut String) {
+    use std::fmt::Write;
+    let Some(role) = srv.replica.role.as_ref() else {
+        return;
+    };
+    let st = role.status.as_ref().map(StatusHandle::snapshot);
+    let state = st.as_ref().map_or(LinkState::Connect, |s| s.state);
+    let connected = state == LinkState::Connected;
+    let (read_off, off) = match &st {
+        Some(s) if s.offset >= 0 => (s.read_offset.max(s.offset), s.offset),
+        _ => (role.initial_offset, role.initial_offset),
+    };
+    let last_io = match &st {
+        Some(s) if connected => s.last_io_seconds_ago(),
+        _ => -1,
+    };
+    let _ = write!(
+        out,
+        "master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\n\
+         master_last_io_seconds_ago:{last_io}\r\nmaster_sync_in_progress:{}\r\n\
+         slave_read_repl_offset:{read_off}\r\nslave_repl_offset:{off}\r\n",
+        role.host,
+        role.port,
+        state.link_status(),
+        u8::from(state == LinkState::Transfer),
+    );
+    if let Some(s) = st.as_ref().filter(|_| state == LinkState::Transfer) {
+        let total = s.sync_total_bytes;
+        let read = s.sync_read_bytes;
+        let perc = if total != 0 {
+            read as f64 / total as f64 * 100.0
+        } else {
+            0.0
+        };
+        let _ = write!(
+            out,
+            "master_sync_total_bytes:{total}\r\nmaster_sync_read_bytes:{read}\r\n\
+             master_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\n\
+             master_sync_last_io_seconds_ago:{}\r\n",
+            total - read,
+            s.sync_last_io_seconds_ago().max(0),
+        );
+    }
+    if !connected {
+        let down = match &st {
+            Some(s) if role.ever_up => s.link_down_seconds(),
+            _ => -1,
+        };
+        let _ = write!(out, "master_link_down_since_seconds:{down}\r\n");
+    }
+    let c = &srv.config;
+    let _ = write!(
+        out,
+        "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+        c.get_i64("replica-priority"),
+        u8::from(c.get_bool("replica-read-only")),
+        u8::from(c.get_bool("replica-announced")),
+    );
+}
+
+/// ROLE for a replica: `slave`, master host, master port, link state, applied offset (-1
+/// while no master link). Returns false (nothing written) for a master.
+pub fn role(ctx: &mut cmd::Ctx<'_>) -> bool {
+    let Some(role) = ctx.srv.replica.role.as_ref() else {
+        return false;
+    };
+    let st = role.status.as_ref().map(StatusHandle::snapshot);
+    let state = st.as_ref().map_or(LinkState::Connect, |s| s.state);
+    let name: &[u8] = match state {
+        LinkState::Connect => b"connect",
+        LinkState::Connecting => b"connecting",
+        LinkState::Handshake => b"handshake",
+        LinkState::Transfer => b"sync",
+        LinkState::Connected => b"connected",
+        LinkState::Stopped => b"none",
+    };
+    let offset = match &st {
+        Some(s) if state == LinkState::Connected => s.offset,
+        _ => -1,
+    };
+    let (host, port) = (role.host.clone(), role.port);
+    let mut enc = ctx.enc();
+    enc.array_len(5);
+    enc.bulk(b"slave");
+    enc.bulk(host.as_bytes());
+    enc.integer(i64::from(port));
+    enc.bulk(name);
+    enc.integer(offset);
+    true
+}
+
+// ---------------------------------------------------------------------------------------
+// The follower's handler
+// ---------------------------------------------------------------------------------------
+
+/// A full sync's dataset being decoded, outside the server lock.
+struct Staging {
+    ks: Keyspace,
+    keys_loaded: u64,
+    /// Why the payload cannot be loaded (module data, a database out of range).
+    error: Option<String>,
+    /// AUX fields, logged when the load is applied (Redis logs them while loading).
+    aux: Vec<(Bytes, Bytes)>,
+}
+
+/// Applies what the follower reads to the server.
+struct Applier {
+    core: Weak<Core>,
+    generation: u64,
+    staging: Option<Staging>,
+}
+
+impl Applier {
+    /// Runs `f` under the lock when this follower is still the current one.
+    fn with_server(&self, f: impl FnOnce(&mut Server)) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let mut srv = core.srv.lock();
+        if srv.replica.generation != self.generation || srv.replica.role.is_none() {
+            return;
+        }
+        f(&mut srv);
+    }
+
+    fn stage_item(st: &mut Staging, item: Item) {
+        if st.error.is_some() {
+            return;
+        }
+        match item {
+            Item::Entry(e) => {
+                let db = e.db as usize;
+                if db >= st.ks.databases() {
+                    st.error = Some(too_many_dbs(st.ks.databases()));
+                    return;
+                }
+                match rdb_conv::from_rdb(e.value) {
+                    Ok(value) => {
+                        let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
+                        // A copy: the decoded key may share a large read buffer.
+                        st.ks.set(db, Bytes::copy_from_slice(&e.key), value, expiry);
+                        st.keys_loaded += 1;
+                    }
+                    Err(ConvError::Module(name)) => {
+                        st.error = Some(format!(
+                            "The RDB file contains module data I can't load: no matching module '{name}'"
+                        ));
+                    }
+                }
+            }
+            Item::SelectDb(db) if db as usize >= st.ks.databases() => {
+                st.error = Some(too_many_dbs(st.ks.databases()));
+            }
+            Item::Aux { key, value } => st.aux.push((key, value)),
+            Item::Function(_) => {
+                tracing::warn!("Skipping a function library: Tandem has no function engine");
+            }
+            _ => {}
+        }
+    }
+}
+
+fn too_many_dbs(n: usize) -> String {
+    format!(
+        "Data file was created with a Redis server configured to handle more than {n} databases."
+    )
+}
+
+impl FollowerHandler for Applier {
+    fn on_full_sync_start(&mut self, _start: &FullSyncStart) {
+        let mut cfg = None;
+        self.with_server(|srv| {
+            let mut c = crate::server::keyspace_config(&srv.config);
+            c.replica_mode = true;
+            cfg = Some(c);
+        });
+        self.staging = cfg.map(|cfg| Staging {
+            ks: Keyspace::new(cfg),
+            keys_loaded: 0,
+            error: None,
+            aux: Vec::new(),
+        });
+    }
+
+    fn on_rdb_item(&mut self, item: Item) {
+        if let Some(st) = self.staging.as_mut() {
+            Applier::stage_item(st, item);
+        }
+    }
+
+    fn on_rdb_aborted(&mut self, _error: &FollowerError) {
+        // The old data was never touched: dropping the staging set is the whole rollback.
+        self.staging = None;
+    }
+
+    fn on_rdb_done(&mut self, done: &FullSyncDone) {
+        let Some(st) = self.staging.take() else {
+            return;
+        };
+        self.with_server(|srv| apply_full_sync(srv, st, done));
+    }
+
+    fn on_continue(&mut self, info: &ContinueInfo) {
+        self.with_server(|srv| {
+            if let Some(role) = srv.replica.role.as_mut() {
+                role.ever_up = true;
+            }
+            let Ok(id) = ReplId::from_bytes(info.replid.as_bytes()) else {
+                return;
+            };
+            if info.previous_replid.is_some() && srv.master.ids.replid() != &id {
+                srv.master.ids.shift_to(id, info.offset);
+                disconnect_sub_replicas(srv);
+            } else if srv.master.ids.replid() != &id {
+                srv.master.ids.set_replid(id);
+            }
+            if !srv.master.backlog.is_active() {
+                let _ = srv.master.backlog.create_at(info.offset);
+            } else if srv.master.backlog.master_repl_offset() != info.offset {
+                let _ = srv.master.backlog.set_master_repl_offset(info.offset);
+            }
+        });
+    }
+
+    fn on_command(&mut self, command: Command) {
+        self.with_server(|srv| apply_command(srv, command));
+    }
+}
+
+/// Swaps the loaded dataset in for the old one, under the lock: clients see either the
+/// old data or the new, never a part of it.
+fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
+    if let Some(err) = st.error {
+        tracing::warn!("{err}");
+        tracing::warn!(
+            "Failed trying to load the MASTER synchronization DB from disk, check server logs."
+        );
+        // Start over with a full sync; the old data stays.
+        if let Some((host, port)) = srv.replica.master().map(|(h, p)| (h.to_string(), p)) {
+            follow(srv, &host, port, None);
+        }
+        return;
+    }
+    // This node's own replicas must resync from the new history.
+    disconnect_sub_replicas(srv);
+    let lazy = srv.config.get_bool("replica-lazy-flush");
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    let mut ks = st.ks;
+    // The running configuration wins over the one the staging set was made with.
+    *ks.config_mut() = srv.ks.config().clone();
+    ks.config_mut().replica_mode = true;
+    let old = std::mem::replace(&mut srv.ks, ks);
+    // Every WATCH is broken, as by a FLUSHALL.
+    let watchers: Vec<u64> = srv.watched_keys.values().flatten().copied().collect();
+    for id in watchers {
+        if let Some(c) = srv.clients.get_mut(&id) {
+            c.dirty_cas = true;
+        }
+    }
+    if lazy {
+        let freed = std::thread::Builder::new()
+            .name("lazyfree-sync".into())
+            .spawn(move || drop(old));
+        if let Err(e) = freed {
+            tracing::warn!("Could not free the old dataset in the background: {e}");
+        }
+    } else {
+        drop(old);
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    for (key, value) in &st.aux {
+        let text = String::from_utf8_lossy(value);
+        match &key[..] {
+            b"redis-ver" => tracing::info!("Loading RDB produced by version {text}"),
+            b"ctime" => {
+                if let Ok(t) = text.parse::<i64>() {
+                    let age = (crate::persist::unix_now() - t).max(0);
+                    tracing::info!("RDB age {age} seconds");
+                }
+            }
+            b"used-mem" => {
+                if let Ok(m) = text.parse::<u64>() {
+                    tracing::info!(
+                        "RDB memory usage when created {:.2} Mb",
+                        m as f64 / (1024.0 * 1024.0)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    tracing::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: 0.",
+        st.keys_loaded
+    );
+    if let Some(id) = done
+        .replid
+        .as_deref()
+        .and_then(|r| ReplId::from_bytes(r.as_bytes()).ok())
+    {
+        srv.master.ids.set_replid(id);
+        srv.master.ids.clear_replid2();
+    }
+    if let Err(e) = srv.master.backlog.create_at(done.offset.max(0)) {
+        tracing::warn!("Replication backlog not created: {e}");
+    }
+    if let Some(role) = srv.replica.role.as_mut() {
+        role.ever_up = true;
+        if let Some(c) = role.master_client.as_mut() {
+            c.multi = None;
+            c.multi_error = false;
+            c.db = done.stream_db;
+        }
+    }
+}
+
+/// Runs one command of the master's stream as the master client; its bytes go to the
+/// backlog so that this node's offset follows the master's byte for byte.
+fn apply_command(srv: &mut Server, command: Command) {
+    if !command.is_housekeeping() {
+        let Some(mut client) = srv
+            .replica
+            .role
+            .as_mut()
+            .and_then(|r| r.master_client.take())
+        else {
+            return;
+        };
+        // Queued commands of a transaction run at EXEC in the database their own SELECTs
+        // (queued too) pick, so only a command outside MULTI takes the stream's database.
+        if client.multi.is_none() {
+            client.db = command.db;
+        }
+        client.last_interaction = Instant::now();
+        let name = command.name();
+        // Writes run with replies discarded and nothing propagated: the master's own bytes
+        // are what this node feeds to its backlog (below). An absent backlog drops every
+        // propagated command, so it is set aside while the command runs.
+        let size = srv.master.backlog.size();
+        let backlog = std::mem::replace(&mut srv.master.backlog, Backlog::new(size));
+        srv.ks.set_master_context(true);
+        let mut out = BytesMut::new();
+        cmd::execute(srv, &mut client, command.args, &mut out);
+        srv.ks.set_master_context(false);
+        srv.master.backlog = backlog;
+        if out.first() == Some(&b'-') && client.multi.is_none() {
+            let text = String::from_utf8_lossy(&out[1..]).trim_end().to_string();
+            tracing::warn!(
+                "== CRITICAL == This replica is sending an error to its master: '{text}' after processing the command '{name}'"
+            );
+        }
+        if let Some(role) = srv.replica.role.as_mut() {
+            role.master_client = Some(client);
+        }
+    }
+    srv.master.backlog.append(&command.raw);
+    if srv.master.backlog.master_repl_offset() != command.offset {
+        let _ = srv.master.backlog.set_master_repl_offset(command.offset);
+    }
+}
+
+/// Closes this node's own replicas (chained replicas) so that they resync.
+fn disconnect_sub_replicas(srv: &mut Server) {
+    let ids: Vec<u64> = srv.master.replicas().iter().map(|r| r.id).collect();
+    for id in ids {
+        srv.master.remove_replica(id);
+        if let Some(c) = srv.clients.get_mut(&id) {
+            let _ = c.events.send(crate::client::ClientEvent::Kill);
+            c.killed = true;
+        }
+    }
+}
