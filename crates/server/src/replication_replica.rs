@@ -663,3 +663,76 @@ fn disconnect_sub_replicas(srv: &mut Server) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+        let shared = crate::net::Shared {
+            requires_auth: AtomicBool::new(false),
+            protected_mode: AtomicBool::new(false),
+            max_bulk_len: AtomicI64::new(0),
+            query_buffer_limit: AtomicI64::new(0),
+            maxclients: AtomicI64::new(0),
+            connected: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+        };
+        Server::new(crate::config::Config::default(), 6380, Arc::new(shared))
+    }
+
+    fn spec(name: &str) -> &'static CommandSpec {
+        tandem_commands::lookup(name.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_replica_refuses_writes_and_reports_its_master() {
+        let mut srv = server();
+        let client = master_client("127.0.0.1", 1);
+        let mut normal = master_client("127.0.0.1", 1);
+        normal.id = 7;
+        assert_eq!(rejection(&srv, &normal, spec("set")), None);
+        // No runtime in unit tests: the role exists without a follower.
+        set_master(&mut srv, "127.0.0.1", 6379);
+        assert!(srv.ks.config().replica_mode && srv.data_settings.replica_mode);
+        assert_eq!(rejection(&srv, &normal, spec("set")), Some(READONLY_ERR));
+        assert_eq!(rejection(&srv, &normal, spec("get")), None);
+        assert_eq!(rejection(&srv, &client, spec("set")), None);
+        srv.config
+            .set(&[(b"replica-serve-stale-data", b"no")])
+            .unwrap();
+        assert_eq!(rejection(&srv, &normal, spec("get")), Some(MASTERDOWN_ERR));
+        assert_eq!(rejection(&srv, &normal, spec("info")), None);
+        // CONFIG SET re-derives the keyspace settings: replica mode stays on.
+        srv.sync_data_settings();
+        assert!(srv.ks.config().replica_mode);
+
+        let mut s = String::new();
+        info_replica_fields(&srv, &mut s);
+        assert_eq!(
+            s,
+            "master_host:127.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:down\r\n\
+             master_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\n\
+             slave_read_repl_offset:0\r\nslave_repl_offset:0\r\n\
+             master_link_down_since_seconds:-1\r\nslave_priority:100\r\n\
+             slave_read_only:1\r\nreplica_announced:1\r\n"
+        );
+    }
+
+    #[test]
+    fn no_one_makes_a_master_with_the_old_id_as_replid2() {
+        let mut srv = server();
+        set_master(&mut srv, "127.0.0.1", 6379);
+        let id = srv.master.ids.replid().to_string();
+        unset_master(&mut srv);
+        assert!(!srv.replica.is_active());
+        assert!(!srv.ks.config().replica_mode);
+        assert_eq!(srv.master.ids.replid2().to_string(), id);
+        assert_eq!(srv.master.ids.second_replid_offset(), 1);
+        let mut s = String::new();
+        info_replica_fields(&srv, &mut s);
+        assert!(s.is_empty());
+    }
+}
