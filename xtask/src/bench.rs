@@ -24,6 +24,14 @@
 //!   with `DEBUG POPULATE`; `used_memory` (INFO memory) and RSS (`VmRSS`) are
 //!   read before and after (issue 3's memory target). Tandem's `used_memory` is
 //!   its RSS, so there the two rows agree by construction.
+//! * `rdb`: a dump of `--keys` keys (default a million) with 100-byte random
+//!   values, written once per run by redis-server; on a fresh process of each
+//!   side: startup load time, SAVE time and file size, BGSAVE time, and the
+//!   worst GET/SET round trip a client sees while BGSAVE runs (issue 4).
+//!
+//! Each row's ratio is `tandem/redis` unless it says otherwise: for durations
+//! and latencies `rdb` reports the speed ratio `redis/tandem`, so that there
+//! too a ratio >= 1.0 means Tandem is at least as good.
 //!
 //! It kills exactly the processes it started (guards drop on errors and
 //! panics; on Ctrl-C the terminal signals the whole process group, and the temp
@@ -37,10 +45,15 @@
 //! `TANDEM_BENCH_SERVER_BIN=/path/to/binary` replaces the tandem side (and skips
 //! the release build); pointing it at `redis-server` checks the harness itself.
 
+use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -99,6 +112,21 @@ pub const BENCHMARKS: &[Benchmark] = &[
                Redis's is what jemalloc says it allocated.",
         run: memory,
     },
+    Benchmark {
+        name: "rdb",
+        about: "one dump of --keys keys (default 1M) with 100-byte random values: load, SAVE, BGSAVE, file size, GET/SET latency during BGSAVE",
+        note: "Rows in s and ms show the speed ratio redis/tandem: >= 1.0 means Tandem is as fast \
+               (issue target: >= 1.0 for load and SAVE). The file size row shows tandem/redis \
+               (issue target: 0.95 to 1.05). Every repetition starts a fresh process on a copy of \
+               the same dump (written once by redis-server: keys key:<i>, values of 100 random \
+               base64 characters from a fixed seed). Load: from spawn until PING answers PONG and \
+               DBSIZE is the key count (polled every 20 ms). BGSAVE: from sending BGSAVE until \
+               INFO persistence shows rdb_bgsave_in_progress:0 and rdb_last_bgsave_status:ok \
+               (polled every 20 ms; both servers notice the end of a background save in their \
+               cron, 10 times a second). Latency: one client alternating GET and SET on random \
+               keys back to back, round trips that ended after BGSAVE was sent.",
+        run: rdb,
+    },
 ];
 
 /// Other names accepted on the command line: `(alias, benchmark)`.
@@ -137,6 +165,7 @@ fn memory(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
         metric: metric.to_owned(),
         unit,
         value,
+        ratio: Ratio::TandemOverRedis,
         details: Map::new(),
     };
 
@@ -205,8 +234,39 @@ pub struct Sample {
     pub unit: &'static str,
     /// The number.
     pub value: f64,
+    /// How the table compares the two sides on this metric.
+    pub ratio: Ratio,
     /// Anything else worth keeping in the JSON (latency percentiles, ...).
     pub details: Map<String, Value>,
+}
+
+/// How a row's ratio is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ratio {
+    /// `tandem / redis`: rates (higher is better) and sizes (lower is better).
+    #[default]
+    TandemOverRedis,
+    /// `redis / tandem`, for durations and latencies: a speed ratio, where
+    /// >= 1.0 means Tandem is at least as fast.
+    RedisOverTandem,
+}
+
+impl Ratio {
+    /// `tandem` compared with `redis` (medians).
+    pub fn of(self, tandem: f64, redis: f64) -> f64 {
+        match self {
+            Ratio::TandemOverRedis => tandem / redis,
+            Ratio::RedisOverTandem => redis / tandem,
+        }
+    }
+
+    /// What the number means, for the table and the JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ratio::TandemOverRedis => "tandem/redis",
+            Ratio::RedisOverTandem => "redis/tandem (speed)",
+        }
+    }
 }
 
 /// Which implementation a server process is.
@@ -280,34 +340,18 @@ pub struct Ctx {
     pub tandem_bin: PathBuf,
     /// Binary for [`Side::Redis`].
     pub redis_bin: PathBuf,
+    /// Keys in `rdb`'s dataset (`--keys`).
+    pub keys: u64,
+    /// `rdb`'s dump, written on first use and shared by every repetition.
+    rdb_dump: OnceCell<RdbDump>,
 }
 
 impl Ctx {
     /// Starts a server of `side` on `port` in a fresh temp dir with persistence
     /// off plus `extra` arguments, and waits until it answers PING.
     pub fn spawn_server(&self, side: Side, port: u16, extra: &[&str]) -> Result<Server> {
-        let bin = match side {
-            Side::Tandem => &self.tandem_bin,
-            Side::Redis => &self.redis_bin,
-        };
         let dir = util::TempDir::new(side.label())?;
-        let log = dir.path().join("server.log");
-        let mut cmd = Command::new(bin);
-        cmd.current_dir(dir.path())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(extra);
-        eprintln!("$ {}", util::display(&cmd));
-        let guard = util::ChildGuard::spawn(side.label(), &mut cmd, &log)?;
-        let mut server = Server {
-            side,
-            port,
-            log,
-            guard,
-            dir,
-        };
+        let mut server = self.launch(side, port, dir, extra)?;
         let ready = util::wait_until(STARTUP_LIMIT, Duration::from_millis(100), || {
             server.check_running()?;
             Ok(self.ping(port))
@@ -327,6 +371,51 @@ impl Ctx {
             server.dir().display()
         );
         Ok(server)
+    }
+
+    /// Starts a server of `side` on `port` with `dir` as its `--dir` (it may
+    /// already hold a `dump.rdb` to load), persistence off plus `extra`
+    /// arguments, and returns at once, without waiting for it to answer.
+    pub fn launch(
+        &self,
+        side: Side,
+        port: u16,
+        dir: util::TempDir,
+        extra: &[&str],
+    ) -> Result<Server> {
+        let bin = match side {
+            Side::Tandem => &self.tandem_bin,
+            Side::Redis => &self.redis_bin,
+        };
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(dir.path())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra);
+        eprintln!("$ {}", util::display(&cmd));
+        let guard = util::ChildGuard::spawn(side.label(), &mut cmd, &log)?;
+        Ok(Server {
+            side,
+            port,
+            log,
+            guard,
+            dir,
+        })
+    }
+
+    /// The path of `rdb`'s dump (see [`write_rdb_dump`]), written on the first call.
+    pub fn rdb_dump(&self) -> Result<PathBuf> {
+        if let Some(dump) = self.rdb_dump.get() {
+            return Ok(dump.path());
+        }
+        let dump = write_rdb_dump(self)?;
+        let path = dump.path();
+        // Single-threaded: the cell is still empty.
+        let _ = self.rdb_dump.set(dump);
+        Ok(path)
     }
 
     fn ping(&self, port: u16) -> bool {
@@ -388,6 +477,7 @@ impl Ctx {
                     metric: format!("{test} -P {pipeline}"),
                     unit: "rps",
                     value: rps,
+                    ratio: Ratio::TandemOverRedis,
                     details: row,
                 })
             })
@@ -467,23 +557,26 @@ struct Options {
     names: Vec<String>,
     reps: usize,
     requests: u64,
+    keys: u64,
     list: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [NAME...] [--reps N] [--requests N] [--list]";
+const USAGE: &str =
+    "usage: cargo xtask bench [NAME...] [--reps N] [--requests N] [--keys N] [--list]";
 
 fn parse_args(args: &[String]) -> Result<Options> {
     let mut opts = Options {
         names: Vec::new(),
         reps: DEFAULT_REPS,
         requests: DEFAULT_REQUESTS,
+        keys: DEFAULT_KEYS,
         list: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--list" => opts.list = true,
-            "--reps" | "--requests" => {
+            "--reps" | "--requests" | "--keys" => {
                 let value = it
                     .next()
                     .with_context(|| format!("{arg} needs a value\n{USAGE}"))?;
@@ -491,10 +584,10 @@ fn parse_args(args: &[String]) -> Result<Options> {
                     value.parse().ok().filter(|&n| n > 0).with_context(|| {
                         format!("{arg} needs a positive integer, got `{value}`")
                     })?;
-                if arg == "--reps" {
-                    opts.reps = usize::try_from(n)?;
-                } else {
-                    opts.requests = n;
+                match arg.as_str() {
+                    "--reps" => opts.reps = usize::try_from(n)?,
+                    "--requests" => opts.requests = n,
+                    _ => opts.keys = n,
                 }
             }
             "-h" | "--help" => opts.list = true,
@@ -541,7 +634,12 @@ pub fn run(args: &[String]) -> Result<()> {
         for (alias, target) in ALIASES {
             println!("  {alias:<10} alias of `{target}`");
         }
-        println!("\n{SERVER_BIN_ENV}=PATH replaces the tandem-server binary (skips the build).");
+        println!(
+            "\n--reps: repetitions per server (default {DEFAULT_REPS}); --requests: requests per \
+             redis-benchmark test (default {DEFAULT_REQUESTS}); --keys: keys in rdb's dump \
+             (default {DEFAULT_KEYS})."
+        );
+        println!("{SERVER_BIN_ENV}=PATH replaces the tandem-server binary (skips the build).");
         return Ok(());
     }
     let selected = select(&opts.names)?;
@@ -570,6 +668,8 @@ pub fn run(args: &[String]) -> Result<()> {
         redis_cli: find("redis-cli")?,
         tandem_bin,
         redis_bin,
+        keys: opts.keys,
+        rdb_dump: OnceCell::new(),
     };
 
     util::sweep_stale_temp_dirs();
