@@ -118,38 +118,8 @@ fn int_len(n: i64) -> usize {
 
 /// Redis's `string2ll` restricted to what round-trips: optional `-`, no leading zeros
 /// (except `0` itself), no `+`, no spaces, no `-0`, at most 20 bytes, within `i64`.
-pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    let first = *digits.first()?;
-    if !(b'1'..=b'9').contains(&first) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+/// The RDB crate owns the rule (it decides integer encodings too).
+pub use tandem_rdb::num::parse_canonical_i64;
 
 /// Every Redis value type. Non-string types are modelled now; their commands come later.
 #[derive(Clone, Debug)]
