@@ -3,7 +3,9 @@
 //! stream across databases (SET, INCR, DEL, EXPIRE, MULTI/EXEC, FLUSHDB, SWAPDB, lazily
 //! expired keys), `-READONLY` for writes, a partial resync after the master kills the
 //! link (`CLIENT KILL TYPE replica`), `replica-serve-stale-data no`, ROLE and INFO, and
-//! REPLICAOF NO ONE (writable again, the master's id kept as `master_replid2`).
+//! REPLICAOF NO ONE (writable again, the master's id kept as `master_replid2`), a
+//! restart from the replica's own RDB continuing partially, and a redis-server
+//! sub-replica chained to a tandem replica receiving the master's stream.
 //!
 //! Consistency is checked with DEBUG DIGEST on both servers once the replica's link is up
 //! and its `slave_repl_offset` equals the master's `master_repl_offset`. No timing
@@ -354,6 +356,12 @@ fn replicaof_errors_and_a_master_that_is_down() {
         &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
     );
     assert_eq!(text(&cmds(&mut r, &["GET", "k"])), "v");
+    // Its own replicas can't sync while it has no link with its master.
+    let mut sub = replica.connect().unwrap();
+    assert_eq!(
+        text(&cmds(&mut sub, &["PSYNC", "?", "-1"])),
+        "NOMASTERLINK Can't SYNC while not connected with my master"
+    );
     assert_eq!(
         text(&cmds(&mut r, &["SET", "k", "w"])),
         "READONLY You can't write against a read only replica."
@@ -362,4 +370,105 @@ fn replicaof_errors_and_a_master_that_is_down() {
     ok(&mut r, &["SET", "k", "w"]);
     assert_eq!(text(&cmds(&mut r, &["REPLICAOF", "NO", "ONE"])), "OK");
     assert_eq!(text(&cmds(&mut r, &["GET", "k"])), "w");
+}
+
+#[test]
+fn a_restarted_replica_continues_partially_from_its_rdb() {
+    let master = ServerProcess::start(
+        Flavor::Redis,
+        &[
+            "--enable-debug-command",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-backlog-size",
+            "64mb",
+        ],
+    )
+    .unwrap();
+    let mut m = master.connect().unwrap();
+    dataset(&mut m);
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap().to_string();
+    let mut replica = start_tandem_replica_of(&master, &["--dir", &dir_arg]);
+    let mut r = replica.connect().unwrap();
+    assert_same_data(&mut m, &mut r);
+    write_load(&mut m);
+    assert_same_data(&mut m, &mut r);
+    let full_before = info_field(&mut m, "stats", "sync_full");
+    let partial_before = info_field(&mut m, "stats", "sync_partial_ok");
+    // SHUTDOWN SAVE: the RDB carries repl-id / repl-offset / repl-stream-db.
+    let _ = r.command(&["SHUTDOWN", "SAVE"]);
+    assert!(
+        replica
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap()
+            .is_some(),
+        "the replica did not exit"
+    );
+    let first_log = replica.stdout_log();
+    drop(replica);
+    assert!(dir.path().join("dump.rdb").exists(), "{first_log}");
+    // The master moves on while the replica is away (database 0, the stream's current one).
+    ok(&mut m, &["SELECT", "0"]);
+    for i in 0..50 {
+        ok(&mut m, &["SET", &format!("while-away:{i}"), "v"]);
+    }
+    ok(&mut m, &["DEL", "key:0:3"]);
+
+    let replica = start_tandem_replica_of(&master, &["--dir", &dir_arg]);
+    let mut r = replica.connect().unwrap();
+    wait_until("a partial resync after the restart", || {
+        info_field(&mut m, "stats", "sync_partial_ok") != partial_before
+    });
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), full_before);
+    assert_eq!(
+        info_field(&mut m, "replication", "master_repl_offset"),
+        info_field(&mut r, "replication", "master_repl_offset")
+    );
+    let log = replica.stdout_log();
+    for line in [
+        "synthesize a cached master",
+        "Successful partial resynchronization with master.",
+    ] {
+        assert!(log.contains(line), "missing log line {line:?} in:\n{log}");
+    }
+}
+
+#[test]
+fn a_redis_sub_replica_of_a_tandem_replica_gets_the_stream() {
+    let master = start_redis_master(false);
+    let mut m = master.connect().unwrap();
+    dataset(&mut m);
+    let replica = start_tandem_replica_of(&master, &[]);
+    let mut r = replica.connect().unwrap();
+    assert_same_data(&mut m, &mut r);
+    let rport = replica.port().to_string();
+    let sub = ServerProcess::start(
+        Flavor::Redis,
+        &[
+            "--enable-debug-command",
+            "yes",
+            "--replicaof",
+            "127.0.0.1",
+            &rport,
+        ],
+    )
+    .unwrap();
+    let mut s = sub.connect().unwrap();
+    assert_same_data(&mut m, &mut s);
+    // The live stream goes down the chain byte for byte: same ids, same offsets.
+    write_load(&mut m);
+    expire_short_keys(&mut m);
+    assert_same_data(&mut m, &mut r);
+    assert_same_data(&mut m, &mut s);
+    assert_eq!(
+        info_field(&mut m, "replication", "master_replid"),
+        info_field(&mut s, "replication", "master_replid")
+    );
+    assert_eq!(
+        info_field(&mut m, "replication", "master_repl_offset"),
+        info_field(&mut s, "replication", "master_repl_offset")
+    );
 }

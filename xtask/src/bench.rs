@@ -225,6 +225,548 @@ fn parse_vm_rss(status: &str) -> Option<f64> {
     }
 }
 
+/// Keys in `rdb`'s dataset, by default (`--keys`).
+const DEFAULT_KEYS: u64 = 1_000_000;
+/// Value size of `rdb`'s dataset, in bytes.
+const RDB_VALUE_SIZE: usize = 100;
+/// Seed of `rdb`'s values, so that every run measures the same data.
+const RDB_SEED: u64 = 0x7461_6e64_656d_7264;
+/// Polling interval of `rdb` (load done, BGSAVE done).
+const RDB_POLL: Duration = Duration::from_millis(20);
+/// Bound on one load, SAVE or BGSAVE of the dataset, and on any reply.
+const RDB_LIMIT: Duration = Duration::from_secs(600);
+/// SET commands per pipelined batch while the dataset is written.
+const FILL_BATCH: u64 = 1000;
+/// How long the latency client runs before BGSAVE is sent.
+const PROBE_WARMUP: Duration = Duration::from_millis(200);
+
+/// `rdb`'s dump: `dump.rdb` in a temp dir that lives as long as the [`Ctx`].
+struct RdbDump {
+    dir: util::TempDir,
+}
+
+impl RdbDump {
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("dump.rdb")
+    }
+}
+
+/// Writes `rdb`'s dataset once: a fresh redis-server receives `ctx.keys`
+/// pipelined `SET key:<i> <value>` (values: [`RDB_VALUE_SIZE`] base64
+/// characters from a generator seeded with [`RDB_SEED`], so LZF cannot shrink
+/// them), SAVEs, and its `dump.rdb` is copied aside.
+fn write_rdb_dump(ctx: &Ctx) -> Result<RdbDump> {
+    let keys = ctx.keys;
+    eprintln!(
+        "==> rdb: writing the dataset ({keys} keys, {RDB_VALUE_SIZE}-byte random values) with redis-server"
+    );
+    let port = one_free_port()?;
+    let mut server = ctx.spawn_server(Side::Redis, port, &[])?;
+    let mut client = RespClient::connect(port)?;
+    let mut rng = SplitMix64(RDB_SEED);
+    let mut batch = Vec::new();
+    let mut next = 0;
+    while next < keys {
+        let end = (next + FILL_BATCH).min(keys);
+        batch.clear();
+        for i in next..end {
+            let key = format!("key:{i}");
+            let value = rng.value(RDB_VALUE_SIZE);
+            encode_command(&mut batch, &[b"SET", key.as_bytes(), &value]);
+        }
+        client.write_raw(&batch)?;
+        for _ in next..end {
+            expect_status(client.read_reply()?, "SET", "OK")?;
+        }
+        next = end;
+    }
+    let dbsize = expect_int(client.call(&[b"DBSIZE"])?, "DBSIZE")?;
+    if u64::try_from(dbsize).ok() != Some(keys) {
+        bail!("redis-server has {dbsize} keys after writing {keys}");
+    }
+    expect_status(client.call(&[b"SAVE"])?, "SAVE", "OK")?;
+    let dir = util::TempDir::new("rdb-dataset")?;
+    let dump = RdbDump { dir };
+    let source = server.dir().join("dump.rdb");
+    fs::copy(&source, dump.path())
+        .with_context(|| format!("cannot copy {} aside", source.display()))?;
+    server.guard.stop();
+    eprintln!(
+        "    dataset: {} ({} bytes)",
+        dump.path().display(),
+        file_size(&dump.path())?
+    );
+    Ok(dump)
+}
+
+/// One loopback port that was free a moment ago.
+fn one_free_port() -> Result<u16> {
+    util::free_ports(1)?
+        .first()
+        .copied()
+        .context("no free port")
+}
+
+/// Size of the file at `path` in bytes.
+fn file_size(path: &Path) -> Result<u64> {
+    Ok(fs::metadata(path)
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .len())
+}
+
+/// Starts a fresh server of the same side on a copy of the dump and measures
+/// the load, a SAVE, and a BGSAVE with a client hammering GET/SET meanwhile.
+fn rdb(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
+    let dump = ctx.rdb_dump()?;
+    let keys = ctx.keys;
+    let side = shared.side;
+    let port = one_free_port()?;
+    let dir = util::TempDir::new(side.label())?;
+    let file = dir.path().join("dump.rdb");
+    fs::copy(&dump, &file)
+        .with_context(|| format!("cannot copy the dump to {}", file.display()))?;
+
+    let started = Instant::now();
+    let mut server = ctx.launch(side, port, dir, &[])?;
+    let mut client = wait_loaded(&mut server, keys)?;
+    let load_time = started.elapsed();
+    eprintln!(
+        "    [{}] loaded {keys} keys in {:.3} s",
+        side.label(),
+        load_time.as_secs_f64()
+    );
+    // What SAVE and BGSAVE write must be their own file.
+    fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+
+    let started = Instant::now();
+    expect_status(client.call(&[b"SAVE"])?, "SAVE", "OK")?;
+    let save_time = started.elapsed();
+    let save_size = file_size(&file)?;
+    eprintln!(
+        "    [{}] SAVE in {:.3} s, {save_size} bytes",
+        side.label(),
+        save_time.as_secs_f64()
+    );
+    fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+
+    let bg = bgsave_under_load(&mut client, port, keys)?;
+    let bgsave_size = file_size(&file)?;
+    server.check_running()?;
+    server.guard.stop();
+    eprintln!(
+        "    [{}] BGSAVE in {:.3} s, {bgsave_size} bytes; {} GET/SET meanwhile, max {:.2} ms",
+        side.label(),
+        bg.time.as_secs_f64(),
+        bg.round_trips_ms.len(),
+        bg.max_ms()
+    );
+
+    let sample =
+        |metric: &str, unit: &'static str, value: f64, ratio: Ratio, details: Value| Sample {
+            metric: metric.to_owned(),
+            unit,
+            value,
+            ratio,
+            details: match details {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        };
+    let latency_details = json!({
+        "round_trips": bg.round_trips_ms.len(),
+        "p50_ms": percentile(&bg.round_trips_ms, 50.0),
+        "p99_ms": percentile(&bg.round_trips_ms, 99.0),
+        "p999_ms": percentile(&bg.round_trips_ms, 99.9),
+        "max_ms": bg.max_ms(),
+    });
+    Ok(vec![
+        sample(
+            "startup load time",
+            "s",
+            load_time.as_secs_f64(),
+            Ratio::RedisOverTandem,
+            json!({ "keys": keys, "dump_bytes": file_size(&dump)? }),
+        ),
+        sample(
+            "SAVE time",
+            "s",
+            save_time.as_secs_f64(),
+            Ratio::RedisOverTandem,
+            json!({}),
+        ),
+        sample(
+            "SAVE file size",
+            "bytes",
+            // Exact to the byte in the JSON; the table shows MiB.
+            save_size as f64,
+            Ratio::TandemOverRedis,
+            json!({ "bytes": save_size, "bgsave_bytes": bgsave_size }),
+        ),
+        sample(
+            "BGSAVE time",
+            "s",
+            bg.time.as_secs_f64(),
+            Ratio::RedisOverTandem,
+            json!({ "reply_s": bg.reply_time.as_secs_f64() }),
+        ),
+        sample(
+            "GET/SET max latency during BGSAVE",
+            "ms",
+            bg.max_ms(),
+            Ratio::RedisOverTandem,
+            latency_details.clone(),
+        ),
+        sample(
+            "GET/SET p99 latency during BGSAVE",
+            "ms",
+            percentile(&bg.round_trips_ms, 99.0),
+            Ratio::RedisOverTandem,
+            latency_details,
+        ),
+    ])
+}
+
+/// Polls a starting server every [`RDB_POLL`] until PING answers PONG (not
+/// `-LOADING`) and DBSIZE is `keys`; returns the connection that saw it.
+fn wait_loaded(server: &mut Server, keys: u64) -> Result<RespClient> {
+    let deadline = Instant::now() + RDB_LIMIT;
+    let mut client: Option<RespClient> = None;
+    let mut last = "no connection yet".to_owned();
+    loop {
+        server.check_running()?;
+        if client.is_none() {
+            match RespClient::connect(server.port) {
+                Ok(c) => client = Some(c),
+                Err(err) => last = format!("{err:#}"),
+            }
+        }
+        if let Some(mut c) = client.take() {
+            match c.call(&[b"PING"]) {
+                Ok(Reply::Status(s)) if s == "PONG" => match c.call(&[b"DBSIZE"])? {
+                    Reply::Int(n) if u64::try_from(n).ok() == Some(keys) => return Ok(c),
+                    other => {
+                        last = format!("DBSIZE replied {other:?}");
+                        client = Some(c);
+                    }
+                },
+                Ok(other) => {
+                    last = format!("PING replied {other:?}");
+                    client = Some(c);
+                }
+                // Dropped: connect again on the next round.
+                Err(err) => last = format!("{err:#}"),
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} (pid {}, port {}) did not load {keys} keys within {RDB_LIMIT:?} (last: {last}); log tail:\n{}",
+                server.side.label(),
+                server.pid_label(),
+                server.port,
+                server.log_tail()
+            );
+        }
+        thread::sleep(RDB_POLL);
+    }
+}
+
+/// What [`bgsave_under_load`] saw.
+struct BgsaveRun {
+    /// From sending BGSAVE until INFO says it is over and went well.
+    time: Duration,
+    /// BGSAVE's own reply time (Redis forks before replying).
+    reply_time: Duration,
+    /// GET/SET round trips, in ms, that ended after BGSAVE was sent.
+    round_trips_ms: Vec<f64>,
+}
+
+impl BgsaveRun {
+    fn max_ms(&self) -> f64 {
+        self.round_trips_ms.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// Runs a BGSAVE on `client`'s server while another connection issues GET and
+/// SET back to back on random keys of the dataset.
+fn bgsave_under_load(client: &mut RespClient, port: u16, keys: u64) -> Result<BgsaveRun> {
+    let probe = RespClient::connect(port)?;
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let stop = &stop;
+        let handle = scope.spawn(move || probe_latency(probe, keys, stop));
+        let outcome = run_bgsave(client);
+        stop.store(true, Ordering::Relaxed);
+        let probed = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the latency client panicked"))?
+            .context("latency client")?;
+        let (sent, time, reply_time) = outcome?;
+        let round_trips_ms: Vec<f64> = probed
+            .iter()
+            .filter(|(end, _)| *end >= sent)
+            .map(|(_, rtt)| rtt.as_secs_f64() * 1000.0)
+            .collect();
+        if round_trips_ms.is_empty() {
+            bail!("no GET/SET round trip ended while BGSAVE ran");
+        }
+        Ok(BgsaveRun {
+            time,
+            reply_time,
+            round_trips_ms,
+        })
+    })
+}
+
+/// Lets the latency client warm up, sends BGSAVE and polls INFO persistence
+/// every [`RDB_POLL`] until the save is over. Returns when BGSAVE was sent,
+/// how long the whole save took and how long its reply took.
+fn run_bgsave(client: &mut RespClient) -> Result<(Instant, Duration, Duration)> {
+    thread::sleep(PROBE_WARMUP);
+    let sent = Instant::now();
+    match client.call(&[b"BGSAVE"])? {
+        Reply::Status(_) => {}
+        other => bail!("BGSAVE replied {other:?}"),
+    }
+    let reply_time = sent.elapsed();
+    let deadline = sent + RDB_LIMIT;
+    loop {
+        let info = match client.call(&[b"INFO", b"persistence"])? {
+            Reply::Bulk(text) => String::from_utf8_lossy(&text).into_owned(),
+            other => bail!("INFO persistence replied {other:?}"),
+        };
+        let in_progress = info_field(&info, "rdb_bgsave_in_progress");
+        let status = info_field(&info, "rdb_last_bgsave_status");
+        match (in_progress, status) {
+            (Some("0"), Some("ok")) => return Ok((sent, sent.elapsed(), reply_time)),
+            (Some("0"), Some(status)) => bail!("BGSAVE ended with rdb_last_bgsave_status:{status}"),
+            (Some(_), Some(_)) => {}
+            _ => bail!(
+                "INFO persistence lacks rdb_bgsave_in_progress or rdb_last_bgsave_status:\n{info}"
+            ),
+        }
+        if Instant::now() >= deadline {
+            bail!("BGSAVE still running after {RDB_LIMIT:?}");
+        }
+        thread::sleep(RDB_POLL);
+    }
+}
+
+/// The value of `name:` in an INFO reply.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
+}
+
+/// Issues GET and SET alternately on random keys `key:<i>`, `i < keys`, until
+/// `stop`; returns when each round trip ended and how long it took.
+fn probe_latency(
+    mut client: RespClient,
+    keys: u64,
+    stop: &AtomicBool,
+) -> Result<Vec<(Instant, Duration)>> {
+    let mut rng = SplitMix64(RDB_SEED ^ 0x5eed);
+    let mut round_trips = Vec::new();
+    let mut set = false;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("key:{}", rng.below(keys));
+        let value = rng.value(RDB_VALUE_SIZE);
+        let started = Instant::now();
+        let reply = if set {
+            client.call(&[b"SET", key.as_bytes(), &value])?
+        } else {
+            client.call(&[b"GET", key.as_bytes()])?
+        };
+        let ended = Instant::now();
+        if let Reply::Error(err) = reply {
+            bail!("{} {key} replied -{err}", if set { "SET" } else { "GET" });
+        }
+        round_trips.push((ended, ended - started));
+        set = !set;
+    }
+    Ok(round_trips)
+}
+
+/// The `p`th percentile (nearest rank) of `values`; NaN when empty.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Sebastiano Vigna's SplitMix64: a tiny seeded generator, enough for
+/// benchmark data (no dependency).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (`n` > 0; the modulo bias is irrelevant here).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// `len` random base64 characters.
+    fn value(&mut self, len: usize) -> Vec<u8> {
+        const BASE64: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let mut bits = self.next_u64();
+            // Ten 6-bit characters per 64-bit draw.
+            for _ in 0..10 {
+                if out.len() == len {
+                    break;
+                }
+                out.push(BASE64[(bits & 63) as usize]);
+                bits >>= 6;
+            }
+        }
+        out
+    }
+}
+
+/// A RESP2 reply.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Reply>),
+}
+
+fn expect_status(reply: Reply, command: &str, want: &str) -> Result<()> {
+    match reply {
+        Reply::Status(s) if s == want => Ok(()),
+        other => bail!("{command} replied {other:?}, expected +{want}"),
+    }
+}
+
+fn expect_int(reply: Reply, command: &str) -> Result<i64> {
+    match reply {
+        Reply::Int(n) => Ok(n),
+        other => bail!("{command} replied {other:?}, expected an integer"),
+    }
+}
+
+/// Appends `args` as a RESP array of bulk strings.
+fn encode_command(buf: &mut Vec<u8>, args: &[&[u8]]) {
+    buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        buf.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        buf.extend_from_slice(arg);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Largest bulk reply [`read_reply`] accepts (the benchmark's are small).
+const MAX_BULK: usize = 64 * 1024 * 1024;
+
+/// Reads one RESP2 reply.
+fn read_reply(reader: &mut impl BufRead) -> Result<Reply> {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    let Some(body) = line.strip_suffix(b"\r\n") else {
+        bail!(
+            "connection closed or bad reply line: {:?}",
+            String::from_utf8_lossy(&line)
+        );
+    };
+    let Some((&kind, rest)) = body.split_first() else {
+        bail!("empty reply line");
+    };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let number = |text: &str| -> Result<i64> {
+        text.parse()
+            .with_context(|| format!("bad number in reply: {text:?}"))
+    };
+    match kind {
+        b'+' => Ok(Reply::Status(text)),
+        b'-' => Ok(Reply::Error(text)),
+        b':' => Ok(Reply::Int(number(&text)?)),
+        b'$' => {
+            let Ok(len) = usize::try_from(number(&text)?) else {
+                return Ok(Reply::Nil);
+            };
+            if len > MAX_BULK {
+                bail!("bulk reply of {len} bytes");
+            }
+            let mut data = vec![0; len + 2];
+            reader.read_exact(&mut data)?;
+            if !data.ends_with(b"\r\n") {
+                bail!("bulk reply not followed by CRLF");
+            }
+            data.truncate(len);
+            Ok(Reply::Bulk(data))
+        }
+        b'*' => {
+            let Ok(n) = usize::try_from(number(&text)?) else {
+                return Ok(Reply::Nil);
+            };
+            (0..n)
+                .map(|_| read_reply(reader))
+                .collect::<Result<_>>()
+                .map(Reply::Array)
+        }
+        _ => bail!("unknown reply type in {:?}", String::from_utf8_lossy(body)),
+    }
+}
+
+/// A minimal blocking RESP2 client on a `std` socket: precise timings without
+/// a redis-cli process per command.
+struct RespClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RespClient {
+    /// Connects to `127.0.0.1:port`; every read and write is bounded by [`RDB_LIMIT`].
+    fn connect(port: u16) -> Result<RespClient> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(RDB_LIMIT))?;
+        stream.set_write_timeout(Some(RDB_LIMIT))?;
+        let writer = stream.try_clone()?;
+        Ok(RespClient {
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+
+    /// Sends already encoded commands.
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.writer.write_all(bytes).context("cannot send")
+    }
+
+    fn read_reply(&mut self) -> Result<Reply> {
+        read_reply(&mut self.reader)
+    }
+
+    /// Sends one command and reads its reply.
+    fn call(&mut self, args: &[&[u8]]) -> Result<Reply> {
+        let mut buf = Vec::new();
+        encode_command(&mut buf, args);
+        self.write_raw(&buf)?;
+        self.read_reply()
+    }
+}
+
 /// One measured number.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -715,6 +1257,7 @@ pub fn run(args: &[String]) -> Result<()> {
 struct MetricResult {
     metric: String,
     unit: &'static str,
+    ratio: Ratio,
     tandem: Vec<f64>,
     redis: Vec<f64>,
     details: Vec<Value>,
@@ -722,7 +1265,7 @@ struct MetricResult {
 
 impl MetricResult {
     fn ratio(&self) -> f64 {
-        median(&self.tandem) / median(&self.redis)
+        self.ratio.of(median(&self.tandem), median(&self.redis))
     }
 }
 
@@ -764,6 +1307,7 @@ fn measure(
                         results.push(MetricResult {
                             metric: s.metric.clone(),
                             unit: s.unit,
+                            ratio: s.ratio,
                             ..MetricResult::default()
                         });
                         results.len() - 1
@@ -786,11 +1330,13 @@ fn measure(
     Ok(results)
 }
 
-/// A median for the table: bytes as MiB, seconds with milliseconds, the rest whole.
+/// A median for the table: bytes as MiB, seconds with milliseconds,
+/// milliseconds with hundredths, the rest whole.
 fn format_value(value: f64, unit: &str) -> String {
     match unit {
         "bytes" => format!("{:.1} MiB", value / (1024.0 * 1024.0)),
         "s" => format!("{value:.3} s"),
+        "ms" => format!("{value:.2} ms"),
         _ => format!("{value:.0} {unit}"),
     }
 }
@@ -807,47 +1353,55 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
+/// The table: `benchmark | tandem | redis | ratio(tandem/redis)` when every
+/// row is `tandem/redis`; otherwise the ratio column is `ratio` and a fifth
+/// column, `ratio is`, says which way each row divides.
 fn render_table(name: &str, results: &[MetricResult]) -> String {
-    let mut rows = vec![[
+    let mixed = results.iter().any(|r| r.ratio != Ratio::TandemOverRedis);
+    let mut head = vec![
         "benchmark".to_owned(),
         "tandem".to_owned(),
         "redis".to_owned(),
-        "ratio(tandem/redis)".to_owned(),
-    ]];
+    ];
+    if mixed {
+        head.extend(["ratio".to_owned(), "ratio is".to_owned()]);
+    } else {
+        head.push(format!("ratio({})", Ratio::TandemOverRedis.label()));
+    }
+    let mut rows = vec![head];
     for r in results {
-        rows.push([
+        let mut row = vec![
             format!("{name}: {}", r.metric),
             format_value(median(&r.tandem), r.unit),
             format_value(median(&r.redis), r.unit),
             format!("{:.3}", r.ratio()),
-        ]);
+        ];
+        if mixed {
+            row.push(r.ratio.label().to_owned());
+        }
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..4)
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|row| row[c].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{:<w0$} | {:>w1$} | {:>w2$} | {:>w3$}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| match c {
+                // Names and the `ratio is` label to the left, numbers to the right.
+                0 => format!("{cell:<w$}"),
+                4 => cell.clone(),
+                _ => format!("{cell:>w$}"),
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join(" | "));
         if i == 0 {
-            let _ = writeln!(
-                out,
-                "{}-|-{}-|-{}-|-{}",
-                "-".repeat(widths[0]),
-                "-".repeat(widths[1]),
-                "-".repeat(widths[2]),
-                "-".repeat(widths[3])
-            );
+            let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+            let _ = writeln!(out, "{}", rule.join("-|-"));
         }
     }
     out
@@ -876,7 +1430,9 @@ fn report_json(ctx: &Ctx, bench: &Benchmark, opts: &Options, results: &[MetricRe
                 "redis": r.redis,
                 "tandem_median": median(&r.tandem),
                 "redis_median": median(&r.redis),
-                "ratio_tandem_over_redis": r.ratio(),
+                "ratio_tandem_over_redis": median(&r.tandem) / median(&r.redis),
+                "ratio": r.ratio(),
+                "ratio_is": r.ratio.label(),
                 "runs": r.details,
             })
         })
@@ -889,6 +1445,7 @@ fn report_json(ctx: &Ctx, bench: &Benchmark, opts: &Options, results: &[MetricRe
         "git_rev": git_rev,
         "reps_per_server": opts.reps,
         "requests": opts.requests,
+        "keys": opts.keys,
         "clients": CLIENTS,
         "cpus": cpus(),
         "tandem_bin": ctx.tandem_bin,
@@ -988,6 +1545,7 @@ mod tests {
         let r = MetricResult {
             metric: "PING_INLINE -P 1".to_owned(),
             unit: "rps",
+            ratio: Ratio::TandemOverRedis,
             tandem: vec![90.0, 110.0, 100.0],
             redis: vec![200.0, 200.0, 200.0],
             details: Vec::new(),
@@ -1000,5 +1558,96 @@ mod tests {
         let row = lines.nth(1).unwrap();
         assert!(row.contains("ping: PING_INLINE -P 1"), "{row}");
         assert!(row.contains("100 rps") && row.ends_with("0.500"), "{row}");
+    }
+
+    #[test]
+    fn speed_rows_divide_the_other_way() {
+        let time = MetricResult {
+            metric: "SAVE time".to_owned(),
+            unit: "s",
+            ratio: Ratio::RedisOverTandem,
+            tandem: vec![0.5, 0.4, 0.6],
+            redis: vec![1.0, 1.0, 1.0],
+            details: Vec::new(),
+        };
+        let size = MetricResult {
+            metric: "SAVE file size".to_owned(),
+            unit: "bytes",
+            ratio: Ratio::TandemOverRedis,
+            tandem: vec![102.0],
+            redis: vec![100.0],
+            details: Vec::new(),
+        };
+        assert_eq!(time.ratio(), 2.0);
+        let table = render_table("rdb", &[time, size]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains("| ratio | ratio is"), "{}", lines[0]);
+        assert!(
+            lines[2].contains("| 2.000 | redis/tandem (speed)"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[3].contains("| 1.020 | tandem/redis"), "{}", lines[3]);
+        assert_eq!(format_value(12.345, "ms"), "12.35 ms");
+    }
+
+    #[test]
+    fn keys_option_is_parsed() {
+        let opts = parse_args(&["rdb".to_owned(), "--keys".to_owned(), "5000".to_owned()]).unwrap();
+        assert_eq!((opts.keys, opts.requests), (5000, DEFAULT_REQUESTS));
+        assert_eq!(parse_args(&[]).unwrap().keys, DEFAULT_KEYS);
+        assert!(parse_args(&["--keys".to_owned(), "x".to_owned()]).is_err());
+        assert_eq!(select(&["rdb".to_owned()]).unwrap()[0].name, "rdb");
+    }
+
+    #[test]
+    fn replies_are_parsed() {
+        let mut input: &[u8] =
+            b"+OK\r\n-LOADING busy\r\n:42\r\n$3\r\na\r\n\r\n$-1\r\n*2\r\n:1\r\n$0\r\n\r\n*-1\r\n";
+        let mut next = || read_reply(&mut input).unwrap();
+        assert_eq!(next(), Reply::Status("OK".to_owned()));
+        assert_eq!(next(), Reply::Error("LOADING busy".to_owned()));
+        assert_eq!(next(), Reply::Int(42));
+        assert_eq!(next(), Reply::Bulk(b"a\r\n".to_vec()));
+        assert_eq!(next(), Reply::Nil);
+        assert_eq!(
+            next(),
+            Reply::Array(vec![Reply::Int(1), Reply::Bulk(Vec::new())])
+        );
+        assert_eq!(next(), Reply::Nil);
+        assert!(read_reply(&mut input).is_err(), "end of input");
+        assert!(read_reply(&mut &b"$5\r\nab\r\n"[..]).is_err(), "short bulk");
+        assert!(read_reply(&mut &b"?x\r\n"[..]).is_err(), "unknown type");
+        let mut buf = Vec::new();
+        encode_command(&mut buf, &[b"SET", b"k", b""]);
+        assert_eq!(buf, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn values_are_seeded_base64() {
+        let a = SplitMix64(RDB_SEED).value(RDB_VALUE_SIZE);
+        let b = SplitMix64(RDB_SEED).value(RDB_VALUE_SIZE);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), RDB_VALUE_SIZE);
+        assert!(a
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"+/".contains(c)));
+        let mut rng = SplitMix64(1);
+        assert_ne!(rng.value(10), rng.value(10));
+        assert!((0..100).all(|_| rng.below(7) < 7));
+    }
+
+    #[test]
+    fn percentiles_and_info_fields() {
+        let values: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(percentile(&values, 99.0), 198.0);
+        assert_eq!(percentile(&values, 100.0), 200.0);
+        assert_eq!(percentile(&[5.0], 99.0), 5.0);
+        assert!(percentile(&[], 99.0).is_nan());
+        let info = "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:1\r\n\
+                    rdb_last_bgsave_status:ok\r\n";
+        assert_eq!(info_field(info, "rdb_bgsave_in_progress"), Some("1"));
+        assert_eq!(info_field(info, "rdb_last_bgsave_status"), Some("ok"));
+        assert_eq!(info_field(info, "rdb_bgsave"), None);
     }
 }

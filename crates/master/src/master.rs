@@ -424,6 +424,13 @@ impl Master {
         self.seldb = None;
     }
 
+    /// Records the database this node's master's stream has selected, while proxying it
+    /// with [`Master::feed_proxied`]: nothing is fed, but a snapshot or an RDB saved now
+    /// names it as `repl-stream-db` (Redis uses its master client's database).
+    pub fn set_stream_db(&mut self, db: usize) {
+        self.seldb = Some(db);
+    }
+
     /// Feeds `REPLCONF GETACK *` (WAIT asks replicas where they are).
     pub fn request_acks(&mut self) -> Vec<(u64, DropReason)> {
         if self.replicas.is_empty() || self.proxy_only {

@@ -254,3 +254,34 @@ async fn diskless_full_resync_then_partial() {
     assert_eq!(m.stats.sync_partial_err, 1);
     assert_eq!(m.stats.sync_full, 2);
 }
+
+#[test]
+fn a_proxying_replica_keeps_its_backlog_and_names_the_stream_db() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    m.config.backlog_ttl = Duration::from_secs(1);
+    m.proxy_only = true;
+    m.backlog.create_at(100).unwrap();
+    // Its own propagation is dropped; the master's bytes go through unchanged.
+    m.also_propagate(0, argv(&["SET", "own", "1"]));
+    assert!(m.flush(true).is_empty());
+    let raw = b"*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
+    assert!(m.feed_proxied(raw).is_empty());
+    m.set_stream_db(3);
+    assert_eq!(stream_bytes(&m), raw.to_vec());
+    let aux = m.rdb_repl_aux().unwrap();
+    assert_eq!((aux.stream_db, aux.offset), (3, 100 + raw.len() as i64));
+    // repl-backlog-ttl applies only to masters.
+    let now = std::time::Instant::now();
+    m.backlog.set_no_replicas_since(Some(now));
+    let later = now + Duration::from_secs(10);
+    m.cron(now, || job(&Keyspace::new(KeyspaceConfig::default())));
+    m.cron(later, || job(&Keyspace::new(KeyspaceConfig::default())));
+    assert!(m.backlog.is_active());
+    // Promoted: the first write of its own is preceded by SELECT.
+    m.proxy_only = false;
+    m.reset_selected_db();
+    m.also_propagate(3, argv(&["SET", "a", "1"]));
+    m.flush(true);
+    assert!(stream_bytes(&m)
+        .ends_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"));
+}

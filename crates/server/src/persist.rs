@@ -188,15 +188,18 @@ pub fn encode_options(c: &Config) -> EncodeOptions {
 }
 
 /// The aux fields 7.0.15 writes. The replication fields (`repl-stream-db`, `repl-id`,
-/// `repl-offset`) are written by Redis only when it has a replication backlog or a master;
-/// a Tandem master has neither yet, so they are left out, as 7.0.15 leaves them out.
-pub fn aux_fields(_srv: &Server) -> AuxFields {
+/// `repl-offset`) come from `rdbPopulateSaveInfo`: a master writes them while it has a
+/// backlog (stream db: the last one its stream selected, 0 when none), a replica when it
+/// has a master or a cached one (stream db: its master client's). Both cases are the
+/// master role's backlog here: a replica creates it with its first sync, and the stream
+/// db it proxies is recorded there ([`tandem_master::Master::set_stream_db`]).
+pub fn aux_fields(srv: &Server) -> AuxFields {
     AuxFields {
         redis_ver: crate::REDIS_VERSION.to_string(),
         redis_bits: 64,
         ctime: unix_now(),
         used_mem: crate::cmd::info::resident_bytes(),
-        repl: None,
+        repl: srv.master.rdb_repl_aux(),
         aof_base: false,
     }
 }
@@ -438,10 +441,14 @@ pub fn cron(srv: &mut Server) {
 }
 
 /// Redis's `processCommand` checks that persistence adds: `-MISCONF` for writes (and PING)
-/// after a failed background save, `-LOADING` while a dataset loads.
+/// after a failed background save, `-LOADING` while a dataset loads. Never for the
+/// master's stream (`client_id` [`crate::replication_replica::MASTER_CLIENT_ID`]): a
+/// replica applies what its master sent.
 #[inline]
-pub fn rejection(srv: &Server, spec: &CommandSpec) -> Option<&'static str> {
-    if srv.persist.last_bgsave_ok && srv.persist.loading.is_none() {
+pub fn rejection(srv: &Server, client_id: u64, spec: &CommandSpec) -> Option<&'static str> {
+    if (srv.persist.last_bgsave_ok && srv.persist.loading.is_none())
+        || client_id == crate::replication_replica::MASTER_CLIENT_ID
+    {
         return None;
     }
     if !srv.persist.last_bgsave_ok
@@ -580,6 +587,21 @@ struct LoadCounts {
     keys_expired: u64,
     loaded_bytes: u64,
     rdb_used_mem: u64,
+    /// The replication aux fields (`repl-stream-db`, `repl-id`, `repl-offset`).
+    repl_stream_db: Option<i64>,
+    repl_id: Option<[u8; 40]>,
+    repl_offset: Option<i64>,
+}
+
+impl LoadCounts {
+    /// The RDB's replication info, when all three fields were there.
+    fn repl_info(&self) -> Option<crate::replication_replica::RdbReplInfo> {
+        Some(crate::replication_replica::RdbReplInfo {
+            stream_db: self.repl_stream_db?,
+            replid: String::from_utf8_lossy(&self.repl_id?).into_owned(),
+            offset: self.repl_offset?,
+        })
+    }
 }
 
 /// Settings a load reads from the configuration.
@@ -587,6 +609,9 @@ struct LoadSettings {
     verify_checksum: bool,
     databases: usize,
     key_delay: i64,
+    /// A master skips keys already expired; a replica (`replicaof`) keeps them: its
+    /// master expires them and says so in the stream.
+    skip_expired: bool,
 }
 
 impl LoadSettings {
@@ -595,6 +620,7 @@ impl LoadSettings {
             verify_checksum: c.get_bool("rdbchecksum"),
             databases: c.get_i64("databases").max(1) as usize,
             key_delay: c.get_i64("key-load-delay"),
+            skip_expired: c.replicaof().is_none(),
         }
     }
 }
@@ -624,7 +650,7 @@ fn load_stream<R: Read>(
                     if db >= set.databases {
                         return Err(LoadError::TooManyDbs(set.databases));
                     }
-                    if e.expire_ms.is_some_and(|at| at < unix_ms()) {
+                    if set.skip_expired && e.expire_ms.is_some_and(|at| at < unix_ms()) {
                         counts.keys_expired += 1;
                     } else {
                         let value = rdb_conv::from_rdb(e.value).map_err(|err| match err {
@@ -684,6 +710,9 @@ fn aux_field(key: &[u8], value: &[u8], counts: &mut LoadCounts) {
                 tracing::info!("RDB age {age} seconds");
             }
         }
+        b"repl-stream-db" => counts.repl_stream_db = text.parse().ok(),
+        b"repl-id" => counts.repl_id = value.try_into().ok(),
+        b"repl-offset" => counts.repl_offset = text.parse().ok(),
         b"used-mem" => {
             if let Ok(m) = text.parse::<u64>() {
                 counts.rdb_used_mem = m;
@@ -722,7 +751,10 @@ pub fn start_loading(core: &Arc<Core>) -> bool {
     };
     let file = match File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::replication_replica::after_load(&mut core.srv.lock(), None);
+            return false;
+        }
         Err(e) => {
             LoadError::Io(e).log();
             std::process::exit(1);
@@ -754,17 +786,41 @@ pub fn start_loading(core: &Arc<Core>) -> bool {
 fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
     let started = Instant::now();
     let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let result = load_stream(reader, settings, |batch, counts| {
-        let mut srv = core.srv.lock();
-        insert_batch(&mut srv, batch);
-        srv.persist.last_load_keys_loaded = counts.keys_loaded;
-        srv.persist.last_load_keys_expired = counts.keys_expired;
-        if let Some(l) = srv.persist.loading.as_mut() {
-            l.loaded_bytes = counts.loaded_bytes;
-            l.rdb_used_mem = counts.rdb_used_mem;
+    // Decoding (this thread) and inserting (`rdb-insert`, under the lock) overlap: on two
+    // cores the load takes about the longer of the two instead of their sum.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<LoadedKey>, LoadCounts)>(8);
+    let insert_core = core.clone();
+    let inserter = std::thread::Builder::new()
+        .name("rdb-insert".into())
+        .spawn(move || {
+            for (batch, counts) in rx {
+                let mut srv = insert_core.srv.lock();
+                insert_batch(&mut srv, batch);
+                srv.persist.last_load_keys_loaded = counts.keys_loaded;
+                srv.persist.last_load_keys_expired = counts.keys_expired;
+                if let Some(l) = srv.persist.loading.as_mut() {
+                    l.loaded_bytes = counts.loaded_bytes;
+                    l.rdb_used_mem = counts.rdb_used_mem;
+                }
+                crate::cmd::data::after_command(&mut srv, None);
+            }
+        });
+    let inserter = match inserter {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!("Fatal error loading the DB: {}. Exiting.", os_err(&e));
+            std::process::exit(1);
         }
-        crate::cmd::data::after_command(&mut srv, None);
+    };
+    let result = load_stream(reader, settings, |batch, counts| {
+        // The inserter only stops when this sender is dropped.
+        let _ = tx.send((batch, counts));
     });
+    drop(tx);
+    if inserter.join().is_err() {
+        tracing::warn!("Fatal error loading the DB: the insert thread failed. Exiting.");
+        std::process::exit(1);
+    }
     match result {
         Ok(counts) => {
             let mut srv = core.srv.lock();
@@ -781,6 +837,7 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
                 started.elapsed().as_secs_f64()
             );
             tracing::info!("Ready to accept connections");
+            crate::replication_replica::after_load(&mut srv, counts.repl_info());
         }
         Err(e) => {
             e.log();
@@ -866,6 +923,7 @@ mod tests {
             verify_checksum: true,
             databases: 16,
             key_delay: 0,
+            skip_expired: true,
         };
         let mut got = Vec::new();
         let counts = load_stream(&bytes[..], &set, |b, _| {
@@ -889,6 +947,7 @@ mod tests {
             verify_checksum: true,
             databases: 16,
             key_delay: 0,
+            skip_expired: true,
         };
         assert!(matches!(
             load_stream(truncated, &set, |_, _| {}),

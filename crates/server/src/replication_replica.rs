@@ -12,16 +12,22 @@
 //!   task on the tokio runtime, the second stops it, shifts the replication ids and makes
 //!   the node a writable master again with its data.
 //! * `Applier` is the follower's [`FollowerHandler`]. A full sync's RDB entries are
-//!   decoded into a fresh staging [`Keyspace`] outside the server lock, while the old
-//!   data keeps serving; once the payload is complete (and, in disk mode, fsynced and
-//!   renamed to `dbfilename` by the follower), the staging keyspace replaces the old one
-//!   in a single step under the lock. Clients never see a half-loaded dataset (design
-//!   brief, invariant 3), and a failed transfer simply drops the staging keyspace
-//!   (invariant 4). Each streamed command then runs through [`cmd::execute`] as the master
-//!   client: replies discarded, no key considered expired
-//!   ([`Keyspace::set_master_context`]), nothing re-propagated; its exact bytes go to the
-//!   server's backlog, so offsets match the master's and a promoted replica can serve
-//!   PSYNC from them.
+//!   converted into a fresh staging [`Keyspace`] on a `repl-load` thread (never on the
+//!   I/O thread, nor under the server lock), while the old data keeps serving; once the
+//!   payload is complete (and, in disk mode, fsynced and renamed to `dbfilename` by the
+//!   follower), that thread swaps the staging keyspace in for the old one in a single
+//!   step under the lock. Clients never see a half-loaded dataset (design brief,
+//!   invariant 3), and a failed transfer simply drops the staging keyspace (invariant 4).
+//!   Until the swap, what the stream brings is queued on the role and applied right
+//!   after it, in order. Each streamed command runs through [`cmd::execute`] as the
+//!   master client: replies discarded, no key considered expired
+//!   ([`Keyspace::set_master_context`]), nothing propagated of its own (the master
+//!   role is `proxy_only`); its exact bytes go to the backlog and to this node's own
+//!   replicas ([`tandem_master::Master::feed_proxied`]), so offsets and ids match the
+//!   master's along a chain and a promoted replica can serve PSYNC from them.
+//! * At start-up with `replicaof`, the follower starts once the dump is loaded
+//!   ([`after_load`]): an RDB with `repl-id` / `repl-offset` gives the cached master, so
+//!   a restarted replica continues partially.
 //! * [`rejection`] answers `-READONLY` / `-MASTERDOWN` for normal clients;
 //!   [`info_replica_fields`] and [`role`] report the replica side of INFO and ROLE.
 //!
@@ -29,14 +35,15 @@
 //! a generation number, compared under the lock.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tandem_backlog::{Backlog, ReplId};
+use tandem_backlog::ReplId;
 use tandem_commands::CommandSpec;
 use tandem_keyspace::rdb_conv::{self, ConvError};
-use tandem_keyspace::{Expiry, Keyspace};
+use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig};
 use tandem_rdb::Item;
 use tandem_replica::{
     CachedMaster, Command, ContinueInfo, Follower, FollowerConfig, FollowerError, FollowerHandler,
@@ -103,6 +110,34 @@ struct ReplicaRole {
     ever_up: bool,
     /// Offsets to show before the follower knows any (`1` in Redis with no cached master).
     initial_offset: i64,
+    /// A full sync's payload is complete but its dataset is not swapped in yet.
+    load_pending: bool,
+    /// What the stream brought meanwhile, applied right after the swap.
+    deferred: Vec<Deferred>,
+    /// `replicaof` at start-up: the follower starts once the dump is loaded.
+    awaiting_load: bool,
+}
+
+impl ReplicaRole {
+    /// The link's state as INFO, ROLE and the command checks show it: a payload still
+    /// being loaded is still the transfer.
+    fn link_state(&self) -> LinkState {
+        let state = self
+            .status
+            .as_ref()
+            .map_or(LinkState::Connect, |s| s.snapshot().state);
+        if self.load_pending && state == LinkState::Connected {
+            LinkState::Transfer
+        } else {
+            state
+        }
+    }
+}
+
+/// Stream events that arrived while a loaded dataset waits to be swapped in.
+enum Deferred {
+    Continue(ContinueInfo),
+    Command(Command),
 }
 
 impl Drop for ReplicaRole {
@@ -113,15 +148,60 @@ impl Drop for ReplicaRole {
     }
 }
 
-/// Remembers the core and the runtime, then starts replicating when the configuration
-/// has `replicaof`. Called once at start-up, after the [`Core`] exists.
+/// Remembers the core and the runtime; with `replicaof` in the configuration the node is
+/// a replica from now on, but its follower starts only in [`after_load`] (Redis loads
+/// the dump before its replication cron connects). Called once at start-up, after the
+/// [`Core`] exists and before [`crate::persist::start_loading`].
 pub fn init(core: &Arc<Core>, runtime: tokio::runtime::Handle) {
     let _ = RUNTIME.set((Arc::downgrade(core), runtime));
     let mut srv = core.srv.lock();
     if let Some((host, port)) = srv.config.replicaof() {
-        // At start-up there is no cached master: the first sync asks `PSYNC ? -1`.
-        follow(&mut srv, &host, port, None);
+        srv.replica.generation += 1;
+        let mut role = new_role(&host, port, 1);
+        role.awaiting_load = true;
+        srv.replica.role = Some(role);
+        set_replica_mode(&mut srv, true);
     }
+}
+
+/// The replication info of a loaded RDB (`repl-stream-db`, `repl-id`, `repl-offset`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdbReplInfo {
+    pub stream_db: i64,
+    pub replid: String,
+    pub offset: i64,
+}
+
+/// The dump loaded at start-up (or there was none): a replica configured by `replicaof`
+/// starts following. With the RDB's replication info, that info becomes the node's id
+/// and offset and the cached master (Redis's `replicationCacheMasterUsingMyself` in
+/// `loadDataFromDisk`), so the first PSYNC asks `PSYNC <repl-id> <repl-offset + 1>`.
+pub fn after_load(srv: &mut Server, info: Option<RdbReplInfo>) {
+    let Some(role) = srv.replica.role.as_ref().filter(|r| r.awaiting_load) else {
+        return;
+    };
+    let (host, port) = (role.host.clone(), role.port);
+    let cached = info.and_then(|i| {
+        let id = ReplId::from_bytes(i.replid.as_bytes()).ok()?;
+        if i.offset < 0 || i.stream_db < 0 {
+            return None;
+        }
+        srv.master.ids.set_replid(id);
+        if let Err(e) = srv.master.backlog.set_master_repl_offset(i.offset) {
+            tracing::warn!("Replication offset of the RDB file not used: {e}");
+            return None;
+        }
+        srv.master
+            .set_stream_db(usize::try_from(i.stream_db).unwrap_or(0));
+        tracing::info!(
+            "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer."
+        );
+        Some(CachedMaster {
+            replid: i.replid,
+            offset: i.offset,
+        })
+    });
+    follow(srv, &host, port, cached);
 }
 
 /// Becomes a replica of `host:port` (Redis's `replicationSetMaster`): stops any previous
@@ -160,15 +240,7 @@ fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>)
     srv.replica.generation += 1;
     let generation = srv.replica.generation;
     let initial_offset = cached.as_ref().map_or(1, |c| c.offset);
-    let mut role = ReplicaRole {
-        host: host.to_string(),
-        port,
-        status: None,
-        stop: None,
-        master_client: Some(master_client(host, port)),
-        ever_up: false,
-        initial_offset,
-    };
+    let mut role = new_role(host, port, initial_offset);
     let fcfg = follower_config(srv, host, port, cached);
     match (Follower::new(fcfg), RUNTIME.get()) {
         (Ok(mut follower), Some((core, rt))) => {
@@ -177,7 +249,7 @@ fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>)
             let mut applier = Applier {
                 core: core.clone(),
                 generation,
-                staging: None,
+                loader: None,
             };
             rt.spawn(async move {
                 follower.run(&mut applier).await;
@@ -188,6 +260,21 @@ fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>)
     }
     srv.replica.role = Some(role);
     set_replica_mode(srv, true);
+}
+
+fn new_role(host: &str, port: u16, initial_offset: i64) -> ReplicaRole {
+    ReplicaRole {
+        host: host.to_string(),
+        port,
+        status: None,
+        stop: None,
+        master_client: Some(master_client(host, port)),
+        ever_up: false,
+        initial_offset,
+        load_pending: false,
+        deferred: Vec::new(),
+        awaiting_load: false,
+    }
 }
 
 /// Becomes a master again (Redis's `replicationUnsetMaster`): stops the follower, keeps
@@ -204,6 +291,8 @@ pub fn unset_master(srv: &mut Server) {
     srv.master.ids.shift(offset);
     tracing::warn!("{}", srv.master.ids.shift_log_line());
     set_replica_mode(srv, false);
+    // The first write of its own is preceded by a SELECT.
+    srv.master.reset_selected_db();
 }
 
 /// Replica semantics in the keyspace and the data commands (no active expiry, reads hide
@@ -211,6 +300,9 @@ pub fn unset_master(srv: &mut Server) {
 fn set_replica_mode(srv: &mut Server, on: bool) {
     srv.ks.config_mut().replica_mode = on;
     srv.data_settings.replica_mode = on;
+    // A replica generates no stream of its own (no propagation, PING, GETACK, backlog
+    // expiry): it only proxies its master's.
+    srv.master.proxy_only = on;
     crate::log::set_role(if on { b'S' } else { b'M' });
 }
 
@@ -275,16 +367,22 @@ pub fn rejection(srv: &Server, client: &Client, spec: &CommandSpec) -> Option<&'
     if spec.is_write() && srv.config.get_bool("replica-read-only") {
         return Some(READONLY_ERR);
     }
-    if !spec.has_flag("stale") && !srv.config.get_bool("replica-serve-stale-data") {
-        let up = role
-            .status
-            .as_ref()
-            .is_some_and(|s| s.snapshot().state == LinkState::Connected);
-        if !up {
-            return Some(MASTERDOWN_ERR);
-        }
+    if !spec.has_flag("stale")
+        && !srv.config.get_bool("replica-serve-stale-data")
+        && role.link_state() != LinkState::Connected
+    {
+        return Some(MASTERDOWN_ERR);
     }
     None
+}
+
+/// True while this node is a replica whose link with its master is not up (PSYNC/SYNC
+/// from its own replicas then get `-NOMASTERLINK`).
+pub fn link_down(srv: &Server) -> bool {
+    srv.replica
+        .role
+        .as_ref()
+        .is_some_and(|r| r.link_state() != LinkState::Connected)
 }
 
 /// The replica-side fields of INFO replication, in 7.0.15's order (nothing for a master):
@@ -297,7 +395,7 @@ pub fn info_replica_fields(srv: &Server, out: &mut String) {
         return;
     };
     let st = role.status.as_ref().map(StatusHandle::snapshot);
-    let state = st.as_ref().map_or(LinkState::Connect, |s| s.state);
+    let state = role.link_state();
     let connected = state == LinkState::Connected;
     let (read_off, off) = match &st {
         Some(s) if s.offset >= 0 => (s.read_offset.max(s.offset), s.offset),
@@ -358,7 +456,7 @@ pub fn role(ctx: &mut cmd::Ctx<'_>) -> bool {
         return false;
     };
     let st = role.status.as_ref().map(StatusHandle::snapshot);
-    let state = st.as_ref().map_or(LinkState::Connect, |s| s.state);
+    let state = role.link_state();
     let name: &[u8] = match state {
         LinkState::Connect => b"connect",
         LinkState::Connecting => b"connecting",
@@ -386,7 +484,7 @@ pub fn role(ctx: &mut cmd::Ctx<'_>) -> bool {
 // The follower's handler
 // ---------------------------------------------------------------------------------------
 
-/// A full sync's dataset being decoded, outside the server lock.
+/// A full sync's dataset being converted, on the `repl-load` thread.
 struct Staging {
     ks: Keyspace,
     keys_loaded: u64,
@@ -396,60 +494,147 @@ struct Staging {
     aux: Vec<(Bytes, Bytes)>,
 }
 
+/// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
+enum LoadMsg {
+    Start(Box<KeyspaceConfig>),
+    Item(Item),
+    Abort,
+    Done(FullSyncDone),
+}
+
 /// Applies what the follower reads to the server.
 struct Applier {
     core: Weak<Core>,
     generation: u64,
-    staging: Option<Staging>,
+    /// The `repl-load` thread, started at the first full sync. One thread per follower,
+    /// fed in order, so loads and swaps happen in the order the payloads arrived.
+    loader: Option<mpsc::Sender<LoadMsg>>,
+}
+
+/// Runs `f` under the lock when follower `generation` is still the current one.
+fn with_current(core: &Weak<Core>, generation: u64, f: impl FnOnce(&mut Server)) {
+    let Some(core) = core.upgrade() else {
+        return;
+    };
+    let mut srv = core.srv.lock();
+    if srv.replica.generation != generation || srv.replica.role.is_none() {
+        return;
+    }
+    f(&mut srv);
 }
 
 impl Applier {
     /// Runs `f` under the lock when this follower is still the current one.
     fn with_server(&self, f: impl FnOnce(&mut Server)) {
-        let Some(core) = self.core.upgrade() else {
-            return;
-        };
-        let mut srv = core.srv.lock();
-        if srv.replica.generation != self.generation || srv.replica.role.is_none() {
-            return;
-        }
-        f(&mut srv);
+        with_current(&self.core, self.generation, f);
     }
 
-    fn stage_item(st: &mut Staging, item: Item) {
-        if st.error.is_some() {
-            return;
-        }
-        match item {
-            Item::Entry(e) => {
-                let db = e.db as usize;
-                if db >= st.ks.databases() {
-                    st.error = Some(too_many_dbs(st.ks.databases()));
+    /// Hands `msg` to the `repl-load` thread, starting it when needed.
+    fn send_to_loader(&mut self, msg: LoadMsg) {
+        if self.loader.is_none() {
+            let (tx, rx) = mpsc::channel();
+            let (core, generation) = (self.core.clone(), self.generation);
+            let spawned = std::thread::Builder::new()
+                .name("repl-load".into())
+                .spawn(move || loader_thread(&core, generation, &rx));
+            match spawned {
+                Ok(_) => self.loader = Some(tx),
+                Err(e) => {
+                    tracing::warn!("Can't create the replica's loading thread: {e}");
                     return;
                 }
-                match rdb_conv::from_rdb(e.value) {
-                    Ok(value) => {
-                        let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
-                        // A copy: the decoded key may share a large read buffer.
-                        st.ks.set(db, Bytes::copy_from_slice(&e.key), value, expiry);
-                        st.keys_loaded += 1;
-                    }
-                    Err(ConvError::Module(name)) => {
-                        st.error = Some(format!(
-                            "The RDB file contains module data I can't load: no matching module '{name}'"
-                        ));
-                    }
+            }
+        }
+        if let Some(tx) = &self.loader {
+            if tx.send(msg).is_err() {
+                self.loader = None;
+            }
+        }
+    }
+}
+
+/// The `repl-load` thread: converts RDB items into the staging keyspace, then swaps it in
+/// under the lock and applies what the stream brought meanwhile.
+fn loader_thread(core: &Weak<Core>, generation: u64, rx: &mpsc::Receiver<LoadMsg>) {
+    let mut staging: Option<Staging> = None;
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            LoadMsg::Start(cfg) => {
+                staging = Some(Staging {
+                    ks: Keyspace::new(*cfg),
+                    keys_loaded: 0,
+                    error: None,
+                    aux: Vec::new(),
+                });
+            }
+            LoadMsg::Item(item) => {
+                if let Some(st) = staging.as_mut() {
+                    stage_item(st, item);
                 }
             }
-            Item::SelectDb(db) if db as usize >= st.ks.databases() => {
-                st.error = Some(too_many_dbs(st.ks.databases()));
+            // The old data was never touched: dropping the staging set is the rollback.
+            LoadMsg::Abort => staging = None,
+            LoadMsg::Done(done) => {
+                let st = staging.take();
+                with_current(core, generation, |srv| {
+                    if let Some(st) = st {
+                        apply_full_sync(srv, st, &done);
+                    }
+                    finish_pending_load(srv);
+                });
             }
-            Item::Aux { key, value } => st.aux.push((key, value)),
-            Item::Function(_) => {
-                tracing::warn!("Skipping a function library: Tandem has no function engine");
-            }
-            _ => {}
         }
+    }
+}
+
+/// The dataset is swapped in: applies, in order, what the stream brought meanwhile.
+fn finish_pending_load(srv: &mut Server) {
+    let Some(role) = srv.replica.role.as_mut() else {
+        return;
+    };
+    role.load_pending = false;
+    let deferred = std::mem::take(&mut role.deferred);
+    for d in deferred {
+        match d {
+            Deferred::Continue(info) => apply_continue(srv, &info),
+            Deferred::Command(c) => apply_command(srv, c),
+        }
+    }
+}
+
+fn stage_item(st: &mut Staging, item: Item) {
+    if st.error.is_some() {
+        return;
+    }
+    match item {
+        Item::Entry(e) => {
+            let db = e.db as usize;
+            if db >= st.ks.databases() {
+                st.error = Some(too_many_dbs(st.ks.databases()));
+                return;
+            }
+            match rdb_conv::from_rdb(e.value) {
+                Ok(value) => {
+                    let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
+                    // A copy: the decoded key may share a large read buffer.
+                    st.ks.set(db, Bytes::copy_from_slice(&e.key), value, expiry);
+                    st.keys_loaded += 1;
+                }
+                Err(ConvError::Module(name)) => {
+                    st.error = Some(format!(
+                        "The RDB file contains module data I can't load: no matching module '{name}'"
+                    ));
+                }
+            }
+        }
+        Item::SelectDb(db) if db as usize >= st.ks.databases() => {
+            st.error = Some(too_many_dbs(st.ks.databases()));
+        }
+        Item::Aux { key, value } => st.aux.push((key, value)),
+        Item::Function(_) => {
+            tracing::warn!("Skipping a function library: Tandem has no function engine");
+        }
+        _ => {}
     }
 }
 
@@ -467,56 +652,67 @@ impl FollowerHandler for Applier {
             c.replica_mode = true;
             cfg = Some(c);
         });
-        self.staging = cfg.map(|cfg| Staging {
-            ks: Keyspace::new(cfg),
-            keys_loaded: 0,
-            error: None,
-            aux: Vec::new(),
-        });
+        if let Some(cfg) = cfg {
+            self.send_to_loader(LoadMsg::Start(Box::new(cfg)));
+        }
     }
 
     fn on_rdb_item(&mut self, item: Item) {
-        if let Some(st) = self.staging.as_mut() {
-            Applier::stage_item(st, item);
+        if self.loader.is_some() {
+            self.send_to_loader(LoadMsg::Item(item));
         }
     }
 
     fn on_rdb_aborted(&mut self, _error: &FollowerError) {
-        // The old data was never touched: dropping the staging set is the whole rollback.
-        self.staging = None;
+        if self.loader.is_some() {
+            self.send_to_loader(LoadMsg::Abort);
+        }
     }
 
     fn on_rdb_done(&mut self, done: &FullSyncDone) {
-        let Some(st) = self.staging.take() else {
-            return;
-        };
-        self.with_server(|srv| apply_full_sync(srv, st, done));
+        // From now on the stream waits for the swap (made by the loading thread).
+        self.with_server(|srv| {
+            if let Some(role) = srv.replica.role.as_mut() {
+                role.load_pending = true;
+            }
+        });
+        self.send_to_loader(LoadMsg::Done(done.clone()));
     }
 
     fn on_continue(&mut self, info: &ContinueInfo) {
-        self.with_server(|srv| {
-            if let Some(role) = srv.replica.role.as_mut() {
-                role.ever_up = true;
-            }
-            let Ok(id) = ReplId::from_bytes(info.replid.as_bytes()) else {
-                return;
-            };
-            if info.previous_replid.is_some() && srv.master.ids.replid() != &id {
-                srv.master.ids.shift_to(id, info.offset);
-                disconnect_sub_replicas(srv);
-            } else if srv.master.ids.replid() != &id {
-                srv.master.ids.set_replid(id);
-            }
-            if !srv.master.backlog.is_active() {
-                let _ = srv.master.backlog.create_at(info.offset);
-            } else if srv.master.backlog.master_repl_offset() != info.offset {
-                let _ = srv.master.backlog.set_master_repl_offset(info.offset);
-            }
+        self.with_server(|srv| match srv.replica.role.as_mut() {
+            Some(role) if role.load_pending => role.deferred.push(Deferred::Continue(info.clone())),
+            _ => apply_continue(srv, info),
         });
     }
 
     fn on_command(&mut self, command: Command) {
-        self.with_server(|srv| apply_command(srv, command));
+        self.with_server(|srv| match srv.replica.role.as_mut() {
+            Some(role) if role.load_pending => role.deferred.push(Deferred::Command(command)),
+            _ => apply_command(srv, command),
+        });
+    }
+}
+
+/// `+CONTINUE`: adopts the master's id (shifting ours when it changed) and makes sure the
+/// backlog exists at the continued offset.
+fn apply_continue(srv: &mut Server, info: &ContinueInfo) {
+    if let Some(role) = srv.replica.role.as_mut() {
+        role.ever_up = true;
+    }
+    let Ok(id) = ReplId::from_bytes(info.replid.as_bytes()) else {
+        return;
+    };
+    if info.previous_replid.is_some() && srv.master.ids.replid() != &id {
+        srv.master.ids.shift_to(id, info.offset);
+        disconnect_sub_replicas(srv);
+    } else if srv.master.ids.replid() != &id {
+        srv.master.ids.set_replid(id);
+    }
+    if !srv.master.backlog.is_active() {
+        let _ = srv.master.backlog.create_at(info.offset);
+    } else if srv.master.backlog.master_repl_offset() != info.offset {
+        let _ = srv.master.backlog.set_master_repl_offset(info.offset);
     }
 }
 
@@ -597,6 +793,7 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
     if let Err(e) = srv.master.backlog.create_at(done.offset.max(0)) {
         tracing::warn!("Replication backlog not created: {e}");
     }
+    srv.master.set_stream_db(done.stream_db);
     if let Some(role) = srv.replica.role.as_mut() {
         role.ever_up = true;
         if let Some(c) = role.master_client.as_mut() {
@@ -607,8 +804,9 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
     }
 }
 
-/// Runs one command of the master's stream as the master client; its bytes go to the
-/// backlog so that this node's offset follows the master's byte for byte.
+/// Runs one command of the master's stream as the master client; its exact bytes go to
+/// the backlog and to this node's own replicas, so that offsets follow the master's byte
+/// for byte along a chain.
 fn apply_command(srv: &mut Server, command: Command) {
     if !command.is_housekeeping() {
         let Some(mut client) = srv
@@ -626,16 +824,11 @@ fn apply_command(srv: &mut Server, command: Command) {
         }
         client.last_interaction = Instant::now();
         let name = command.name();
-        // Writes run with replies discarded and nothing propagated: the master's own bytes
-        // are what this node feeds to its backlog (below). An absent backlog drops every
-        // propagated command, so it is set aside while the command runs.
-        let size = srv.master.backlog.size();
-        let backlog = std::mem::replace(&mut srv.master.backlog, Backlog::new(size));
+        // Replies are discarded; nothing is propagated of its own (`proxy_only`).
         srv.ks.set_master_context(true);
         let mut out = BytesMut::new();
         cmd::execute(srv, &mut client, command.args, &mut out);
         srv.ks.set_master_context(false);
-        srv.master.backlog = backlog;
         if out.first() == Some(&b'-') && client.multi.is_none() {
             let text = String::from_utf8_lossy(&out[1..]).trim_end().to_string();
             tracing::warn!(
@@ -646,10 +839,12 @@ fn apply_command(srv: &mut Server, command: Command) {
             role.master_client = Some(client);
         }
     }
-    srv.master.backlog.append(&command.raw);
+    let drops = srv.master.feed_proxied(&command.raw);
+    srv.master.set_stream_db(command.db);
     if srv.master.backlog.master_repl_offset() != command.offset {
         let _ = srv.master.backlog.set_master_repl_offset(command.offset);
     }
+    crate::repl::close_dropped(srv, drops);
 }
 
 /// Closes this node's own replicas (chained replicas) so that they resync.

@@ -24,8 +24,12 @@ pub fn now_ms() -> i64 {
 
 /// Runs a data command handler with the calling client's database.
 pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
-    // min-replicas-to-write (Redis checks it in processCommand, before the handler).
-    if !ctx.srv.master.write_allowed() && ctx.spec.flags.contains(&"write") {
+    // min-replicas-to-write (Redis checks it in processCommand, before the handler); it
+    // never applies on a replica, so never to the master's stream.
+    if !ctx.srv.master.write_allowed()
+        && ctx.spec.flags.contains(&"write")
+        && !ctx.srv.replica.is_active()
+    {
         ctx.err(super::repl::NOREPLICAS_ERR);
         return;
     }

@@ -29,6 +29,11 @@ pub fn sync(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.client.repl.is_replica {
         return;
     }
+    // A replica serves its own replicas only while its link with its master is up.
+    if crate::replication_replica::link_down(ctx.srv) {
+        ctx.err("NOMASTERLINK Can't SYNC while not connected with my master");
+        return;
+    }
     let srv: &mut Server = ctx.srv;
     srv.master.config = master_config(&srv.config);
     let req = SyncRequest {
