@@ -68,7 +68,7 @@ impl Core {
         let authed = !srv.requires_auth();
         srv.stats.total_connections_received += 1;
         srv.clients
-            .insert(id, Client::new(id, meta, events, authed));
+            .insert(id, Box::new(Client::new(id, meta, events, authed)));
         authed
     }
 

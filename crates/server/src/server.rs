@@ -73,7 +73,7 @@ pub struct Pause {
 /// Everything the executor owns.
 pub struct Server {
     pub config: Config,
-    pub clients: BTreeMap<u64, Client>,
+    pub clients: BTreeMap<u64, Box<Client>>,
     pub stats: Stats,
     pub started: Instant,
     #[allow(dead_code)] // INFO reads `persist.lastsave`, which starts at this value

@@ -199,7 +199,12 @@ fn help(ctx: &mut Ctx<'_>) {
 /// Every connected client, the caller included, in id order. Clients already killed (their
 /// connection is closing) are left out, as Redis frees them at once.
 pub fn all_clients<'a>(srv: &'a Server, caller: Option<&'a Client>) -> Vec<&'a Client> {
-    let mut v: Vec<&Client> = srv.clients.values().filter(|c| !c.killed).collect();
+    let mut v: Vec<&Client> = srv
+        .clients
+        .values()
+        .map(|c| &**c)
+        .filter(|c| !c.killed)
+        .collect();
     if let Some(me) = caller {
         if !srv.clients.contains_key(&me.id) {
             let at = v.partition_point(|c| c.id < me.id);

@@ -554,7 +554,7 @@ pub(crate) static TABLE: &[Directive] = &[
     // Integer configs
     acted(i("databases", None, I, 1, INT_MAX, 16)),
     acted(i("port", None, M, 0, 65535, 6379)),
-    i("io-threads", None, DEBUG | I, 1, 128, 1),
+    acted(i("io-threads", None, DEBUG | I, 1, 128, 1)),
     i("auto-aof-rewrite-percentage", None, M, 0, INT_MAX, 100),
     i(
         "cluster-replica-validity-factor",
