@@ -609,6 +609,9 @@ struct LoadSettings {
     verify_checksum: bool,
     databases: usize,
     key_delay: i64,
+    /// `loading-process-events-interval-bytes`: a batch is handed over (and the progress
+    /// INFO shows is updated) at least this often, as Redis processes events while loading.
+    events_interval: u64,
     /// A master skips keys already expired; a replica (`replicaof`) keeps them: its
     /// master expires them and says so in the stream.
     skip_expired: bool,
@@ -620,13 +623,14 @@ impl LoadSettings {
             verify_checksum: c.get_bool("rdbchecksum"),
             databases: c.get_i64("databases").max(1) as usize,
             key_delay: c.get_i64("key-load-delay"),
+            events_interval: c.get_i64("loading-process-events-interval-bytes").max(1024) as u64,
             skip_expired: c.replicaof().is_none(),
         }
     }
 }
 
 /// Reads and decodes an RDB stream, handing batches of keys to `flush` (called at least
-/// every 1024 keys or 10 ms, and once at the end). Keys already expired are skipped (this
+/// every 1024 keys, 10 ms or `events_interval` bytes, and once at the end). Keys already expired are skipped (this
 /// server is a master) and counted.
 fn load_stream<R: Read>(
     mut r: R,
@@ -665,8 +669,12 @@ fn load_stream<R: Read>(
                         counts.keys_loaded += 1;
                     }
                     debug_delay(set.key_delay, &mut delay_calls);
-                    if batch.len() >= 1024 || last_flush.elapsed() >= Duration::from_millis(10) {
-                        counts.loaded_bytes = fed - dec.buffered() as u64;
+                    let decoded = fed - dec.buffered() as u64;
+                    if batch.len() >= 1024
+                        || last_flush.elapsed() >= Duration::from_millis(10)
+                        || decoded.saturating_sub(counts.loaded_bytes) >= set.events_interval
+                    {
+                        counts.loaded_bytes = decoded;
                         flush(std::mem::take(&mut batch), counts);
                         last_flush = Instant::now();
                     }
@@ -905,6 +913,38 @@ mod tests {
     }
 
     #[test]
+    fn load_hands_over_a_batch_every_events_interval_bytes() {
+        use tandem_rdb::{encode_to_vec, EncodeOptions, Entry, Rdb, RdbValue};
+        let mut rdb = Rdb::default();
+        for i in 0..200 {
+            let value = format!("{i:0>100}");
+            rdb.entries.push(Entry::new(
+                0,
+                format!("key:{i}"),
+                RdbValue::String(value.into()),
+            ));
+        }
+        let bytes = encode_to_vec(&rdb, &EncodeOptions::default()).unwrap();
+        let set = LoadSettings {
+            verify_checksum: true,
+            databases: 16,
+            key_delay: 0,
+            events_interval: 1024,
+            skip_expired: true,
+        };
+        let mut flushes = 0;
+        let mut keys = 0;
+        load_stream(&bytes[..], &set, |b, _| {
+            flushes += 1;
+            keys += b.len();
+        })
+        .unwrap();
+        assert_eq!(keys, 200);
+        // About 22 KB of payload: one hand-over per KiB at least.
+        assert!(flushes >= bytes.len() / 1024, "{flushes} flushes");
+    }
+
+    #[test]
     fn load_stream_skips_expired_and_counts() {
         use tandem_rdb::{encode_to_vec, Entry, Rdb, RdbValue};
         let mut rdb = Rdb {
@@ -923,6 +963,7 @@ mod tests {
             verify_checksum: true,
             databases: 16,
             key_delay: 0,
+            events_interval: 2 * 1024 * 1024,
             skip_expired: true,
         };
         let mut got = Vec::new();
@@ -947,6 +988,7 @@ mod tests {
             verify_checksum: true,
             databases: 16,
             key_delay: 0,
+            events_interval: 2 * 1024 * 1024,
             skip_expired: true,
         };
         assert!(matches!(

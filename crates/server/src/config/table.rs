@@ -432,7 +432,7 @@ pub(crate) static TABLE: &[Directive] = &[
     acted(b("lazyfree-lazy-user-del", None, DEBUG, false)),
     acted(b("lazyfree-lazy-user-flush", None, DEBUG, false)),
     b("repl-disable-tcp-nodelay", None, M, false),
-    b("repl-diskless-sync", None, DEBUG, true),
+    acted(b("repl-diskless-sync", None, DEBUG, true)),
     b("aof-rewrite-incremental-fsync", None, M, true),
     b("no-appendfsync-on-rewrite", None, M, false),
     b("cluster-require-full-coverage", None, M, true),
@@ -538,7 +538,7 @@ pub(crate) static TABLE: &[Directive] = &[
     e("oom-score-adj", M, OOM_SCORE_ADJ, 0),
     e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0),
     e("sanitize-dump-payload", DEBUG, SANITIZE_DUMP, 0),
-    e("enable-protected-configs", I, PROTECTED_ACTION, 0),
+    acted(e("enable-protected-configs", I, PROTECTED_ACTION, 0)),
     acted(e("enable-debug-command", I, PROTECTED_ACTION, 0)),
     e("enable-module-command", I, PROTECTED_ACTION, 0),
     e("cluster-preferred-endpoint-type", M, ENDPOINT_TYPE, 0),
@@ -564,14 +564,14 @@ pub(crate) static TABLE: &[Directive] = &[
         INT_MAX,
         10,
     ),
-    i(
+    acted(i(
         "list-max-listpack-size",
         Some("list-max-ziplist-size"),
         M,
         INT_MIN,
         INT_MAX,
         -2,
-    ),
+    )),
     i("tcp-keepalive", None, M, 0, INT_MAX, 300),
     i("cluster-migration-barrier", None, M, 0, INT_MAX, 1),
     i("active-defrag-cycle-min", None, M, 1, 99, 1),
@@ -588,56 +588,56 @@ pub(crate) static TABLE: &[Directive] = &[
         INT_MAX,
         100,
     ),
-    i("repl-diskless-sync-delay", None, M, 0, INT_MAX, 5),
+    acted(i("repl-diskless-sync-delay", None, M, 0, INT_MAX, 5)),
     i("maxmemory-samples", None, M, 1, INT_MAX, 5),
     i("maxmemory-eviction-tenacity", None, M, 0, 100, 10),
     acted(i("timeout", None, M, 0, INT_MAX, 0)),
-    i(
+    acted(i(
         "replica-announce-port",
         Some("slave-announce-port"),
         M,
         0,
         65535,
         0,
-    ),
+    )),
     acted(i("tcp-backlog", None, I, 0, INT_MAX, 511)),
     i("cluster-port", None, I, 0, 65535, 0),
     i("cluster-announce-bus-port", None, M, 0, 65535, 0),
     i("cluster-announce-port", None, M, 0, 65535, 0),
     i("cluster-announce-tls-port", None, M, 0, 65535, 0),
-    i("repl-timeout", None, M, 1, INT_MAX, 60),
-    i(
+    acted(i("repl-timeout", None, M, 1, INT_MAX, 60)),
+    acted(i(
         "repl-ping-replica-period",
         Some("repl-ping-slave-period"),
         M,
         1,
         INT_MAX,
         10,
-    ),
-    i("list-compress-depth", None, DEBUG, 0, INT_MAX, 0),
+    )),
+    acted(i("list-compress-depth", None, DEBUG, 0, INT_MAX, 0)),
     acted(i("rdb-key-save-delay", None, HIDDEN, INT_MIN, INT_MAX, 0)),
     acted(i("key-load-delay", None, HIDDEN, INT_MIN, INT_MAX, 0)),
     i("active-expire-effort", None, M, 1, 10, 1),
     acted(i("hz", None, M, 0, INT_MAX, 10)),
-    i(
+    acted(i(
         "min-replicas-to-write",
         Some("min-slaves-to-write"),
         M,
         0,
         INT_MAX,
         0,
-    ),
-    i(
+    )),
+    acted(i(
         "min-replicas-max-lag",
         Some("min-slaves-max-lag"),
         M,
         0,
         INT_MAX,
         10,
-    ),
+    )),
     i("watchdog-period", None, HIDDEN, 0, INT_MAX, 0),
     i("shutdown-timeout", None, M, 0, INT_MAX, 10),
-    i("repl-diskless-sync-max-replicas", None, M, 0, INT_MAX, 0),
+    acted(i("repl-diskless-sync-max-replicas", None, M, 0, INT_MAX, 0)),
     // Unsigned int configs
     acted(n(
         "maxclients",
@@ -687,7 +687,7 @@ pub(crate) static TABLE: &[Directive] = &[
         false,
     )),
     i("stream-node-max-entries", None, M, 0, LONG_MAX, 100),
-    n(
+    acted(n(
         "repl-backlog-size",
         None,
         M,
@@ -696,7 +696,7 @@ pub(crate) static TABLE: &[Directive] = &[
         1024 * 1024,
         MEM,
         false,
-    ),
+    )),
     // Unsigned long long configs
     n("maxmemory", None, M, 0, ULLONG_MAX_AS_I64, 0, MEM, true),
     n(
@@ -710,7 +710,7 @@ pub(crate) static TABLE: &[Directive] = &[
         true,
     ),
     // size_t configs
-    n(
+    acted(n(
         "hash-max-listpack-entries",
         Some("hash-max-ziplist-entries"),
         M,
@@ -719,8 +719,8 @@ pub(crate) static TABLE: &[Directive] = &[
         512,
         NumFmt::Plain,
         true,
-    ),
-    n(
+    )),
+    acted(n(
         "set-max-intset-entries",
         None,
         M,
@@ -729,8 +729,8 @@ pub(crate) static TABLE: &[Directive] = &[
         512,
         NumFmt::Plain,
         true,
-    ),
-    n(
+    )),
+    acted(n(
         "zset-max-listpack-entries",
         Some("zset-max-ziplist-entries"),
         M,
@@ -739,7 +739,7 @@ pub(crate) static TABLE: &[Directive] = &[
         128,
         NumFmt::Plain,
         true,
-    ),
+    )),
     n(
         "active-defrag-ignore-bytes",
         None,
@@ -750,7 +750,7 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         true,
     ),
-    n(
+    acted(n(
         "hash-max-listpack-value",
         Some("hash-max-ziplist-value"),
         M,
@@ -759,7 +759,7 @@ pub(crate) static TABLE: &[Directive] = &[
         64,
         MEM,
         true,
-    ),
+    )),
     n(
         "stream-node-max-bytes",
         None,
@@ -770,7 +770,7 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         true,
     ),
-    n(
+    acted(n(
         "zset-max-listpack-value",
         Some("zset-max-ziplist-value"),
         M,
@@ -779,7 +779,7 @@ pub(crate) static TABLE: &[Directive] = &[
         64,
         MEM,
         true,
-    ),
+    )),
     n(
         "hll-sparse-max-bytes",
         None,
@@ -821,7 +821,7 @@ pub(crate) static TABLE: &[Directive] = &[
         false,
     ),
     // Other configs
-    i("repl-backlog-ttl", None, M, 0, LONG_MAX, 3600),
+    acted(i("repl-backlog-ttl", None, M, 0, LONG_MAX, 3600)),
     n(
         "auto-aof-rewrite-min-size",
         None,
@@ -832,14 +832,14 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         false,
     ),
-    i(
+    acted(i(
         "loading-process-events-interval-bytes",
         None,
         HIDDEN,
         1024,
         INT_MAX,
         2 * 1024 * 1024,
-    ),
+    )),
     // TLS
     i("tls-port", None, M, 0, 65535, 0),
     i("tls-session-cache-size", None, M, 0, INT_MAX, 20 * 1024),
@@ -864,12 +864,12 @@ pub(crate) static TABLE: &[Directive] = &[
     // Special configs
     acted(sp("dir", None, PROTECTED | DENY_LOADING, Kind::Dir)),
     acted(sp("save", None, MULTI_ARG, Kind::Save)),
-    sp(
+    acted(sp(
         "client-output-buffer-limit",
         None,
         MULTI_ARG,
         Kind::ClientOutputBufferLimit,
-    ),
+    )),
     sp(
         "oom-score-adj-values",
         None,
