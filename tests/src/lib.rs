@@ -26,6 +26,7 @@
 pub mod corpus;
 pub mod diff;
 pub mod normalize;
+pub mod probe;
 pub mod resp;
 pub mod server;
 

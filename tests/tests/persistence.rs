@@ -9,11 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tandem_tests::probe::{digest, info_field, ok, text, wait_until};
 use tandem_tests::{run_bounded, Flavor, Frame, RespConn, ServerBuilder, ServerProcess};
 
-const POLL_LIMIT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn cmd(conn: &mut RespConn, args: &[&[u8]]) -> Frame {
@@ -25,39 +25,10 @@ fn cmds(conn: &mut RespConn, args: &[&str]) -> Frame {
     cmd(conn, &a)
 }
 
-fn text(f: &Frame) -> String {
-    f.as_string().unwrap_or_else(|| format!("{f:?}"))
-}
-
-fn ok(conn: &mut RespConn, args: &[&str]) {
-    let r = cmds(conn, args);
-    assert!(!r.is_error(), "{args:?} -> {}", text(&r));
-}
-
-/// One field of `INFO <section>`.
-fn info_field(conn: &mut RespConn, section: &str, name: &str) -> Option<String> {
-    let info = text(&cmds(conn, &["INFO", section]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
-}
-
-/// Polls `f` until it is true; panics with `what` after [`POLL_LIMIT`].
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + POLL_LIMIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn wait_loaded(conn: &mut RespConn) {
     wait_until("the dataset to load", || {
         info_field(conn, "persistence", "loading").as_deref() == Some("0")
     });
-}
-
-fn digest(conn: &mut RespConn) -> String {
-    text(&cmds(conn, &["DEBUG", "DIGEST"]))
 }
 
 /// Starts `flavor` with DEBUG enabled and `extra` arguments.

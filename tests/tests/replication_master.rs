@@ -9,42 +9,10 @@
 //! every wait is a bounded poll.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tandem_tests::{Flavor, Frame, RespConn, ServerProcess};
-
-const POLL_LIMIT: Duration = Duration::from_secs(60);
-
-fn cmds(conn: &mut RespConn, args: &[&str]) -> Frame {
-    conn.command(args).unwrap()
-}
-
-fn text(f: &Frame) -> String {
-    f.as_string().unwrap_or_else(|| format!("{f:?}"))
-}
-
-fn ok(conn: &mut RespConn, args: &[&str]) {
-    let r = cmds(conn, args);
-    assert!(!r.is_error(), "{args:?} -> {}", text(&r));
-}
-
-fn info_field(conn: &mut RespConn, section: &str, name: &str) -> Option<String> {
-    let info = text(&cmds(conn, &["INFO", section]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + POLL_LIMIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn digest(conn: &mut RespConn) -> String {
-    text(&cmds(conn, &["DEBUG", "DIGEST"]))
-}
+use tandem_tests::probe::{cmds, digest, info_field, ok, text, wait_until};
+use tandem_tests::{Flavor, RespConn, ServerProcess};
 
 fn start_master(extra: &[&str]) -> ServerProcess {
     let mut args = vec!["--enable-debug-command", "yes"];
