@@ -403,3 +403,18 @@ fn loading_is_answered_while_a_dump_loads() {
         "{log}"
     );
 }
+
+#[test]
+fn debug_reload_of_a_damaged_dump_keeps_the_data() {
+    let server = start(Flavor::Tandem, &[]);
+    let mut conn = RespConn::connect(server.addr()).unwrap();
+    ok(&mut conn, &["SET", "kept", "value"]);
+    ok(&mut conn, &["SAVE"]);
+    let path = server.dir().join("dump.rdb");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 9]).unwrap();
+    let reply = cmds(&mut conn, &["DEBUG", "RELOAD", "NOSAVE"]);
+    assert!(reply.is_error(), "{}", text(&reply));
+    assert_eq!(text(&cmds(&mut conn, &["GET", "kept"])), "value");
+    assert_eq!(text(&cmds(&mut conn, &["DBSIZE"])), "1");
+}

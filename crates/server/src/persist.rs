@@ -854,13 +854,16 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
     }
 }
 
-/// DEBUG RELOAD's load step: loads the RDB file synchronously into the keyspace.
-pub fn load_sync(srv: &mut Server) -> Result<(u64, u64), LoadError> {
+/// DEBUG RELOAD's load step: decodes the whole RDB file first, and only when it is sound
+/// empties the keyspace (`flush_first`) and inserts the keys, so a damaged file leaves the
+/// data as it was (invariant 4).
+pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), LoadError> {
     let path = rdb_path(&srv.config);
     let settings = LoadSettings::new(&srv.config);
+    let mut keys = Vec::new();
     let loaded = File::open(path).map_err(LoadError::from).and_then(|file| {
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        load_stream(reader, &settings, |batch, _| insert_batch(srv, batch))
+        load_stream(reader, &settings, |batch, _| keys.extend(batch))
     });
     let counts = match loaded {
         Ok(c) => c,
@@ -869,6 +872,13 @@ pub fn load_sync(srv: &mut Server) -> Result<(u64, u64), LoadError> {
             return Err(e);
         }
     };
+    if flush_first {
+        let _ = srv.ks.empty(
+            tandem_keyspace::DbTarget::All,
+            tandem_keyspace::FreeMode::Sync,
+        );
+    }
+    insert_batch(srv, keys);
     srv.persist.last_load_keys_loaded = counts.keys_loaded;
     srv.persist.last_load_keys_expired = counts.keys_expired;
     tracing::info!(

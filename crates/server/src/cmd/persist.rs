@@ -3,7 +3,7 @@
 //! [`crate::persist`]; these handlers parse arguments and reply as Redis 7.0.15 does.
 
 use bytes::Bytes;
-use tandem_keyspace::{DbTarget, Expiry, FreeMode};
+use tandem_keyspace::{Expiry, FreeMode};
 
 use super::{data, parse_i64, Ctx};
 use crate::persist;
@@ -208,11 +208,7 @@ pub fn debug_reload(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err("ERR Error trying to save the RDB dump, check server logs.");
         return;
     }
-    if flush {
-        let _ = ctx.srv.ks.empty(DbTarget::All, FreeMode::Sync);
-        data::after_command(ctx.srv, Some(ctx.client));
-    }
-    let loaded = persist::load_sync(ctx.srv);
+    let loaded = persist::load_sync(ctx.srv, flush);
     data::after_command(ctx.srv, Some(ctx.client));
     if loaded.is_err() {
         ctx.err("ERR Error trying to load the RDB dump, check server logs.");
