@@ -801,6 +801,7 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
     let inserter = std::thread::Builder::new()
         .name("rdb-insert".into())
         .spawn(move || {
+            let mut last_log = Instant::now();
             for (batch, counts) in rx {
                 let mut srv = insert_core.srv.lock();
                 insert_batch(&mut srv, batch);
@@ -809,6 +810,21 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
                 if let Some(l) = srv.persist.loading.as_mut() {
                     l.loaded_bytes = counts.loaded_bytes;
                     l.rdb_used_mem = counts.rdb_used_mem;
+                    // Progress in the log too, once a second, as INFO shows it.
+                    if last_log.elapsed() >= Duration::from_secs(1) {
+                        last_log = Instant::now();
+                        let perc = if l.total_bytes > 0 {
+                            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+                        } else {
+                            0.0
+                        };
+                        tracing::info!(
+                            "Loading RDB: {} of {} bytes ({perc:.2}%), {} keys loaded",
+                            l.loaded_bytes,
+                            l.total_bytes,
+                            counts.keys_loaded
+                        );
+                    }
                 }
                 crate::cmd::data::after_command(&mut srv, None);
             }
