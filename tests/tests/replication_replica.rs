@@ -14,7 +14,9 @@
 
 use std::time::Duration;
 
-use tandem_tests::probe::{cmds, digest, info_field, ok, text, wait_until};
+use tandem_tests::probe::{
+    assert_same_data, cmds, digest, expire_short_keys, info_field, ok, text, wait_until, write_load,
+};
 use tandem_tests::{Flavor, RespConn, ServerProcess};
 
 /// A redis-server master; `disk` picks `repl-diskless-sync no`.
@@ -47,23 +49,6 @@ fn start_tandem_replica_of(master: &ServerProcess, extra: &[&str]) -> ServerProc
     start_tandem(&args)
 }
 
-/// Waits until the replica's link is up and it applied everything the master fed.
-fn wait_in_sync(m: &mut RespConn, r: &mut RespConn) {
-    wait_until("the tandem replica to be in sync", || {
-        if info_field(r, "replication", "master_link_status").as_deref() != Some("up") {
-            return false;
-        }
-        let mo = info_field(m, "replication", "master_repl_offset");
-        let ro = info_field(r, "replication", "slave_repl_offset");
-        mo.is_some() && mo == ro
-    });
-}
-
-fn assert_same_data(m: &mut RespConn, r: &mut RespConn) {
-    wait_in_sync(m, r);
-    assert_eq!(digest(m), digest(r), "DEBUG DIGEST differs");
-}
-
 /// Every type in several databases, some keys with a TTL (loaded from the RDB).
 fn dataset(m: &mut RespConn) {
     for db in ["0", "3", "9"] {
@@ -85,46 +70,6 @@ fn dataset(m: &mut RespConn) {
         ok(m, &["PEXPIRE", &format!("list:{db}"), "900000"]);
     }
     ok(m, &["SELECT", "0"]);
-}
-
-/// A mixed write load of commands Tandem implements: several databases, MULTI/EXEC,
-/// expiries, deletes, flushes, SWAPDB.
-fn write_load(m: &mut RespConn) {
-    ok(m, &["SELECT", "0"]);
-    ok(m, &["SET", "a", "1"]);
-    ok(m, &["INCR", "a"]);
-    ok(m, &["INCRBY", "a", "40"]);
-    ok(m, &["APPEND", "a", "x"]);
-    ok(m, &["SELECT", "5"]);
-    ok(m, &["SET", "b", "2", "PX", "100000"]);
-    ok(m, &["EXPIRE", "b", "500"]);
-    ok(m, &["INCRBYFLOAT", "f", "1.5"]);
-    ok(m, &["MULTI"]);
-    ok(m, &["SET", "t1", "x"]);
-    ok(m, &["SELECT", "6"]);
-    ok(m, &["SET", "t2", "y"]);
-    ok(m, &["DEL", "nosuch"]);
-    let r = cmds(m, &["EXEC"]);
-    assert!(!r.is_error(), "{}", text(&r));
-    ok(m, &["SELECT", "3"]);
-    ok(m, &["DEL", "key:3:1", "key:3:2"]);
-    ok(m, &["RENAME", "key:3:3", "renamed"]);
-    ok(m, &["FLUSHDB"]);
-    ok(m, &["SELECT", "9"]);
-    ok(m, &["SETEX", "short", "1", "gone-soon"]);
-    ok(m, &["PEXPIRE", "key:9:7", "1"]);
-    ok(m, &["SELECT", "0"]);
-    ok(m, &["SWAPDB", "0", "9"]);
-}
-
-/// Lets the short TTLs pass and makes the master delete those keys (lazily, by reading
-/// them), so that the DELs travel in the stream.
-fn expire_short_keys(m: &mut RespConn) {
-    std::thread::sleep(Duration::from_millis(1200));
-    ok(m, &["SELECT", "0"]);
-    wait_until("the short keys to expire on the master", || {
-        cmds(m, &["GET", "short"]).is_null() && cmds(m, &["GET", "key:9:7"]).is_null()
-    });
 }
 
 fn assert_readonly(r: &mut RespConn) {
