@@ -181,6 +181,23 @@ fn is_opt(arg: &[u8], name: &str) -> bool {
     cstr(arg).eq_ignore_ascii_case(name.as_bytes())
 }
 
+/// Redis's range rule (GETRANGE, BITCOUNT, BITPOS): negative indexes count from the end,
+/// then both are clamped to `0..=len - 1`; `end` may end up below `start`.
+fn clamp_range(mut start: i64, mut end: i64, len: i64) -> (i64, i64) {
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    (start, end)
+}
+
 /// `getLongLongFromObjectOrReply` on an argument.
 fn parse_i64(arg: &[u8]) -> Result<i64, StrError> {
     string2ll(arg).ok_or(StrError::NotInteger)

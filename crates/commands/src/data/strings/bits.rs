@@ -11,7 +11,9 @@ use bytes::{Bytes, BytesMut};
 use tandem_keyspace::{Expiry, FreeMode, Keyspace, Millis, StrValue, Value};
 use tandem_resp::num::string2ll;
 
-use super::{changed, cstr, is_opt, new_raw, parse_i64, read_str, str_bytes, with_raw, StrError};
+use super::{
+    changed, clamp_range, cstr, is_opt, new_raw, parse_i64, read_str, str_bytes, with_raw, StrError,
+};
 use crate::data::{DataSettings, ExecCtx};
 
 /// `getBitOffsetFromArgument`: a bit offset, optionally `#n` (times `bits`) for BITFIELD.
@@ -161,17 +163,7 @@ pub(super) fn bitcount(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), 
         if isbit {
             totlen <<= 3;
         }
-        if s < 0 {
-            s += totlen;
-        }
-        if e < 0 {
-            e += totlen;
-        }
-        s = s.max(0);
-        e = e.max(0);
-        if e >= totlen {
-            e = totlen - 1;
-        }
+        (s, e) = clamp_range(s, e, totlen);
         if isbit && s <= e {
             (first_mask, last_mask) = edge_masks(s, e);
             s >>= 3;
@@ -260,17 +252,7 @@ pub(super) fn bitpos(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
         if isbit {
             totlen <<= 3;
         }
-        if start < 0 {
-            start += totlen;
-        }
-        if end < 0 {
-            end += totlen;
-        }
-        start = start.max(0);
-        end = end.max(0);
-        if end >= totlen {
-            end = totlen - 1;
-        }
+        (start, end) = clamp_range(start, end, totlen);
         if isbit && start <= end {
             (first_mask, last_mask) = edge_masks(start, end);
             start >>= 3;

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use tandem_keyspace::{Expiry, Value};
 
 use super::{
-    changed, check_len, encode_arg, is_opt, new_raw, parse_i64, read_any, read_str, str_bytes,
-    str_len, with_raw, write_str, StrError,
+    changed, check_len, clamp_range, encode_arg, is_opt, new_raw, parse_i64, read_any, read_str,
+    str_bytes, str_len, with_raw, write_str, StrError,
 };
 use crate::data::ExecCtx;
 
@@ -59,17 +59,7 @@ pub(super) fn getrange(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), 
         ctx.enc.bulk(b"");
         return Ok(());
     }
-    if start < 0 {
-        start += len;
-    }
-    if end < 0 {
-        end += len;
-    }
-    start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
+    (start, end) = clamp_range(start, end, len);
     if start > end || len == 0 {
         ctx.enc.bulk(b"");
     } else {
