@@ -15,6 +15,7 @@
 //! | `# raw: <escaped bytes>` | send these bytes as is (same escapes as in double quotes, no quotes needed) |
 //! | `# raw-repeat: <n> <escaped bytes>` | send the bytes repeated `n` times |
 //! | `# replies: <n>` | the next step reads `n` replies instead of 1 (0 for `CLIENT REPLY OFF`, a partial raw write, ...) |
+//! | `# sort: <mode>` | the next step's replies are compared without order: `elements`, `pairs`, `scan`, `scan-pairs`, `nested`, `count` (see [`SortMode`]) |
 //! | `# conn: <name>` | the following steps use connection `name` (default `main`; opened on first use) |
 //! | `# reconnect` | drop the current connection; the next step opens a fresh one |
 //!
@@ -53,6 +54,41 @@ pub struct Step {
     pub replies: usize,
     /// Whether to send a probe `PING` afterwards to see if the server hung up.
     pub probe: bool,
+    /// Order-insensitive comparison of this step's replies (`# sort:`).
+    pub sort: Option<SortMode>,
+}
+
+/// How `# sort:` makes a reply's order irrelevant (for replies in hash-table order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortMode {
+    /// `elements`: sort the elements of the reply (SMEMBERS, HKEYS, ...).
+    Elements,
+    /// `pairs`: sort (field, value) pairs of a flat or map reply (HGETALL, ...).
+    Pairs,
+    /// `scan`: sort the elements of the second element of a cursor reply (SSCAN, ...).
+    Scan,
+    /// `scan-pairs`: sort the pairs of the second element of a cursor reply (HSCAN, ZSCAN).
+    ScanPairs,
+    /// `nested`: sort the elements of every element, then the elements (SINTER of
+    /// several replies in an EXEC, XINFO ... with hash-ordered parts).
+    Nested,
+    /// `count`: compare only the reply's type and its number of elements (SRANDMEMBER,
+    /// SPOP with a count, HRANDFIELD: random picks).
+    Count,
+}
+
+impl SortMode {
+    fn parse(s: &str) -> Option<SortMode> {
+        Some(match s {
+            "elements" => SortMode::Elements,
+            "pairs" => SortMode::Pairs,
+            "scan" => SortMode::Scan,
+            "scan-pairs" => SortMode::ScanPairs,
+            "nested" => SortMode::Nested,
+            "count" => SortMode::Count,
+            _ => return None,
+        })
+    }
 }
 
 /// The action of a [`Step`].
@@ -237,6 +273,7 @@ impl Corpus {
         };
         let mut conn = DEFAULT_CONN.to_owned();
         let mut pending_replies: Option<(usize, usize)> = None;
+        let mut pending_sort: Option<(SortMode, usize)> = None;
         for (idx, raw_line) in text.lines().enumerate() {
             let line_no = idx + 1;
             let line = raw_line.trim();
@@ -245,6 +282,7 @@ impl Corpus {
             }
             let mut push = |action: StepAction, probe_if_reply: bool| {
                 let replies = pending_replies.take().map_or(1, |(n, _)| n);
+                let sort = pending_sort.take().map(|(m, _)| m);
                 corpus.steps.push(Step {
                     line: line_no,
                     source: line.to_owned(),
@@ -252,6 +290,7 @@ impl Corpus {
                     action,
                     replies,
                     probe: probe_if_reply && replies > 0,
+                    sort,
                 });
             };
             if let Some(comment) = line.strip_prefix('#') {
@@ -290,6 +329,11 @@ impl Corpus {
                             .map_err(|_| err(line_no, format!("bad reply count `{value}`")))?;
                         pending_replies = Some((n, line_no));
                     }
+                    "sort" => {
+                        let mode = SortMode::parse(value)
+                            .ok_or_else(|| err(line_no, format!("bad sort mode `{value}`")))?;
+                        pending_sort = Some((mode, line_no));
+                    }
                     "conn" => {
                         if value.is_empty() || value.contains(char::is_whitespace) {
                             return Err(err(line_no, "bad connection name".into()));
@@ -316,6 +360,9 @@ impl Corpus {
         }
         if let Some((_, line)) = pending_replies {
             return Err(err(line, "`# replies:` not followed by a step".into()));
+        }
+        if let Some((_, line)) = pending_sort {
+            return Err(err(line, "`# sort:` not followed by a step".into()));
         }
         Ok(corpus)
     }

@@ -183,6 +183,9 @@ impl Session {
                     if let Some(n) = norm {
                         normalize::apply(n, &mut frame);
                     }
+                    if let Some(mode) = step.sort {
+                        normalize::sort_reply(mode, &mut frame);
+                    }
                     out.push(Outcome::Reply(frame.to_bytes()));
                 }
                 Ok(None) => {

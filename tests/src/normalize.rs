@@ -207,6 +207,41 @@ fn sort_elements(f: &mut Frame) {
     f.children.sort_by_key(Frame::to_bytes);
 }
 
+/// Applies a corpus's `# sort:` directive to a reply (never to an error reply).
+pub fn sort_reply(mode: crate::corpus::SortMode, f: &mut Frame) {
+    use crate::corpus::SortMode;
+    if f.is_error() {
+        return;
+    }
+    match mode {
+        SortMode::Elements => sort_elements(f),
+        SortMode::Pairs => sort_pairs(f),
+        SortMode::Scan => scan_sorted(f),
+        SortMode::ScanPairs => {
+            if let Some(items) = f.children.get_mut(1) {
+                sort_pairs(items);
+            }
+        }
+        SortMode::Nested => {
+            for c in &mut f.children {
+                sort_elements(c);
+            }
+            sort_elements(f);
+        }
+        SortMode::Count => {
+            // Aggregates keep their length; a non-null bulk keeps only its presence.
+            if f.body.is_some() {
+                f.body = Some(b"<random>".to_vec());
+                f.head = b"8".to_vec();
+            } else if !f.children.is_empty() {
+                let n = f.children.len();
+                f.children.clear();
+                f.head = n.to_string().into_bytes();
+            }
+        }
+    }
+}
+
 /// Sorts the key list (second element) of a SCAN reply.
 fn scan_sorted(f: &mut Frame) {
     if let Some(keys) = f.children.get_mut(1) {

@@ -23,7 +23,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`value`]: [`Value`], [`StrValue`] and the container types; encoding names.
+//! - [`value`]: [`Value`], [`StrValue`] and the container types (one module each) with
+//!   their encodings and [`EncodingLimits`].
 //! - `table`: the copy-on-write segmented hash table each database is made of; the key hash.
 //! - `db`: [`Keyspace`] itself: lookups with lazy expiry, writes, delete, flush, SWAPDB,
 //!   RANDOMKEY, KEYS, events and stats.
@@ -50,8 +51,8 @@ pub use db::Keyspace;
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::SEGMENTS;
 pub use value::{
-    HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZSetValue, EMBSTR_SIZE_LIMIT,
-    LAZYFREE_THRESHOLD,
+    EncodingLimits, HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZScore,
+    ZSetValue, EMBSTR_SIZE_LIMIT, LAZYFREE_THRESHOLD,
 };
 
 /// A key.
@@ -118,6 +119,8 @@ pub struct KeyspaceConfig {
     pub lazyfree_lazy_user_flush: bool,
     /// Record `Event::Modified` for every write (the server turns it on while WATCH is in use).
     pub track_modified: bool,
+    /// The compact encodings' thresholds (what loading an RDB file builds).
+    pub limits: EncodingLimits,
 }
 
 impl Default for KeyspaceConfig {
@@ -131,6 +134,7 @@ impl Default for KeyspaceConfig {
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
             track_modified: false,
+            limits: EncodingLimits::default(),
         }
     }
 }

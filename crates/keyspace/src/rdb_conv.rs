@@ -11,17 +11,17 @@
 //! * [`write_snapshot`]: serialise a [`Snapshot`] into any writer, calling back once per key
 //!   so the caller can report progress, apply `rdb-key-save-delay`, or cancel.
 //!
-//! Streams are carried over with their entries; the keyspace's stream model has no consumer
-//! groups yet, so none are written and groups read from a file are dropped.
+//! Each container type does its own half of the conversion (`to_rdb`, `from_*` in
+//! [`crate::value`]); this module dispatches.
 
 use std::io::Write;
 
 use bytes::Bytes;
-use tandem_rdb::{
-    AuxFields, EncodeOptions, Encoder, Entry, RdbValue, Stream, StreamEntry, StreamId,
-};
+use tandem_rdb::{AuxFields, EncodeOptions, Encoder, Entry, RdbValue};
 
-use crate::value::{HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZSetValue};
+use crate::value::{
+    EncodingLimits, HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZSetValue,
+};
 use crate::{Millis, Snapshot};
 
 /// Why an RDB value cannot become a keyspace value.
@@ -47,62 +47,26 @@ pub enum SaveError {
 pub fn to_rdb(v: &Value) -> RdbValue {
     match v {
         Value::String(s) => RdbValue::String(s.to_bytes()),
-        Value::List(l) => RdbValue::List(l.items.iter().cloned().collect()),
-        Value::Set(s) => RdbValue::Set(s.set.iter().cloned().collect()),
-        Value::ZSet(z) => RdbValue::ZSet(z.members.iter().map(|(m, s)| (m.clone(), *s)).collect()),
-        Value::Hash(h) => {
-            RdbValue::Hash(h.map.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
-        }
-        Value::Stream(s) => RdbValue::Stream(Box::new(stream_to_rdb(s))),
-    }
-}
-
-fn stream_to_rdb(s: &StreamValue) -> Stream {
-    let entries: Vec<StreamEntry> = s
-        .entries
-        .iter()
-        .map(|(&(ms, seq), fields)| StreamEntry {
-            id: StreamId::new(ms, seq),
-            fields: fields.clone(),
-        })
-        .collect();
-    let first_id = entries.first().map(|e| e.id).unwrap_or_default();
-    let last_id = entries.last().map(|e| e.id).unwrap_or_default();
-    Stream {
-        entries_added: entries.len() as u64,
-        entries,
-        last_id,
-        first_id,
-        max_deleted_id: StreamId::default(),
-        groups: Vec::new(),
+        Value::List(l) => l.to_rdb(),
+        Value::Set(s) => s.to_rdb(),
+        Value::ZSet(z) => z.to_rdb(),
+        Value::Hash(h) => h.to_rdb(),
+        Value::Stream(s) => s.to_rdb(),
     }
 }
 
 /// Converts an RDB value into a keyspace value, as Redis builds it when loading:
 /// strings get `tryObjectEncoding`'s encoding (`int` for canonical integers, `embstr` up to
-/// 44 bytes, else `raw`). Module values are refused.
-pub fn from_rdb(v: RdbValue) -> Result<Value, ConvError> {
+/// 44 bytes, else `raw`); containers get their compact encoding when they fit `limits`.
+/// Module values are refused.
+pub fn from_rdb(v: RdbValue, limits: &EncodingLimits) -> Result<Value, ConvError> {
     Ok(match v {
         RdbValue::String(b) => Value::String(StrValue::from_bytes_for_set(b)),
-        RdbValue::List(items) => Value::List(ListValue {
-            items: items.into_iter().collect(),
-        }),
-        RdbValue::Set(members) => Value::Set(SetValue {
-            set: members.into_iter().collect(),
-        }),
-        RdbValue::ZSet(items) => Value::ZSet(ZSetValue {
-            members: items.into_iter().collect(),
-        }),
-        RdbValue::Hash(pairs) => Value::Hash(HashValue {
-            map: pairs.into_iter().collect(),
-        }),
-        RdbValue::Stream(s) => Value::Stream(StreamValue {
-            entries: s
-                .entries
-                .into_iter()
-                .map(|e| ((e.id.ms, e.id.seq), e.fields))
-                .collect(),
-        }),
+        RdbValue::List(items) => Value::List(ListValue::from_items(items)),
+        RdbValue::Set(members) => Value::Set(SetValue::from_members(members, limits)),
+        RdbValue::ZSet(items) => Value::ZSet(ZSetValue::from_pairs(items, limits)),
+        RdbValue::Hash(pairs) => Value::Hash(HashValue::from_pairs(pairs, limits)),
+        RdbValue::Stream(s) => Value::Stream(StreamValue::from_rdb(*s)),
         RdbValue::Module(m) => return Err(ConvError::Module(m.name)),
     })
 }
@@ -192,23 +156,38 @@ mod tests {
             StrValue::from_bytes_for_set(b("hello world")).into(),
             Expiry::At(9_999_999_999_999),
         );
-        let mut l = ListValue::default();
-        l.items.extend([b("a"), b("b"), b("c")]);
+        let lim = EncodingLimits::default();
+        let l = ListValue::from_items(vec![b("a"), b("b"), b("c")]);
         ks.set(3, b("list"), Value::List(l), Expiry::Clear);
-        let mut h = HashValue::default();
-        h.map.insert(b("f"), b("v"));
+        let h = HashValue::from_pairs(vec![(b("f"), b("v"))], &lim);
         ks.set(3, b("hash"), Value::Hash(h), Expiry::Clear);
-        let mut s = SetValue::default();
-        s.set.extend([b("1"), b("2"), b("x")]);
+        let s = SetValue::from_members(vec![b("1"), b("2"), b("x")], &lim);
         ks.set(5, b("set"), Value::Set(s), Expiry::Clear);
-        let mut z = ZSetValue::default();
-        z.members.insert(b("m"), 1.5);
-        z.members.insert(b("n"), -2.0);
+        let z = ZSetValue::from_pairs(vec![(b("m"), 1.5), (b("n"), -2.0)], &lim);
         ks.set(5, b("zset"), Value::ZSet(z), Expiry::Clear);
-        let mut st = StreamValue::default();
-        st.entries.insert((1, 0), vec![(b("k"), b("v"))]);
-        st.entries.insert((2, 5), vec![(b("k2"), b("v2"))]);
-        ks.set(5, b("stream"), Value::Stream(st), Expiry::Clear);
+        let st = tandem_rdb::Stream {
+            entries: vec![
+                tandem_rdb::StreamEntry {
+                    id: tandem_rdb::StreamId::new(1, 0),
+                    fields: vec![(b("k"), b("v"))],
+                },
+                tandem_rdb::StreamEntry {
+                    id: tandem_rdb::StreamId::new(2, 5),
+                    fields: vec![(b("k2"), b("v2"))],
+                },
+            ],
+            last_id: tandem_rdb::StreamId::new(2, 5),
+            first_id: tandem_rdb::StreamId::new(1, 0),
+            max_deleted_id: tandem_rdb::StreamId::default(),
+            entries_added: 2,
+            groups: Vec::new(),
+        };
+        ks.set(
+            5,
+            b("stream"),
+            Value::Stream(StreamValue::from_rdb(st)),
+            Expiry::Clear,
+        );
         ks
     }
 
@@ -238,17 +217,17 @@ mod tests {
         assert_eq!(dbs, [(0, 2), (3, 2), (5, 3)]);
         for e in rdb.entries {
             let key = e.key.clone();
-            let back = from_rdb(e.value.clone()).unwrap();
+            let back = from_rdb(e.value.clone(), &EncodingLimits::default()).unwrap();
             let orig = snap.iter(e.db as usize).find(|x| *x.key == key).unwrap();
             assert_eq!(to_rdb(orig.value).type_name(), back.type_name());
             assert_eq!(orig.expire, e.expire_ms);
             match (&back, orig.value) {
                 (Value::String(a), Value::String(b)) => assert_eq!(a, b),
-                (Value::List(a), Value::List(b)) => assert_eq!(a.items, b.items),
-                (Value::Hash(a), Value::Hash(b)) => assert_eq!(a.map, b.map),
-                (Value::Set(a), Value::Set(b)) => assert_eq!(a.set, b.set),
-                (Value::ZSet(a), Value::ZSet(b)) => assert_eq!(a.members, b.members),
-                (Value::Stream(a), Value::Stream(b)) => assert_eq!(a.entries, b.entries),
+                (Value::List(a), Value::List(b)) => assert_eq!(a, b),
+                (Value::Hash(a), Value::Hash(b)) => assert_eq!(a, b),
+                (Value::Set(a), Value::Set(b)) => assert_eq!(a, b),
+                (Value::ZSet(a), Value::ZSet(b)) => assert_eq!(a, b),
+                (Value::Stream(a), Value::Stream(b)) => assert_eq!(a, b),
                 _ => panic!("type changed for {key:?}"),
             }
         }
@@ -290,13 +269,17 @@ mod tests {
         assert!(ended);
     }
 
+    fn from_rdb_default(v: RdbValue) -> Result<Value, ConvError> {
+        from_rdb(v, &EncodingLimits::default())
+    }
+
     #[test]
     fn loaded_strings_get_redis_encodings() {
-        let v = from_rdb(RdbValue::String(b("42"))).unwrap();
+        let v = from_rdb_default(RdbValue::String(b("42"))).unwrap();
         assert_eq!(v.encoding(), "int");
-        let v = from_rdb(RdbValue::String(b("042"))).unwrap();
+        let v = from_rdb_default(RdbValue::String(b("042"))).unwrap();
         assert_eq!(v.encoding(), "embstr");
-        let v = from_rdb(RdbValue::String(Bytes::from(vec![b'x'; 45]))).unwrap();
+        let v = from_rdb_default(RdbValue::String(Bytes::from(vec![b'x'; 45]))).unwrap();
         assert_eq!(v.encoding(), "raw");
     }
 }

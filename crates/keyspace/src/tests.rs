@@ -40,11 +40,8 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 fn big_set(n: usize) -> Value {
-    let mut set = SetValue::default();
-    for i in 0..n {
-        set.set.insert(Bytes::from(format!("member-{i}")));
-    }
-    Value::Set(set)
+    let members = (0..n).map(|i| Bytes::from(format!("member-{i}"))).collect();
+    Value::Set(SetValue::from_members(members, &EncodingLimits::default()))
 }
 
 #[test]

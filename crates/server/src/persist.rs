@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tandem_commands::CommandSpec;
 use tandem_keyspace::rdb_conv::{self, SaveError, SaveStats};
-use tandem_keyspace::{Expiry, Key, Snapshot, Value};
+use tandem_keyspace::{EncodingLimits, Expiry, Key, Snapshot, Value};
 use tandem_rdb::{AuxFields, Decoder, EncodeOptions, Item};
 
 use crate::config::Config;
@@ -615,6 +615,8 @@ struct LoadSettings {
     /// A master skips keys already expired; a replica (`replicaof`) keeps them: its
     /// master expires them and says so in the stream.
     skip_expired: bool,
+    /// The compact encodings' thresholds.
+    limits: EncodingLimits,
 }
 
 impl LoadSettings {
@@ -625,6 +627,7 @@ impl LoadSettings {
             key_delay: c.get_i64("key-load-delay"),
             events_interval: c.get_i64("loading-process-events-interval-bytes").max(1024) as u64,
             skip_expired: c.replicaof().is_none(),
+            limits: crate::server::encoding_limits(c),
         }
     }
 }
@@ -657,9 +660,10 @@ fn load_stream<R: Read>(
                     if set.skip_expired && e.expire_ms.is_some_and(|at| at < unix_ms()) {
                         counts.keys_expired += 1;
                     } else {
-                        let value = rdb_conv::from_rdb(e.value).map_err(|err| match err {
-                            rdb_conv::ConvError::Module(n) => LoadError::Module(n),
-                        })?;
+                        let value =
+                            rdb_conv::from_rdb(e.value, &set.limits).map_err(|err| match err {
+                                rdb_conv::ConvError::Module(n) => LoadError::Module(n),
+                            })?;
                         batch.push(LoadedKey {
                             db,
                             key: e.key,
@@ -912,9 +916,9 @@ pub fn dump_value(srv: &Server, v: &Value) -> Result<Vec<u8>, tandem_rdb::Error>
 
 /// Parses a RESTORE payload: `Err(true)` for a version/checksum error, `Err(false)` for a
 /// bad value ("Bad data format").
-pub fn restore_value(payload: &Bytes) -> Result<Value, bool> {
+pub fn restore_value(payload: &Bytes, limits: &EncodingLimits) -> Result<Value, bool> {
     match tandem_rdb::parse_dump_payload(payload) {
-        Ok(v) => rdb_conv::from_rdb(v).map_err(|_| false),
+        Ok(v) => rdb_conv::from_rdb(v, limits).map_err(|_| false),
         Err(tandem_rdb::Error::BadDumpPayload) => Err(true),
         Err(_) => Err(false),
     }
@@ -957,6 +961,7 @@ mod tests {
             key_delay: 0,
             events_interval: 1024,
             skip_expired: true,
+            limits: EncodingLimits::default(),
         };
         let mut flushes = 0;
         let mut keys = 0;
@@ -991,6 +996,7 @@ mod tests {
             key_delay: 0,
             events_interval: 2 * 1024 * 1024,
             skip_expired: true,
+            limits: EncodingLimits::default(),
         };
         let mut got = Vec::new();
         let counts = load_stream(&bytes[..], &set, |b, _| {
@@ -1016,6 +1022,7 @@ mod tests {
             key_delay: 0,
             events_interval: 2 * 1024 * 1024,
             skip_expired: true,
+            limits: EncodingLimits::default(),
         };
         assert!(matches!(
             load_stream(truncated, &set, |_, _| {}),

@@ -613,7 +613,7 @@ fn stage_item(st: &mut Staging, item: Item) {
                 st.error = Some(too_many_dbs(st.ks.databases()));
                 return;
             }
-            match rdb_conv::from_rdb(e.value) {
+            match rdb_conv::from_rdb(e.value, &st.ks.config().limits) {
                 Ok(value) => {
                     let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
                     // A copy: the decoded key may share a large read buffer.

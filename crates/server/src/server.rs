@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tandem_commands::data::{DataSettings, DataStats};
-use tandem_keyspace::{Keyspace, KeyspaceConfig};
+use tandem_keyspace::{EncodingLimits, Keyspace, KeyspaceConfig};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -221,6 +221,23 @@ pub fn keyspace_config(c: &Config) -> KeyspaceConfig {
         lazyfree_lazy_user_del: c.get_bool("lazyfree-lazy-user-del"),
         lazyfree_lazy_user_flush: c.get_bool("lazyfree-lazy-user-flush"),
         track_modified: false,
+        limits: encoding_limits(c),
+    }
+}
+
+/// The compact encodings' thresholds from the configuration.
+pub fn encoding_limits(c: &Config) -> EncodingLimits {
+    let size = |name: &str| c.get_i64(name).max(0) as usize;
+    EncodingLimits {
+        hash_max_listpack_entries: size("hash-max-listpack-entries"),
+        hash_max_listpack_value: size("hash-max-listpack-value"),
+        set_max_intset_entries: size("set-max-intset-entries"),
+        zset_max_listpack_entries: size("zset-max-listpack-entries"),
+        zset_max_listpack_value: size("zset-max-listpack-value"),
+        list_max_listpack_size: c.get_i64("list-max-listpack-size"),
+        list_compress_depth: c.get_i64("list-compress-depth"),
+        stream_node_max_bytes: size("stream-node-max-bytes"),
+        stream_node_max_entries: size("stream-node-max-entries"),
     }
 }
 
@@ -232,5 +249,6 @@ pub fn data_settings(c: &Config) -> DataSettings {
         lazyfree_lazy_expire: c.get_bool("lazyfree-lazy-expire"),
         proto_max_bulk_len: c.get_i64("proto-max-bulk-len"),
         replica_mode: false,
+        limits: encoding_limits(c),
     }
 }

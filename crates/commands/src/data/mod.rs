@@ -11,10 +11,18 @@
 //! Handlers live in one module per family; [`handler`] finds the one for a command.
 
 pub mod generic;
+pub mod geo;
+pub mod hashes;
+pub mod hyperloglog;
+pub mod lists;
+pub mod sets;
+pub mod sort;
+pub mod streams;
 pub mod strings;
+pub mod zsets;
 
 use bytes::Bytes;
-use tandem_keyspace::{Keyspace, Millis};
+use tandem_keyspace::{EncodingLimits, Keyspace, Millis};
 use tandem_resp::Encoder;
 
 /// Settings data commands read (mirrors of config directives).
@@ -27,6 +35,8 @@ pub struct DataSettings {
     pub proto_max_bulk_len: i64,
     /// True on a replica applying its master's stream (no lazy deletion of expired keys).
     pub replica_mode: bool,
+    /// The compact encodings' thresholds (`hash-max-listpack-entries`, ...).
+    pub limits: EncodingLimits,
 }
 
 /// Counters data commands update (INFO stats).
@@ -83,6 +93,39 @@ pub struct ExecCtx<'a, 'e> {
     pub dirty: u64,
     pub settings: &'a DataSettings,
     pub stats: &'a mut DataStats,
+    /// False inside MULTI/EXEC and on the master's stream: a blocking command that cannot be
+    /// served then answers at once as if its timeout had passed (Redis's rule).
+    pub may_block: bool,
+    /// Set by a blocking command that cannot be served now (and `may_block` is true): it
+    /// wrote no reply, and the server parks the client on these keys.
+    pub block: Option<BlockOn>,
+}
+
+/// What a blocking command (BLPOP, BZPOPMIN, XREAD BLOCK, ...) asks for when nothing can be
+/// served now. The server parks the client; whenever one of `keys` (in the client's database)
+/// is modified it runs the command again (with `retry_args` if given), first blocked client
+/// first; a run that blocks again keeps the client's place. When `deadline` passes, the
+/// client gets `on_timeout`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockOn {
+    /// Keys whose change may let the command be served.
+    pub keys: Vec<Bytes>,
+    /// Absolute deadline, ms since the epoch; `None` blocks forever (timeout 0).
+    pub deadline: Option<Millis>,
+    /// The reply when the deadline passes.
+    pub on_timeout: TimeoutReply,
+    /// The command to run on retry when it differs from the original (XREAD's `$` becomes
+    /// the stream's last ID at the time of blocking).
+    pub retry_args: Option<Vec<Bytes>>,
+}
+
+/// The reply a blocked client gets when its timeout passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutReply {
+    /// Null array: `*-1` (RESP2), `_` (RESP3). BLPOP, BZPOPMIN, BLMPOP, XREAD, ...
+    NullArray,
+    /// Null bulk: `$-1` (RESP2), `_` (RESP3). BLMOVE, BRPOPLPUSH.
+    NullBulk,
 }
 
 /// A data command handler. `args[0]` is the command name.
@@ -90,5 +133,14 @@ pub type Handler = fn(&mut ExecCtx<'_, '_>, &[Bytes]);
 
 /// The handler for a command's full name (`get`, `object|encoding`), if it is a data command.
 pub fn handler(full_name: &str) -> Option<Handler> {
-    strings::handler(full_name).or_else(|| generic::handler(full_name))
+    strings::handler(full_name)
+        .or_else(|| generic::handler(full_name))
+        .or_else(|| lists::handler(full_name))
+        .or_else(|| hashes::handler(full_name))
+        .or_else(|| sets::handler(full_name))
+        .or_else(|| zsets::handler(full_name))
+        .or_else(|| streams::handler(full_name))
+        .or_else(|| hyperloglog::handler(full_name))
+        .or_else(|| geo::handler(full_name))
+        .or_else(|| sort::handler(full_name))
 }

@@ -58,6 +58,8 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         dirty: 0,
         settings: &srv.data_settings,
         stats: &mut srv.data_stats,
+        may_block: false,
+        block: None,
     };
     handler(&mut ectx, args);
     let dirty = ectx.dirty;

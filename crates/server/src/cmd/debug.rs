@@ -17,7 +17,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tandem_keyspace::{Expiry, Keyspace, Millis, Snapshot, StrValue, Value};
+use tandem_keyspace::{
+    Expiry, HashValue, Keyspace, Millis, SetValue, Snapshot, StrValue, Value, ZSetValue,
+};
 
 use super::{data, parse_i64, Ctx};
 use crate::sha1::{sha1, to_hex, Sha1, DIGEST_LEN};
@@ -181,8 +183,8 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) {
             rdb_value_len(v),
         );
         if let Value::List(l) = v {
-            let nodes = ql.nodes(l.items.iter().map(|b| &b[..]));
-            let count = l.items.len();
+            let nodes = ql.nodes(l.iter().map(|b| &b[..]));
+            let count = l.len();
             let avg = if nodes.is_empty() {
                 0.0
             } else {
@@ -347,25 +349,25 @@ pub fn object_digest(d: &mut Digest, v: &Value, has_expire: bool) {
     match v {
         Value::String(s) => mix_digest(d, &s.as_bytes()),
         Value::List(l) => {
-            for item in &l.items {
+            for item in l.iter() {
                 mix_digest(d, item);
             }
         }
         Value::Set(s) => {
-            for m in &s.set {
-                xor_digest(d, m);
+            for m in s.iter() {
+                xor_digest(d, &m);
             }
         }
         Value::ZSet(z) => {
-            for (member, score) in &z.members {
+            for (member, score) in z.iter() {
                 let mut e = [0u8; DIGEST_LEN];
                 mix_digest(&mut e, member);
-                mix_digest(&mut e, fmt_g17(*score).as_bytes());
+                mix_digest(&mut e, fmt_g17(score).as_bytes());
                 xor_digest(d, &e);
             }
         }
         Value::Hash(h) => {
-            for (field, value) in &h.map {
+            for (field, value) in h.iter() {
                 let mut e = [0u8; DIGEST_LEN];
                 mix_digest(&mut e, field);
                 mix_digest(&mut e, value);
@@ -580,7 +582,7 @@ fn rdb_value_len(v: &Value) -> usize {
                 fill: -2,
                 compressed: false,
             };
-            let nodes = shape.nodes(l.items.iter().map(|b| &b[..]));
+            let nodes = shape.nodes(l.iter().map(|b| &b[..]));
             // Per node: the container kind (1 byte), then the listpack as a string.
             rdb_len_len(nodes.len() as u64)
                 + nodes
@@ -588,14 +590,11 @@ fn rdb_value_len(v: &Value) -> usize {
                     .map(|&n| 1 + rdb_len_len(n as u64) + n)
                     .sum::<usize>()
         }
-        Value::Set(s) => match v.encoding() {
-            "intset" => {
-                let ints = s
-                    .set
-                    .iter()
-                    .filter_map(|m| tandem_keyspace::value::parse_canonical_i64(m));
+        Value::Set(s) => match s {
+            SetValue::Intset(ints) => {
                 let width = ints
-                    .map(|n| {
+                    .iter()
+                    .map(|&n| {
                         if i16::try_from(n).is_ok() {
                             2
                         } else if i32::try_from(n).is_ok() {
@@ -606,42 +605,34 @@ fn rdb_value_len(v: &Value) -> usize {
                     })
                     .max()
                     .unwrap_or(2);
-                let blob = 8 + width * s.set.len();
+                let blob = 8 + width * ints.len();
                 rdb_len_len(blob as u64) + blob
             }
-            _ => {
-                rdb_len_len(s.set.len() as u64)
-                    + s.set.iter().map(|m| rdb_string_len(m)).sum::<usize>()
+            SetValue::Table(_) => {
+                rdb_len_len(s.len() as u64) + s.iter().map(|m| rdb_string_len(&m)).sum::<usize>()
             }
         },
-        Value::ZSet(z) => match v.encoding() {
-            "listpack" => {
-                let scores: Vec<String> = z.members.values().map(|s| score_text(*s)).collect();
+        Value::ZSet(z) => match z {
+            ZSetValue::Listpack(_) => {
                 let blob = LP_OVERHEAD
-                    + z.members
-                        .keys()
-                        .zip(&scores)
-                        .map(|(m, s)| lp_entry_len(m) + lp_entry_len(s.as_bytes()))
+                    + z.iter()
+                        .map(|(m, s)| lp_entry_len(m) + lp_entry_len(score_text(s).as_bytes()))
                         .sum::<usize>();
                 rdb_len_len(blob as u64) + blob
             }
-            _ => {
-                rdb_len_len(z.members.len() as u64)
-                    + z.members
-                        .keys()
-                        .map(|m| rdb_string_len(m) + 8)
-                        .sum::<usize>()
+            ZSetValue::Skiplist(_) => {
+                rdb_len_len(z.len() as u64)
+                    + z.iter().map(|(m, _)| rdb_string_len(m) + 8).sum::<usize>()
             }
         },
-        Value::Hash(h) => match v.encoding() {
-            "listpack" => {
-                let blob = lp_len(h.map.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
+        Value::Hash(h) => match h {
+            HashValue::Listpack(_) => {
+                let blob = lp_len(h.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
                 rdb_len_len(blob as u64) + blob
             }
-            _ => {
-                rdb_len_len(h.map.len() as u64)
-                    + h.map
-                        .iter()
+            HashValue::Table(_) => {
+                rdb_len_len(h.len() as u64)
+                    + h.iter()
                         .map(|(f, v)| rdb_string_len(f) + rdb_string_len(v))
                         .sum::<usize>()
             }
@@ -777,27 +768,30 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
                     samples,
                 )
         }
+        Value::Set(SetValue::Intset(v)) => malloc_cost(v.capacity() * size_of::<i64>()),
         Value::Set(s) => sampled(
-            s.set
-                .iter()
+            s.iter()
                 .map(|m| table_slot_cost(size_of::<Bytes>()) + malloc_cost(m.len())),
-            s.set.len(),
+            s.len(),
             samples,
         ),
         Value::Hash(h) => sampled(
-            h.map.iter().map(|(f, v)| {
+            h.iter().map(|(f, v)| {
                 table_slot_cost(2 * size_of::<Bytes>())
                     + malloc_cost(f.len())
                     + malloc_cost(v.len())
             }),
-            h.map.len(),
+            h.len(),
             samples,
         ),
         Value::ZSet(z) => sampled(
-            z.members.keys().map(|m| {
-                table_slot_cost(size_of::<Bytes>() + size_of::<f64>()) + malloc_cost(m.len())
+            z.iter().map(|(m, _)| {
+                // The map slot and the ordered index's entry.
+                table_slot_cost(size_of::<Bytes>() + size_of::<f64>())
+                    + 2 * size_of::<Bytes>()
+                    + malloc_cost(m.len())
             }),
-            z.members.len(),
+            z.len(),
             samples,
         ),
         Value::Stream(s) => sampled(
@@ -971,21 +965,27 @@ mod tests {
     }
 
     fn set(items: &[&str]) -> Value {
-        Value::Set(SetValue {
-            set: items.iter().map(|s| b(s)).collect(),
-        })
+        let lim = tandem_keyspace::EncodingLimits::default();
+        Value::Set(SetValue::from_members(
+            items.iter().map(|s| b(s)).collect(),
+            &lim,
+        ))
     }
 
     fn zset(items: &[(f64, &str)]) -> Value {
-        Value::ZSet(ZSetValue {
-            members: items.iter().map(|(sc, m)| (b(m), *sc)).collect(),
-        })
+        let lim = tandem_keyspace::EncodingLimits::default();
+        Value::ZSet(ZSetValue::from_pairs(
+            items.iter().map(|(sc, m)| (b(m), *sc)).collect(),
+            &lim,
+        ))
     }
 
     fn hash(items: &[(&str, &str)]) -> Value {
-        Value::Hash(HashValue {
-            map: items.iter().map(|(f, v)| (b(f), b(v))).collect(),
-        })
+        let lim = tandem_keyspace::EncodingLimits::default();
+        Value::Hash(HashValue::from_pairs(
+            items.iter().map(|(f, v)| (b(f), b(v))).collect(),
+            &lim,
+        ))
     }
 
     fn digest_of(ks: &Keyspace) -> String {

@@ -130,7 +130,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err("ERR Invalid TTL value, must be >= 0");
         return;
     }
-    let value = match persist::restore_value(&args[3]) {
+    let value = match persist::restore_value(&args[3], &ctx.srv.data_settings.limits) {
         Ok(v) => v,
         Err(version_or_crc) => {
             data::after_command(ctx.srv, Some(ctx.client));

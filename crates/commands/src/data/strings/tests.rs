@@ -57,6 +57,8 @@ impl Env {
             dirty: 0,
             settings: &self.settings,
             stats: &mut self.stats,
+            may_block: true,
+            block: None,
         };
         h(&mut ctx, &args);
         let dirty = ctx.dirty;

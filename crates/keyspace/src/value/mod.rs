@@ -1,10 +1,15 @@
 //! Values: every Redis type, and the encodings `OBJECT ENCODING` reports.
 //!
-//! Strings are fully modelled ([`StrValue`]: `int`, `embstr`, `raw`, with Redis's
-//! `tryObjectEncoding` rules). The container types are plain Rust collections for now; their
-//! encoding names are derived from their contents with Redis 7.0's default thresholds
-//! (`hash-max-listpack-entries 128`, `set-max-intset-entries 512`, ...), so `OBJECT ENCODING`
-//! answers like Redis until the data-type work gives them real compact encodings.
+//! Strings are modelled here ([`StrValue`]: `int`, `embstr`, `raw`, with Redis's
+//! `tryObjectEncoding` rules); each container type has its own module, holding its
+//! compact and full encodings as Redis 7.0 names them, the switch between them at the
+//! thresholds of [`EncodingLimits`], and its conversion to and from the RDB crate's model:
+//!
+//! * `list`: [`ListValue`] (`quicklist`, the only list encoding of Redis 7.0);
+//! * `hash`: [`HashValue`] (`listpack` in insertion order, or `hashtable`);
+//! * `set`: [`SetValue`] (`intset`, sorted integers, or `hashtable`);
+//! * `zset`: [`ZSetValue`] (`listpack` sorted by score then member, or `skiplist`);
+//! * `stream`: [`StreamValue`] (entries, consumer groups, PELs).
 
 use std::borrow::Cow;
 
@@ -121,7 +126,7 @@ fn int_len(n: i64) -> usize {
 /// The RDB crate owns the rule (it decides integer encodings too).
 pub use tandem_rdb::num::parse_canonical_i64;
 
-/// Every Redis value type. Non-string types are modelled now; their commands come later.
+/// Every Redis value type.
 #[derive(Clone, Debug)]
 pub enum Value {
     String(StrValue),
@@ -132,62 +137,49 @@ pub enum Value {
     Stream(StreamValue),
 }
 
-/// A list (Redis 7.0 always reports `quicklist`).
-#[derive(Clone, Debug, Default)]
-pub struct ListValue {
-    pub items: std::collections::VecDeque<Bytes>,
-}
-/// A hash (`listpack` while small, else `hashtable`).
-#[derive(Clone, Debug, Default)]
-pub struct HashValue {
-    pub map: std::collections::HashMap<Bytes, Bytes>,
-}
-/// A set (`intset` while small and all-integer, else `hashtable`).
-#[derive(Clone, Debug, Default)]
-pub struct SetValue {
-    pub set: std::collections::HashSet<Bytes>,
-}
-/// A sorted set (`listpack` while small, else `skiplist`).
-#[derive(Clone, Debug, Default)]
-pub struct ZSetValue {
-    pub members: std::collections::HashMap<Bytes, f64>,
-}
-/// A stream (entries keyed by ID `(ms, seq)`).
-#[derive(Clone, Debug, Default)]
-pub struct StreamValue {
-    pub entries: std::collections::BTreeMap<(u64, u64), Vec<(Bytes, Bytes)>>,
+mod hash;
+mod list;
+mod set;
+mod stream;
+mod zset;
+
+pub use hash::HashValue;
+pub use list::ListValue;
+pub use set::SetValue;
+pub use stream::StreamValue;
+pub use zset::{ZScore, ZSetValue};
+
+/// The thresholds of the compact encodings (Redis's `*-max-listpack-*`, `set-max-intset-entries`,
+/// ...), as the configuration sets them. Commands pass them to the container types, which
+/// switch to their full encoding when a write crosses one (and never switch back, as Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodingLimits {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    /// `list-max-listpack-size` (negative: node size class; positive: entries per node).
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
+    pub stream_node_max_bytes: usize,
+    pub stream_node_max_entries: usize,
 }
 
-/// Redis 7.0 defaults for the compact encodings.
-const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
-const HASH_MAX_LISTPACK_VALUE: usize = 64;
-const SET_MAX_INTSET_ENTRIES: usize = 512;
-const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
-const ZSET_MAX_LISTPACK_VALUE: usize = 64;
-
-impl HashValue {
-    fn is_compact(&self) -> bool {
-        self.map.len() <= HASH_MAX_LISTPACK_ENTRIES
-            && self.map.iter().all(|(k, v)| {
-                k.len() <= HASH_MAX_LISTPACK_VALUE && v.len() <= HASH_MAX_LISTPACK_VALUE
-            })
-    }
-}
-
-impl SetValue {
-    fn is_compact(&self) -> bool {
-        self.set.len() <= SET_MAX_INTSET_ENTRIES
-            && self.set.iter().all(|m| parse_canonical_i64(m).is_some())
-    }
-}
-
-impl ZSetValue {
-    fn is_compact(&self) -> bool {
-        self.members.len() <= ZSET_MAX_LISTPACK_ENTRIES
-            && self
-                .members
-                .keys()
-                .all(|m| m.len() <= ZSET_MAX_LISTPACK_VALUE)
+impl Default for EncodingLimits {
+    /// Redis 7.0.15's defaults.
+    fn default() -> EncodingLimits {
+        EncodingLimits {
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
+        }
     }
 }
 
@@ -208,14 +200,11 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::String(s) => s.encoding(),
-            Value::List(_) => "quicklist",
-            Value::Hash(h) if h.is_compact() => "listpack",
-            Value::Hash(_) => "hashtable",
-            Value::Set(s) if s.is_compact() => "intset",
-            Value::Set(_) => "hashtable",
-            Value::ZSet(z) if z.is_compact() => "listpack",
-            Value::ZSet(_) => "skiplist",
-            Value::Stream(_) => "stream",
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+            Value::Stream(s) => s.encoding(),
         }
     }
 
@@ -232,15 +221,11 @@ impl Value {
     pub fn free_effort(&self) -> usize {
         match self {
             Value::String(_) => 1,
-            // A quicklist node holds up to 8 KB of entries; count nodes roughly.
-            Value::List(l) => l.items.len().div_ceil(128).max(1),
-            Value::Hash(h) if h.is_compact() => 1,
-            Value::Hash(h) => h.map.len(),
-            Value::Set(s) if s.is_compact() => 1,
-            Value::Set(s) => s.set.len(),
-            Value::ZSet(z) if z.is_compact() => 1,
-            Value::ZSet(z) => z.members.len(),
-            Value::Stream(s) => s.entries.len().div_ceil(100).max(1),
+            Value::List(l) => l.free_effort(),
+            Value::Hash(h) => h.free_effort(),
+            Value::Set(s) => s.free_effort(),
+            Value::ZSet(z) => z.free_effort(),
+            Value::Stream(s) => s.free_effort(),
         }
     }
 }
@@ -302,27 +287,5 @@ mod tests {
         assert_eq!(StrValue::Int(9).len(), 1);
         assert_eq!(StrValue::Int(10).len(), 2);
         assert_eq!(StrValue::Int(-42).to_bytes(), Bytes::from_static(b"-42"));
-    }
-
-    #[test]
-    fn container_encodings() {
-        let mut s = SetValue::default();
-        s.set.insert(Bytes::from_static(b"1"));
-        assert_eq!(Value::Set(s.clone()).encoding(), "intset");
-        s.set.insert(Bytes::from_static(b"a"));
-        assert_eq!(Value::Set(s).encoding(), "hashtable");
-        let mut h = HashValue::default();
-        h.map
-            .insert(Bytes::from_static(b"f"), Bytes::from_static(b"v"));
-        assert_eq!(Value::Hash(h).encoding(), "listpack");
-        assert_eq!(Value::List(ListValue::default()).type_name(), "list");
-        let mut big = HashValue::default();
-        for i in 0..200 {
-            big.map
-                .insert(Bytes::from(format!("f{i}")), Bytes::from_static(b"v"));
-        }
-        let big = Value::Hash(big);
-        assert_eq!(big.encoding(), "hashtable");
-        assert_eq!(big.free_effort(), 200);
     }
 }
