@@ -11,6 +11,7 @@
 //! Handlers live in one module per family; [`handler`] finds the one for a command.
 
 pub mod generic;
+pub mod blocking;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
