@@ -104,6 +104,13 @@ pub const BENCHMARKS: &[Benchmark] = &[
         run: strings,
     },
     Benchmark {
+        name: "types",
+        about: "redis-benchmark LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100, LRANGE_600, XADD: 50 clients, 1M random keys, pipeline 1 and 16",
+        note: "rps: requests per second, higher is better. Issue target: ratio >= 1.0 on every row. \
+               The LRANGE tests read the list LPUSH filled (redis-benchmark's own order).",
+        run: types,
+    },
+    Benchmark {
         name: "memory",
         about: "fresh servers, DEBUG POPULATE 1000000 key 100: used_memory and RSS before and after",
         note: "Lower is better; issue target: ratio <= 1.2 after the load. \
@@ -147,6 +154,14 @@ fn ping(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
 
 fn strings(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
     let args = ["-t", "set,get,incr,mset", "-r", "1000000", "-d", "100"];
+    let mut samples = ctx.redis_benchmark(server, &args, 1)?;
+    samples.extend(ctx.redis_benchmark(server, &args, 16)?);
+    Ok(samples)
+}
+
+fn types(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
+    let tests = "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600,xadd";
+    let args = ["-t", tests, "-r", "1000000"];
     let mut samples = ctx.redis_benchmark(server, &args, 1)?;
     samples.extend(ctx.redis_benchmark(server, &args, 16)?);
     Ok(samples)

@@ -21,7 +21,8 @@ use crate::snapshot::Snapshot;
 use crate::table::{hash_key, Entry, Table, SEGMENTS};
 use crate::value::{Value, LAZYFREE_THRESHOLD};
 use crate::{
-    DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats, Millis,
+    DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats,
+    LfuConfig, Millis,
 };
 
 /// One database: its table, its TTL index and the expiry estimate.
@@ -57,6 +58,54 @@ enum Found {
 
 fn secs(now: Millis) -> u32 {
     (now.max(0) / 1000) as u32
+}
+
+/// Redis's `LFU_INIT_VAL`: the counter of a new key.
+const LFU_INIT_VAL: u32 = 5;
+
+/// Redis's `LFUGetTimeInMinutes`: minutes since the epoch, 16 bits.
+fn lfu_minutes(now: Millis) -> u32 {
+    ((now.max(0) / 60_000) & 0xffff) as u32
+}
+
+/// Redis's `LFUDecrAndReturn`: the stamp's counter, decremented by one per
+/// `decay_time` minutes elapsed since the stamp's minute.
+fn lfu_decayed(stamp: u32, now: Millis, decay_time: u32) -> u32 {
+    let then = stamp >> 8;
+    let counter = stamp & 0xff;
+    if decay_time == 0 {
+        return counter;
+    }
+    let cur = lfu_minutes(now);
+    let elapsed = if cur >= then {
+        cur - then
+    } else {
+        0xffff - then + cur
+    };
+    counter.saturating_sub(elapsed / decay_time)
+}
+
+/// The access stamp a touching lookup leaves: seconds (LRU), or Redis's `updateLFU`
+/// (decay, then a logarithmic increment drawn with `rng`).
+fn touch_stamp(lfu: Option<LfuConfig>, old: u32, now: Millis, rng: &mut u64) -> u32 {
+    let Some(lfu) = lfu else {
+        return secs(now);
+    };
+    let mut counter = lfu_decayed(old, now, lfu.decay_time);
+    if counter < 255 {
+        // Redis's LFULogIncr: p = 1 / ((counter - LFU_INIT_VAL) * lfu-log-factor + 1).
+        let mut x = *rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *rng = x;
+        let r = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+        if r < 1.0 / (base * f64::from(lfu.log_factor) + 1.0) {
+            counter += 1;
+        }
+    }
+    (lfu_minutes(now) << 8) | counter
 }
 
 impl Keyspace {
@@ -189,7 +238,8 @@ impl Keyspace {
             return None;
         };
         let slot = self.dbs.get(db)?.table.at(at)?;
-        slot.entry.touch(secs(now));
+        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
+        slot.entry.touch(stamp);
         Some(&slot.entry.value)
     }
 
@@ -212,7 +262,8 @@ impl Keyspace {
             return None;
         }
         let slot = self.dbs.get_mut(db)?.table.get_mut(hash, key)?;
-        slot.entry.touch(secs(now));
+        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
+        slot.entry.touch(stamp);
         Some(Arc::make_mut(&mut slot.entry.value))
     }
 
@@ -232,6 +283,43 @@ impl Keyspace {
         Some(u64::from(
             secs(now).saturating_sub(slot.entry.last_access()),
         ))
+    }
+
+    /// The key's access frequency (`OBJECT FREQ` under an LFU policy: Redis's
+    /// `LFUDecrAndReturn`), without touching it. None if absent.
+    pub fn frequency(&mut self, db: usize, key: &[u8], now: Millis) -> Option<u8> {
+        let hash = hash_key(key);
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
+            return None;
+        };
+        let slot = self.dbs.get(db)?.table.at(at)?;
+        let decay = self.cfg.lfu.map_or(0, |l| l.decay_time);
+        Some(lfu_decayed(slot.entry.last_access(), now, decay) as u8)
+    }
+
+    /// RESTORE's IDLETIME / FREQ (Redis's `objectSetLRUOrLFU`): under an LFU policy a
+    /// frequency sets the counter; otherwise an idle time moves the access time back.
+    pub fn set_access_hint(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now: Millis,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+    ) {
+        let hash = hash_key(key);
+        let lfu = self.cfg.lfu.is_some();
+        let Some(slot) = self.dbs.get(db).and_then(|d| d.table.get(hash, key)) else {
+            return;
+        };
+        match (lfu, idle_secs, freq) {
+            (true, _, Some(f)) => slot.entry.touch((lfu_minutes(now) << 8) | u32::from(f)),
+            (false, Some(idle), _) => {
+                let back = u32::try_from(idle).unwrap_or(u32::MAX);
+                slot.entry.touch(secs(now).saturating_sub(back));
+            }
+            _ => {}
+        }
     }
 
     /// Insert or overwrite; `expiry` says what happens to the TTL. An old value that is
@@ -265,7 +353,11 @@ impl Keyspace {
             (true, false) => d.ttl.remove(hash, &key),
             _ => {}
         }
-        let entry = Entry::new(Arc::new(value), new_expire, secs(now));
+        let stamp = match self.cfg.lfu {
+            None => secs(now),
+            Some(_) => (lfu_minutes(now) << 8) | LFU_INIT_VAL,
+        };
+        let entry = Entry::new(Arc::new(value), new_expire, stamp);
         let old = d.table.insert(hash, key, entry);
         if let Some(old) = old {
             let mode = if self.cfg.lazyfree_lazy_server_del {

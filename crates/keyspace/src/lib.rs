@@ -48,6 +48,7 @@ mod table;
 pub mod value;
 
 pub use db::Keyspace;
+
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::SEGMENTS;
 pub use value::{
@@ -121,6 +122,16 @@ pub struct KeyspaceConfig {
     pub track_modified: bool,
     /// The compact encodings' thresholds (what loading an RDB file builds).
     pub limits: EncodingLimits,
+    /// Set under an LFU `maxmemory-policy`: access stamps hold Redis's LFU counter
+    /// (OBJECT FREQ) instead of the last access time (OBJECT IDLETIME).
+    pub lfu: Option<LfuConfig>,
+}
+
+/// Redis's LFU parameters (`lfu-log-factor`, `lfu-decay-time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LfuConfig {
+    pub log_factor: u32,
+    pub decay_time: u32,
 }
 
 impl Default for KeyspaceConfig {
@@ -135,6 +146,7 @@ impl Default for KeyspaceConfig {
             lazyfree_lazy_user_flush: false,
             track_modified: false,
             limits: EncodingLimits::default(),
+            lfu: None,
         }
     }
 }

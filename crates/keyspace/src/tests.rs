@@ -497,3 +497,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lfu_counter_and_access_hints() {
+    let mut ks = Keyspace::new(KeyspaceConfig {
+        lfu: Some(LfuConfig {
+            log_factor: 10,
+            decay_time: 1,
+        }),
+        ..KeyspaceConfig::default()
+    });
+    ks.set_now(NOW);
+    ks.set(0, k("a"), s("v"), Expiry::Clear);
+    assert_eq!(ks.frequency(0, b"a", NOW), Some(5));
+    // The first hit from the initial value always counts (p = 1).
+    assert!(ks.get(0, b"a", NOW).is_some());
+    assert_eq!(ks.frequency(0, b"a", NOW), Some(6));
+    ks.set_access_hint(0, b"a", NOW, None, Some(100));
+    assert_eq!(ks.frequency(0, b"a", NOW), Some(100));
+    // One point of decay per minute with lfu-decay-time 1.
+    assert_eq!(ks.frequency(0, b"a", NOW + 3 * 60_000), Some(97));
+    assert_eq!(ks.frequency(0, b"missing", NOW), None);
+
+    let mut lru = Keyspace::new(KeyspaceConfig::default());
+    lru.set_now(NOW);
+    lru.set(0, k("b"), s("v"), Expiry::Clear);
+    lru.set_access_hint(0, b"b", NOW, Some(1000), None);
+    assert_eq!(lru.idle_time(0, b"b", NOW), Some(1000));
+}

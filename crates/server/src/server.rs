@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tandem_commands::data::{DataSettings, DataStats};
-use tandem_keyspace::{EncodingLimits, Keyspace, KeyspaceConfig};
+use tandem_keyspace::{EncodingLimits, Keyspace, KeyspaceConfig, LfuConfig};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -222,6 +222,13 @@ pub fn keyspace_config(c: &Config) -> KeyspaceConfig {
         lazyfree_lazy_user_flush: c.get_bool("lazyfree-lazy-user-flush"),
         track_modified: false,
         limits: encoding_limits(c),
+        lfu: c
+            .get_str("maxmemory-policy")
+            .contains("lfu")
+            .then(|| LfuConfig {
+                log_factor: c.get_i64("lfu-log-factor").max(0) as u32,
+                decay_time: c.get_i64("lfu-decay-time").max(0) as u32,
+            }),
     }
 }
 

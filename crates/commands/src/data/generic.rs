@@ -70,6 +70,12 @@ pub enum GenericError {
          some time to adjust."
     )]
     LfuNotSelected,
+    #[error(
+        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+         when switching between policies at runtime LRU and LFU data will take some time to \
+         adjust."
+    )]
+    LruNotSelected,
 }
 
 impl GenericError {

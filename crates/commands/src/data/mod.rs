@@ -10,8 +10,8 @@
 //!
 //! Handlers live in one module per family; [`handler`] finds the one for a command.
 
-pub mod generic;
 pub mod blocking;
+pub mod generic;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;

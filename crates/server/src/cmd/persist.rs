@@ -71,8 +71,8 @@ pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`.
 ///
-/// IDLETIME and FREQ are checked like Redis checks them; the keyspace keeps no LRU/LFU
-/// data that they could set yet.
+/// IDLETIME and FREQ are checked like Redis checks them and set the key's access stamp
+/// (Redis's `objectSetLRUOrLFU`).
 pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq) = (-1i64, -1i64);
@@ -176,6 +176,13 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Expiry::Clear
     };
     srv.ks.set(db, Bytes::copy_from_slice(key), value, expiry);
+    srv.ks.set_access_hint(
+        db,
+        key,
+        now,
+        u64::try_from(idle).ok(),
+        u8::try_from(freq).ok(),
+    );
     srv.ks.touch_modified(db, key);
     srv.dirty += 1;
     // Propagated with an absolute TTL, as Redis rewrites it.
@@ -186,7 +193,6 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     data::propagate(srv, db, prop);
     data::after_command(srv, Some(ctx.client));
-    let _ = (idle, freq);
     ctx.ok();
 }
 

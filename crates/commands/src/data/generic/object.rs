@@ -5,7 +5,8 @@
 //! * REFCOUNT: Redis shares the objects of the integers 0..9999 (refcount `INT_MAX`) when no
 //!   maxmemory is set; every other value has one reference.
 //! * IDLETIME: seconds since the last touching access, from the keyspace's access clock.
-//! * FREQ: Tandem has no LFU maxmemory policy, so FREQ gives Redis's "not tracked" error.
+//! * FREQ: the LFU counter under an LFU `maxmemory-policy` (else Redis's "not tracked"
+//!   error); IDLETIME gives Redis's error under an LFU policy.
 
 use bytes::Bytes;
 use tandem_keyspace::{StrValue, Value};
@@ -70,6 +71,9 @@ pub(super) fn idletime(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
         ctx.enc.null();
         return Ok(());
     }
+    if ctx.ks.config().lfu.is_some() {
+        return Err(GenericError::LruNotSelected);
+    }
     let idle = ctx.ks.idle_time(ctx.db, key, ctx.now).unwrap_or(0);
     ctx.enc.integer(i64::try_from(idle).unwrap_or(i64::MAX));
     Ok(())
@@ -82,7 +86,12 @@ pub(super) fn freq(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
         ctx.enc.null();
         return Ok(());
     }
-    Err(GenericError::LfuNotSelected)
+    if ctx.ks.config().lfu.is_none() {
+        return Err(GenericError::LfuNotSelected);
+    }
+    let freq = ctx.ks.frequency(ctx.db, key, ctx.now).unwrap_or(0);
+    ctx.enc.integer(i64::from(freq));
+    Ok(())
 }
 
 /// `OBJECT HELP`.
