@@ -28,6 +28,9 @@
 //!   values, written once per run by redis-server; on a fresh process of each
 //!   side: startup load time, SAVE time and file size, BGSAVE time, and the
 //!   worst GET/SET round trip a client sees while BGSAVE runs (issue 4).
+//! * `fullsync` and `repl-load`: replication (full sync time, memory and
+//!   latency; SET throughput with replicas attached, replica lag), in
+//!   [`crate::bench_repl`].
 //!
 //! Each row's ratio is `tandem/redis` unless it says otherwise: for durations
 //! and latencies `rdb` reports the speed ratio `redis/tandem`, so that there
@@ -134,6 +137,26 @@ pub const BENCHMARKS: &[Benchmark] = &[
                keys back to back, round trips that ended after BGSAVE was sent.",
         run: rdb,
     },
+    Benchmark {
+        name: "fullsync",
+        about: "full sync of --keys keys (default 1M, DEBUG POPULATE, 100-byte values), disk and diskless: as master of a redis replica, as replica of a redis master",
+        note: "Every row is tandem/redis: lower is better (time, peak RSS, PING latency). \
+               `as master`: the side under test is the master, a redis-server the replica; \
+               `as replica`: a redis-server master, the side under test the replica. \
+               Sync time: from REPLICAOF until master_link_status:up and DBSIZE equal. \
+               RSS: VmRSS of the process plus its children (Redis's fork child; shared \
+               copy-on-write pages count twice), sampled every 10 ms during the sync. \
+               PING: one client looping on the master during the sync.",
+        run: crate::bench_repl::fullsync,
+    },
+    Benchmark {
+        name: "repl-load",
+        about: "redis-benchmark SET (50 clients, 1M random keys, 100-byte values, -P 1 and 16) on a master with 0, 1, 2 redis replicas, max replica lag",
+        note: "rps: higher is better (ratio tandem/redis). Lag: master_repl_offset minus a \
+               replica's acknowledged offset (INFO replication, sampled every 20 ms; \
+               replicas ACK once a second), lower is better.",
+        run: crate::bench_repl::repl_load,
+    },
 ];
 
 /// Other names accepted on the command line: `(alias, benchmark)`.
@@ -230,7 +253,7 @@ fn vm_rss(pid: u32) -> Result<f64> {
 }
 
 /// `VmRSS:   123456 kB` -> bytes.
-fn parse_vm_rss(status: &str) -> Option<f64> {
+pub(crate) fn parse_vm_rss(status: &str) -> Option<f64> {
     let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
     let mut words = line.split_whitespace();
     let kib: f64 = words.next()?.parse().ok()?;
@@ -315,7 +338,7 @@ fn write_rdb_dump(ctx: &Ctx) -> Result<RdbDump> {
 }
 
 /// One loopback port that was free a moment ago.
-fn one_free_port() -> Result<u16> {
+pub(crate) fn one_free_port() -> Result<u16> {
     util::free_ports(1)?
         .first()
         .copied()
@@ -567,7 +590,7 @@ fn run_bgsave(client: &mut RespClient) -> Result<(Instant, Duration, Duration)> 
 }
 
 /// The value of `name:` in an INFO reply.
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines().find_map(|line| {
         line.strip_prefix(name)
             .and_then(|rest| rest.strip_prefix(':'))
@@ -605,7 +628,7 @@ fn probe_latency(
 }
 
 /// The `p`th percentile (nearest rank) of `values`; NaN when empty.
-fn percentile(values: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     if sorted.is_empty() {
@@ -655,7 +678,7 @@ impl SplitMix64 {
 
 /// A RESP2 reply.
 #[derive(Debug, PartialEq)]
-enum Reply {
+pub(crate) enum Reply {
     Status(String),
     Error(String),
     Int(i64),
@@ -664,14 +687,14 @@ enum Reply {
     Array(Vec<Reply>),
 }
 
-fn expect_status(reply: Reply, command: &str, want: &str) -> Result<()> {
+pub(crate) fn expect_status(reply: Reply, command: &str, want: &str) -> Result<()> {
     match reply {
         Reply::Status(s) if s == want => Ok(()),
         other => bail!("{command} replied {other:?}, expected +{want}"),
     }
 }
 
-fn expect_int(reply: Reply, command: &str) -> Result<i64> {
+pub(crate) fn expect_int(reply: Reply, command: &str) -> Result<i64> {
     match reply {
         Reply::Int(n) => Ok(n),
         other => bail!("{command} replied {other:?}, expected an integer"),
@@ -743,14 +766,14 @@ fn read_reply(reader: &mut impl BufRead) -> Result<Reply> {
 
 /// A minimal blocking RESP2 client on a `std` socket: precise timings without
 /// a redis-cli process per command.
-struct RespClient {
+pub(crate) struct RespClient {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
 impl RespClient {
     /// Connects to `127.0.0.1:port`; every read and write is bounded by [`RDB_LIMIT`].
-    fn connect(port: u16) -> Result<RespClient> {
+    pub(crate) fn connect(port: u16) -> Result<RespClient> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -774,7 +797,7 @@ impl RespClient {
     }
 
     /// Sends one command and reads its reply.
-    fn call(&mut self, args: &[&[u8]]) -> Result<Reply> {
+    pub(crate) fn call(&mut self, args: &[&[u8]]) -> Result<Reply> {
         let mut buf = Vec::new();
         encode_command(&mut buf, args);
         self.write_raw(&buf)?;

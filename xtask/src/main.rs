@@ -10,7 +10,8 @@
 //! Commands (one module each; `main` only dispatches):
 //!
 //! * `test`: everything CI checks, in order ([`test`]); `.ci/run` calls it;
-//! * `bench [NAME...]`: tandem-server against redis-server in one run ([`bench`]);
+//! * `bench [NAME...]`: tandem-server against redis-server in one run ([`bench`];
+//!   the replication benchmarks in [`bench_repl`]);
 //! * `floors`: the crate layering guard ([`floors`]);
 //! * `tidy`: repository conventions ([`tidy`]);
 //! * `codegen`: generated sources ([`codegen`]).
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_repl;
 mod codegen;
 mod floors;
 mod test;

@@ -243,6 +243,20 @@ impl Keyspace {
         Some(&slot.entry.value)
     }
 
+    /// [`Keyspace::get`] returning a shared handle on the value, for commands that read
+    /// several values at once (SINTER, SUNION, ...). Drop it before writing to the key, or
+    /// the write copies the value.
+    pub fn get_shared(&mut self, db: usize, key: &[u8], now: Millis) -> Option<Arc<Value>> {
+        let hash = hash_key(key);
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
+            return None;
+        };
+        let slot = self.dbs.get(db)?.table.at(at)?;
+        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
+        slot.entry.touch(stamp);
+        Some(Arc::clone(&slot.entry.value))
+    }
+
     /// Like [`Keyspace::get`] but leaves the access time alone (TYPE, OBJECT, EXISTS:
     /// Redis's `LOOKUP_NOTOUCH`).
     pub fn peek(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {

@@ -55,6 +55,8 @@ pub use value::{
     EncodingLimits, HashValue, ListValue, SetValue, StrValue, StreamValue, Value, ZScore,
     ZSetValue, EMBSTR_SIZE_LIMIT, LAZYFREE_THRESHOLD,
 };
+/// Sorted set building blocks (ranges, iterators) for the sorted set and GEO commands.
+pub use value::{Inserted, LexBound, LexRange, MemberMap, ScoreRange, ZIter};
 
 /// A key.
 pub type Key = Bytes;

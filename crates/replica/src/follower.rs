@@ -446,8 +446,10 @@ impl Follower {
         });
         let cfg = self.config.clone();
         let file = match &cfg.rdb_file {
-            Some(f) => Some(create_temp(f).await?),
-            None => None,
+            Some(f) if !cfg.decode_rdb || handler.save_payload_to_file() => {
+                Some(create_temp(f).await?)
+            }
+            _ => None,
         };
         let to = if file.is_some() {
             "to disk"

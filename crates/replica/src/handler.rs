@@ -110,6 +110,13 @@ impl Command {
 pub trait FollowerHandler: Send {
     /// `+FULLRESYNC` (or `SYNC`) was accepted and the payload header read.
     fn on_full_sync_start(&mut self, _start: &FullSyncStart) {}
+    /// A full sync's payload is about to arrive and [`crate::FollowerConfig::rdb_file`]
+    /// is set: false receives this payload without the file (Redis's
+    /// `repl-diskless-load on-empty-db` loads from the socket only while its
+    /// dataset is empty). Ignored when the payload is not decoded.
+    fn save_payload_to_file(&mut self) -> bool {
+        true
+    }
     /// One RDB item (aux field, SELECTDB, RESIZEDB, key, function, module
     /// aux, end). Only when [`crate::FollowerConfig::decode_rdb`] is on.
     fn on_rdb_item(&mut self, _item: Item) {}

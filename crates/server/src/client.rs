@@ -76,6 +76,8 @@ pub struct Client {
     /// CLIENT KILL sent this client a [`ClientEvent::Kill`]; it no longer counts as connected
     /// (CLIENT LIST, CLIENT KILL, INFO) while its connection task closes.
     pub killed: bool,
+    /// Blocked on keys (BLPOP, ...): CLIENT LIST flag `b`, see [`crate::blocking`].
+    pub blocked: bool,
     /// Replication: REPLCONF declarations, replica flag, pending handoff.
     pub repl: crate::repl::ClientRepl,
 }
@@ -111,6 +113,7 @@ impl Client {
             watched: Vec::new(),
             dirty_cas: false,
             killed: false,
+            blocked: false,
             repl: crate::repl::ClientRepl::default(),
         }
     }
@@ -126,6 +129,9 @@ impl Client {
         }
         if self.multi.is_some() {
             f.push('x');
+        }
+        if self.blocked {
+            f.push('b');
         }
         if self.close_after_reply {
             f.push('c');

@@ -10,7 +10,9 @@
 //!
 //! A batch that meets a command CLIENT PAUSE holds back is parked: the task keeps the rest of
 //! its batch, releases the lock, and waits until the pause ends, which keeps per-client
-//! order because the task reads nothing more meanwhile.
+//! order because the task reads nothing more meanwhile. A command that blocks on keys (BLPOP,
+//! ...) parks the batch the same way until it is served (see [`crate::blocking`]), and
+//! after every command the clients blocked on keys it made ready are served.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -81,6 +83,7 @@ impl Core {
             }
             cmd::multi::unwatch_all(&mut srv, &mut client);
         }
+        crate::blocking::forget(&mut srv, id);
     }
 
     /// Runs requests in order under the lock, appending replies to `out`. Requests that a
@@ -155,6 +158,21 @@ fn run_locked(
             break;
         };
         cmd::execute(srv, &mut client, req.args, out);
+        if srv.blocking.has_ready() {
+            // Serve clients blocked on keys this command made ready, before the next
+            // command (Redis does it after every command of a pipeline). This client may be
+            // one of them (it just blocked): it goes back in the map meanwhile.
+            srv.clients.insert(id, client);
+            crate::blocking::serve_ready(srv);
+            let Some(c) = srv.clients.remove(&id) else {
+                reqs.clear();
+                return BatchReply {
+                    close: true,
+                    ..BatchReply::default()
+                };
+            };
+            client = c;
+        }
         if client.repl.handoff.is_some() {
             break;
         }
@@ -180,6 +198,7 @@ fn run_locked(
 /// Periodic work at `hz`: pause expiry, idle client timeout, statistics samples.
 fn cron(srv: &mut Server) {
     srv.hz_ticks += 1;
+    crate::alloc::sample();
     let now = Instant::now();
     if let Some(p) = srv.pause {
         if now >= p.until {
@@ -190,7 +209,11 @@ fn cron(srv: &mut Server) {
     if timeout > 0 {
         let limit = Duration::from_secs(timeout as u64);
         for c in srv.clients.values_mut() {
-            if !c.monitor && !c.repl.is_replica && now.duration_since(c.last_interaction) > limit {
+            if !c.monitor
+                && !c.repl.is_replica
+                && !c.blocked
+                && now.duration_since(c.last_interaction) > limit
+            {
                 tracing::debug!("Closing idle client");
                 let _ = c.events.send(ClientEvent::Kill);
             }
@@ -202,6 +225,9 @@ fn cron(srv: &mut Server) {
         let budget = Duration::from_micros(1_000_000 / hz / 4);
         srv.ks.active_expire_cycle(cmd::data::now_ms(), budget);
         cmd::data::after_command(srv, None);
+        if srv.blocking.has_ready() {
+            crate::blocking::serve_ready(srv);
+        }
     }
     crate::persist::cron(srv);
     crate::repl::cron(srv);

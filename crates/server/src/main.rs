@@ -15,6 +15,8 @@
 //! SHUTDOWN, SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 
+mod alloc;
+mod blocking;
 mod client;
 mod cmd;
 mod config;

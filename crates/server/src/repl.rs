@@ -9,9 +9,12 @@
 //! * A command that cannot finish inside a batch leaves a [`Handoff`] on its client; the
 //!   batch stops there and the connection task calls [`handoff`] outside the lock:
 //!   PSYNC/SYNC hand the socket to the replica's [`ReplicaTask`] for good; a blocked WAIT
-//!   waits for enough ACKs (or its timeout), writes its reply, and the batch resumes.
+//!   waits for enough ACKs (or its timeout), writes its reply, and the batch resumes; a
+//!   client blocked on keys (BLPOP, ...) waits likewise for its wake (see
+//!   [`crate::blocking`]).
 //! * [`cron`] runs the master's periodic work at `hz` and closes the replicas it drops.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,6 +51,12 @@ pub enum Handoff {
         rx: oneshot::Receiver<usize>,
         deadline: Option<Instant>,
     },
+    /// A client blocked on keys (BLPOP, ...): its reply arrives on `rx` when it is served or
+    /// unblocked, or the deadline passes (see [`crate::blocking`]).
+    Blocked {
+        rx: oneshot::Receiver<crate::blocking::Wake>,
+        deadline: Option<Instant>,
+    },
 }
 
 impl std::fmt::Debug for Handoff {
@@ -55,6 +64,7 @@ impl std::fmt::Debug for Handoff {
         match self {
             Handoff::Replica(t) => write!(f, "Handoff::Replica({})", t.id()),
             Handoff::Wait { deadline, .. } => write!(f, "Handoff::Wait({deadline:?})"),
+            Handoff::Blocked { deadline, .. } => write!(f, "Handoff::Blocked({deadline:?})"),
         }
     }
 }
@@ -176,6 +186,77 @@ pub async fn handoff(
                 srv.stats.total_net_output_bytes += reply.len() as u64;
             }
             stream.write_all(reply.as_bytes()).await.is_ok()
+        }
+        Handoff::Blocked { rx, deadline } => {
+            let Some(wake) = blocked(core, id, rx, deadline, stream, rbuf, events).await else {
+                return false;
+            };
+            if !wake.reply.is_empty() && stream.write_all(&wake.reply).await.is_err() {
+                return false;
+            }
+            !wake.close
+        }
+    }
+}
+
+/// Waits while the client is blocked on keys. The socket is still read meanwhile (Redis
+/// keeps the readable handler): what arrives waits in `rbuf`, and a closed connection is
+/// noticed at once, so that a gone client is never served. None when the connection must
+/// close.
+async fn blocked(
+    core: &Arc<Core>,
+    id: u64,
+    mut rx: oneshot::Receiver<crate::blocking::Wake>,
+    deadline: Option<Instant>,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+) -> Option<crate::blocking::Wake> {
+    use tokio::io::AsyncReadExt;
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let forget = |core: &Arc<Core>| crate::blocking::forget(&mut core.srv.lock(), id);
+    loop {
+        tokio::select! {
+            biased;
+            got = &mut rx => return got.ok(),
+            ev = events.recv() => match ev {
+                None | Some(ClientEvent::Kill) => {
+                    forget(core);
+                    return None;
+                }
+                Some(ClientEvent::Write(bytes)) => {
+                    if stream.write_all(&bytes).await.is_err() {
+                        forget(core);
+                        return None;
+                    }
+                }
+            },
+            _ = &mut sleep => {
+                let timed_out = crate::blocking::time_out(&mut core.srv.lock(), id);
+                return match timed_out {
+                    Some(wake) => Some(wake),
+                    // Served or unblocked meanwhile: the wake is in the channel.
+                    None => rx.await.ok(),
+                };
+            }
+            read = stream.read_buf(rbuf) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    forget(core);
+                    return None;
+                }
+                let limit = core.srv.lock().shared.query_buffer_limit.load(Ordering::Relaxed);
+                if limit > 0 && rbuf.len() as i64 > limit {
+                    tracing::warn!("Closing client that reached max query buffer length: id={id}");
+                    forget(core);
+                    return None;
+                }
+            }
         }
     }
 }

@@ -15,7 +15,8 @@
 //!   converted into a fresh staging [`Keyspace`] on a `repl-load` thread (never on the
 //!   I/O thread, nor under the server lock), while the old data keeps serving; once the
 //!   payload is complete (and, in disk mode, fsynced and renamed to `dbfilename` by the
-//!   follower), that thread swaps the staging keyspace in for the old one in a single
+//!   follower; disk mode is `repl-diskless-load disabled`, or `on-empty-db` while this
+//!   node holds keys, decided at each transfer), that thread swaps the staging keyspace in for the old one in a single
 //!   step under the lock. Clients never see a half-loaded dataset (design brief,
 //!   invariant 3), and a failed transfer simply drops the staging keyspace (invariant 4).
 //!   Until the swap, what the stream brings is queued on the role and applied right
@@ -209,6 +210,7 @@ pub fn after_load(srv: &mut Server, info: Option<RdbReplInfo>) {
 /// uses its own replication id and offset as the cached master, so the new master may
 /// continue it partially; then starts following.
 pub fn set_master(srv: &mut Server, host: &str, port: u16) {
+    crate::blocking::disconnect_all(srv);
     let cached = if let Some(old) = srv.replica.role.take() {
         old.status.as_ref().and_then(|s| {
             let st = s.snapshot();
@@ -328,12 +330,12 @@ fn follower_config(
     f.repl_timeout = Duration::from_secs(c.get_i64("repl-timeout").max(1) as u64);
     f.cached_master = cached;
     f.verify_checksum = c.get_bool("rdbchecksum");
-    if c.get_str("repl-diskless-load") == "disabled" {
-        f.rdb_file = Some(RdbFileConfig {
-            dir: c.dir(),
-            filename: c.get_str("dbfilename"),
-        });
-    }
+    // Whether a payload goes through the file is decided per transfer by
+    // `repl-diskless-load` (`Applier::save_payload_to_file`), as Redis does.
+    f.rdb_file = Some(RdbFileConfig {
+        dir: c.dir(),
+        filename: c.get_str("dbfilename"),
+    });
     f
 }
 
@@ -657,6 +659,21 @@ impl FollowerHandler for Applier {
         }
     }
 
+    fn save_payload_to_file(&mut self) -> bool {
+        // Redis's `useDisklessLoad`, read at each transfer: `disabled` goes through
+        // `temp-<unixtime>.<pid>.rdb` renamed to `dbfilename`, `swapdb` never does,
+        // `on-empty-db` does only while this node holds keys.
+        let mut to_file = true;
+        self.with_server(|srv| {
+            to_file = match srv.config.get_str("repl-diskless-load").as_str() {
+                "swapdb" => false,
+                "on-empty-db" => (0..srv.ks.databases()).any(|db| srv.ks.dbsize(db) > 0),
+                _ => true,
+            };
+        });
+        to_file
+    }
+
     fn on_rdb_item(&mut self, item: Item) {
         if self.loader.is_some() {
             self.send_to_loader(LoadMsg::Item(item));
@@ -837,6 +854,10 @@ fn apply_command(srv: &mut Server, command: Command) {
         }
         if let Some(role) = srv.replica.role.as_mut() {
             role.master_client = Some(client);
+        }
+        // Clients blocked on keys the command made ready (XREAD BLOCK on a replica).
+        if srv.blocking.has_ready() {
+            crate::blocking::serve_ready(srv);
         }
     }
     let drops = srv.master.feed_proxied(&command.raw);

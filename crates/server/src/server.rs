@@ -97,13 +97,13 @@ pub struct Server {
     pub dirty: u64,
     /// WATCHed keys: (db, key) to the ids of the clients watching it.
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK, ...), see [`crate::blocking`].
+    pub blocking: crate::blocking::Blocking,
     /// Number of clients in MONITOR mode (the feed is skipped when zero).
     pub monitors: usize,
     // added for DEBUG
     /// DEBUG SET-ACTIVE-EXPIRE: when false the cron skips the active expiry cycle.
     pub active_expire_enabled: bool,
-    /// Resident memory when the server was created (INFO memory `used_memory_startup`).
-    pub startup_rss: u64,
     /// SAVE / BGSAVE / loading state (see [`crate::persist`]).
     pub persist: crate::persist::PersistState,
     /// The master role: replication ids, backlog, replicas (see [`crate::repl`]).
@@ -114,6 +114,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(config: Config, port: u16, shared: Arc<Shared>) -> Server {
+        crate::alloc::mark_startup();
         let config_for_ks = config.clone();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -138,10 +139,10 @@ impl Server {
             data_stats: DataStats::default(),
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),
+            blocking: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,
-            startup_rss: crate::cmd::info::resident_bytes(),
             persist: crate::persist::PersistState::new(now.as_secs() as i64),
             master: tandem_master::Master::new(
                 tandem_backlog::ReplicationIds::new(),
@@ -170,7 +171,7 @@ impl Server {
     /// Re-reads the directives the keyspace and the data commands act on.
     pub fn sync_data_settings(&mut self) {
         let mut cfg = keyspace_config(&self.config);
-        cfg.track_modified = !self.watched_keys.is_empty();
+        cfg.track_modified = !self.watched_keys.is_empty() || !self.blocking.is_empty();
         cfg.replica_mode = self.replica.is_active();
         *self.ks.config_mut() = cfg;
         self.data_settings = data_settings(&self.config);
@@ -257,5 +258,6 @@ pub fn data_settings(c: &Config) -> DataSettings {
         proto_max_bulk_len: c.get_i64("proto-max-bulk-len"),
         replica_mode: false,
         limits: encoding_limits(c),
+        hll_sparse_max_bytes: c.get_i64("hll-sparse-max-bytes").max(0) as usize,
     }
 }

@@ -11,6 +11,7 @@
 //! Handlers live in one module per family; [`handler`] finds the one for a command.
 
 pub mod blocking;
+pub mod cscan;
 pub mod generic;
 pub mod geo;
 pub mod hashes;
@@ -38,6 +39,8 @@ pub struct DataSettings {
     pub replica_mode: bool,
     /// The compact encodings' thresholds (`hash-max-listpack-entries`, ...).
     pub limits: EncodingLimits,
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
+    pub hll_sparse_max_bytes: usize,
 }
 
 /// Counters data commands update (INFO stats).
@@ -138,6 +141,7 @@ pub fn handler(full_name: &str) -> Option<Handler> {
         .or_else(|| generic::handler(full_name))
         .or_else(|| lists::handler(full_name))
         .or_else(|| hashes::handler(full_name))
+        .or_else(|| cscan::handler(full_name))
         .or_else(|| sets::handler(full_name))
         .or_else(|| zsets::handler(full_name))
         .or_else(|| streams::handler(full_name))

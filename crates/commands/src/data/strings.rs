@@ -22,7 +22,7 @@
 
 mod basic;
 mod bits;
-mod longdouble;
+pub(crate) mod longdouble;
 mod numeric;
 mod range;
 

@@ -145,9 +145,9 @@ mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
-pub use set::SetValue;
+pub use set::{Member, MemberTable, SetValue};
 pub use stream::StreamValue;
-pub use zset::{ZScore, ZSetValue};
+pub use zset::{Inserted, LexBound, LexRange, MemberMap, ScoreRange, ZIter, ZScore, ZSetValue};
 
 /// The thresholds of the compact encodings (Redis's `*-max-listpack-*`, `set-max-intset-entries`,
 /// ...), as the configuration sets them. Commands pass them to the container types, which

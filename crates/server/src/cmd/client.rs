@@ -505,19 +505,30 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
-/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: no Tandem command blocks yet, so nothing to unblock.
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: a client blocked on keys gets its timeout reply or
+/// `-UNBLOCKED client unblocked via CLIENT UNBLOCK`; 1 if it was blocked, else 0.
 fn unblock(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut error = false;
     if let Some(reason) = args.get(3) {
-        if !reason.eq_ignore_ascii_case(b"timeout") && !reason.eq_ignore_ascii_case(b"error") {
+        if reason.eq_ignore_ascii_case(b"error") {
+            error = true;
+        } else if !reason.eq_ignore_ascii_case(b"timeout") {
             ctx.err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
             return;
         }
     }
-    if parse_i64(&args[2]).is_none() {
+    let Some(id) = parse_i64(&args[2]) else {
         ctx.not_integer();
         return;
-    }
-    ctx.integer(0);
+    };
+    let outcome = if error {
+        crate::blocking::Outcome::Error(crate::blocking::UNBLOCKED_BY_CLIENT_ERR)
+    } else {
+        crate::blocking::Outcome::Timeout
+    };
+    let done = u64::try_from(id)
+        .is_ok_and(|id| crate::blocking::unblock_with(ctx.srv, id, outcome, false));
+    ctx.integer(i64::from(done));
 }
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`. A pause already in force is extended, never shortened,

@@ -1,12 +1,13 @@
 //! Running data commands (the `commands` crate's handlers) against the server's keyspace,
 //! and what follows every command that may have touched data: propagation of its effects
-//! and of keys the server expired, and WATCH invalidation.
+//! and of keys the server expired, WATCH invalidation, and marking the keys blocked
+//! clients wait on as ready.
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tandem_commands::data::{ExecCtx, Handler, Propagation};
+use tandem_commands::data::{BlockOn, ExecCtx, Handler, Propagation};
 use tandem_keyspace::{DbTarget, Event};
 use tandem_resp::Encoder;
 
@@ -22,7 +23,9 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs a data command handler with the calling client's database.
+/// Runs a data command handler with the calling client's database. A blocking command
+/// that cannot be served blocks the client (see [`crate::blocking`]), except inside
+/// MULTI/EXEC and on the master's stream, where it answers as on timeout.
 pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
     // min-replicas-to-write (Redis checks it in processCommand, before the handler); it
     // never applies on a replica, so never to the master's stream.
@@ -33,6 +36,22 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         ctx.err(super::repl::NOREPLICAS_ERR);
         return;
     }
+    let may_block =
+        !ctx.srv.master.in_exec() && ctx.client.id != crate::replication_replica::MASTER_CLIENT_ID;
+    if let Some(on) = exec(ctx, handler, args, may_block) {
+        crate::blocking::block(ctx.srv, ctx.client, args, on);
+    }
+}
+
+/// Runs the handler, then what follows a command: error counting, the keyspace's events,
+/// propagation. Returns what the command blocks on when it could not be served (it wrote
+/// no reply then).
+pub fn exec(
+    ctx: &mut Ctx<'_>,
+    handler: Handler,
+    args: &[Bytes],
+    may_block: bool,
+) -> Option<BlockOn> {
     let mark = ctx.out.len();
     // Flushes and swaps break only the WATCHes of keys that exist (Redis's
     // touchAllWatchedKeysInDb), so note which watched keys exist before the command runs.
@@ -58,11 +77,12 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         dirty: 0,
         settings: &srv.data_settings,
         stats: &mut srv.data_stats,
-        may_block: false,
+        may_block,
         block: None,
     };
     handler(&mut ectx, args);
     let dirty = ectx.dirty;
+    let block = ectx.block.take();
     srv.dirty += dirty;
     // Handlers write errors straight into the buffer: count them like other error replies.
     if ctx.out.get(mark) == Some(&b'-') {
@@ -80,6 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         propagate(srv, ctx.client.db, cmd);
     }
     end_unit(srv, Some(ctx.client));
+    block
 }
 
 /// Every (db, key) that exists now, for the keys watched in any database (a swap compares
@@ -135,7 +156,12 @@ pub fn after_command_with(
     let events = srv.ks.drain_events();
     for ev in events {
         match ev {
-            Event::Modified { db, key } => touch_watched(srv, current.as_deref_mut(), db, &key),
+            Event::Modified { db, key } => {
+                if !srv.blocking.is_empty() {
+                    srv.blocking.signal(db, &key);
+                }
+                touch_watched(srv, current.as_deref_mut(), db, &key);
+            }
             Event::Expired { db, key } => {
                 touch_watched(srv, current.as_deref_mut(), db, &key);
                 let verb: &'static [u8] = if srv.data_settings.lazyfree_lazy_expire {
@@ -151,10 +177,15 @@ pub fn after_command_with(
                     DbTarget::One(db) => vec![db],
                 };
                 for db in dbs {
+                    srv.blocking.signal_db(db);
                     touch_watched_db(srv, current.as_deref_mut(), db, None, existing);
                 }
             }
             Event::Swapped(a, b) => {
+                // Keys that exist after the swap may serve clients blocked in either
+                // database (Redis's scanDatabaseForReadyKeys).
+                srv.blocking.signal_db(a);
+                srv.blocking.signal_db(b);
                 touch_watched_db(srv, current.as_deref_mut(), a, Some(b), existing);
                 touch_watched_db(srv, current.as_deref_mut(), b, Some(a), existing);
             }

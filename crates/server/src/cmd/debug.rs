@@ -255,9 +255,11 @@ fn populate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             value.resize(size as usize, 0);
         }
         let value = StrValue::embstr_or_raw(Bytes::from(value));
+        // An exact-size copy: a `Bytes` made from a `Vec` with spare capacity would carry
+        // a second allocation for its shared header.
         ks.set(
             db,
-            Bytes::from(key.clone()),
+            Bytes::copy_from_slice(&key),
             Value::String(value),
             Expiry::Clear,
         );

@@ -203,9 +203,9 @@ fn clients_section(s: &mut String, srv: &Server, client: Option<&Client>) {
     field(s, "maxclients", srv.config.get_i64("maxclients"));
     field(s, "client_recent_max_input_buffer", max_in);
     field(s, "client_recent_max_output_buffer", 0);
-    field(s, "blocked_clients", 0);
+    field(s, "blocked_clients", srv.blocking.len());
     field(s, "tracking_clients", 0);
-    field(s, "clients_in_timeout_table", 0);
+    field(s, "clients_in_timeout_table", srv.blocking.with_deadline());
 }
 
 /// Redis's `bytesToHuman`.
@@ -249,28 +249,27 @@ pub fn resident_bytes() -> u64 {
 
 /// INFO memory.
 ///
-/// `used_memory` is a measure, not an estimate: the process's resident memory (`VmRSS`).
-/// Redis reports what its allocator handed out, which is a little below its RSS; Tandem
-/// forbids `unsafe` in the server crate, so it cannot install a counting global allocator
-/// or call `mallinfo2`, and summing per-key estimates would be an estimate (and O(keys) per
-/// INFO call). RSS over-counts (code, allocator slack, freed pages not yet returned), so
-/// comparisons of `used_memory` with Redis are conservative for Tandem.
-/// `used_memory_startup` is the RSS when the server was created, the dataset is what grew
-/// since then minus the key tables' slots (counted as overhead, as Redis counts its main
-/// dictionaries), so `used_memory_dataset_perc` is meaningful.
+/// `used_memory` is what Redis calls it: the bytes the allocator (jemalloc, as in Redis)
+/// has handed out and not got back (`stats.allocated`); `used_memory_rss` is `VmRSS`.
+/// `allocator_active` / `allocator_resident` and the ratios derived from them are
+/// jemalloc's, as Redis computes them. `used_memory_startup` is `used_memory` when the
+/// process started; the dataset is what grew since then minus the key tables' slots
+/// (counted as overhead, as Redis counts its main dictionaries).
 fn memory_section(s: &mut String, srv: &Server) {
     let rss = resident_bytes();
-    let peak = proc_kb("/proc/self/status", "VmHWM").unwrap_or(0).max(rss);
+    let alloc = crate::alloc::stats();
+    let used = alloc.allocated;
+    let peak = crate::alloc::peak().max(used);
     let total = proc_kb("/proc/meminfo", "MemTotal").unwrap_or(0);
     let maxmemory = srv.config.get_i64("maxmemory").max(0) as u64;
     let peak_perc = if peak > 0 {
-        rss as f64 * 100.0 / peak as f64
+        used as f64 * 100.0 / peak as f64
     } else {
         0.0
     };
     s.push_str("# Memory\r\n");
-    field(s, "used_memory", rss);
-    field(s, "used_memory_human", bytes_to_human(rss));
+    field(s, "used_memory", used);
+    field(s, "used_memory_human", bytes_to_human(used));
     field(s, "used_memory_rss", rss);
     field(s, "used_memory_rss_human", bytes_to_human(rss));
     field(s, "used_memory_peak", peak);
@@ -278,21 +277,21 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_peak_perc", format!("{peak_perc:.2}%"));
     // Overhead: the start-up footprint plus one table slot (about 74 bytes with the hash
     // table's load factor and control byte) per key.
-    let startup = srv.startup_rss.min(rss);
+    let startup = crate::alloc::startup().min(used);
     let keys: u64 = (0..srv.ks.databases())
         .map(|db| srv.ks.dbsize(db) as u64)
         .sum();
-    let overhead = (startup + keys * 74).min(rss);
-    let dataset = rss - overhead;
-    let net = (rss - startup).max(1);
+    let overhead = (startup + keys * 74).min(used);
+    let dataset = used - overhead;
+    let net = (used - startup).max(1);
     let dataset_perc = dataset as f64 * 100.0 / net as f64;
     field(s, "used_memory_overhead", overhead);
     field(s, "used_memory_startup", startup);
     field(s, "used_memory_dataset", dataset);
     field(s, "used_memory_dataset_perc", format!("{dataset_perc:.2}%"));
-    field(s, "allocator_allocated", rss);
-    field(s, "allocator_active", rss);
-    field(s, "allocator_resident", rss);
+    field(s, "allocator_allocated", alloc.allocated);
+    field(s, "allocator_active", alloc.active);
+    field(s, "allocator_resident", alloc.resident);
     field(s, "total_system_memory", total);
     field(s, "total_system_memory_human", bytes_to_human(total));
     // Tandem has no scripting engine: an idle Redis's figures.
@@ -316,14 +315,35 @@ fn memory_section(s: &mut String, srv: &Server) {
         "maxmemory_policy",
         srv.config.get_str("maxmemory-policy"),
     );
-    field(s, "allocator_frag_ratio", "1.00");
-    field(s, "allocator_frag_bytes", 0);
-    field(s, "allocator_rss_ratio", "1.00");
-    field(s, "allocator_rss_bytes", 0);
-    field(s, "rss_overhead_ratio", "1.00");
-    field(s, "rss_overhead_bytes", 0);
-    field(s, "mem_fragmentation_ratio", "1.00");
-    field(s, "mem_fragmentation_bytes", 0);
+    // Redis's ratios: active/allocated, resident/active, rss/resident, rss/used.
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            "0.00".to_owned()
+        } else {
+            format!("{:.2}", a as f64 / b as f64)
+        }
+    };
+    let diff = |a: u64, b: u64| a as i64 - b as i64;
+    field(
+        s,
+        "allocator_frag_ratio",
+        ratio(alloc.active, alloc.allocated),
+    );
+    field(
+        s,
+        "allocator_frag_bytes",
+        diff(alloc.active, alloc.allocated),
+    );
+    field(
+        s,
+        "allocator_rss_ratio",
+        ratio(alloc.resident, alloc.active),
+    );
+    field(s, "allocator_rss_bytes", diff(alloc.resident, alloc.active));
+    field(s, "rss_overhead_ratio", ratio(rss, alloc.resident));
+    field(s, "rss_overhead_bytes", diff(rss, alloc.resident));
+    field(s, "mem_fragmentation_ratio", ratio(rss, used));
+    field(s, "mem_fragmentation_bytes", diff(rss, used));
     field(s, "mem_not_counted_for_evict", 0);
     field(
         s,
