@@ -184,6 +184,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
             if let Some(off) = ack_offset(&req.args) {
                 link.record_ack(off);
                 acked = true;
+            } else if let Some(err) = replconf_error(&req.args) {
+                // Redis answers the error down the link, logs it, and loses the replica.
+                let text = err.strip_prefix("ERR ").unwrap_or(&err);
+                tracing::warn!(
+                    "== CRITICAL == This master is sending an error to its replica: '{text}' after processing the command 'replconf'"
+                );
+                return Err(LinkError::Protocol(err));
             }
         }
         if acked {
@@ -198,6 +205,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if rd.read_buf(&mut buf).await? == 0 {
             return Err(LinkError::Closed);
         }
+    }
+}
+
+/// The error a REPLCONF sent on a replica link gets (an unknown option, a bad value).
+fn replconf_error(args: &[Bytes]) -> Option<String> {
+    if !args.first()?.eq_ignore_ascii_case(b"replconf") {
+        return None;
+    }
+    match crate::replconf::apply(&mut crate::replconf::ReplConf::default(), args) {
+        crate::replconf::ReplconfReply::Error(e) => Some(e),
+        _ => None,
     }
 }
 

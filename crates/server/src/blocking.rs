@@ -19,13 +19,18 @@
 //! replication stream as its own execution unit, and the keys it modified (BLMOVE's
 //! destination) become ready in turn.
 //!
+//! A timeout (or CLIENT UNBLOCK ... TIMEOUT) answers a null array whatever the command:
+//! redis-server 7.0.15's `replyToBlockedClientTimedOut` does so for every key-blocked
+//! command, BLMOVE and BRPOPLPUSH included (their answer when they may not block, a null
+//! bulk, is the handler's). `BlockOn::on_timeout` is therefore not used here.
+//!
 //! As in Redis, an XREADGROUP waiting on a stream that was deleted, flushed, swapped away or
 //! overwritten by another type is unblocked with an error.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::{Bytes, BytesMut};
-use tandem_commands::data::{BlockOn, TimeoutReply};
+use tandem_commands::data::BlockOn;
 use tandem_keyspace::{Millis, Value};
 use tandem_resp::{Encoder, Protocol};
 use tokio::sync::oneshot;
@@ -94,7 +99,6 @@ struct Blocked {
     args: Vec<Bytes>,
     name: &'static str,
     deadline: Option<Millis>,
-    on_timeout: TimeoutReply,
     proto: Protocol,
     waits: Waits,
     /// CLIENT REPLY OFF / SKIP was in force for the blocked command: no reply is written.
@@ -225,7 +229,6 @@ pub fn block(srv: &mut Server, client: &mut Client, args: &[Bytes], on: BlockOn)
         args: on.retry_args.unwrap_or_else(|| args.to_vec()),
         name,
         deadline: on.deadline,
-        on_timeout: on.on_timeout,
         proto: client.proto,
         waits: Waits::of(name),
         skip_reply: matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip),
@@ -393,10 +396,7 @@ pub fn unblock_with(srv: &mut Server, id: u64, outcome: Outcome, close: bool) ->
         proto: b.proto,
     };
     match outcome {
-        Outcome::Timeout => match b.on_timeout {
-            TimeoutReply::NullArray => enc.null_array(),
-            TimeoutReply::NullBulk => enc.null(),
-        },
+        Outcome::Timeout => enc.null_array(),
         Outcome::Error(text) => {
             enc.error(text.as_bytes());
             srv.stats.total_error_replies += 1;
@@ -422,10 +422,7 @@ pub fn time_out(srv: &mut Server, id: u64) -> Option<Wake> {
         out: &mut out,
         proto: b.proto,
     };
-    match b.on_timeout {
-        TimeoutReply::NullArray => enc.null_array(),
-        TimeoutReply::NullBulk => enc.null(),
-    }
+    enc.null_array();
     if let Some(c) = srv.clients.get_mut(&id) {
         c.blocked = false;
     }
@@ -563,7 +560,6 @@ mod tests {
             args: v(&["BLPOP", "x", "0"]),
             name: "blpop",
             deadline,
-            on_timeout: TimeoutReply::NullArray,
             proto: Protocol::Resp2,
             waits: Waits::List,
             skip_reply: false,

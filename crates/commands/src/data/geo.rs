@@ -840,7 +840,12 @@ fn points_in_range(
 /// Redis's `pqsort`: the BSD quicksort that only recurses into partitions overlapping
 /// the ranks `lrange..=rrange`, so that those ranks hold the right elements in order. It
 /// is not stable; replies with equal distances depend on its exact swaps, kept here.
-fn pqsort<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering, lrange: usize, rrange: usize) {
+pub(crate) fn pqsort<T>(
+    v: &mut [T],
+    cmp: &dyn Fn(&T, &T) -> Ordering,
+    lrange: usize,
+    rrange: usize,
+) {
     pqsort_part(v, 0, v.len(), cmp, lrange, rrange);
 }
 

@@ -19,7 +19,8 @@
 //! Orders: numeric weights tie-break on the element's bytes; ALPHA compares C strings
 //! (`strcoll` in the C.UTF-8 locale: bytes up to the first NUL) except with STORE, which
 //! compares whole byte strings. Equal elements keep their input order (glibc's `qsort` is
-//! a merge sort).
+//! a merge sort), except with BY and a LIMIT window, where Redis uses its partial
+//! quicksort (`pqsort`, shared with GEO) and ties land where its swaps put them.
 
 mod strtod;
 
@@ -350,14 +351,26 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
             }
         }
         let (alpha, by, store, desc) = (o.alpha, o.sortby.is_some(), o.store.is_some(), o.desc);
-        items.sort_by(|a, b| {
+        let cmp = |a: &Item, b: &Item| {
             let c = compare(a, b, alpha, by, store);
             if desc {
                 c.reverse()
             } else {
                 c
             }
-        });
+        };
+        let whole = start == 0 && end == items.len() as i64 - 1;
+        if by && !whole {
+            // Redis sorts only the window with its partial quicksort (not stable: the
+            // order of equal ALPHA weights depends on its swaps). An empty window shows
+            // nothing, whatever the order.
+            if end >= start {
+                super::geo::pqsort(&mut items, &cmp, start as usize, end as usize);
+            }
+        } else {
+            // glibc's qsort is a merge sort: stable, as `sort_by`.
+            items.sort_by(cmp);
+        }
     }
 
     let window = if end >= start {

@@ -146,7 +146,10 @@ mod zset;
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::{Member, MemberTable, SetValue};
-pub use stream::StreamValue;
+pub use stream::{
+    Consumer, Entries, Group, Nack, NodeLimits, StreamId, StreamValue, TrimBy,
+    INVALID_ENTRIES_READ, MAX_ID,
+};
 pub use zset::{Inserted, LexBound, LexRange, MemberMap, ScoreRange, ZIter, ZScore, ZSetValue};
 
 /// The thresholds of the compact encodings (Redis's `*-max-listpack-*`, `set-max-intset-entries`,

@@ -1,25 +1,181 @@
-//! Streams: entries in ID order. (Consumer groups are to come with the stream commands.)
+//! Streams, shaped as Redis 7.0.15 keeps them in memory.
+//!
+//! Entries live in *nodes* (Redis's radix tree of listpacks): each node is keyed by its
+//! master ID (the ID of the entry that opened it), remembers the master entry's field
+//! names, and holds its entries in ID order, deleted ones included (XDEL and exact
+//! trimming only flag an entry inside its node; a node goes away when its last live entry
+//! does, or when trimming drops it whole). The node layout is visible to clients: XADD
+//! opens a new node when the tail node reaches `stream-node-max-entries` entries (live and
+//! deleted) or `stream-node-max-bytes` bytes of listpack, `~` trimming only removes whole
+//! nodes, and XINFO STREAM reports the radix tree's key and node counts. So each node
+//! tracks the byte size its listpack would have in Redis.
+//!
+//! Consumer groups ([`Group`], by name in byte order) hold a last-delivered ID, the
+//! `entries_read` counter, the pending entries list (ID → [`Nack`]: owner, delivery time
+//! and count) and consumers ([`Consumer`], by name) with their seen-time and their own
+//! PEL (IDs of the group PEL they own).
+//!
+//! [`StreamValue::to_rdb`] / [`StreamValue::from_rdb`] carry everything through the RDB
+//! crate's `Stream` model (the node layout is rebuilt on load with the default limits).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use tandem_rdb::{RdbValue, Stream, StreamEntry, StreamId};
+pub use tandem_rdb::StreamId;
+use tandem_rdb::{
+    Consumer as RdbConsumer, ConsumerGroup, PendingEntry, RdbValue, Stream, StreamEntry,
+};
 
-/// A stream (entries keyed by ID `(ms, seq)`).
+/// Redis's `STREAM_LISTPACK_MAX_SIZE`: the largest node listpack (1 GiB).
+pub const LISTPACK_MAX_SIZE: usize = 1 << 30;
+
+/// The `entries_read` value meaning "unknown" (`SCG_INVALID_ENTRIES_READ`).
+pub const INVALID_ENTRIES_READ: i64 = -1;
+
+/// The largest ID.
+pub const MAX_ID: StreamId = StreamId::new(u64::MAX, u64::MAX);
+
+/// A stream: its entries and its consumer groups.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StreamValue {
-    pub entries: BTreeMap<(u64, u64), Vec<(Bytes, Bytes)>>,
+    pub entries: Entries,
+    /// Consumer groups by name (byte order, as Redis's rax).
+    pub groups: BTreeMap<Bytes, Group>,
+}
+
+/// The entries of a stream and the stream's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entries {
+    nodes: BTreeMap<StreamId, Node>,
+    length: u64,
+    /// The last ID ever added (or set by XSETID).
+    pub last_id: StreamId,
+    /// The first live entry's ID as recorded (0-0 when empty).
+    pub first_id: StreamId,
+    /// The highest ID ever deleted (0-0 when none).
+    pub max_deleted_id: StreamId,
+    /// Count of entries ever added.
+    pub entries_added: u64,
+}
+
+/// One node (Redis: one listpack in the radix tree).
+#[derive(Clone, Debug, PartialEq)]
+struct Node {
+    master_fields: Vec<Bytes>,
+    live: u64,
+    deleted: u64,
+    /// Bytes of the master entry's fields part (field count, names, terminator).
+    master_bytes: usize,
+    /// Bytes of the entries part of the listpack.
+    body_bytes: usize,
+    entries: Vec<Entry>,
+}
+
+/// One entry inside a node; `fields` is `None` once deleted (a tombstone).
+#[derive(Clone, Debug, PartialEq)]
+struct Entry {
+    id: StreamId,
+    fields: Option<Box<[(Bytes, Bytes)]>>,
+}
+
+/// A consumer group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub last_id: StreamId,
+    /// The logical read counter; [`INVALID_ENTRIES_READ`] when unknown.
+    pub entries_read: i64,
+    /// The pending entries list.
+    pub pel: BTreeMap<StreamId, Nack>,
+    /// Consumers by name.
+    pub consumers: BTreeMap<Bytes, Consumer>,
+}
+
+/// A pending entry: delivered, not yet acknowledged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nack {
+    /// The name of the consumer owning it.
+    pub consumer: Bytes,
+    /// Last delivery, unix ms.
+    pub delivery_time: i64,
+    pub delivery_count: u64,
+}
+
+/// A consumer of a group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Consumer {
+    /// Last time seen, unix ms.
+    pub seen_time: i64,
+    /// The IDs of the group PEL this consumer owns.
+    pub pel: BTreeSet<StreamId>,
+}
+
+/// How a trim decides what goes (XADD / XTRIM `MAXLEN` or `MINID`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrimBy {
+    MaxLen(u64),
+    MinId(StreamId),
+}
+
+/// Node size limits (`stream-node-max-bytes`, `stream-node-max-entries`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    pub max_bytes: usize,
+    pub max_entries: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> NodeLimits {
+        NodeLimits {
+            max_bytes: 4096,
+            max_entries: 100,
+        }
+    }
+}
+
+impl Group {
+    /// A group without consumers or pending entries.
+    pub fn new(last_id: StreamId, entries_read: i64) -> Group {
+        Group {
+            last_id,
+            entries_read,
+            pel: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+        }
+    }
+
+    /// Removes a pending entry from the group PEL and its owner's PEL.
+    pub fn remove_nack(&mut self, id: StreamId) -> Option<Nack> {
+        let nack = self.pel.remove(&id)?;
+        if let Some(c) = self.consumers.get_mut(&nack.consumer) {
+            c.pel.remove(&id);
+        }
+        Some(nack)
+    }
+}
+
+impl Consumer {
+    pub fn new(seen_time: i64) -> Consumer {
+        Consumer {
+            seen_time,
+            pel: BTreeSet::new(),
+        }
+    }
 }
 
 impl StreamValue {
-    /// Number of entries (XLEN).
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    /// An empty stream.
+    pub fn new() -> StreamValue {
+        StreamValue::default()
     }
 
-    /// True when the stream has no entry (a stream key may exist empty).
+    /// Number of live entries (XLEN).
+    pub fn len(&self) -> usize {
+        self.entries.length as usize
+    }
+
+    /// True when the stream has no live entry (a stream key may exist empty).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.length == 0
     }
 
     /// `OBJECT ENCODING` name.
@@ -27,41 +183,557 @@ impl StreamValue {
         "stream"
     }
 
-    /// Redis's `lazyfreeGetFreeEffort`: its number of listpack nodes (about 100 entries each).
+    /// Redis's `lazyfreeGetFreeEffort`: the radix tree's nodes, plus the groups and their
+    /// PELs (estimated from the first group's).
     pub fn free_effort(&self) -> usize {
-        self.entries.len().div_ceil(100).max(1)
+        let mut effort = self.entries.rax_nodes();
+        if let Some(g) = self.groups.values().next() {
+            effort += self.groups.len() * (1 + g.pel.len());
+        }
+        effort
     }
 
     /// The RDB model of this stream.
     pub fn to_rdb(&self) -> RdbValue {
-        let entries: Vec<StreamEntry> = self
-            .entries
+        let e = &self.entries;
+        let entries: Vec<StreamEntry> = e
             .iter()
-            .map(|(&(ms, seq), fields)| StreamEntry {
-                id: StreamId::new(ms, seq),
-                fields: fields.clone(),
+            .map(|(id, fields)| StreamEntry {
+                id,
+                fields: fields.to_vec(),
             })
             .collect();
-        let first_id = entries.first().map(|e| e.id).unwrap_or_default();
-        let last_id = entries.last().map(|e| e.id).unwrap_or_default();
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, g)| ConsumerGroup {
+                name: name.clone(),
+                last_id: g.last_id,
+                entries_read: g.entries_read,
+                pel: g
+                    .pel
+                    .iter()
+                    .map(|(&id, n)| PendingEntry {
+                        id,
+                        delivery_time: n.delivery_time,
+                        delivery_count: n.delivery_count,
+                    })
+                    .collect(),
+                consumers: g
+                    .consumers
+                    .iter()
+                    .map(|(cname, c)| RdbConsumer {
+                        name: cname.clone(),
+                        seen_time: c.seen_time,
+                        active_time: None,
+                        pending: c.pel.iter().copied().collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
         RdbValue::Stream(Box::new(Stream {
-            entries_added: entries.len() as u64,
             entries,
-            last_id,
-            first_id,
-            max_deleted_id: StreamId::default(),
-            groups: Vec::new(),
+            last_id: e.last_id,
+            first_id: e.first_id,
+            max_deleted_id: e.max_deleted_id,
+            entries_added: e.entries_added,
+            groups,
         }))
     }
 
-    /// A stream loaded from RDB.
+    /// A stream loaded from RDB (nodes laid out as XADD with the default limits would).
     pub fn from_rdb(s: Stream) -> StreamValue {
-        StreamValue {
-            entries: s
-                .entries
-                .into_iter()
-                .map(|e| ((e.id.ms, e.id.seq), e.fields))
-                .collect(),
+        let mut out = StreamValue::new();
+        let limits = NodeLimits::default();
+        for e in s.entries {
+            out.entries.push(e.id, e.fields.into_boxed_slice(), limits);
         }
+        out.entries.last_id = s.last_id;
+        out.entries.first_id = s.first_id;
+        out.entries.max_deleted_id = s.max_deleted_id;
+        out.entries.entries_added = s.entries_added;
+        for g in s.groups {
+            let mut group = Group::new(g.last_id, g.entries_read);
+            let mut times: BTreeMap<StreamId, (i64, u64)> = g
+                .pel
+                .iter()
+                .map(|p| (p.id, (p.delivery_time, p.delivery_count)))
+                .collect();
+            for c in g.consumers {
+                let mut consumer = Consumer::new(c.seen_time);
+                for id in c.pending {
+                    if let Some((t, n)) = times.remove(&id) {
+                        group.pel.insert(
+                            id,
+                            Nack {
+                                consumer: c.name.clone(),
+                                delivery_time: t,
+                                delivery_count: n,
+                            },
+                        );
+                        consumer.pel.insert(id);
+                    }
+                }
+                group.consumers.insert(c.name, consumer);
+            }
+            out.groups.insert(g.name, group);
+        }
+        out
+    }
+}
+
+impl Entries {
+    /// Number of live entries.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Appends an entry (Redis's `streamAppendItem` after the ID checks): `id` must be
+    /// above `last_id`. Opens a new node when the tail one is full.
+    pub fn append(&mut self, id: StreamId, fields: Vec<(Bytes, Bytes)>, limits: NodeLimits) {
+        self.push(id, fields.into_boxed_slice(), limits);
+        self.entries_added += 1;
+        self.last_id = id;
+    }
+
+    fn push(&mut self, id: StreamId, fields: Box<[(Bytes, Bytes)]>, limits: NodeLimits) {
+        let max_bytes = if limits.max_bytes == 0 || limits.max_bytes > LISTPACK_MAX_SIZE {
+            LISTPACK_MAX_SIZE
+        } else {
+            limits.max_bytes
+        };
+        let totelelen: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+        let tail_full = match self.nodes.iter().next_back() {
+            None => true,
+            Some((_, n)) => {
+                n.lp_bytes() + totelelen >= max_bytes
+                    || (limits.max_entries != 0 && n.live + n.deleted >= limits.max_entries as u64)
+            }
+        };
+        if tail_full {
+            let master_fields: Vec<Bytes> = fields.iter().map(|(f, _)| f.clone()).collect();
+            let master_bytes = int_len(master_fields.len() as i64)
+                + master_fields.iter().map(|f| str_len(f)).sum::<usize>()
+                + int_len(0);
+            self.nodes.insert(
+                id,
+                Node {
+                    master_fields,
+                    live: 0,
+                    deleted: 0,
+                    master_bytes,
+                    body_bytes: 0,
+                    entries: Vec::new(),
+                },
+            );
+        }
+        let Some((&master, node)) = self.nodes.iter_mut().next_back() else {
+            return;
+        };
+        let same = fields.len() == node.master_fields.len()
+            && fields
+                .iter()
+                .zip(&node.master_fields)
+                .all(|((f, _), m)| f == m);
+        let n = fields.len() as i64;
+        let mut bytes = int_len(if same { 2 } else { 0 })
+            + int_len(id.ms.wrapping_sub(master.ms) as i64)
+            + int_len(id.seq.wrapping_sub(master.seq) as i64);
+        if same {
+            bytes += fields.iter().map(|(_, v)| str_len(v)).sum::<usize>();
+            bytes += int_len(n + 3);
+        } else {
+            bytes += int_len(n);
+            bytes += fields
+                .iter()
+                .map(|(f, v)| str_len(f) + str_len(v))
+                .sum::<usize>();
+            bytes += int_len(2 * n + 4);
+        }
+        node.body_bytes += bytes;
+        node.live += 1;
+        node.entries.push(Entry {
+            id,
+            fields: Some(fields),
+        });
+        self.length += 1;
+        if self.length == 1 {
+            self.first_id = id;
+        }
+    }
+
+    /// The fields of the live entry `id`.
+    pub fn get(&self, id: StreamId) -> Option<&[(Bytes, Bytes)]> {
+        let (_, node) = self.nodes.range(..=id).next_back()?;
+        let i = node.entries.binary_search_by(|e| e.id.cmp(&id)).ok()?;
+        node.entries[i].fields.as_deref()
+    }
+
+    /// True when the live entry `id` exists.
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Deletes the live entry `id` (Redis's `streamDeleteItem`): flags it inside its node,
+    /// or drops the node when it was the node's last live entry. The caller updates
+    /// `first_id` and `max_deleted_id`.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
+            return false;
+        };
+        let Ok(i) = node.entries.binary_search_by(|e| e.id.cmp(&id)) else {
+            return false;
+        };
+        if node.entries[i].fields.is_none() {
+            return false;
+        }
+        if node.live == 1 {
+            self.nodes.remove(&master);
+        } else {
+            node.entries[i].fields = None;
+            node.live -= 1;
+            node.deleted += 1;
+        }
+        self.length -= 1;
+        true
+    }
+
+    /// Live entries from `start` to `end` (inclusive), in ID order.
+    pub fn range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+    ) -> impl Iterator<Item = (StreamId, &[(Bytes, Bytes)])> + '_ {
+        let first = self
+            .nodes
+            .range(..=start)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start);
+        self.nodes
+            .range(first..)
+            .flat_map(move |(_, n)| {
+                let i = n.entries.partition_point(|e| e.id < start);
+                n.entries[i..].iter()
+            })
+            .take_while(move |e| e.id <= end)
+            .filter_map(|e| e.fields.as_deref().map(|f| (e.id, f)))
+    }
+
+    /// Live entries from `end` down to `start` (inclusive), in reverse ID order.
+    pub fn rev_range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+    ) -> impl Iterator<Item = (StreamId, &[(Bytes, Bytes)])> + '_ {
+        self.nodes
+            .range(..=end)
+            .rev()
+            .flat_map(move |(_, n)| {
+                let j = n.entries.partition_point(|e| e.id <= end);
+                n.entries[..j].iter().rev()
+            })
+            .take_while(move |e| e.id >= start)
+            .filter_map(|e| e.fields.as_deref().map(|f| (e.id, f)))
+    }
+
+    /// Every live entry in ID order.
+    pub fn iter(&self) -> impl Iterator<Item = (StreamId, &[(Bytes, Bytes)])> + '_ {
+        self.range(StreamId::default(), MAX_ID)
+    }
+
+    /// The first (or last) entry's ID, tombstones included unless `skip_tombstones`
+    /// (Redis's `streamGetEdgeID`; an empty stream gives `MAX_ID` as first, 0-0 as last).
+    pub fn edge_id(&self, first: bool, skip_tombstones: bool) -> StreamId {
+        let mut all = self.nodes.values().flat_map(|n| n.entries.iter());
+        let found = if first {
+            all.find(|e| !skip_tombstones || e.fields.is_some())
+        } else {
+            let mut rev = self
+                .nodes
+                .values()
+                .rev()
+                .flat_map(|n| n.entries.iter().rev());
+            rev.find(|e| !skip_tombstones || e.fields.is_some())
+        };
+        match found {
+            Some(e) => e.id,
+            None if first => MAX_ID,
+            None => StreamId::default(),
+        }
+    }
+
+    /// The last live entry's ID (0-0 when empty): Redis's `streamLastValidID`.
+    pub fn last_valid_id(&self) -> StreamId {
+        self.edge_id(false, true)
+    }
+
+    /// Redis's `streamTrim`: removes entries from the head; returns how many went.
+    /// `approx` removes whole nodes only; `limit` (0: none) caps the work.
+    pub fn trim(&mut self, by: TrimBy, approx: bool, limit: u64) -> u64 {
+        let mut deleted = 0u64;
+        loop {
+            if let TrimBy::MaxLen(max) = by {
+                if self.length <= max {
+                    break;
+                }
+            }
+            let Some((&master, node)) = self.nodes.iter_mut().next() else {
+                break;
+            };
+            let entries = node.live;
+            if limit != 0 && deleted + entries > limit {
+                break;
+            }
+            let remove_node = match by {
+                TrimBy::MaxLen(max) => self.length - entries >= max,
+                TrimBy::MinId(min) => node.entries.last().is_some_and(|e| e.id < min),
+            };
+            if remove_node {
+                self.nodes.remove(&master);
+                self.length -= entries;
+                deleted += entries;
+                continue;
+            }
+            if approx {
+                break;
+            }
+            let mut from_node = 0u64;
+            for e in node.entries.iter_mut() {
+                let stop = match by {
+                    TrimBy::MaxLen(max) => self.length <= max,
+                    TrimBy::MinId(min) => e.id >= min,
+                };
+                if stop {
+                    break;
+                }
+                if e.fields.take().is_some() {
+                    from_node += 1;
+                    self.length -= 1;
+                }
+            }
+            node.live -= from_node;
+            node.deleted += from_node;
+            deleted += from_node;
+            break;
+        }
+        if self.length == 0 {
+            self.first_id = StreamId::default();
+        } else if deleted > 0 {
+            self.first_id = self.edge_id(true, true);
+        }
+        deleted
+    }
+
+    /// Redis's `streamRangeHasTombstones` from `start` to the end.
+    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted_id == StreamId::default() {
+            return false;
+        }
+        if self.first_id > self.max_deleted_id {
+            return false;
+        }
+        start <= self.max_deleted_id
+    }
+
+    /// Redis's `streamEstimateDistanceFromFirstEverEntry`: the logical read counter of
+    /// `id`, or [`INVALID_ENTRIES_READ`].
+    pub fn estimate_distance(&self, id: StreamId) -> i64 {
+        let added = self.entries_added as i64;
+        if self.entries_added == 0 {
+            return 0;
+        }
+        if self.length == 0 && id <= self.last_id {
+            return added;
+        }
+        if id == self.last_id {
+            return added;
+        }
+        if id > self.last_id {
+            return INVALID_ENTRIES_READ;
+        }
+        let zero = StreamId::default();
+        if self.max_deleted_id == zero || self.max_deleted_id < self.first_id {
+            if id < self.first_id {
+                return added - self.length as i64;
+            }
+            if id == self.first_id {
+                return added - self.length as i64 + 1;
+            }
+        }
+        INVALID_ENTRIES_READ
+    }
+
+    /// Number of nodes (the radix tree's keys, XINFO `radix-tree-keys`).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The radix tree's node count (XINFO `radix-tree-nodes`): Redis's rax keeps keys in a
+    /// compressed trie of 16-byte big-endian master IDs, whose shape only depends on the
+    /// key set.
+    pub fn rax_nodes(&self) -> usize {
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(|k| k.to_be_bytes()).collect();
+        if keys.is_empty() {
+            return 1;
+        }
+        rax_count(&keys, 0)
+    }
+
+    /// For each node: its master ID and the byte size of its listpack.
+    pub fn node_sizes(&self) -> impl Iterator<Item = (StreamId, usize)> + '_ {
+        self.nodes.iter().map(|(k, n)| (*k, n.lp_bytes()))
+    }
+}
+
+impl Node {
+    /// `lpBytes`: header, master entry, entries, terminator.
+    fn lp_bytes(&self) -> usize {
+        6 + int_len(self.live as i64)
+            + int_len(self.deleted as i64)
+            + self.master_bytes
+            + self.body_bytes
+            + 1
+    }
+}
+
+/// Nodes of a compressed trie (Redis's rax) over sorted, distinct, equal-length keys
+/// whose common part up to `depth` is consumed, counting the node starting at `depth`.
+fn rax_count(keys: &[[u8; 16]], depth: usize) -> usize {
+    let n = keys.len();
+    if n == 1 {
+        return if depth == 16 { 1 } else { 2 };
+    }
+    let (a, b) = (&keys[0], &keys[n - 1]);
+    let mut l = depth;
+    while l < 16 && a[l] == b[l] {
+        l += 1;
+    }
+    let branch = |d: usize| -> usize {
+        let mut total = 1;
+        let mut i = 0;
+        while i < n {
+            let c = keys[i][d];
+            let mut j = i + 1;
+            while j < n && keys[j][d] == c {
+                j += 1;
+            }
+            total += rax_count(&keys[i..j], d + 1);
+            i = j;
+        }
+        total
+    };
+    if l > depth {
+        1 + branch(l)
+    } else {
+        branch(depth)
+    }
+}
+
+/// Bytes a listpack element takes for an encoding of `enc` bytes (plus back-length).
+fn with_backlen(enc: usize) -> usize {
+    enc + match enc {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
+    }
+}
+
+/// Bytes of an integer listpack element.
+fn int_len(v: i64) -> usize {
+    with_backlen(match v {
+        0..=127 => 1,
+        -4096..=4095 => 2,
+        -32768..=32767 => 3,
+        -8_388_608..=8_388_607 => 4,
+        -2_147_483_648..=2_147_483_647 => 5,
+        _ => 9,
+    })
+}
+
+/// Bytes of a string listpack element (strings that are canonical integers are stored as
+/// integers).
+fn str_len(s: &[u8]) -> usize {
+    if let Some(v) = super::parse_canonical_i64(s) {
+        return int_len(v);
+    }
+    with_backlen(match s.len() {
+        0..=63 => 1 + s.len(),
+        64..=4095 => 2 + s.len(),
+        _ => 5 + s.len(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId::new(ms, seq)
+    }
+
+    fn fv(f: &str, v: &str) -> Vec<(Bytes, Bytes)> {
+        vec![(
+            Bytes::copy_from_slice(f.as_bytes()),
+            Bytes::copy_from_slice(v.as_bytes()),
+        )]
+    }
+
+    #[test]
+    fn nodes_split_at_max_entries() {
+        let mut e = Entries::default();
+        for i in 1..=250 {
+            e.append(id(i, 0), fv("f", "v"), NodeLimits::default());
+        }
+        assert_eq!(e.node_count(), 3);
+        assert_eq!(e.len(), 250);
+        // MAXLEN ~ 120 removes only the first whole node.
+        assert_eq!(e.trim(TrimBy::MaxLen(120), true, 0), 100);
+        assert_eq!(e.len(), 150);
+        assert_eq!(e.first_id, id(101, 0));
+        // Exact trimming flags entries inside the head node.
+        assert_eq!(e.trim(TrimBy::MaxLen(120), false, 0), 30);
+        assert_eq!(e.first_id, id(131, 0));
+        assert_eq!(e.iter().count(), 120);
+    }
+
+    #[test]
+    fn listpack_size_of_one_entry() {
+        // A node with one entry `f v` at ID 1-1: 6 header + count, deleted, nfields, "f",
+        // 0 + flags, 0, 0, "v", lp-count + 1 end byte.
+        let mut e = Entries::default();
+        e.append(id(1, 1), fv("f", "v"), NodeLimits::default());
+        let sizes: Vec<_> = e.node_sizes().collect();
+        assert_eq!(sizes, vec![(id(1, 1), 29)]);
+    }
+
+    #[test]
+    fn delete_and_ranges() {
+        let mut e = Entries::default();
+        for i in 1..=5 {
+            e.append(id(i, 0), fv("f", "v"), NodeLimits::default());
+        }
+        assert!(e.delete(id(3, 0)));
+        assert!(!e.delete(id(3, 0)));
+        let ids: Vec<_> = e.range(id(2, 0), id(4, 0)).map(|(i, _)| i.ms).collect();
+        assert_eq!(ids, vec![2, 4]);
+        let rev: Vec<_> = e.rev_range(id(0, 0), MAX_ID).map(|(i, _)| i.ms).collect();
+        assert_eq!(rev, vec![5, 4, 2, 1]);
+        assert_eq!(e.edge_id(false, true), id(5, 0));
+    }
+
+    #[test]
+    fn rax_shapes() {
+        let mut e = Entries::default();
+        assert_eq!(e.rax_nodes(), 1);
+        e.append(id(1, 0), fv("f", "v"), NodeLimits::default());
+        assert_eq!(e.rax_nodes(), 2);
     }
 }

@@ -377,8 +377,8 @@ pub fn object_digest(d: &mut Digest, v: &Value, has_expire: bool) {
             }
         }
         Value::Stream(s) => {
-            for ((ms, seq), fields) in &s.entries {
-                mix_digest(d, format!("{ms}.{seq}").as_bytes());
+            for (id, fields) in s.entries.iter() {
+                mix_digest(d, format!("{}.{}", id.ms, id.seq).as_bytes());
                 for (f, v) in fields {
                     mix_digest(d, f);
                     mix_digest(d, v);
@@ -652,70 +652,40 @@ fn score_text(s: f64) -> String {
     }
 }
 
-/// A stream's RDB size: one listpack per 100 entries (`stream-node-max-entries`), each with a
-/// master entry holding the first entry's fields, then the stream's metadata.
+/// A stream's RDB size (`rdbSaveObject` for `RDB_TYPE_STREAM_LISTPACKS_2`): each node as
+/// its 16-byte master ID and its listpack, then the stream's metadata and the consumer
+/// groups with their PELs and consumers.
 fn rdb_stream_len(s: &tandem_keyspace::StreamValue) -> usize {
-    let int_len = |n: u64| lp_entry_len(n.to_string().as_bytes());
-    let entries: Vec<_> = s.entries.iter().collect();
-    let mut total = 0;
-    let mut nodes = 0u64;
-    for chunk in entries.chunks(100) {
-        let Some(((master_ms, master_seq), master_fields)) = chunk.first() else {
-            continue;
-        };
-        nodes += 1;
-        // Master entry: count, deleted, number of fields, the fields, a 0 terminator.
-        let mut lp = LP_OVERHEAD
-            + int_len(chunk.len() as u64)
-            + int_len(0)
-            + int_len(master_fields.len() as u64)
-            + master_fields
-                .iter()
-                .map(|(f, _)| lp_entry_len(f))
-                .sum::<usize>()
-            + int_len(0);
-        for ((ms, seq), fields) in chunk {
-            let same = fields.len() == master_fields.len()
-                && fields
-                    .iter()
-                    .zip(master_fields.iter())
-                    .all(|(a, b)| a.0 == b.0);
-            let body: usize = if same {
-                fields.iter().map(|(_, v)| lp_entry_len(v)).sum()
-            } else {
-                int_len(fields.len() as u64)
-                    + fields
-                        .iter()
-                        .map(|(f, v)| lp_entry_len(f) + lp_entry_len(v))
-                        .sum::<usize>()
-            };
-            let lp_count = 3 + if same {
-                fields.len()
-            } else {
-                1 + 2 * fields.len()
-            };
-            lp += int_len(if same { 2 } else { 0 })
-                + int_len(ms.wrapping_sub(*master_ms))
-                + int_len(seq.wrapping_sub(*master_seq))
-                + body
-                + int_len(lp_count as u64);
-        }
-        // The node key (the master ID, 16 bytes) and the listpack, as strings.
+    let e = &s.entries;
+    let id_len = |id: tandem_keyspace::value::StreamId| rdb_len_len(id.ms) + rdb_len_len(id.seq);
+    let mut total = rdb_len_len(e.node_count() as u64);
+    for (_, lp) in e.node_sizes() {
         total += rdb_string_len(&[0u8; 16][..]) + rdb_len_len(lp as u64) + lp;
     }
-    let first = s.entries.keys().next().copied().unwrap_or((0, 0));
-    let last = s.entries.keys().next_back().copied().unwrap_or((0, 0));
-    let len = s.entries.len() as u64;
-    rdb_len_len(nodes)
-        + total
-        + rdb_len_len(len)
-        + rdb_len_len(last.0)
-        + rdb_len_len(last.1)
-        + rdb_len_len(first.0)
-        + rdb_len_len(first.1)
-        + 2 // max deleted entry id
-        + rdb_len_len(len) // entries added
-        + 1 // consumer groups
+    total += rdb_len_len(e.len())
+        + id_len(e.last_id)
+        + id_len(e.first_id)
+        + id_len(e.max_deleted_id)
+        + rdb_len_len(e.entries_added)
+        + rdb_len_len(s.groups.len() as u64);
+    for (name, g) in &s.groups {
+        total += rdb_string_len(name)
+            + id_len(g.last_id)
+            + rdb_len_len(g.entries_read as u64)
+            + rdb_len_len(g.pel.len() as u64)
+            + g.pel
+                .values()
+                .map(|n| 16 + 8 + rdb_len_len(n.delivery_count))
+                .sum::<usize>()
+            + rdb_len_len(g.consumers.len() as u64)
+            + g.consumers
+                .iter()
+                .map(|(cn, c)| {
+                    rdb_string_len(cn) + 8 + rdb_len_len(c.pel.len() as u64) + 16 * c.pel.len()
+                })
+                .sum::<usize>();
+    }
+    total
 }
 
 /// Bytes the system allocator takes for a request of `n` bytes (glibc: 16-byte chunks with
@@ -796,19 +766,25 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
             z.len(),
             samples,
         ),
-        Value::Stream(s) => sampled(
-            s.entries.values().map(|fields| {
-                // BTreeMap entry (ID and Vec header, with node slack) and the fields.
-                (16 + size_of::<Vec<(Bytes, Bytes)>>()) * 3 / 2
-                    + malloc_cost(fields.len() * 2 * size_of::<Bytes>())
-                    + fields
-                        .iter()
-                        .map(|(f, v)| bytes_cost(f) + bytes_cost(v) - 2 * size_of::<Bytes>())
-                        .sum::<usize>()
-            }),
-            s.entries.len(),
-            samples,
-        ),
+        Value::Stream(s) => {
+            sampled(
+                s.entries.iter().map(|(_, fields)| {
+                    // BTreeMap entry (ID and Vec header, with node slack) and the fields.
+                    (16 + size_of::<Vec<(Bytes, Bytes)>>()) * 3 / 2
+                        + malloc_cost(fields.len() * 2 * size_of::<Bytes>())
+                        + fields
+                            .iter()
+                            .map(|(f, v)| bytes_cost(f) + bytes_cost(v) - 2 * size_of::<Bytes>())
+                            .sum::<usize>()
+                }),
+                s.len(),
+                samples,
+            ) + s
+                .groups
+                .values()
+                .map(|g| 64 + g.pel.len() * 64 + g.consumers.len() * 64)
+                .sum::<usize>()
+        }
     };
     base + owned
 }
@@ -1143,7 +1119,11 @@ mod tests {
             assert_eq!(value_hex(v), *want, "{v:?}");
         }
         let mut st = StreamValue::default();
-        st.entries.insert((1, 1), vec![(b("f"), b("v"))]);
+        st.entries.append(
+            tandem_keyspace::value::StreamId::new(1, 1),
+            vec![(b("f"), b("v"))],
+            Default::default(),
+        );
         assert_eq!(
             value_hex(&Value::Stream(st)),
             "2ed9a7a81688084b1f7eae33456ef7727d357031"
@@ -1165,7 +1145,11 @@ mod tests {
         assert_eq!(rdb_value_len(&hash(&[("f", "v")])), 14);
         assert_eq!(rdb_value_len(&zset(&[(1.0, "m")])), 13);
         let mut st = StreamValue::default();
-        st.entries.insert((1, 1), vec![(b("f"), b("v"))]);
+        st.entries.append(
+            tandem_keyspace::value::StreamId::new(1, 1),
+            vec![(b("f"), b("v"))],
+            Default::default(),
+        );
         assert_eq!(rdb_value_len(&Value::Stream(st)), 57);
         let padded = Value::String(StrValue::embstr_or_raw(Bytes::from_static(
             b"value:0\0\0\0\0\0",
