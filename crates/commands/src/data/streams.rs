@@ -20,11 +20,11 @@ mod info;
 mod read;
 
 use bytes::Bytes;
-use tandem_keyspace::value::StreamId;
+use tandem_keyspace::value::{Group, Nack, StreamId};
 use tandem_keyspace::{Keyspace, Millis, StreamValue, Value};
 use tandem_resp::Encoder;
 
-use super::{DataStats, ExecCtx, Handler};
+use super::{DataStats, ExecCtx, Handler, Propagation};
 
 /// The error replies of the stream commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,6 +384,61 @@ fn c(s: &[u8]) -> &[u8] {
 fn changed(ctx: &mut ExecCtx<'_, '_>, key: &[u8], n: u64) {
     ctx.dirty += n;
     ctx.ks.touch_modified(ctx.db, key);
+}
+
+// ---------------------------------------------------------------------------
+// Propagated effects of the group commands.
+
+/// `streamPropagateXCLAIM`: `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE
+/// JUSTID LASTID group-last-id`.
+fn prop_xclaim(
+    prop: &mut Propagation,
+    key: &[u8],
+    group: &[u8],
+    id: Bytes,
+    nack: &Nack,
+    group_last: StreamId,
+) {
+    prop.push(vec![
+        Bytes::from_static(b"XCLAIM"),
+        own(key),
+        own(group),
+        nack.consumer.clone(),
+        Bytes::from_static(b"0"),
+        id,
+        Bytes::from_static(b"TIME"),
+        Bytes::from(nack.delivery_time.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        Bytes::from(nack.delivery_count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+        Bytes::from_static(b"LASTID"),
+        id_bytes(group_last),
+    ]);
+}
+
+/// `streamPropagateGroupID`: `XGROUP SETID key group last-id ENTRIESREAD n`.
+fn prop_setid(prop: &mut Propagation, key: &[u8], group: &[u8], g: &Group) {
+    prop.push(vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        own(key),
+        own(group),
+        id_bytes(g.last_id),
+        Bytes::from_static(b"ENTRIESREAD"),
+        Bytes::from(g.entries_read.to_string()),
+    ]);
+}
+
+/// `streamPropagateConsumerCreation`: `XGROUP CREATECONSUMER key group consumer`.
+fn prop_createconsumer(prop: &mut Propagation, key: &[u8], group: &[u8], consumer: &[u8]) {
+    prop.push(vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"CREATECONSUMER"),
+        own(key),
+        own(group),
+        own(consumer),
+    ]);
 }
 
 /// A key, field or value to store, copied so that it never pins the read buffer.

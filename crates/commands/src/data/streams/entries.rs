@@ -2,7 +2,7 @@
 //! reading entries (7.0.15's `xaddCommand`, `xtrimCommand`, `xdelCommand`, ...).
 
 use bytes::{Bytes, BytesMut};
-use tandem_keyspace::value::{NodeLimits, StreamId, TrimBy, MAX_ID};
+use tandem_keyspace::value::{NodeLimits, StreamId, TrimBy, LISTPACK_MAX_SIZE, MAX_ID};
 use tandem_keyspace::{Expiry, StreamValue, Value};
 
 use super::{
@@ -11,8 +11,6 @@ use super::{
 };
 use crate::data::ExecCtx;
 
-/// Redis's `STREAM_LISTPACK_MAX_SIZE`.
-const LISTPACK_MAX_SIZE: usize = tandem_keyspace::value::stream_listpack_max_size();
 
 /// Parsed XADD / XTRIM options (`streamAddTrimArgs`).
 #[derive(Default)]
