@@ -85,12 +85,6 @@ fn conn(s: &ServerProcess) -> RespConn {
     s.connect().unwrap()
 }
 
-fn implements(s: &ServerProcess, name: &str) -> bool {
-    let mut c = conn(s);
-    let f = cmds(&mut c, &["COMMAND", "INFO", name]);
-    f.children.first().is_some_and(|x| !x.is_null())
-}
-
 #[test]
 fn blpop_is_served_by_a_later_push() {
     same_on_both(&[], |s| {
@@ -261,6 +255,39 @@ fn client_unblock_timeout_and_error() {
 }
 
 #[test]
+fn wait_counts_as_blocked_and_can_be_unblocked() {
+    same_on_both(&[], |s| {
+        let (mut a, mut c) = (conn(s), conn(s));
+        let mut t = Transcript::new();
+        let id = cmds(&mut a, &["CLIENT", "ID"])
+            .as_integer()
+            .unwrap()
+            .to_string();
+        send(&mut a, &["WAIT", "1", "0"]);
+        wait_blocked(&mut c, 1);
+        t.push(format!(
+            "{:?}",
+            info_field(&mut c, "clients", "clients_in_timeout_table")
+        ));
+        let list = text(&cmds(&mut c, &["CLIENT", "LIST", "ID", &id]));
+        t.push(list.contains(" flags=b ").to_string());
+        run(&mut t, &mut c, &["CLIENT", "UNBLOCK", &id, "TIMEOUT"]);
+        read(&mut t, &mut a);
+        send(&mut a, &["WAIT", "2", "100000"]);
+        wait_blocked(&mut c, 1);
+        t.push(format!(
+            "{:?}",
+            info_field(&mut c, "clients", "clients_in_timeout_table")
+        ));
+        run(&mut t, &mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]);
+        read(&mut t, &mut a);
+        run(&mut t, &mut a, &["PING"]);
+        t.push(blocked_clients(&mut c).to_string());
+        t
+    });
+}
+
+#[test]
 fn info_and_client_list_show_blocked_clients() {
     same_on_both(&[], |s| {
         let (mut a, mut b, mut c) = (conn(s), conn(s), conn(s));
@@ -302,7 +329,7 @@ fn info_and_client_list_show_blocked_clients() {
         t.push(flags.join(","));
         // A killed client leaves the queues; so does one that disconnects.
         run(&mut t, &mut c, &["CLIENT", "KILL", "ID", &a_id]);
-        wait_blocked(&mut c, 1);
+        t.push(blocked_clients(&mut c).to_string());
         drop(b);
         wait_blocked(&mut c, 0);
         run(&mut t, &mut c, &["RPUSH", "k", "kept"]);
@@ -421,14 +448,25 @@ fn sorted_set_pops_are_served() {
     });
 }
 
+fn xreadgroup_block(c: &mut RespConn) {
+    send(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+}
+
 #[test]
 fn xread_block_is_served_by_xadd() {
-    let tandem = start(Flavor::Tandem, &[]);
-    if !implements(&tandem, "xread") {
-        eprintln!("XREAD is not implemented by Tandem yet: scenario skipped");
-        return;
-    }
-    drop(tandem);
     same_on_both(&[], |s| {
         let (mut a, mut b, mut c) = (conn(s), conn(s), conn(s));
         let mut t = Transcript::new();
@@ -452,37 +490,16 @@ fn xread_block_is_served_by_xadd() {
         );
         // XREADGROUP: served with new entries; unblocked with an error when the stream goes.
         run(&mut t, &mut c, &["XGROUP", "CREATE", "s", "g", "$"]);
-        send(
-            &mut a,
-            &[
-                "XREADGROUP",
-                "GROUP",
-                "g",
-                "alice",
-                "BLOCK",
-                "0",
-                "STREAMS",
-                "s",
-                ">",
-            ],
-        );
+        xreadgroup_block(&mut a);
         wait_blocked(&mut c, 1);
         run(&mut t, &mut c, &["XADD", "s", "3-1", "f", "x"]);
         read(&mut t, &mut a);
-        send(
-            &mut a,
-            &[
-                "XREADGROUP",
-                "GROUP",
-                "g",
-                "alice",
-                "BLOCK",
-                "0",
-                "STREAMS",
-                "s",
-                ">",
-            ],
-        );
+        xreadgroup_block(&mut a);
+        wait_blocked(&mut c, 1);
+        run(&mut t, &mut c, &["XGROUP", "DESTROY", "s", "g"]);
+        read(&mut t, &mut a);
+        run(&mut t, &mut c, &["XGROUP", "CREATE", "s", "g", "$"]);
+        xreadgroup_block(&mut a);
         wait_blocked(&mut c, 1);
         run(&mut t, &mut c, &["DEL", "s"]);
         read(&mut t, &mut a);
@@ -623,6 +640,31 @@ fn served_commands_propagate_as_redis_does() {
         read(&mut t, &mut b);
         run(&mut t, &mut c, &["SET", "marker", "end"]);
         t.extend(stream.until_marker("marker"));
+        t
+    });
+}
+
+#[test]
+fn xread_on_a_replica_is_served_by_the_master_stream() {
+    let master = start(Flavor::Redis, &[]);
+    let port = master.port().to_string();
+    same_on_both(&["--replicaof", "127.0.0.1", &port], |s| {
+        let mut m = conn(&master);
+        let (mut a, mut c) = (conn(s), conn(s));
+        let mut t = Transcript::new();
+        assert!(!cmds(&mut m, &["FLUSHALL"]).is_error());
+        wait_until("the replica's link", || {
+            info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
+        });
+        wait_until("the flush to reach the replica", || {
+            cmds(&mut c, &["DBSIZE"]).as_integer() == Some(0)
+        });
+        send(&mut a, &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+        wait_blocked(&mut c, 1);
+        assert!(!cmds(&mut m, &["XADD", "s", "5-1", "f", "v"]).is_error());
+        read(&mut t, &mut a);
+        // Writes, blocking ones included, are refused on a replica.
+        run(&mut t, &mut a, &["BLPOP", "k", "0"]);
         t
     });
 }

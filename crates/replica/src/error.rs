@@ -38,6 +38,9 @@ pub enum FollowerError {
     /// The master closed the connection.
     #[error("connection lost")]
     ConnectionClosed,
+    /// The link was dropped on request ([`crate::ShutdownHandle::drop_link`]).
+    #[error("connection with master killed")]
+    LinkKilled,
     /// A read or write on the socket failed.
     #[error("I/O error with MASTER: {0}")]
     Io(#[from] io::Error),

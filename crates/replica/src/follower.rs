@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use tandem_resp::{encode_command, RdbBulkHeader};
@@ -46,12 +46,22 @@ const MAX_LINE: usize = 64 * 1024;
 
 /// Stops a running [`Follower`] from another task.
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+pub struct ShutdownHandle {
+    stop: Arc<watch::Sender<bool>>,
+    kick: Arc<Notify>,
+}
 
 impl ShutdownHandle {
     /// Ask the follower to stop: [`Follower::run`] returns at its next await point.
     pub fn shutdown(&self) {
-        let _ = self.0.send(true);
+        let _ = self.stop.send(true);
+    }
+
+    /// Drop the current link (Redis's `CLIENT KILL TYPE master`): the follower keeps
+    /// its cached master and reconnects, asking for a partial resynchronization. No
+    /// effect between links.
+    pub fn drop_link(&self) {
+        self.kick.notify_waiters();
     }
 }
 
@@ -62,6 +72,7 @@ pub struct Follower {
     status: StatusHandle,
     shutdown_tx: Arc<watch::Sender<bool>>,
     shutdown_rx: watch::Receiver<bool>,
+    kick: Arc<Notify>,
     replid: Option<String>,
     offset: i64,
     replid2: Option<String>,
@@ -146,6 +157,7 @@ impl Follower {
             status,
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
+            kick: Arc::new(Notify::new()),
             replid,
             offset,
             replid2: None,
@@ -165,7 +177,10 @@ impl Follower {
 
     /// A handle that stops [`Follower::run`].
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shutdown_tx.clone())
+        ShutdownHandle {
+            stop: self.shutdown_tx.clone(),
+            kick: self.kick.clone(),
+        }
     }
 
     /// The (replid, offset) a reconnect would try to continue from.
@@ -189,6 +204,7 @@ impl Follower {
     /// retried after `reconnect_delay`.
     pub async fn run<H: FollowerHandler>(&mut self, handler: &mut H) {
         let mut stop = self.shutdown_rx.clone();
+        let kick = self.kick.clone();
         loop {
             if *stop.borrow() {
                 break;
@@ -196,6 +212,7 @@ impl Follower {
             let result = tokio::select! {
                 r = self.run_once(handler) => r,
                 _ = stop.wait_for(|s| *s) => Ok(()),
+                _ = kick.notified() => Err(FollowerError::LinkKilled),
             };
             if *stop.borrow() {
                 break;
@@ -227,9 +244,21 @@ impl Follower {
 
     fn link_failed<H: FollowerHandler>(&mut self, handler: &mut H, err: &FollowerError) {
         let was_connected = self.status.snapshot().state == LinkState::Connected;
-        if was_connected {
+        if was_connected && matches!(err, FollowerError::LinkKilled) {
+            warn!("Connection with master lost.");
+            info!("Caching the disconnected master state.");
+        } else if was_connected {
             warn!("Connection with master lost: {err}");
             info!("Caching the disconnected master state.");
+        } else if self.transfer_open {
+            // Redis's `readSyncBulkPayload` wording for a payload cut short.
+            match err {
+                FollowerError::ConnectionClosed => {
+                    warn!("I/O error trying to sync with MASTER: connection lost");
+                }
+                FollowerError::Io(e) => warn!("I/O error trying to sync with MASTER: {e}"),
+                other => warn!("{other}"),
+            }
         } else {
             warn!("{err}");
         }

@@ -41,6 +41,9 @@ use crate::server::Server;
 
 /// The error an XREADGROUP gets when its stream disappears (7.0.15's text).
 pub const STREAM_GONE_ERR: &str = "UNBLOCKED the stream key no longer exists";
+/// The error an XREADGROUP gets when its group was destroyed while it waited.
+pub const GROUP_GONE_ERR: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
 /// The error CLIENT UNBLOCK ... ERROR gives.
 pub const UNBLOCKED_BY_CLIENT_ERR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 /// The error blocked clients get when the node turns into a replica (then they are closed).
@@ -115,21 +118,33 @@ pub struct Blocking {
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
     with_deadline: usize,
+    /// Clients blocked in WAIT (they count as blocked in INFO and CLIENT LIST, and CLIENT
+    /// UNBLOCK applies to them): id → state. Their parking is `repl.rs`'s.
+    waits: HashMap<u64, WaitState>,
+}
+
+/// A client blocked in WAIT.
+#[derive(Debug)]
+struct WaitState {
+    timed: bool,
+    /// Set when it is unblocked with an error (text, close the connection afterwards).
+    error: Option<(&'static str, bool)>,
 }
 
 impl Blocking {
-    /// Number of blocked clients (INFO `blocked_clients`).
+    /// Number of blocked clients, WAIT included (INFO `blocked_clients`).
     pub fn len(&self) -> usize {
-        self.clients.len()
+        self.clients.len() + self.waits.len()
     }
 
+    /// True when no client is blocked on keys (the keyspace need not record modified keys).
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }
 
-    /// Blocked clients with a timeout (INFO `clients_in_timeout_table`).
+    /// Blocked clients with a timeout, WAIT included (INFO `clients_in_timeout_table`).
     pub fn with_deadline(&self) -> usize {
-        self.with_deadline
+        self.with_deadline + self.waits.values().filter(|w| w.timed).count()
     }
 
     pub fn is_blocked(&self, id: u64) -> bool {
@@ -287,6 +302,7 @@ fn run_again(srv: &mut Server, id: u64, key: &Bytes) {
         return;
     };
     let args = narrowed(&b.args, key);
+    let waits = b.waits;
     let Some(entry) = table::table().lookup(&args[0]) else {
         srv.clients.insert(id, client);
         return;
@@ -312,6 +328,13 @@ fn run_again(srv: &mut Server, id: u64, key: &Bytes) {
     if again.is_none() {
         if srv.stats.total_error_replies != errors {
             count_failed(srv, client.last_cmd);
+        }
+        if waits == (Waits::Stream { group: true }) && out.starts_with(b"-NOGROUP") {
+            // The group was destroyed while the client waited: Redis's text for that case.
+            out.clear();
+            out.extend_from_slice(b"-");
+            out.extend_from_slice(GROUP_GONE_ERR.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         if let Some(b) = srv.blocking.remove(id) {
             client.blocked = false;
@@ -384,9 +407,40 @@ pub enum Outcome {
     Error(&'static str),
 }
 
+/// `client` blocks in WAIT (`timed`: with a timeout).
+pub fn wait_begins(srv: &mut Server, client: &mut Client, timed: bool) {
+    client.blocked = true;
+    srv.blocking
+        .waits
+        .insert(client.id, WaitState { timed, error: None });
+}
+
+/// The WAIT of `id` ended (answered, timed out, unblocked, or its connection closed). Returns
+/// the error it must answer instead of the count, if it was unblocked with one, and whether
+/// to close the connection afterwards.
+pub fn wait_ends(srv: &mut Server, id: u64) -> Option<(&'static str, bool)> {
+    let state = srv.blocking.waits.remove(&id)?;
+    if let Some(c) = srv.clients.get_mut(&id) {
+        c.blocked = false;
+    }
+    state.error
+}
+
 /// Unblocks `id` with `outcome` (CLIENT UNBLOCK, a timeout, a role change). False when it
 /// was not blocked.
 pub fn unblock_with(srv: &mut Server, id: u64, outcome: Outcome, close: bool) -> bool {
+    if let Some(w) = srv.blocking.waits.get_mut(&id) {
+        // A WAIT: forgetting its waiter makes it answer the count now (a timeout); an error
+        // replaces the count.
+        if let Outcome::Error(text) = outcome {
+            w.error = Some((text, close));
+            srv.stats.total_error_replies += 1;
+            cmd::info::record_error_code(&mut srv.stats, text);
+            count_failed(srv, "wait");
+        }
+        srv.master.cancel_waiter(id);
+        return true;
+    }
     let Some(b) = srv.blocking.remove(id) else {
         return false;
     };
@@ -452,7 +506,13 @@ pub fn forget(srv: &mut Server, id: u64) {
 /// The node turns into a replica: every blocked client gets an `-UNBLOCKED` error and is
 /// closed (Redis's `disconnectAllBlockedClients`).
 pub fn disconnect_all(srv: &mut Server) {
-    let mut ids: Vec<u64> = srv.blocking.clients.keys().copied().collect();
+    let mut ids: Vec<u64> = srv
+        .blocking
+        .clients
+        .keys()
+        .chain(srv.blocking.waits.keys())
+        .copied()
+        .collect();
     ids.sort_unstable();
     for id in ids {
         unblock_with(srv, id, Outcome::Error(ROLE_CHANGE_ERR), true);

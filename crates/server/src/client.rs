@@ -127,6 +127,9 @@ impl Client {
         if self.monitor {
             f.push('O');
         }
+        if self.id == crate::replication_replica::MASTER_CLIENT_ID {
+            f.push('M');
+        }
         if self.multi.is_some() {
             f.push('x');
         }

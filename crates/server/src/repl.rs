@@ -177,15 +177,24 @@ pub async fn handoff(
             false
         }
         Handoff::Wait { rx, deadline } => {
-            let Some(n) = wait(core, id, rx, deadline, events).await else {
+            let n = wait(core, id, rx, deadline, events).await;
+            let answer = {
+                let mut srv = core.srv.lock();
+                // CLIENT UNBLOCK ... ERROR or a role change answer an error instead.
+                let error = crate::blocking::wait_ends(&mut srv, id);
+                n.map(|n| {
+                    let (reply, close) = match error {
+                        Some((text, close)) => (format!("-{text}\r\n"), close),
+                        None => (format!(":{n}\r\n"), false),
+                    };
+                    srv.stats.total_net_output_bytes += reply.len() as u64;
+                    (reply, close)
+                })
+            };
+            let Some((reply, close)) = answer else {
                 return false;
             };
-            let reply = format!(":{n}\r\n");
-            {
-                let mut srv = core.srv.lock();
-                srv.stats.total_net_output_bytes += reply.len() as u64;
-            }
-            stream.write_all(reply.as_bytes()).await.is_ok()
+            stream.write_all(reply.as_bytes()).await.is_ok() && !close
         }
         Handoff::Blocked { rx, deadline } => {
             let Some(wake) = blocked(core, id, rx, deadline, stream, rbuf, events).await else {

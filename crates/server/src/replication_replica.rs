@@ -378,6 +378,31 @@ pub fn rejection(srv: &Server, client: &Client, spec: &CommandSpec) -> Option<&'
     None
 }
 
+/// The master client as CLIENT LIST shows it (`flags=M`): only while the link is up, as
+/// Redis creates its master client when a sync completes and frees it with the link.
+pub fn master_link_client(srv: &Server) -> Option<&Client> {
+    let role = srv.replica.role.as_ref()?;
+    if role.link_state() != LinkState::Connected {
+        return None;
+    }
+    role.master_client.as_ref()
+}
+
+/// `CLIENT KILL` of the master client: the follower drops the link, keeps its cached
+/// master and reconnects with a partial resynchronization. False when no link is up.
+pub fn kill_master_link(srv: &mut Server) -> bool {
+    let Some(role) = srv.replica.role.as_ref() else {
+        return false;
+    };
+    if role.link_state() != LinkState::Connected {
+        return false;
+    }
+    if let Some(stop) = &role.stop {
+        stop.drop_link();
+    }
+    true
+}
+
 /// True while this node is a replica whose link with its master is not up (PSYNC/SYNC
 /// from its own replicas then get `-NOMASTERLINK`).
 pub fn link_down(srv: &Server) -> bool {
@@ -716,6 +741,10 @@ impl FollowerHandler for Applier {
 fn apply_continue(srv: &mut Server, info: &ContinueInfo) {
     if let Some(role) = srv.replica.role.as_mut() {
         role.ever_up = true;
+        // A new link: the master client's age starts again, as Redis creates a new one.
+        if let Some(c) = role.master_client.as_mut() {
+            c.created = Instant::now();
+        }
     }
     let Ok(id) = ReplId::from_bytes(info.replid.as_bytes()) else {
         return;
@@ -763,6 +792,11 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
             c.dirty_cas = true;
         }
     }
+    // Keys of the new dataset may serve clients blocked on them (XREAD BLOCK).
+    for db in 0..srv.ks.databases() {
+        srv.blocking.signal_db(db);
+    }
+    crate::blocking::serve_ready(srv);
     if lazy {
         let freed = std::thread::Builder::new()
             .name("lazyfree-sync".into())
@@ -817,6 +851,7 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
             c.multi = None;
             c.multi_error = false;
             c.db = done.stream_db;
+            c.created = Instant::now();
         }
     }
 }

@@ -181,14 +181,28 @@ fn compare(a: &Item, b: &Item, alpha: bool, by: bool, store: bool) -> Ordering {
     }
 }
 
-/// Redis's `lookupKeyByPattern`: the value the pattern names for `subst` (`#` is `subst`
-/// itself; `key*->field` reads a hash field), counting the read lookup as a hit or miss.
-fn lookup_by_pattern(ctx: &mut ExecCtx<'_, '_>, pattern: &[u8], subst: &[u8]) -> Option<Bytes> {
+/// What a GET or BY pattern names for one element.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    /// `#`: the element itself.
+    Itself,
+    /// No `*`: nothing (GET replies null).
+    Nothing,
+    /// The key with the `*` substituted, and the hash field after `->` if any.
+    Key(Vec<u8>, Option<&'a [u8]>),
+}
+
+/// Splits a pattern as `lookupKeyByPattern` does: `#` alone (as a C string) is the element;
+/// the first `*` is substituted; a `->` after it followed by at least one byte names a hash
+/// field (the rest of the pattern).
+fn target<'a>(pattern: &'a [u8], subst: &[u8]) -> Target<'a> {
     let c = cstr(pattern);
     if c == b"#" {
-        return Some(Bytes::copy_from_slice(subst));
+        return Target::Itself;
     }
-    let star = c.iter().position(|&b| b == b'*')?;
+    let Some(star) = c.iter().position(|&b| b == b'*') else {
+        return Target::Nothing;
+    };
     let arrow = c[star + 1..]
         .windows(2)
         .position(|w| w == b"->")
@@ -202,6 +216,17 @@ fn lookup_by_pattern(ctx: &mut ExecCtx<'_, '_>, pattern: &[u8], subst: &[u8]) ->
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(subst);
     key.extend_from_slice(&pattern[star + 1..postfix_end]);
+    Target::Key(key, field)
+}
+
+/// Redis's `lookupKeyByPattern`: the value the pattern names for `subst` (a string key, or
+/// a hash field), counting the read lookup as a keyspace hit or miss.
+fn lookup_by_pattern(ctx: &mut ExecCtx<'_, '_>, pattern: &[u8], subst: &[u8]) -> Option<Bytes> {
+    let (key, field) = match target(pattern, subst) {
+        Target::Itself => return Some(Bytes::copy_from_slice(subst)),
+        Target::Nothing => return None,
+        Target::Key(key, field) => (key, field),
+    };
     let found = match ctx.ks.get(ctx.db, &key, ctx.now) {
         None => {
             ctx.stats.keyspace_misses += 1;
@@ -433,4 +458,45 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key<'a>(k: &str, f: Option<&'a str>) -> Target<'a> {
+        Target::Key(k.as_bytes().to_vec(), f.map(str::as_bytes))
+    }
+
+    #[test]
+    fn patterns_split_as_redis() {
+        assert_eq!(target(b"#", b"e"), Target::Itself);
+        assert_eq!(target(b"#\0x", b"e"), Target::Itself);
+        assert_eq!(target(b"#\0*", b"e"), Target::Itself);
+        assert_eq!(target(b"##", b"e"), Target::Nothing);
+        assert_eq!(target(b"const", b"e"), Target::Nothing);
+        assert_eq!(target(b"w_*", b"e"), key("w_e", None));
+        assert_eq!(target(b"*x*", b"e"), key("ex*", None));
+        assert_eq!(target(b"h_*->f", b"e"), key("h_e", Some("f")));
+        assert_eq!(target(b"h_*->", b"e"), key("h_e->", None));
+        assert_eq!(target(b"h_*->f->g", b"e"), key("h_e", Some("f->g")));
+        assert_eq!(target(b"h->_*", b"e"), key("h->_e", None));
+    }
+
+    #[test]
+    fn alpha_compares_c_strings_unless_storing() {
+        let it = |s: &str| Item::new(Bytes::copy_from_slice(s.as_bytes()));
+        let (a, b) = (it("a\0c"), it("a\0b"));
+        assert_eq!(compare(&a, &b, true, false, false), Ordering::Equal);
+        assert_eq!(compare(&a, &b, true, false, true), Ordering::Greater);
+        let (x, y) = (it("\u{80}"), it("z"));
+        assert_eq!(compare(&x, &y, true, false, false), Ordering::Greater);
+        let mut n1 = it("b");
+        let mut n2 = it("a");
+        n1.score = 1.0;
+        n2.score = 1.0;
+        assert_eq!(compare(&n1, &n2, false, false, false), Ordering::Greater);
+        n2.score = 2.0;
+        assert_eq!(compare(&n1, &n2, false, false, false), Ordering::Less);
+    }
 }

@@ -375,6 +375,17 @@ fn nogroup(parts: &[&[u8]]) -> XError {
     XError::Raw(v)
 }
 
+/// `addReplySubcommandSyntaxError`.
+fn subcommand_syntax(args: &[Bytes]) -> XError {
+    let mut v = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    let sub = cstr(args.get(1).map_or(&b""[..], |a| &a[..]));
+    v.extend_from_slice(&sub[..sub.len().min(128)]);
+    v.extend_from_slice(b"'. Try ");
+    v.extend(cstr(&args[0]).iter().map(u8::to_ascii_uppercase));
+    v.extend_from_slice(b" HELP.");
+    XError::Raw(v)
+}
+
 /// A user string as `%s` prints it.
 fn c(s: &[u8]) -> &[u8] {
     cstr(s)

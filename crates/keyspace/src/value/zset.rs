@@ -26,6 +26,7 @@
 //!   destination of ZUNIONSTORE / ZRANGESTORE), [`ZSetValue::from_pairs`] (RDB load).
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
@@ -627,10 +628,13 @@ impl ExactSizeIterator for ZIter<'_> {}
 /// `LOAD / 2`.
 const LOAD: usize = 128;
 
+/// One chunk of the ranked order (a deque: popping either end moves nothing).
+type Chunk = VecDeque<(Bytes, f64)>;
+
 /// Sorted chunks with a Fenwick tree over their lengths (an order-statistics sequence).
 #[derive(Clone, Debug, Default)]
 struct Ranked {
-    chunks: Vec<Vec<(Bytes, f64)>>,
+    chunks: Vec<Chunk>,
     /// Fenwick tree (1-based) over `chunks[i].len()`.
     fen: Vec<usize>,
     len: usize,
@@ -639,7 +643,7 @@ struct Ranked {
 /// A cursor over positions `[front, back)` of a [`Ranked`].
 #[derive(Clone, Debug)]
 pub struct Cursor<'a> {
-    chunks: &'a [Vec<(Bytes, f64)>],
+    chunks: &'a [Chunk],
     /// Chunk and offset of the next front element.
     fc: usize,
     fo: usize,
@@ -691,7 +695,7 @@ impl Ranked {
         let mut chunks = Vec::with_capacity(len / LOAD + 1);
         let mut it = v.into_iter().peekable();
         while it.peek().is_some() {
-            let mut c = Vec::with_capacity(2 * LOAD);
+            let mut c = Chunk::with_capacity(2 * LOAD);
             c.extend(it.by_ref().take(LOAD));
             chunks.push(c);
         }
@@ -787,7 +791,7 @@ impl Ranked {
     /// below it (the last chunk if none).
     fn chunk_for(&self, m: &[u8], s: f64) -> usize {
         let ci = self.chunks.partition_point(|c| {
-            c.last()
+            c.back()
                 .is_some_and(|(lm, ls)| zcmp((lm, *ls), (m, s)).is_lt())
         });
         ci.min(self.chunks.len().saturating_sub(1))
@@ -795,8 +799,8 @@ impl Ranked {
 
     fn insert(&mut self, m: Bytes, s: f64) {
         if self.chunks.is_empty() {
-            let mut c = Vec::with_capacity(2 * LOAD);
-            c.push((m, s));
+            let mut c = Chunk::with_capacity(2 * LOAD);
+            c.push_back((m, s));
             self.chunks.push(c);
             self.len = 1;
             self.rebuild();
@@ -839,12 +843,11 @@ impl Ranked {
         let Some((ci, off)) = self.find(m, s) else {
             return false;
         };
-        self.remove_at(ci, off);
-        true
+        self.remove_at(ci, off).is_some()
     }
 
-    fn remove_at(&mut self, ci: usize, off: usize) -> (Bytes, f64) {
-        let e = self.chunks[ci].remove(off);
+    fn remove_at(&mut self, ci: usize, off: usize) -> Option<(Bytes, f64)> {
+        let e = self.chunks.get_mut(ci)?.remove(off)?;
         self.len -= 1;
         if self.chunks[ci].len() < LOAD / 2 && self.chunks.len() > 1 {
             self.rebalance(ci);
@@ -854,7 +857,7 @@ impl Ranked {
         } else {
             self.fen_add(ci, -1);
         }
-        e
+        Some(e)
     }
 
     /// Merges the small chunk `ci` with a neighbour (splitting again if too big).
@@ -884,17 +887,18 @@ impl Ranked {
         if max {
             let ci = self.chunks.len() - 1;
             let off = self.chunks[ci].len().checked_sub(1)?;
-            Some(self.remove_at(ci, off))
+            self.remove_at(ci, off)
         } else {
-            Some(self.remove_at(0, 0))
+            self.remove_at(0, 0)
         }
     }
 
     fn remove_range(&mut self, lo: usize, hi: usize, mut on_removed: impl FnMut(&[u8])) {
         if hi - lo == 1 {
             let (ci, off) = self.select(lo);
-            let (m, _) = self.remove_at(ci, off);
-            on_removed(&m);
+            if let Some((m, _)) = self.remove_at(ci, off) {
+                on_removed(&m);
+            }
             return;
         }
         let mut pos = 0;
@@ -935,7 +939,7 @@ impl Ranked {
     fn partition_point(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
         let ci = self
             .chunks
-            .partition_point(|c| c.last().is_some_and(|(m, s)| pred(m, *s)));
+            .partition_point(|c| c.back().is_some_and(|(m, s)| pred(m, *s)));
         match self.chunks.get(ci) {
             None => self.len,
             Some(c) => self.prefix(ci) + c.partition_point(|(m, s)| pred(m, *s)),

@@ -42,10 +42,12 @@ impl ClientType {
         }
     }
 
-    /// The class of a client. Tandem has no master or pub/sub links yet; MONITOR clients
-    /// count as normal ones in Redis too.
+    /// The class of a client: a replica's link with its master, an attached replica, or
+    /// normal (Tandem has no pub/sub yet; MONITOR clients count as normal in Redis too).
     pub fn of(client: &Client) -> ClientType {
-        if client.repl.is_replica && !client.monitor {
+        if client.id == crate::replication_replica::MASTER_CLIENT_ID {
+            ClientType::Master
+        } else if client.repl.is_replica && !client.monitor {
             ClientType::Replica
         } else {
             ClientType::Normal
@@ -210,6 +212,10 @@ pub fn all_clients<'a>(srv: &'a Server, caller: Option<&'a Client>) -> Vec<&'a C
             let at = v.partition_point(|c| c.id < me.id);
             v.insert(at, me);
         }
+    }
+    // A replica's link with its master (its id sorts last).
+    if let Some(m) = crate::replication_replica::master_link_client(srv) {
+        v.push(m);
     }
     v
 }
@@ -484,9 +490,13 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for id in targets {
         if id == me {
             close_me = true;
+        } else if id == crate::replication_replica::MASTER_CLIENT_ID {
+            crate::replication_replica::kill_master_link(ctx.srv);
         } else if let Some(c) = ctx.srv.clients.get_mut(&id) {
             let _ = c.events.send(ClientEvent::Kill);
             c.killed = true;
+            // Redis frees it at once: it leaves the blocked clients now.
+            crate::blocking::forget(ctx.srv, id);
         }
         killed += 1;
     }

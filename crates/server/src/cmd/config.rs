@@ -40,6 +40,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let samples = std::mem::take(&mut ctx.srv.stats.samples);
             ctx.srv.stats = Default::default();
             ctx.srv.stats.samples = samples;
+            ctx.srv.data_stats = Default::default();
             ctx.ok();
         }
         b"rewrite" => match ctx.srv.config.rewrite() {

@@ -95,6 +95,14 @@ pub fn exec(
     // Keys expired during the command's lookups were deleted before it wrote: their DELs
     // (queued by the events) go first in the stream.
     let cmds = prop.resolve(args, dirty > 0);
+    // A destroyed group wakes its blocked XREADGROUP readers (with -NOGROUP) without
+    // counting as a modification of the key for WATCH (Redis signals the key as ready only).
+    if !srv.blocking.is_empty()
+        && ctx.spec.full_name == "xgroup|destroy"
+        && &ctx.out[mark..] == b":1\r\n"
+    {
+        srv.blocking.signal(ctx.client.db, &args[2]);
+    }
     after_command_with(srv, Some(&mut *ctx.client), existing.as_ref());
     for cmd in cmds {
         propagate(srv, ctx.client.db, cmd);

@@ -85,6 +85,7 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         .add_waiter(ctx.client.id, offset, numreplicas.max(0) as usize);
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     ctx.client.repl.handoff = Some(Handoff::Wait { rx, deadline });
+    crate::blocking::wait_begins(ctx.srv, ctx.client, deadline.is_some());
     let drops = ctx.srv.master.request_acks();
     if !drops.is_empty() {
         close_dropped(ctx.srv, drops);

@@ -369,32 +369,23 @@ fn zpop(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], max: bool) -> ZResult {
         None => None,
     };
     let key = &args[1];
-    if !check_write(ctx, key)? {
-        ctx.enc.array_len(0);
-        return Ok(());
-    }
     let shape = if count.is_some() && super::resp3(ctx.enc) {
         Shape::Nested
     } else {
         Shape::Flat
     };
-    match count {
+    let n = match count {
         Some(0) => {
+            // Only the type is checked: a missing key and a count of 0 both reply `*0`.
+            check_write(ctx, key)?;
             ctx.enc.array_len(0);
+            return Ok(());
         }
-        Some(n) => {
-            pop_from(
-                ctx,
-                key,
-                max,
-                usize::try_from(n).unwrap_or(usize::MAX),
-                shape,
-            )?;
-        }
-        None => {
-            pop_from(ctx, key, max, 1, shape)?;
-        }
-    }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => 1,
+    };
+    // A missing key replies `*0` there.
+    pop_from(ctx, key, max, n, shape)?;
     Ok(())
 }
 
