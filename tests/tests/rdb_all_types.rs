@@ -25,8 +25,31 @@ use tandem_tests::{run_bounded, Flavor, Frame, RespConn, ServerProcess};
 /// Databases the dataset uses.
 const DBS: [usize; 3] = [0, 1, 5];
 
+/// Entry-count thresholds far below the defaults: loading must convert what is over them.
+const SMALL_LIMITS: &[&str] = &[
+    "--hash-max-listpack-entries",
+    "4",
+    "--zset-max-listpack-entries",
+    "4",
+    "--set-max-intset-entries",
+    "4",
+];
+
+/// Value-length thresholds below the lengths in `compact_types_are_kept_by_entry_count`.
+const SMALL_VALUES: &[&str] = &[
+    "--hash-max-listpack-value",
+    "8",
+    "--zset-max-listpack-value",
+    "8",
+];
+
 fn start(flavor: Flavor, dir: Option<&Path>) -> ServerProcess {
+    start_with(flavor, dir, &[])
+}
+
+fn start_with(flavor: Flavor, dir: Option<&Path>, extra: &[&str]) -> ServerProcess {
     let mut args: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
+    args.extend(extra.iter().map(|a| a.to_string()));
     if let Some(d) = dir {
         args.push("--dir".into());
         args.push(d.display().to_string());
@@ -127,6 +150,17 @@ fn copy_dump(from_dir: &Path) -> tempfile::TempDir {
 
 #[test]
 fn rdb_of_every_type_both_ways() {
+    rdb_round_trip(&[]);
+}
+
+#[test]
+fn rdb_of_every_type_loaded_under_small_encoding_limits() {
+    rdb_round_trip(SMALL_LIMITS);
+}
+
+/// Redis's dump.rdb into Tandem and Tandem's back into Redis, every server but the one
+/// that builds the dataset started with `limits`.
+fn rdb_round_trip(limits: &[&str]) {
     let built = start(Flavor::Redis, None);
     let mut b = built.connect().unwrap();
     all_types_dataset(&mut b);
@@ -134,19 +168,19 @@ fn rdb_of_every_type_both_ways() {
     let redis_dump = copy_dump(built.dir());
 
     // The reference: a redis-server that loaded the file (loading picks encodings anew).
-    let reference = start(Flavor::Redis, Some(redis_dump.path()));
+    let reference = start_with(Flavor::Redis, Some(redis_dump.path()), limits);
     let mut r = reference.connect().unwrap();
     assert_eq!(digest(&mut r), digest(&mut b));
 
     let tandem_dir = copy_dump(built.dir());
-    let tandem = start(Flavor::Tandem, Some(tandem_dir.path()));
+    let tandem = start_with(Flavor::Tandem, Some(tandem_dir.path()), limits);
     let mut t = tandem.connect().unwrap();
     assert_same(&mut r, &mut t, "redis dump.rdb loaded by tandem");
 
     assert_eq!(text(&cmds(&mut t, &["SAVE"])), "OK");
     check_rdb(&tandem_dir.path().join("dump.rdb"));
     let back = copy_dump(tandem_dir.path());
-    let reloaded = start(Flavor::Redis, Some(back.path()));
+    let reloaded = start_with(Flavor::Redis, Some(back.path()), limits);
     let mut r2 = reloaded.connect().unwrap();
     assert_same(&mut r, &mut r2, "tandem dump.rdb loaded by redis");
 }
@@ -215,4 +249,50 @@ fn dump_restore_of_every_type_both_ways() {
     let mut r2 = back.connect().unwrap();
     copy_with_dump(&mut t, &mut r2);
     assert_same(&mut r, &mut r2, "tandem DUMP -> redis RESTORE");
+}
+
+/// redis-server 7.0.15 loads a listpack hash or sorted set (RDB file or RESTORE) checking
+/// only its entry count against the limits, not its lengths: a small hash whose values
+/// are over `hash-max-listpack-value` stays `listpack`; the full encodings (`hashtable`,
+/// `skiplist` in the file) are checked for both.
+#[test]
+fn compact_types_are_kept_by_entry_count() {
+    let built = start(Flavor::Redis, None);
+    let mut b = built.connect().unwrap();
+    let long = "twenty-bytes-long-xx";
+    ok(&mut b, &["HSET", "hash:lp", "f", long, "g", "1"]);
+    ok(&mut b, &["ZADD", "zset:lp", "1", long, "2", "m"]);
+    ok(&mut b, &["SADD", "set:int", "1", "2"]);
+    ok(
+        &mut b,
+        &["HSET", "hash:ht", "keep", "1", "f", &"x".repeat(100)],
+    );
+    ok(&mut b, &["HDEL", "hash:ht", "f"]);
+    ok(&mut b, &["HSET", "hash:ht", "f", long]);
+    ok(
+        &mut b,
+        &["ZADD", "zset:sl", "0", "keep", "1", &"x".repeat(100)],
+    );
+    ok(&mut b, &["ZREM", "zset:sl", &"x".repeat(100)]);
+    ok(&mut b, &["ZADD", "zset:sl", "1", long]);
+    for (k, enc) in [("hash:ht", "hashtable"), ("zset:sl", "skiplist")] {
+        assert_eq!(text(&cmds(&mut b, &["OBJECT", "ENCODING", k])), enc);
+    }
+    ok(&mut b, &["SAVE"]);
+
+    let dump = copy_dump(built.dir());
+    let reference = start_with(Flavor::Redis, Some(dump.path()), SMALL_VALUES);
+    let mut r = reference.connect().unwrap();
+    let tandem_dir = copy_dump(built.dir());
+    let tandem = start_with(Flavor::Tandem, Some(tandem_dir.path()), SMALL_VALUES);
+    let mut t = tandem.connect().unwrap();
+    assert_same(&mut r, &mut t, "dump.rdb loaded under small value limits");
+
+    let restored_r = start_with(Flavor::Redis, None, SMALL_VALUES);
+    let mut rr = restored_r.connect().unwrap();
+    copy_with_dump(&mut b, &mut rr);
+    let restored_t = start_with(Flavor::Tandem, None, SMALL_VALUES);
+    let mut rt = restored_t.connect().unwrap();
+    copy_with_dump(&mut b, &mut rt);
+    assert_same(&mut rr, &mut rt, "RESTORE under small value limits");
 }

@@ -81,6 +81,7 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("expire", &[]),
     ("expireat", &[]),
     ("expiretime", &[]),
+    ("failover", &[]),
     ("flushall", &[]),
     ("flushdb", &[]),
     ("geoadd", &[]),

@@ -104,7 +104,7 @@ pub fn write_snapshot<W: Write>(
         enc.select_db(db as u64, size as u64, expires as u64)?;
         for e in snap.iter(db) {
             let entry = entry_for(db, e.key.clone(), e.value, e.expire);
-            enc.entry(&entry)?;
+            enc.entry_with(&entry, e.value.rdb_layout())?;
             keys += 1;
             if !on_key(keys) {
                 return Err(SaveError::Cancelled);

@@ -247,6 +247,11 @@ pub struct Master {
     /// propagation, PING or GETACK) and only proxies its master's with
     /// [`Master::feed_proxied`].
     pub proxy_only: bool,
+    /// INFO's `master_failover_state` (the server's FAILOVER sets it).
+    pub failover_state: &'static str,
+    /// Set while a FAILOVER with a timeout holds writes back: no PING is fed, so that the
+    /// offset the replicas must reach stays put (Redis skips it then too).
+    pub hold_pings: bool,
     replicas: Vec<Replica>,
     /// `slaveseldb`: the database of the last SELECT fed (None: force one).
     seldb: Option<usize>,
@@ -278,6 +283,8 @@ impl Master {
             config,
             stats: SyncStats::default(),
             proxy_only: false,
+            failover_state: "no-failover",
+            hold_pings: false,
             replicas: Vec::new(),
             seldb: None,
             pending: Vec::new(),
@@ -853,7 +860,11 @@ impl Master {
     fn replication_cron(&mut self, now: Instant) -> Vec<(u64, DropReason)> {
         let mut drops = Vec::new();
         let period = self.config.ping_period.max(1);
-        if self.cron_loops.is_multiple_of(period) && !self.replicas.is_empty() && !self.proxy_only {
+        if self.cron_loops.is_multiple_of(period)
+            && !self.replicas.is_empty()
+            && !self.proxy_only
+            && !self.hold_pings
+        {
             self.feed_command(None, &[&b"PING"[..]]);
             drops.extend(self.deliver(now));
         }
@@ -1037,9 +1048,10 @@ impl Master {
         let b = &self.backlog;
         let _ = write!(
             s,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
              master_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\n\
              repl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            self.failover_state,
             self.ids.replid(),
             self.ids.replid2(),
             b.master_repl_offset(),

@@ -447,6 +447,28 @@ fn module_value(out: &mut Vec<u8>, m: &ModuleValue, w: &mut ValueWriter) {
     module_ops(out, &m.ops, w);
 }
 
+/// How a hash, set or sorted set is laid out in the file. Redis writes each value in its
+/// in-memory encoding: a small hash that once outgrew its listpack stays a `hashtable` and is
+/// written as one (RDB type 4, not 16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Compact (listpack, intset) when the value fits the thresholds of the options.
+    #[default]
+    Auto,
+    /// Always the full form (hashtable, skiplist).
+    Full,
+}
+
+/// Options that never choose a compact form for hashes, sets and sorted sets.
+fn full_layout(opts: &EncodeOptions) -> EncodeOptions {
+    EncodeOptions {
+        hash_max_listpack_entries: 0,
+        zset_max_listpack_entries: 0,
+        set_max_intset_entries: 0,
+        ..opts.clone()
+    }
+}
+
 /// Streaming RDB 10 writer. Call [`Encoder::aux`] / [`Encoder::aux_fields`],
 /// then [`Encoder::function`], then per database [`Encoder::select_db`] and
 /// [`Encoder::entry`], then [`Encoder::finish`].
@@ -548,6 +570,12 @@ impl<W: Write> Encoder<W> {
 
     /// One key (its `db` field is ignored: use [`Encoder::select_db`]).
     pub fn entry(&mut self, e: &Entry) -> Result<(), Error> {
+        self.entry_with(e, Layout::Auto)
+    }
+
+    /// One key, in the given [`Layout`] (a hash, set or sorted set Redis holds in its
+    /// full encoding is written in it even when it would fit a compact one).
+    pub fn entry_with(&mut self, e: &Entry, layout: Layout) -> Result<(), Error> {
         if let Some(ms) = e.expire_ms {
             self.buf.push(0xFC);
             self.buf.extend_from_slice(&ms.to_le_bytes());
@@ -565,7 +593,16 @@ impl<W: Write> Encoder<W> {
         let at = self.buf.len();
         self.buf.push(0);
         self.vw.string(&mut self.buf, &e.key);
-        let ty = self.vw.value(&mut self.buf, &e.value)?;
+        let ty = match layout {
+            Layout::Auto => self.vw.value(&mut self.buf, &e.value)?,
+            Layout::Full => {
+                let saved = self.vw.opts.clone();
+                self.vw.opts = full_layout(&saved);
+                let r = self.vw.value(&mut self.buf, &e.value);
+                self.vw.opts = saved;
+                r?
+            }
+        };
         self.buf[at] = ty;
         self.maybe_flush()
     }
@@ -628,8 +665,21 @@ pub fn encode_to_writer<W: Write>(rdb: &Rdb, opts: &EncodeOptions, w: W) -> Resu
 
 /// A DUMP payload: type byte, value, RDB version (2 bytes LE) and CRC64 (8 bytes LE).
 pub fn dump_payload(value: &RdbValue, opts: &EncodeOptions) -> Result<Vec<u8>, Error> {
+    dump_payload_with(value, opts, Layout::Auto)
+}
+
+/// [`dump_payload`] in the given [`Layout`].
+pub fn dump_payload_with(
+    value: &RdbValue,
+    opts: &EncodeOptions,
+    layout: Layout,
+) -> Result<Vec<u8>, Error> {
+    let opts = match layout {
+        Layout::Auto => opts.clone(),
+        Layout::Full => full_layout(opts),
+    };
     let mut vw = ValueWriter {
-        opts: opts.clone(),
+        opts,
         lzf: Compressor::new(),
     };
     let mut out = vec![0u8];

@@ -485,3 +485,24 @@ fn skip_empty_collections_like_redis() {
     assert_eq!(items.len(), 3); // SelectDb, Entry k, End
     assert_eq!(d.skipped_empty_keys(), 1);
 }
+
+/// A value Redis holds in its full encoding is dumped in it even when it is small.
+#[test]
+fn full_layout_keeps_the_full_encoding() {
+    use tandem_rdb::{dump_payload_with, EncodeOptions, Layout};
+    let opts = EncodeOptions::default();
+    let hash = RdbValue::Hash(vec![(b("f"), b("v"))]);
+    let set = RdbValue::Set(vec![b("1"), b("2")]);
+    let zset = RdbValue::ZSet(vec![(b("m"), 1.0)]);
+    let first = |v: &RdbValue, l: Layout| dump_payload_with(v, &opts, l).unwrap()[0];
+    assert_eq!(first(&hash, Layout::Auto), 16);
+    assert_eq!(first(&hash, Layout::Full), 4);
+    assert_eq!(first(&set, Layout::Auto), 11);
+    assert_eq!(first(&set, Layout::Full), 2);
+    assert_eq!(first(&zset, Layout::Auto), 17);
+    assert_eq!(first(&zset, Layout::Full), 5);
+    for v in [hash, set, zset] {
+        let payload = dump_payload_with(&v, &opts, Layout::Full).unwrap();
+        assert_eq!(tandem_rdb::parse_dump_payload(&payload).unwrap(), v);
+    }
+}

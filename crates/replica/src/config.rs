@@ -73,6 +73,10 @@ pub struct FollowerConfig {
     pub verify_checksum: bool,
     /// Also save the payload to a file (see [`RdbFileConfig`]).
     pub rdb_file: Option<RdbFileConfig>,
+    /// Send `PSYNC <replid> <offset+1> FAILOVER` (Redis's coordinated FAILOVER: the
+    /// master asks its replica to become the master) until one PSYNC is sent; the
+    /// answer is reported with [`crate::FollowerHandler::on_failover_psync`].
+    pub failover: bool,
 }
 
 impl FollowerConfig {
@@ -92,6 +96,7 @@ impl FollowerConfig {
             decode_rdb: true,
             verify_checksum: true,
             rdb_file: None,
+            failover: false,
         }
     }
 

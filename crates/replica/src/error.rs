@@ -53,6 +53,9 @@ pub enum FollowerError {
     /// `-NOMASTERLINK` / `-LOADING`: the master cannot serve a sync now.
     #[error("Master is currently unable to PSYNC but should be in the future: {0}")]
     TryLater(String),
+    /// The target of a coordinated failover answered `PSYNC ... FAILOVER` with this line.
+    #[error("Failover target rejected psync request: {0}")]
+    FailoverRejected(String),
     /// A reply line longer than the handshake allows, or not valid at this point.
     #[error("Unexpected reply from master: {0}")]
     UnexpectedReply(String),

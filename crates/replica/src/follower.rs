@@ -33,7 +33,9 @@ use tandem_resp::{encode_command, RdbBulkHeader};
 
 use crate::config::{CachedMaster, FollowerConfig};
 use crate::error::FollowerError;
-use crate::handler::{ContinueInfo, FollowerHandler, FullSyncDone, FullSyncStart, PayloadKind};
+use crate::handler::{
+    ContinueInfo, FailoverPsync, FollowerHandler, FullSyncDone, FullSyncStart, PayloadKind,
+};
 use crate::handshake::{check_ping_reply, parse_psync_reply, PsyncReply};
 use crate::status::{LinkState, StatusHandle};
 use crate::stream::{StreamEvent, StreamReader};
@@ -398,15 +400,39 @@ impl Follower {
                 ("?".to_owned(), "-1".to_owned())
             }
         };
-        link.send(&[vec![b"PSYNC", id.as_bytes(), off.as_bytes()]])
-            .await?;
+        let failover = self.config.failover;
+        let mut request: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), off.as_bytes()];
+        if failover {
+            request.push(b"FAILOVER");
+        }
+        if let Err(e) = link.send(&[request]).await {
+            if failover {
+                self.config.failover = false;
+                handler.on_failover_psync(&FailoverPsync::SendFailed);
+            }
+            return Err(e);
+        }
         let reply = loop {
             let line = link.read_line(handshake_timeout).await?;
             if !line.is_empty() {
                 break line;
             }
         };
-        match parse_psync_reply(&reply) {
+        let parsed = parse_psync_reply(&reply);
+        if failover {
+            // Asked once: a later reconnection is an ordinary replica's.
+            self.config.failover = false;
+            if matches!(
+                parsed,
+                PsyncReply::FullResync { .. } | PsyncReply::Continue { .. }
+            ) {
+                handler.on_failover_psync(&FailoverPsync::Accepted);
+            } else {
+                handler.on_failover_psync(&FailoverPsync::Rejected(reply.clone()));
+                return Err(FollowerError::FailoverRejected(reply));
+            }
+        }
+        match parsed {
             PsyncReply::FullResync { replid, offset } => {
                 match &replid {
                     Some(id) => info!("Full resync from master: {id}:{offset}"),

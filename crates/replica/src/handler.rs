@@ -106,6 +106,18 @@ impl Command {
     }
 }
 
+/// How a `PSYNC ... FAILOVER` request ended (see [`crate::FollowerConfig::failover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailoverPsync {
+    /// `+CONTINUE` or `+FULLRESYNC`: the target is the master now.
+    Accepted,
+    /// Any other reply (the line): the follower ends the attempt with
+    /// [`FollowerError::FailoverRejected`] instead of falling back to `SYNC`.
+    Rejected(String),
+    /// The request could not be written.
+    SendFailed,
+}
+
 /// Receives what the follower reads from the master. See the module docs.
 pub trait FollowerHandler: Send {
     /// `+FULLRESYNC` (or `SYNC`) was accepted and the payload header read.
@@ -135,4 +147,7 @@ pub trait FollowerHandler: Send {
     fn on_command(&mut self, _command: Command) {}
     /// The attempt or the link ended with this error; the follower retries.
     fn on_link_down(&mut self, _error: &FollowerError) {}
+    /// The answer to a `PSYNC ... FAILOVER` (only with [`crate::FollowerConfig::failover`]),
+    /// before anything else about that link is reported.
+    fn on_failover_psync(&mut self, _outcome: &FailoverPsync) {}
 }

@@ -5,7 +5,8 @@
 //! pipelined, `AUTH [<user>] <password>` (when `masterauth` is set),
 //! `REPLCONF listening-port <port>`, `REPLCONF ip-address <ip>` (when
 //! announced), `REPLCONF capa eof capa psync2`; then `PSYNC <replid>
-//! <offset+1>` or `PSYNC ? -1`. The functions here judge each reply line.
+//! <offset+1>` or `PSYNC ? -1` (with a `FAILOVER` argument during a coordinated
+//! failover). The functions here judge each reply line.
 
 use crate::error::FollowerError;
 

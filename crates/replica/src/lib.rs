@@ -74,7 +74,7 @@ pub use config::{CachedMaster, FollowerConfig, RdbFileConfig};
 pub use error::FollowerError;
 pub use follower::{Follower, ShutdownHandle};
 pub use handler::{
-    Command, ContinueInfo, FollowerHandler, FullSyncDone, FullSyncStart, PayloadKind,
+    Command, ContinueInfo, FailoverPsync, FollowerHandler, FullSyncDone, FullSyncStart, PayloadKind,
 };
 pub use status::{FollowerStatus, LinkState, StatusHandle};
 

@@ -97,6 +97,9 @@ impl Core {
     ) -> BatchReply {
         let mut srv = self.srv.lock();
         let reply = run_locked(&mut srv, id, reqs, pending, out);
+        if cmd::failover::take_unpaused(&mut srv) {
+            self.unpaused.notify_waiters();
+        }
         if srv.shutting_down {
             self.shutdown.notify_one();
         }
@@ -108,7 +111,8 @@ impl Core {
         let mut srv = self.srv.lock();
         let was_paused = srv.pause.is_some();
         cron(&mut srv);
-        if was_paused && srv.pause.is_none() {
+        let failover_unpaused = cmd::failover::take_unpaused(&mut srv);
+        if (was_paused && srv.pause.is_none()) || failover_unpaused {
             self.unpaused.notify_waiters();
         }
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
@@ -151,7 +155,7 @@ fn run_locked(
         srv.stats.total_net_input_bytes += req.raw_len as u64;
         if cmd::is_paused(srv, &client, &req.args) {
             srv.stats.total_net_input_bytes -= req.raw_len as u64;
-            parked_until = srv.pause.map(|p| p.until);
+            parked_until = cmd::failover::effective_pause(srv).map(|p| p.until);
             break;
         }
         let Some(req) = reqs.pop_front() else {
@@ -219,7 +223,12 @@ fn cron(srv: &mut Server) {
             }
         }
     }
-    if !srv.ks.config().replica_mode && srv.active_expire_enabled {
+    // A pause keeps the dataset still: no key expires meanwhile (Redis's
+    // `activeExpireCycle`), so a FAILOVER's replicas can catch up with a fixed offset.
+    if !srv.ks.config().replica_mode
+        && srv.active_expire_enabled
+        && cmd::failover::effective_pause(srv).is_none()
+    {
         // Redis's slow cycle: up to 25% of the time between two cron runs.
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         let budget = Duration::from_micros(1_000_000 / hz / 4);

@@ -911,7 +911,11 @@ pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), Load
 
 /// Converts a keyspace value for DUMP.
 pub fn dump_value(srv: &Server, v: &Value) -> Result<Vec<u8>, tandem_rdb::Error> {
-    tandem_rdb::dump_payload(&rdb_conv::to_rdb(v), &encode_options(&srv.config))
+    tandem_rdb::dump_payload_with(
+        &rdb_conv::to_rdb(v),
+        &encode_options(&srv.config),
+        v.rdb_layout(),
+    )
 }
 
 /// Parses a RESTORE payload: `Err(true)` for a version/checksum error, `Err(false)` for a

@@ -139,6 +139,7 @@ pub fn flush(srv: &mut Server, wrap: bool) {
 
 /// The replication part of the `hz` cron.
 pub fn cron(srv: &mut Server) {
+    crate::cmd::failover::update(srv);
     srv.master.config = master_config(&srv.config);
     let Server {
         master, ks, config, ..
@@ -158,6 +159,8 @@ impl LinkEvents for Events {
     fn event(&self, id: u64, ev: LinkEvent) {
         let mut srv = self.core.srv.lock();
         srv.master.link_event(id, ev);
+        // An ACK may be the one a FAILOVER waits for.
+        crate::cmd::failover::update(&mut srv);
     }
 }
 

@@ -29,6 +29,9 @@
 //! * At start-up with `replicaof`, the follower starts once the dump is loaded
 //!   ([`after_load`]): an RDB with `repl-id` / `repl-offset` gives the cached master, so
 //!   a restarted replica continues partially.
+//! * While the link is up, the pseudo client is the master client CLIENT LIST shows
+//!   (`flags=M`, [`master_link_client`]); `CLIENT KILL` of it ([`kill_master_link`])
+//!   drops the link, and the follower comes back with a partial resync.
 //! * [`rejection`] answers `-READONLY` / `-MASTERDOWN` for normal clients;
 //!   [`info_replica_fields`] and [`role`] report the replica side of INFO and ROLE.
 //!
@@ -47,8 +50,9 @@ use tandem_keyspace::rdb_conv::{self, ConvError};
 use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig};
 use tandem_rdb::Item;
 use tandem_replica::{
-    CachedMaster, Command, ContinueInfo, Follower, FollowerConfig, FollowerError, FollowerHandler,
-    FullSyncDone, FullSyncStart, LinkState, RdbFileConfig, ShutdownHandle, StatusHandle,
+    CachedMaster, Command, ContinueInfo, FailoverPsync, Follower, FollowerConfig, FollowerError,
+    FollowerHandler, FullSyncDone, FullSyncStart, LinkState, RdbFileConfig, ShutdownHandle,
+    StatusHandle,
 };
 
 use crate::client::{Client, ConnMeta};
@@ -336,6 +340,8 @@ fn follower_config(
         dir: c.dir(),
         filename: c.get_str("dbfilename"),
     });
+    // A FAILOVER made this node a replica: its PSYNC asks the target to take over.
+    f.failover = cmd::failover::in_progress(srv);
     f
 }
 
@@ -733,6 +739,10 @@ impl FollowerHandler for Applier {
             Some(role) if role.load_pending => role.deferred.push(Deferred::Command(command)),
             _ => apply_command(srv, command),
         });
+    }
+
+    fn on_failover_psync(&mut self, outcome: &FailoverPsync) {
+        self.with_server(|srv| cmd::failover::psync_answered(srv, outcome));
     }
 }
 

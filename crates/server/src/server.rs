@@ -110,6 +110,8 @@ pub struct Server {
     pub master: tandem_master::Master,
     /// The replica role: current master, follower, stream client (see [`crate::replication_replica`]).
     pub replica: crate::replication_replica::ReplicaState,
+    /// A FAILOVER in progress (see [`crate::cmd::failover`]).
+    pub failover: crate::cmd::failover::Failover,
 }
 
 impl Server {
@@ -149,6 +151,7 @@ impl Server {
                 crate::repl::master_config(&config_for_ks),
             ),
             replica: Default::default(),
+            failover: Default::default(),
         }
     }
 

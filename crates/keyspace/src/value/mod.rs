@@ -211,6 +211,16 @@ impl Value {
         }
     }
 
+    /// How the RDB encoder must lay this value out: Redis writes a hash, set or sorted set
+    /// in its in-memory encoding, so one held as `hashtable` / `skiplist` is written in
+    /// that form even when it would fit a compact one.
+    pub fn rdb_layout(&self) -> tandem_rdb::Layout {
+        match self.encoding() {
+            "hashtable" | "skiplist" => tandem_rdb::Layout::Full,
+            _ => tandem_rdb::Layout::Auto,
+        }
+    }
+
     /// The string inside, if this is a string.
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {

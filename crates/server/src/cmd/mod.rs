@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod data;
 pub mod debug;
+pub mod failover;
 pub mod info;
 pub mod multi;
 pub mod persist;
@@ -105,9 +106,10 @@ fn resolve(args: &[Bytes]) -> Result<&'static Entry, String> {
     }
 }
 
-/// True when CLIENT PAUSE holds this command back for this client.
+/// True when CLIENT PAUSE (or a FAILOVER's write pause) holds this command back for this
+/// client.
 pub fn is_paused(srv: &Server, _client: &Client, args: &[Bytes]) -> bool {
-    let Some(p) = srv.pause else {
+    let Some(p) = failover::effective_pause(srv) else {
         return false;
     };
     if std::time::Instant::now() >= p.until {
@@ -246,6 +248,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "wait" => repl::wait,
         "role" => repl::role,
         "replicaof" | "slaveof" => replicaof::replicaof,
+        "failover" => failover::failover,
         "multi" => multi::multi,
         "exec" => multi::exec,
         "discard" => multi::discard,

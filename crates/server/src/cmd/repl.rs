@@ -29,6 +29,36 @@ pub fn sync(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.client.repl.is_replica {
         return;
     }
+    let mut args = args;
+    // `PSYNC <replid> <offset> FAILOVER`: our master hands its role over to us (its
+    // FAILOVER); we become a master and answer the PSYNC as one.
+    if args.len() > 3
+        && args[0].eq_ignore_ascii_case(b"psync")
+        && args[3].eq_ignore_ascii_case(b"failover")
+    {
+        tracing::warn!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(&args[1])
+        );
+        if !ctx.srv.replica.is_active() {
+            ctx.err("ERR PSYNC FAILOVER can't be sent to a master.");
+            return;
+        }
+        let mine = ctx.srv.master.ids.replid().to_string();
+        if !args[1].eq_ignore_ascii_case(mine.as_bytes()) {
+            ctx.err("ERR PSYNC FAILOVER replid must match my replid.");
+            return;
+        }
+        crate::replication_replica::unset_master(ctx.srv);
+        let who = super::client::info_line(ctx.client, Some(args), std::time::Instant::now());
+        tracing::info!("MASTER MODE enabled (failover request from '{who}')");
+        args = &args[..3];
+    }
+    // No replica syncs with us while we are failing over.
+    if ctx.srv.failover.active() {
+        ctx.err("NOMASTERLINK Can't SYNC while failing over");
+        return;
+    }
     // A replica serves its own replicas only while its link with its master is up.
     if crate::replication_replica::link_down(ctx.srv) {
         ctx.err("NOMASTERLINK Can't SYNC while not connected with my master");

@@ -15,6 +15,10 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err("ERR REPLICAOF not allowed in cluster mode.");
         return;
     }
+    if ctx.srv.failover.active() {
+        ctx.err("ERR REPLICAOF not allowed while failing over.");
+        return;
+    }
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         if ctx.srv.replica.is_active() {
             unset_master(ctx.srv);
