@@ -71,6 +71,27 @@ pub fn from_rdb(v: RdbValue, limits: &EncodingLimits) -> Result<Value, ConvError
     })
 }
 
+/// [`from_rdb`] for a value whose RDB object type is known (`Decoder::last_object_type`, or
+/// a DUMP payload's first byte). Redis keeps a hash or sorted set it finds stored compactly
+/// (ziplist, listpack, zipmap) compact when the number of entries fits, whatever the
+/// lengths of its elements: only a value stored in full form is checked element by element.
+pub fn from_rdb_stored(
+    v: RdbValue,
+    limits: &EncodingLimits,
+    object_type: Option<u8>,
+) -> Result<Value, ConvError> {
+    // 9 zipmap, 12 zset ziplist, 13 hash ziplist, 16 hash listpack, 17 zset listpack.
+    if matches!(object_type, Some(9 | 12 | 13 | 16 | 17)) {
+        let relaxed = EncodingLimits {
+            hash_max_listpack_value: usize::MAX,
+            zset_max_listpack_value: usize::MAX,
+            ..*limits
+        };
+        return from_rdb(v, &relaxed);
+    }
+    from_rdb(v, limits)
+}
+
 /// What [`write_snapshot`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SaveStats {

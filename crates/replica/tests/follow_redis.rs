@@ -8,8 +8,8 @@ mod common;
 
 use common::{wait_until, Fault, Proxy, Recorder, Redis};
 use tandem_replica::{
-    CachedMaster, Follower, FollowerConfig, LinkState, PayloadKind, RdbFileConfig, ShutdownHandle,
-    StatusHandle,
+    CachedMaster, FailoverPsync, Follower, FollowerConfig, LinkState, PayloadKind, RdbFileConfig,
+    ShutdownHandle, StatusHandle,
 };
 
 const PRELOAD: &str = "for i=1,300 do redis.call('set','key:'..i,i) end \
@@ -323,5 +323,42 @@ async fn nomasterlink_is_retried_later() {
     let st = run.status.snapshot();
     assert!(st.attempts >= 2);
     assert_eq!(st.state.link_status(), "down");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_psync_refused_by_a_master() {
+    // A master refuses `PSYNC ... FAILOVER`: the follower reports it and ends the attempt
+    // without falling back to SYNC; its next attempt is an ordinary PSYNC.
+    let m = Redis::start(&[]);
+    let rec = Recorder::default();
+    let mut cfg = config(m.port);
+    cfg.failover = true;
+    cfg.cached_master = Some(CachedMaster {
+        replid: "0123456789012345678901234567890123456789".into(),
+        offset: 10,
+    });
+    let run = spawn(cfg, &rec);
+    wait_until("a full sync after the refusal", || {
+        !rec.0.lock().done.is_empty()
+    })
+    .await;
+    {
+        let seen = rec.0.lock();
+        assert_eq!(
+            seen.failover,
+            vec![FailoverPsync::Rejected(
+                "-ERR PSYNC FAILOVER can't be sent to a master.".into()
+            )]
+        );
+        assert_eq!(
+            seen.link_down.first().map(String::as_str),
+            Some(
+                "Failover target rejected psync request: \
+                 -ERR PSYNC FAILOVER can't be sent to a master."
+            )
+        );
+        assert_eq!(seen.full_starts.len(), 1);
+    }
     run.stop().await;
 }

@@ -661,9 +661,10 @@ fn load_stream<R: Read>(
                         counts.keys_expired += 1;
                     } else {
                         let value =
-                            rdb_conv::from_rdb(e.value, &set.limits).map_err(|err| match err {
-                                rdb_conv::ConvError::Module(n) => LoadError::Module(n),
-                            })?;
+                            rdb_conv::from_rdb_stored(e.value, &set.limits, dec.last_object_type())
+                                .map_err(|err| match err {
+                                    rdb_conv::ConvError::Module(n) => LoadError::Module(n),
+                                })?;
                         batch.push(LoadedKey {
                             db,
                             key: e.key,
@@ -922,7 +923,7 @@ pub fn dump_value(srv: &Server, v: &Value) -> Result<Vec<u8>, tandem_rdb::Error>
 /// bad value ("Bad data format").
 pub fn restore_value(payload: &Bytes, limits: &EncodingLimits) -> Result<Value, bool> {
     match tandem_rdb::parse_dump_payload(payload) {
-        Ok(v) => rdb_conv::from_rdb(v, limits).map_err(|_| false),
+        Ok(v) => rdb_conv::from_rdb_stored(v, limits, payload.first().copied()).map_err(|_| false),
         Err(tandem_rdb::Error::BadDumpPayload) => Err(true),
         Err(_) => Err(false),
     }

@@ -296,6 +296,9 @@ pub fn unset_master(srv: &mut Server) {
     let offset = srv.master.backlog.master_repl_offset();
     srv.master.ids.shift(offset);
     tracing::warn!("{}", srv.master.ids.shift_log_line());
+    // As Redis's replicationUnsetMaster: this node's own replicas must learn the new
+    // replication id; they reconnect and continue partially.
+    disconnect_sub_replicas(srv);
     set_replica_mode(srv, false);
     // The first write of its own is preceded by a SELECT.
     srv.master.reset_selected_db();

@@ -25,7 +25,7 @@ pub enum HashValue {
     /// `listpack`: pairs in insertion order (HGETALL and friends reply in this order).
     Listpack(Vec<(Bytes, Bytes)>),
     /// `hashtable`.
-    Table(FieldTable),
+    Table(Box<FieldTable>),
 }
 
 impl Default for HashValue {
@@ -209,7 +209,7 @@ impl HashValue {
             for (f, val) in std::mem::take(v) {
                 t.set_with(&f.clone(), || f, val);
             }
-            *self = HashValue::Table(t);
+            *self = HashValue::Table(Box::new(t));
         }
     }
 
@@ -239,7 +239,7 @@ impl HashValue {
             for (f, v) in pairs {
                 t.set_with(&f.clone(), || f, v);
             }
-            HashValue::Table(t)
+            HashValue::Table(Box::new(t))
         }
     }
 }

@@ -25,7 +25,7 @@ pub enum SetValue {
     /// `intset`: sorted ascending, no duplicates (SMEMBERS replies in this order).
     Intset(Vec<i64>),
     /// `hashtable`.
-    Table(MemberTable),
+    Table(Box<MemberTable>),
 }
 
 /// One member as a set holds it: an integer of an `intset`, or the bytes of a `hashtable`
@@ -59,7 +59,7 @@ impl SetValue {
         if parse_canonical_i64(first).is_some() {
             SetValue::Intset(Vec::new())
         } else {
-            SetValue::Table(MemberTable::default())
+            SetValue::Table(Box::default())
         }
     }
 
@@ -260,7 +260,7 @@ impl SetValue {
             for n in v.iter() {
                 t.insert(Bytes::from(n.to_string()));
             }
-            *self = SetValue::Table(t);
+            *self = SetValue::Table(Box::new(t));
         }
     }
 
@@ -284,7 +284,7 @@ impl SetValue {
         for m in members {
             t.insert(m);
         }
-        SetValue::Table(t)
+        SetValue::Table(Box::new(t))
     }
 }
 

@@ -35,12 +35,31 @@ pub const INVALID_ENTRIES_READ: i64 = -1;
 /// The largest ID.
 pub const MAX_ID: StreamId = StreamId::new(u64::MAX, u64::MAX);
 
-/// A stream: its entries and its consumer groups.
+/// A stream: its entries and its consumer groups, boxed so that [`super::Value`] stays
+/// small (a stream's fields are reached through `Deref`).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StreamValue {
+pub struct StreamValue(Box<StreamData>);
+
+/// The contents of a [`StreamValue`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamData {
     pub entries: Entries,
     /// Consumer groups by name (byte order, as Redis's rax).
     pub groups: BTreeMap<Bytes, Group>,
+}
+
+impl std::ops::Deref for StreamValue {
+    type Target = StreamData;
+
+    fn deref(&self) -> &StreamData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StreamValue {
+    fn deref_mut(&mut self) -> &mut StreamData {
+        &mut self.0
+    }
 }
 
 /// The entries of a stream and the stream's counters.

@@ -237,7 +237,7 @@ pub enum ZSetValue {
     /// `listpack`: pairs sorted by (score, member).
     Listpack(Vec<(Bytes, f64)>),
     /// `skiplist`.
-    Skiplist(SkipList),
+    Skiplist(Box<SkipList>),
 }
 
 impl Default for ZSetValue {
@@ -262,7 +262,7 @@ impl ZSetValue {
     /// `zset-max-listpack-entries` is 0 or the element is too long, else `listpack`.
     pub fn new_for_add(first_len: usize, limits: &EncodingLimits) -> ZSetValue {
         if limits.zset_max_listpack_entries == 0 || limits.zset_max_listpack_value < first_len {
-            ZSetValue::Skiplist(SkipList::default())
+            ZSetValue::Skiplist(Box::default())
         } else {
             ZSetValue::Listpack(Vec::new())
         }
@@ -528,10 +528,10 @@ impl ZSetValue {
             for (m, s) in &v {
                 dict.insert(m.clone(), *s);
             }
-            *self = ZSetValue::Skiplist(SkipList {
+            *self = ZSetValue::Skiplist(Box::new(SkipList {
                 dict,
                 order: Ranked::from_sorted(v),
-            });
+            }));
         }
     }
 
@@ -559,10 +559,10 @@ impl ZSetValue {
         for (m, s) in &pairs {
             dict.insert(m.clone(), *s);
         }
-        ZSetValue::Skiplist(SkipList {
+        ZSetValue::Skiplist(Box::new(SkipList {
             dict,
             order: Ranked::from_sorted(pairs),
-        })
+        }))
     }
 
     /// A sorted set loaded from RDB: `listpack` when it fits the limits (Redis's loader

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tandem_rdb::Item;
 use tandem_replica::{
-    Command, ContinueInfo, FollowerError, FollowerHandler, FullSyncDone, FullSyncStart,
+    Command, ContinueInfo, FailoverPsync, FollowerError, FollowerHandler, FullSyncDone,
+    FullSyncStart,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -106,6 +107,7 @@ pub struct Seen {
     pub link_down: Vec<String>,
     pub auth_errors: usize,
     pub header_errors: usize,
+    pub failover: Vec<FailoverPsync>,
 }
 
 impl Seen {
@@ -173,6 +175,9 @@ impl FollowerHandler for Recorder {
             _ => {}
         }
         seen.link_down.push(e.to_string());
+    }
+    fn on_failover_psync(&mut self, outcome: &FailoverPsync) {
+        self.0.lock().failover.push(outcome.clone());
     }
 }
 

@@ -2,7 +2,7 @@
 //! XACK, XPENDING, XCLAIM, XAUTOCLAIM (7.0.15's `xgroupCommand`, `xackCommand`, ...).
 
 use bytes::{Bytes, BytesMut};
-use tandem_keyspace::value::{Consumer, Group, Nack, StreamId, INVALID_ENTRIES_READ};
+use tandem_keyspace::value::{Consumer, Group, Nack, StreamData, StreamId, INVALID_ENTRIES_READ};
 use tandem_keyspace::{Expiry, Keyspace, StreamValue, Value};
 use tandem_resp::Encoder;
 
@@ -434,7 +434,7 @@ pub(super) fn xclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
     let Some(s) = group_mut(ctx.ks, ctx.db, key, gname, now) else {
         return Ok(());
     };
-    let StreamValue { entries, groups } = &mut *s;
+    let StreamData { entries, groups } = &mut **s;
     let Some(g) = groups.get_mut(gname) else {
         return Ok(());
     };
@@ -556,7 +556,7 @@ pub(super) fn xautoclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<()
     let Some(s) = group_mut(ctx.ks, ctx.db, key, gname, now) else {
         return Ok(());
     };
-    let StreamValue { entries, groups } = &mut *s;
+    let StreamData { entries, groups } = &mut **s;
     let Some(g) = groups.get_mut(gname) else {
         return Ok(());
     };

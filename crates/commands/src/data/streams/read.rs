@@ -4,7 +4,9 @@
 //! last ID at the time of blocking and carries the default COUNT of a blocked read (1000).
 
 use bytes::{Bytes, BytesMut};
-use tandem_keyspace::value::{Consumer, Group, Nack, StreamId, INVALID_ENTRIES_READ, MAX_ID};
+use tandem_keyspace::value::{
+    Consumer, Group, Nack, StreamData, StreamId, INVALID_ENTRIES_READ, MAX_ID,
+};
 use tandem_keyspace::{StreamValue, Value};
 use tandem_resp::{Encoder, Protocol};
 
@@ -254,7 +256,7 @@ impl GroupRead<'_> {
         noack: bool,
         history: bool,
     ) {
-        let StreamValue { entries, groups } = &mut *self.s;
+        let StreamData { entries, groups } = &mut **self.s;
         let Some(group) = groups.get_mut(self.group) else {
             enc.array_len(0);
             return;
