@@ -526,14 +526,14 @@ pub(crate) static TABLE: &[Directive] = &[
     // Enum configs
     e("supervised", I, SUPERVISED, 0),
     e("syslog-facility", I, SYSLOG_FACILITY, 128),
-    e(
+    acted(e(
         "repl-diskless-load",
         DEBUG | DENY_LOADING,
         REPL_DISKLESS_LOAD,
         0,
-    ),
+    )),
     acted(e("loglevel", M, LOGLEVEL, 2)),
-    e("maxmemory-policy", M, MAXMEMORY_POLICY, 8),
+    acted(e("maxmemory-policy", M, MAXMEMORY_POLICY, 8)),
     e("appendfsync", M, AOF_FSYNC, 2),
     e("oom-score-adj", M, OOM_SCORE_ADJ, 0),
     e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0),
@@ -578,8 +578,8 @@ pub(crate) static TABLE: &[Directive] = &[
     i("active-defrag-cycle-max", None, M, 1, 99, 25),
     i("active-defrag-threshold-lower", None, M, 0, 1000, 10),
     i("active-defrag-threshold-upper", None, M, 0, 1000, 100),
-    i("lfu-log-factor", None, M, 0, INT_MAX, 10),
-    i("lfu-decay-time", None, M, 0, INT_MAX, 1),
+    acted(i("lfu-log-factor", None, M, 0, INT_MAX, 10)),
+    acted(i("lfu-decay-time", None, M, 0, INT_MAX, 1)),
     i(
         "replica-priority",
         Some("slave-priority"),
@@ -686,7 +686,7 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         false,
     )),
-    i("stream-node-max-entries", None, M, 0, LONG_MAX, 100),
+    acted(i("stream-node-max-entries", None, M, 0, LONG_MAX, 100)),
     acted(n(
         "repl-backlog-size",
         None,
@@ -760,7 +760,7 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         true,
     )),
-    n(
+    acted(n(
         "stream-node-max-bytes",
         None,
         M,
@@ -769,7 +769,7 @@ pub(crate) static TABLE: &[Directive] = &[
         4096,
         MEM,
         true,
-    ),
+    )),
     acted(n(
         "zset-max-listpack-value",
         Some("zset-max-ziplist-value"),
@@ -780,7 +780,7 @@ pub(crate) static TABLE: &[Directive] = &[
         MEM,
         true,
     )),
-    n(
+    acted(n(
         "hll-sparse-max-bytes",
         None,
         M,
@@ -789,7 +789,7 @@ pub(crate) static TABLE: &[Directive] = &[
         3000,
         MEM,
         true,
-    ),
+    )),
     n(
         "tracking-table-max-keys",
         None,
