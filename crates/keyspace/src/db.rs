@@ -345,7 +345,14 @@ impl Keyspace {
         let Some(d) = self.dbs.get(db) else {
             return;
         };
-        let old_expire = d.table.get(hash, &key).map(|s| s.entry.expire());
+        // Every key with a TTL is in the TTL index: when it is empty, the old value (if any)
+        // has no expire time, so it can be neither expired nor kept, and the lookup below
+        // (a second probe of the table per SET) is skipped.
+        let old_expire = if d.ttl.len() == 0 {
+            None
+        } else {
+            d.table.get(hash, &key).map(|s| s.entry.expire())
+        };
         let old_expire = match old_expire {
             Some(e) if self.is_expired(e, now) => {
                 self.expire_key(db, hash, &key);

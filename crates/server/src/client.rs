@@ -64,6 +64,9 @@ pub struct Client {
     pub qbuf: usize,
     /// Bytes of arguments of the command being executed.
     pub argv_mem: usize,
+    /// Milliseconds since the epoch when the command being executed started (set by
+    /// `cmd::execute` around the handler; the data command's `now`).
+    pub cmd_time: Option<i64>,
     /// Commands queued since MULTI (None outside a transaction).
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command was rejected while queueing: EXEC answers EXECABORT.
@@ -108,6 +111,7 @@ impl Client {
             last_cmd: "NULL",
             qbuf: 0,
             argv_mem: 0,
+            cmd_time: None,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

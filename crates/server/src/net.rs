@@ -132,12 +132,21 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     let mut queue: VecDeque<Request> = VecDeque::new();
     // Reused across batches: replies are encoded here, then written.
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // Whether the event channel holds this task's waker (its last poll was Pending). Events
+    // are rare, and polling the channel on every read cost more than decoding a GET (coop
+    // budget, list pop, waker registration). A registered waker stays until a send wakes
+    // it, and a send is visible to `is_empty` before its wake; so while registered and the
+    // channel is empty and open, polling it again would only return Pending.
+    let mut ev_registered = false;
     'conn: loop {
+        let ev_check = !ev_registered || !ev_rx.is_empty() || ev_rx.is_closed();
         tokio::select! {
             // Fixed order, no random start: events (CLIENT KILL, MONITOR feed) first, so a
             // client that keeps its socket busy cannot starve them.
             biased;
-            ev = ev_rx.recv() => {
+            ev = ev_rx.recv(), if ev_check => {
+                // A value (or the close) was taken: the waker may have been consumed.
+                ev_registered = false;
                 match ev {
                     None | Some(ClientEvent::Kill) => break 'conn,
                     Some(ClientEvent::Write(bytes)) => {
@@ -148,6 +157,8 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                 }
             }
             read = stream.read_buf(&mut rbuf) => {
+                // With `biased`, an enabled event branch was polled first and was Pending.
+                ev_registered |= ev_check;
                 match read {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(_) => {}
@@ -162,7 +173,13 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                     }
                     let mut close = false;
                     if !reqs.is_empty() {
-                        queue.extend(reqs.drain(..));
+                        if queue.is_empty() {
+                            // O(1) both ways: the deque takes the vector's buffer, and gives
+                            // it back below once the batch has run.
+                            queue = VecDeque::from(std::mem::take(&mut reqs));
+                        } else {
+                            queue.extend(reqs.drain(..));
+                        }
                         out.clear();
                         loop {
                             let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
@@ -174,6 +191,8 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                                     break 'conn;
                                 }
                                 out.clear();
+                                // The handoff polls the channel itself.
+                                ev_registered = false;
                                 if !crate::repl::handoff(&core, id, h, &mut stream, &mut rbuf, &mut ev_rx).await {
                                     break 'conn;
                                 }
@@ -195,6 +214,9 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                                 _ = core.unpaused.notified() => {}
                                 _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(1))) => {}
                             }
+                        }
+                        if queue.is_empty() && reqs.capacity() == 0 {
+                            reqs = Vec::from(std::mem::take(&mut queue));
                         }
                         if !out.is_empty() && stream.write_all(&out).await.is_err() {
                             break 'conn;
@@ -218,6 +240,11 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                     }
                     if close {
                         break 'conn;
+                    }
+                    // Everything read was consumed: decoding again would find nothing (the
+                    // loop is for a request left buffered behind the unauthenticated limits).
+                    if rbuf.is_empty() {
+                        break;
                     }
                 }
                 let limit = shared.query_buffer_limit.load(Ordering::Relaxed);

@@ -17,8 +17,12 @@ use crate::server::Server;
 
 /// Milliseconds since the epoch, the time a command sees.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    epoch_ms(SystemTime::now())
+}
+
+/// Milliseconds since the epoch of `t`.
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
@@ -71,7 +75,9 @@ pub fn exec(
     let mut ectx = ExecCtx {
         ks: &mut srv.ks,
         db: ctx.client.db,
-        now: now_ms(),
+        // The time `cmd::execute` read when the command started (a command run again for
+        // a blocked client has none: it reads the clock).
+        now: ctx.client.cmd_time.take().unwrap_or_else(now_ms),
         enc: &mut enc,
         prop: &mut prop,
         dirty: 0,
@@ -93,8 +99,17 @@ pub fn exec(
         info::record_error_code(&mut srv.stats, &text);
     }
     // Keys expired during the command's lookups were deleted before it wrote: their DELs
-    // (queued by the events) go first in the stream.
-    let cmds = prop.resolve(args, dirty > 0);
+    // (queued by the events) go first in the stream. Without a replication stream nothing
+    // is fed, so only the count is kept: resolving would copy the arguments for nothing.
+    let cmds = if propagating(srv) {
+        prop.resolve(args, dirty > 0)
+    } else {
+        srv.stats.propagated_commands += match &prop.rewritten {
+            Some(cmds) => cmds.len() as u64,
+            None => u64::from(dirty > 0),
+        };
+        Vec::new()
+    };
     // A destroyed group wakes its blocked XREADGROUP readers (with -NOGROUP) without
     // counting as a modification of the key for WATCH (Redis signals the key as ready only).
     if !srv.blocking.is_empty()
@@ -125,6 +140,12 @@ fn existing_watched_keys(srv: &mut Server) -> HashSet<(usize, Bytes)> {
         }
     }
     found
+}
+
+/// Whether [`propagate`] feeds anything: the master keeps a backlog (it did since a replica
+/// first attached) and is not a proxy. Mirrors the test in `Master::also_propagate`.
+fn propagating(srv: &Server) -> bool {
+    srv.master.backlog.is_active() && !srv.master.proxy_only
 }
 
 /// Records one command for the replication stream (Redis's `alsoPropagate`); it is fed at

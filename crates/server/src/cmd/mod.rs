@@ -189,9 +189,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         ctx.client.argv_mem = args.iter().map(|a| a.len()).sum();
         ctx.client.last_cmd = spec.full_name;
         let errors_before = ctx.srv.stats.total_error_replies;
-        let started = std::time::Instant::now();
+        // One clock read gives both the command's time (what a data command sees as `now`)
+        // and the start of its duration, as Redis 7.0's `call` takes one `ustime()` for both.
+        let started = std::time::SystemTime::now();
+        ctx.client.cmd_time = Some(data::epoch_ms(started));
         dispatch(&mut ctx, entry.kind, &args);
-        let ns = started.elapsed().as_nanos() as u64;
+        ctx.client.cmd_time = None;
+        let ns = std::time::SystemTime::now()
+            .duration_since(started)
+            .map_or(0, |d| d.as_nanos() as u64);
         let failed = ctx.srv.stats.total_error_replies != errors_before;
         info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
         ctx.srv.stats.total_commands_processed += 1;

@@ -68,10 +68,12 @@ pub fn table() -> &'static Table {
 }
 
 fn hash(name: &[u8]) -> usize {
-    // FNV-1a over the lower-cased bytes: names are short, so this beats a general hasher.
+    // FNV-1a over the bytes with bit 5 set: that lower-cases ASCII letters without a
+    // branch (names are short, so this beats a general hasher). It also merges some
+    // non-letters (`_` and DEL), which only the hash sees: `lookup` compares names.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in name {
-        h ^= u64::from(b.to_ascii_lowercase());
+        h ^= u64::from(b | 0x20);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h ^ (h >> 29)) as usize
