@@ -7,9 +7,11 @@
 //! which the executor keeps up to date.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use tandem_resp::{Limits, Request, RequestDecoder};
@@ -132,33 +134,19 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     let mut queue: VecDeque<Request> = VecDeque::new();
     // Reused across batches: replies are encoded here, then written.
     let mut out = BytesMut::with_capacity(16 * 1024);
-    // Whether the event channel holds this task's waker (its last poll was Pending). Events
-    // are rare, and polling the channel on every read cost more than decoding a GET (coop
-    // budget, list pop, waker registration). A registered waker stays until a send wakes
-    // it, and a send is visible to `is_empty` before its wake; so while registered and the
-    // channel is empty and open, polling it again would only return Pending.
+    // Whether the event channel holds this task's waker (see [`next_wake`]).
     let mut ev_registered = false;
     'conn: loop {
-        let ev_check = !ev_registered || !ev_rx.is_empty() || ev_rx.is_closed();
-        tokio::select! {
-            // Fixed order, no random start: events (CLIENT KILL, MONITOR feed) first, so a
-            // client that keeps its socket busy cannot starve them.
-            biased;
-            ev = ev_rx.recv(), if ev_check => {
-                // A value (or the close) was taken: the waker may have been consumed.
-                ev_registered = false;
-                match ev {
-                    None | Some(ClientEvent::Kill) => break 'conn,
-                    Some(ClientEvent::Write(bytes)) => {
-                        if stream.write_all(&bytes).await.is_err() {
-                            break 'conn;
-                        }
+        match next_wake(&mut ev_rx, &mut ev_registered, &mut stream, &mut rbuf).await {
+            Wake::Event(ev) => match ev {
+                None | Some(ClientEvent::Kill) => break 'conn,
+                Some(ClientEvent::Write(bytes)) => {
+                    if stream.write_all(&bytes).await.is_err() {
+                        break 'conn;
                     }
                 }
-            }
-            read = stream.read_buf(&mut rbuf) => {
-                // With `biased`, an enabled event branch was polled first and was Pending.
-                ev_registered |= ev_check;
+            },
+            Wake::Read(read) => {
                 match read {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(_) => {}
@@ -193,7 +181,16 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                                 out.clear();
                                 // The handoff polls the channel itself.
                                 ev_registered = false;
-                                if !crate::repl::handoff(&core, id, h, &mut stream, &mut rbuf, &mut ev_rx).await {
+                                if !crate::repl::handoff(
+                                    &core,
+                                    id,
+                                    h,
+                                    &mut stream,
+                                    &mut rbuf,
+                                    &mut ev_rx,
+                                )
+                                .await
+                                {
                                     break 'conn;
                                 }
                                 if queue.is_empty() {
@@ -260,6 +257,48 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     }
     let _ = stream.shutdown().await;
     core.disconnect(id);
+}
+
+/// What woke a connection task.
+enum Wake {
+    /// An event from the executor, or `None` when the channel closed.
+    Event(Option<ClientEvent>),
+    /// A read from the socket finished.
+    Read(std::io::Result<usize>),
+}
+
+/// Waits for the next event or read; events first, so a client that keeps its socket busy
+/// cannot starve CLIENT KILL or the MONITOR feed.
+///
+/// Events are rare, and polling the channel on every read cost more than decoding a GET
+/// (coop budget, list pop, waker registration). A poll that returns Pending leaves this
+/// task's waker in the channel until a send wakes it, and a send is visible to `is_empty`
+/// before its wake. So while `registered` holds and the channel is empty and open, polling
+/// it again could only return Pending, and is skipped. The check runs on every poll of
+/// this future, so the wake of a send finds the event.
+async fn next_wake(
+    ev_rx: &mut mpsc::UnboundedReceiver<ClientEvent>,
+    registered: &mut bool,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+) -> Wake {
+    let mut read = std::pin::pin!(stream.read_buf(rbuf));
+    std::future::poll_fn(|cx| {
+        if !*registered || !ev_rx.is_empty() || ev_rx.is_closed() {
+            // Out of coop budget, the channel answers Pending before registering the waker.
+            let budget = tokio::task::coop::has_budget_remaining();
+            match ev_rx.poll_recv(cx) {
+                Poll::Ready(ev) => {
+                    // The send that delivered it may have consumed the waker.
+                    *registered = false;
+                    return Poll::Ready(Wake::Event(ev));
+                }
+                Poll::Pending => *registered = budget,
+            }
+        }
+        read.as_mut().poll(cx).map(Wake::Read)
+    })
+    .await
 }
 
 fn limits(shared: &Shared, authenticated: bool) -> Limits {
