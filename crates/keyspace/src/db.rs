@@ -18,7 +18,7 @@ use crate::expire::TtlIndex;
 use crate::lazyfree::{Garbage, LazyFree};
 use crate::scan::ScanCache;
 use crate::snapshot::Snapshot;
-use crate::table::{hash_key, Entry, Table, SEGMENTS};
+use crate::table::{hash_key, Stored, Table, SEGMENTS};
 use crate::value::{Value, LAZYFREE_THRESHOLD};
 use crate::{
     DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats,
@@ -177,10 +177,10 @@ impl Keyspace {
         let Some(d) = self.dbs.get_mut(db) else {
             return;
         };
-        let Some(slot) = d.table.remove(hash, key) else {
+        let Some(entry) = d.table.remove(hash, key) else {
             return;
         };
-        if slot.entry.expire().is_some() {
+        if entry.expire().is_some() {
             d.ttl.remove(hash, key);
         }
         self.stats.expired_keys += 1;
@@ -189,22 +189,25 @@ impl Keyspace {
         } else {
             FreeMode::Sync
         };
-        self.free_value(slot.entry.value, mode);
-        self.events.push(Event::Expired {
-            db,
-            key: slot.key.clone(),
-        });
+        self.free_value(entry.into_stored(), mode);
+        let key = Key::copy_from_slice(key);
         if self.cfg.track_modified {
-            self.events.push(Event::Modified { db, key: slot.key });
+            self.events.push(Event::Expired {
+                db,
+                key: key.clone(),
+            });
+            self.events.push(Event::Modified { db, key });
+        } else {
+            self.events.push(Event::Expired { db, key });
         }
     }
 
     /// Free a removed value: on the lazy-free thread when asked and worth it (Redis's
     /// `LAZYFREE_THRESHOLD`), and only if no snapshot still shares it.
-    fn free_value(&mut self, value: Arc<Value>, mode: FreeMode) {
+    fn free_value(&mut self, mut value: Stored, mode: FreeMode) {
         if mode == FreeMode::Async
-            && Arc::strong_count(&value) == 1
-            && value.free_effort() > LAZYFREE_THRESHOLD
+            && value.is_unique()
+            && value.get().free_effort() > LAZYFREE_THRESHOLD
         {
             self.lazy.free(Garbage::Value(value));
         }
@@ -220,7 +223,7 @@ impl Keyspace {
         let Some(at) = d.table.find_index(hash, key) else {
             return Found::Absent;
         };
-        let expire = d.table.at(at).and_then(|s| s.entry.expire());
+        let expire = d.table.at(at).and_then(|e| e.expire());
         if !self.is_expired(expire, now) {
             return Found::Live(at);
         }
@@ -237,10 +240,10 @@ impl Keyspace {
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
         };
-        let slot = self.dbs.get(db)?.table.at(at)?;
-        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
-        slot.entry.touch(stamp);
-        Some(&slot.entry.value)
+        let entry = self.dbs.get(db)?.table.at(at)?;
+        let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
+        entry.touch(stamp);
+        Some(entry.value())
     }
 
     /// [`Keyspace::get`] returning a shared handle on the value, for commands that read
@@ -251,10 +254,10 @@ impl Keyspace {
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
         };
-        let slot = self.dbs.get(db)?.table.at(at)?;
-        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
-        slot.entry.touch(stamp);
-        Some(Arc::clone(&slot.entry.value))
+        let entry = self.dbs.get(db)?.table.at(at)?;
+        let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
+        entry.touch(stamp);
+        Some(entry.stored().shared())
     }
 
     /// Like [`Keyspace::get`] but leaves the access time alone (TYPE, OBJECT, EXISTS:
@@ -264,8 +267,7 @@ impl Keyspace {
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
         };
-        let slot = self.dbs.get(db)?.table.at(at)?;
-        Some(&slot.entry.value)
+        Some(self.dbs.get(db)?.table.at(at)?.value())
     }
 
     /// Write lookup: the value, made unique (copy-on-write against snapshots) for mutation.
@@ -275,10 +277,10 @@ impl Keyspace {
         if let Found::Absent = self.check(db, hash, key, now, true) {
             return None;
         }
-        let slot = self.dbs.get_mut(db)?.table.get_mut(hash, key)?;
-        let stamp = touch_stamp(self.cfg.lfu, slot.entry.last_access(), now, &mut self.rng);
-        slot.entry.touch(stamp);
-        Some(Arc::make_mut(&mut slot.entry.value))
+        let entry = self.dbs.get_mut(db)?.table.get_mut(hash, key)?;
+        let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
+        entry.touch(stamp);
+        Some(entry.value_mut())
     }
 
     /// True if the key exists (and is not logically expired). Does not touch the access time.
@@ -293,10 +295,8 @@ impl Keyspace {
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
         };
-        let slot = self.dbs.get(db)?.table.at(at)?;
-        Some(u64::from(
-            secs(now).saturating_sub(slot.entry.last_access()),
-        ))
+        let entry = self.dbs.get(db)?.table.at(at)?;
+        Some(u64::from(secs(now).saturating_sub(entry.last_access())))
     }
 
     /// The key's access frequency (`OBJECT FREQ` under an LFU policy: Redis's
@@ -306,9 +306,9 @@ impl Keyspace {
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
             return None;
         };
-        let slot = self.dbs.get(db)?.table.at(at)?;
+        let entry = self.dbs.get(db)?.table.at(at)?;
         let decay = self.cfg.lfu.map_or(0, |l| l.decay_time);
-        Some(lfu_decayed(slot.entry.last_access(), now, decay) as u8)
+        Some(lfu_decayed(entry.last_access(), now, decay) as u8)
     }
 
     /// RESTORE's IDLETIME / FREQ (Redis's `objectSetLRUOrLFU`): under an LFU policy a
@@ -323,14 +323,14 @@ impl Keyspace {
     ) {
         let hash = hash_key(key);
         let lfu = self.cfg.lfu.is_some();
-        let Some(slot) = self.dbs.get(db).and_then(|d| d.table.get(hash, key)) else {
+        let Some(entry) = self.dbs.get(db).and_then(|d| d.table.get(hash, key)) else {
             return;
         };
         match (lfu, idle_secs, freq) {
-            (true, _, Some(f)) => slot.entry.touch((lfu_minutes(now) << 8) | u32::from(f)),
+            (true, _, Some(f)) => entry.touch((lfu_minutes(now) << 8) | u32::from(f)),
             (false, Some(idle), _) => {
                 let back = u32::try_from(idle).unwrap_or(u32::MAX);
-                slot.entry.touch(secs(now).saturating_sub(back));
+                entry.touch(secs(now).saturating_sub(back));
             }
             _ => {}
         }
@@ -351,7 +351,7 @@ impl Keyspace {
         let old_expire = if d.ttl.len() == 0 {
             None
         } else {
-            d.table.get(hash, &key).map(|s| s.entry.expire())
+            d.table.get(hash, &key).map(|e| e.expire())
         };
         let old_expire = match old_expire {
             Some(e) if self.is_expired(e, now) => {
@@ -378,15 +378,16 @@ impl Keyspace {
             None => secs(now),
             Some(_) => (lfu_minutes(now) << 8) | LFU_INIT_VAL,
         };
-        let entry = Entry::new(Arc::new(value), new_expire, stamp);
-        let old = d.table.insert(hash, key, entry);
+        let old = d
+            .table
+            .insert(hash, &key, Stored::new(value), new_expire, stamp);
         if let Some(old) = old {
             let mode = if self.cfg.lazyfree_lazy_server_del {
                 FreeMode::Async
             } else {
                 FreeMode::Sync
             };
-            self.free_value(old.value, mode);
+            self.free_value(old, mode);
         }
     }
 
@@ -401,7 +402,7 @@ impl Keyspace {
         };
         let expire = match d.table.get(hash, key) {
             None => return false,
-            Some(s) => s.entry.expire(),
+            Some(e) => e.expire(),
         };
         if self.is_expired(expire, now) && !self.cfg.replica_mode {
             self.expire_key(db, hash, key);
@@ -414,20 +415,20 @@ impl Keyspace {
         let Some(d) = self.dbs.get_mut(db) else {
             return false;
         };
-        let Some(slot) = d.table.remove(hash, key) else {
+        let Some(entry) = d.table.remove(hash, key) else {
             return false;
         };
-        if slot.entry.expire().is_some() {
+        if entry.expire().is_some() {
             d.ttl.remove(hash, key);
         }
-        self.free_value(slot.entry.value, mode);
+        self.free_value(entry.into_stored(), mode);
         true
     }
 
     /// The key's absolute expire time, if it exists and has one (no expiry check).
     pub fn expire_at(&self, db: usize, key: &[u8]) -> Option<Millis> {
         let hash = hash_key(key);
-        self.dbs.get(db)?.table.get(hash, key)?.entry.expire()
+        self.dbs.get(db)?.table.get(hash, key)?.expire()
     }
 
     /// Set a TTL on an existing key; false if the key does not exist.
@@ -436,13 +437,11 @@ impl Keyspace {
         let Some(d) = self.dbs.get_mut(db) else {
             return false;
         };
-        let Some(slot) = d.table.get_mut(hash, key) else {
+        let Some(entry) = d.table.get_mut(hash, key) else {
             return false;
         };
-        let had = slot.entry.set_expire(Some(at)).is_some();
-        if !had {
-            let k = slot.key.clone();
-            d.ttl.insert(hash, &k);
+        if entry.set_expire(Some(at)).is_none() {
+            d.ttl.insert(hash, key);
         }
         true
     }
@@ -454,11 +453,11 @@ impl Keyspace {
             return false;
         };
         match d.table.get(hash, key) {
-            Some(s) if s.entry.expire().is_some() => {}
+            Some(e) if e.expire().is_some() => {}
             _ => return false,
         }
-        if let Some(slot) = d.table.get_mut(hash, key) {
-            slot.entry.set_expire(None);
+        if let Some(entry) = d.table.get_mut(hash, key) {
+            entry.set_expire(None);
         }
         d.ttl.remove(hash, key);
         true
@@ -482,13 +481,12 @@ impl Keyspace {
             return None;
         }
         let d = self.dbs.get_mut(db)?;
-        let slot = d.table.remove(hash, key)?;
-        if slot.entry.expire().is_some() {
+        let entry = d.table.remove(hash, key)?;
+        let expire = entry.expire();
+        if expire.is_some() {
             d.ttl.remove(hash, key);
         }
-        let expire = slot.entry.expire();
-        let value = Arc::try_unwrap(slot.entry.value).unwrap_or_else(|shared| (*shared).clone());
-        Some((value, expire))
+        Some((entry.into_stored().into_value(), expire))
     }
 
     /// Number of keys (DBSIZE; includes keys logically expired but not yet removed).
@@ -535,15 +533,15 @@ impl Keyspace {
                     break;
                 }
             }
-            let slot = match pick {
-                Some(s) => s,
+            let entry = match pick {
+                Some(e) => e,
                 None => {
                     let n = slots.len();
                     slots.iter().nth((r2 as usize) % n)?
                 }
             };
-            let (hash, key) = (slot.hash, slot.key.clone());
-            if !self.is_expired(slot.entry.expire(), now) {
+            let key = Key::copy_from_slice(entry.key());
+            if !self.is_expired(entry.expire(), now) {
                 return Some(key);
             }
             tries += 1;
@@ -553,7 +551,7 @@ impl Keyspace {
                 }
                 continue;
             }
-            self.expire_key(db, hash, &key);
+            self.expire_key(db, hash_key(&key), &key);
         }
     }
 
@@ -566,8 +564,8 @@ impl Keyspace {
         };
         d.table
             .iter()
-            .filter(|s| !self.is_expired(s.entry.expire(), now) && matches(&s.key))
-            .map(|s| s.key.clone())
+            .filter(|e| !self.is_expired(e.expire(), now) && matches(e.key()))
+            .map(|e| Key::copy_from_slice(e.key()))
             .collect()
     }
 

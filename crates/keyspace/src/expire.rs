@@ -16,17 +16,17 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
 
-use crate::{Key, Keyspace, Millis};
+use crate::{Keyspace, Millis};
 
 /// Keys looked at per database and loop (`ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 const KEYS_PER_LOOP: usize = 20;
 /// Keep looping while more than this percentage of looked-at keys were expired.
 const ACCEPTABLE_STALE: usize = 10;
 
-/// Keys with a TTL, densely stored for sampling.
+/// Keys with a TTL, densely stored for sampling (each with its hash, for the index).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TtlIndex {
-    keys: Vec<(u64, Key)>,
+    keys: Vec<(u64, Box<[u8]>)>,
     pos: HashTable<u32>,
     /// Where the active cycle continues.
     pub(crate) cursor: usize,
@@ -37,23 +37,23 @@ impl TtlIndex {
         self.keys.len()
     }
 
-    pub(crate) fn get(&self, i: usize) -> Option<&(u64, Key)> {
+    pub(crate) fn get(&self, i: usize) -> Option<&(u64, Box<[u8]>)> {
         self.keys.get(i)
     }
 
-    pub(crate) fn insert(&mut self, hash: u64, key: &Key) {
+    pub(crate) fn insert(&mut self, hash: u64, key: &[u8]) {
         let keys = &self.keys;
         let found = self
             .pos
             .find(hash, |&i| {
-                keys[i as usize].0 == hash && keys[i as usize].1 == key
+                keys[i as usize].0 == hash && &keys[i as usize].1[..] == key
             })
             .is_some();
         if found {
             return;
         }
         let idx = self.keys.len() as u32;
-        self.keys.push((hash, key.clone()));
+        self.keys.push((hash, key.into()));
         let keys = &self.keys;
         self.pos.insert_unique(hash, idx, |&i| keys[i as usize].0);
     }
@@ -61,7 +61,7 @@ impl TtlIndex {
     pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) {
         let keys = &self.keys;
         let Ok(entry) = self.pos.find_entry(hash, |&i| {
-            keys[i as usize].0 == hash && keys[i as usize].1 == key
+            keys[i as usize].0 == hash && &keys[i as usize].1[..] == key
         }) else {
             return;
         };
@@ -115,7 +115,7 @@ impl Keyspace {
                         break;
                     };
                     sampled += 1;
-                    let when = d.table.get(hash, &key).and_then(|s| s.entry.expire());
+                    let when = d.table.get(hash, &key).and_then(|e| e.expire());
                     match when {
                         Some(when) if now > when => {
                             // Swap-remove puts another key at `i`: keep the cursor.
@@ -167,6 +167,7 @@ impl Keyspace {
 mod tests {
     use super::*;
     use crate::table::hash_key;
+    use crate::Key;
     use bytes::Bytes;
 
     #[test]
@@ -183,7 +184,7 @@ mod tests {
         }
         assert_eq!(t.len(), 66);
         for (i, k) in keys.iter().enumerate() {
-            let present = (0..t.len()).any(|j| t.get(j).unwrap().1 == k);
+            let present = (0..t.len()).any(|j| t.get(j).unwrap().1[..] == k[..]);
             assert_eq!(present, i % 3 != 0);
         }
         for k in &keys {

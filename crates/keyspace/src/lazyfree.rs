@@ -13,14 +13,14 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 
 use crate::db::Db;
-use crate::value::Value;
+use crate::table::Stored;
 
 /// Something to free, with the number of objects it counts for. The payloads are only
 /// held to be dropped on the thread.
 #[allow(dead_code)]
 pub(crate) enum Garbage {
     Dbs(Vec<Db>, u64),
-    Value(Arc<Value>),
+    Value(Stored),
 }
 
 impl Garbage {

@@ -46,7 +46,9 @@ pub enum SaveError {
 /// Converts a keyspace value into the RDB crate's value model.
 pub fn to_rdb(v: &Value) -> RdbValue {
     match v {
-        Value::String(s) => RdbValue::String(s.to_bytes()),
+        // A copy, not a clone: cloning a `Bytes` built from a `Vec` gives the stored value a
+        // shared header for good (32 bytes per key after every SAVE or full sync).
+        Value::String(s) => RdbValue::String(Bytes::copy_from_slice(&s.as_bytes())),
         Value::List(l) => l.to_rdb(),
         Value::Set(s) => s.to_rdb(),
         Value::ZSet(z) => z.to_rdb(),
@@ -124,7 +126,7 @@ pub fn write_snapshot<W: Write>(
         let expires = snap.iter(db).filter(|e| e.expire.is_some()).count();
         enc.select_db(db as u64, size as u64, expires as u64)?;
         for e in snap.iter(db) {
-            let entry = entry_for(db, e.key.clone(), e.value, e.expire);
+            let entry = entry_for(db, Bytes::copy_from_slice(e.key), e.value, e.expire);
             enc.entry_with(&entry, e.value.rdb_layout())?;
             keys += 1;
             if !on_key(keys) {

@@ -16,7 +16,7 @@
 //! Cursor 0 starts a scan and is returned when it is over; any other cursor is a position
 //! (never 0, because a returned position is always one past a visited one).
 
-use crate::table::{segment_of, SEGMENTS, SEGMENT_BITS};
+use crate::table::{hash_key, segment_of, SEGMENTS, SEGMENT_BITS};
 use crate::{Key, Keyspace, Millis};
 
 /// Bits of a scan position.
@@ -66,9 +66,9 @@ impl Keyspace {
                 if cache.tag != Some(tag) {
                     cache.order.clear();
                     cache.order.extend(
-                        slots
-                            .iter_buckets()
-                            .filter_map(|b| slots.get_bucket(b).map(|s| (s.hash >> 1, b))),
+                        slots.iter_buckets().filter_map(|b| {
+                            slots.get_bucket(b).map(|e| (hash_key(e.key()) >> 1, b))
+                        }),
                     );
                     cache.order.sort_unstable();
                     cache.tag = Some(tag);
@@ -89,9 +89,10 @@ impl Keyspace {
                     None
                 };
                 let end = take.unwrap_or(order.len());
-                for &(_, b) in &order[from..end] {
-                    if let Some(s) = slots.get_bucket(b) {
-                        found.push((s.hash, s.key.clone(), expired(s.entry.expire())));
+                for &(pos, b) in &order[from..end] {
+                    if let Some(e) = slots.get_bucket(b) {
+                        let key = Key::copy_from_slice(e.key());
+                        found.push((pos, key, expired(e.expire())));
                     }
                 }
                 if take.is_some() {
@@ -110,10 +111,10 @@ impl Keyspace {
             }
         }
         let mut keys = Vec::with_capacity(found.len());
-        for (hash, key, expired) in found {
+        for (_, key, expired) in found {
             if expired {
                 if !self.cfg.replica_mode {
-                    self.expire_key(db, hash, &key);
+                    self.expire_key(db, hash_key(&key), &key);
                 }
             } else {
                 keys.push(key);

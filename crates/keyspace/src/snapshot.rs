@@ -8,7 +8,7 @@
 
 use crate::table::Table;
 use crate::value::Value;
-use crate::{Key, Millis};
+use crate::Millis;
 
 /// A consistent point-in-time view of every database; cheap to take (O(databases), not O(keys)).
 #[derive(Clone, Debug)]
@@ -19,7 +19,8 @@ pub struct Snapshot {
 /// One entry of a snapshot.
 #[derive(Clone, Copy, Debug)]
 pub struct SnapshotEntry<'a> {
-    pub key: &'a Key,
+    /// The key's bytes (`Bytes::copy_from_slice` them where an owned key is needed).
+    pub key: &'a [u8],
     pub value: &'a Value,
     /// Absolute expire time, if the key has a TTL (keys already logically expired at the
     /// snapshot's time are included, as Redis's RDB save includes them).
@@ -45,10 +46,10 @@ impl Snapshot {
     /// The entries of `db`, in no particular order (nothing if out of range).
     pub fn iter(&self, db: usize) -> Box<dyn Iterator<Item = SnapshotEntry<'_>> + '_> {
         match self.dbs.get(db) {
-            Some(t) => Box::new(t.iter().map(|s| SnapshotEntry {
-                key: &s.key,
-                value: &s.entry.value,
-                expire: s.entry.expire(),
+            Some(t) => Box::new(t.iter().map(|e| SnapshotEntry {
+                key: e.key(),
+                value: e.value(),
+                expire: e.expire(),
             })),
             None => Box::new(std::iter::empty()),
         }

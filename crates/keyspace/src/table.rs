@@ -1,14 +1,26 @@
 //! The copy-on-write hash table behind every database.
 //!
 //! A [`Table`] is a directory of [`SEGMENTS`] segments behind one `Arc`; each segment is a
-//! `hashbrown` table behind its own `Arc`, and each entry's value is behind an `Arc` too.
-//! A key's segment is chosen by the top bits of its 64-bit hash, so segment `i` holds exactly
-//! the keys whose hash lies in the `i`-th slice of the hash space (SCAN relies on this).
+//! `hashbrown` table behind its own `Arc`. A key's segment is chosen by the top bits of its
+//! 64-bit hash, so segment `i` holds exactly the keys whose hash lies in the `i`-th slice of
+//! the hash space (SCAN relies on this).
+//!
+//! Memory per key is what this layout is shaped by (Redis spends about 185 bytes on a key
+//! with a 100-byte string value). A slot is one pointer to a boxed [`Entry`] holding the
+//! key (inline up to [`INLINE_KEY`] bytes, no allocation of its own), the value, the expire
+//! time and the access stamp: 80 bytes, one allocator size class. Open addressing leaves
+//! slots empty (a table is between 7/16 and 7/8 full), which costs 8 bytes per empty slot
+//! instead of a whole entry. No hash is stored: resizing, SCAN and RANDOMKEY recompute
+//! [`hash_key`], which is cheap next to the memory it saves.
+//!
+//! Strings are stored inline in the entry; containers behind an `Arc` ([`Stored`]), because
+//! copying a segment (below) clones its entries: a string's clone is a reference-count bump
+//! on its bytes, a container's is a pointer copy.
 //!
 //! Cloning a table (what a snapshot does) copies one pointer. The first write afterwards
-//! copies the directory (`SEGMENTS` pointers) and the touched segment (its entries' keys and
-//! value pointers, not the values); a write through [`Table::get_mut`] copies the value only
-//! if a snapshot still shares it. Untouched segments and values stay shared.
+//! copies the directory (`SEGMENTS` pointers) and the touched segment (its entries, sharing
+//! string bytes and containers); a write through [`Entry::value_mut`] copies a container
+//! only if a snapshot still shares it. Untouched segments and values stay shared.
 //!
 //! Every empty segment of every table is the same shared allocation (copy-on-write splits it
 //! on first insert), so an empty database costs one pointer.
@@ -20,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 use hashbrown::HashTable;
 
 use crate::value::Value;
-use crate::{Key, Millis};
+use crate::Millis;
 
 /// log2 of the number of segments per table.
 pub(crate) const SEGMENT_BITS: u32 = 12;
@@ -85,36 +97,157 @@ pub(crate) fn segment_of(hash: u64) -> usize {
 /// (EXPIREAT/PEXPIREAT arguments that far in the past delete the key instead).
 const NO_EXPIRE: Millis = Millis::MIN;
 
-/// One key's data: the value (shared with snapshots until written), its expire time, and
-/// the time of its last access (seconds, for `OBJECT IDLETIME`).
+/// Longest key stored inside its entry; longer keys get an allocation of their own.
+pub(crate) const INLINE_KEY: usize = 22;
+
+/// A key's bytes: inline when short (most keys), else boxed. 24 bytes either way.
+#[derive(Clone, Debug)]
+enum KeyBuf {
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl KeyBuf {
+    fn new(key: &[u8]) -> KeyBuf {
+        if key.len() <= INLINE_KEY {
+            let mut buf = [0u8; INLINE_KEY];
+            buf[..key.len()].copy_from_slice(key);
+            KeyBuf::Inline {
+                len: key.len() as u8,
+                buf,
+            }
+        } else {
+            KeyBuf::Heap(key.into())
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBuf::Inline { len, buf } => &buf[..usize::from(*len)],
+            KeyBuf::Heap(b) => b,
+        }
+    }
+}
+
+/// A stored value: strings inline (cloning one shares its bytes), every other type behind
+/// an `Arc` so segment copies share it (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) enum Stored {
+    Inline(Value),
+    Shared(Arc<Value>),
+}
+
+impl Stored {
+    pub(crate) fn new(value: Value) -> Stored {
+        match value {
+            Value::String(_) => Stored::Inline(value),
+            other => Stored::Shared(Arc::new(other)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> &Value {
+        match self {
+            Stored::Inline(v) => v,
+            Stored::Shared(v) => v,
+        }
+    }
+
+    /// The value, unique to this entry (copy-on-write against snapshots).
+    pub(crate) fn get_mut(&mut self) -> &mut Value {
+        match self {
+            Stored::Inline(v) => v,
+            Stored::Shared(v) => Arc::make_mut(v),
+        }
+    }
+
+    /// The owned value (copied only if a snapshot still shares it).
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Stored::Inline(v) => v,
+            Stored::Shared(v) => Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()),
+        }
+    }
+
+    /// A shared handle on the value (strings are copied into a new `Arc`: their bytes are
+    /// shared, not copied).
+    pub(crate) fn shared(&self) -> Arc<Value> {
+        match self {
+            Stored::Inline(v) => Arc::new(v.clone()),
+            Stored::Shared(v) => Arc::clone(v),
+        }
+    }
+
+    /// True if nothing else (a snapshot, a `get_shared` handle) holds the value.
+    pub(crate) fn is_unique(&mut self) -> bool {
+        match self {
+            Stored::Inline(_) => true,
+            Stored::Shared(v) => Arc::get_mut(v).is_some(),
+        }
+    }
+}
+
+/// One key: its bytes, value, expire time and the stamp of its last access (seconds, for
+/// `OBJECT IDLETIME`, or the LFU counter).
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) value: Arc<Value>,
+    key: KeyBuf,
+    value: Stored,
     /// Absolute expire time; [`NO_EXPIRE`] when the key has no TTL (a sentinel rather than
-    /// an `Option` keeps a slot at 64 bytes).
+    /// an `Option` keeps the entry in the 80-byte size class).
     expire: Millis,
     /// Seconds since the epoch of the last access. Atomic so a read can refresh it through a
     /// segment shared with a snapshot without copying the segment (snapshots ignore it).
-    pub(crate) access: AtomicU32,
+    access: AtomicU32,
 }
 
 impl Clone for Entry {
     fn clone(&self) -> Entry {
         Entry {
-            value: Arc::clone(&self.value),
+            key: self.key.clone(),
+            value: self.value.clone(),
             expire: self.expire,
             access: AtomicU32::new(self.access.load(Ordering::Relaxed)),
         }
     }
 }
 
+fn encode_expire(at: Option<Millis>) -> Millis {
+    at.map_or(NO_EXPIRE, |t| t.max(NO_EXPIRE + 1))
+}
+
 impl Entry {
-    pub(crate) fn new(value: Arc<Value>, expire: Option<Millis>, access: u32) -> Entry {
+    fn new(key: &[u8], value: Stored, expire: Option<Millis>, access: u32) -> Entry {
         Entry {
+            key: KeyBuf::new(key),
             value,
-            expire: expire.map_or(NO_EXPIRE, |t| t.max(NO_EXPIRE + 1)),
+            expire: encode_expire(expire),
             access: AtomicU32::new(access),
         }
+    }
+
+    #[inline]
+    pub(crate) fn key(&self) -> &[u8] {
+        self.key.as_slice()
+    }
+
+    #[inline]
+    pub(crate) fn value(&self) -> &Value {
+        self.value.get()
+    }
+
+    /// The value, made unique for mutation (copy-on-write against snapshots).
+    pub(crate) fn value_mut(&mut self) -> &mut Value {
+        self.value.get_mut()
+    }
+
+    pub(crate) fn stored(&self) -> &Stored {
+        &self.value
+    }
+
+    pub(crate) fn into_stored(self) -> Stored {
+        self.value
     }
 
     /// The absolute expire time, if any.
@@ -126,7 +259,7 @@ impl Entry {
     /// Set or clear the expire time; returns the previous one.
     pub(crate) fn set_expire(&mut self, at: Option<Millis>) -> Option<Millis> {
         let old = self.expire();
-        self.expire = at.map_or(NO_EXPIRE, |t| t.max(NO_EXPIRE + 1));
+        self.expire = encode_expire(at);
         old
     }
 
@@ -139,18 +272,10 @@ impl Entry {
     }
 }
 
-/// A stored key with its hash (kept so resizing, SCAN and splitting never rehash).
-#[derive(Clone, Debug)]
-pub(crate) struct Slot {
-    pub(crate) hash: u64,
-    pub(crate) key: Key,
-    pub(crate) entry: Entry,
-}
-
-/// One segment: an open-addressing hash table of slots.
+/// One segment: an open-addressing hash table of boxed entries.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Segment {
-    pub(crate) slots: HashTable<Slot>,
+    pub(crate) slots: HashTable<Box<Entry>>,
     /// Bumped on every mutable access (SCAN's cache of the segment's order checks it).
     pub(crate) version: u64,
 }
@@ -186,6 +311,12 @@ impl Default for Table {
     }
 }
 
+/// The `hashbrown` hash of a stored entry (recomputed when a segment grows).
+#[inline]
+fn rehash(e: &Entry) -> u64 {
+    inner(hash_key(e.key()))
+}
+
 impl Table {
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -199,10 +330,11 @@ impl Table {
         &self.dir[i]
     }
 
-    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Slot> {
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
         self.dir[segment_of(hash)]
             .slots
-            .find(inner(hash), |s| s.hash == hash && &s.key[..] == key)
+            .find(inner(hash), |e| e.key() == key)
+            .map(|e| &**e)
     }
 
     /// Where a key is: (segment, bucket), valid until the next write.
@@ -210,13 +342,13 @@ impl Table {
         let seg = segment_of(hash);
         self.dir[seg]
             .slots
-            .find_bucket_index(inner(hash), |s| s.hash == hash && &s.key[..] == key)
+            .find_bucket_index(inner(hash), |e| e.key() == key)
             .map(|b| (seg, b))
     }
 
-    /// The slot at a position [`Table::find_index`] returned.
-    pub(crate) fn at(&self, (seg, bucket): (usize, usize)) -> Option<&Slot> {
-        self.dir.get(seg)?.slots.get_bucket(bucket)
+    /// The entry at a position [`Table::find_index`] returned.
+    pub(crate) fn at(&self, (seg, bucket): (usize, usize)) -> Option<&Entry> {
+        self.dir.get(seg)?.slots.get_bucket(bucket).map(|e| &**e)
     }
 
     /// Mutable access to segment `i`, copying the directory and the segment if shared.
@@ -232,57 +364,64 @@ impl Table {
         Arc::strong_count(&self.dir) > 1 || Arc::strong_count(&self.dir[i]) > 1
     }
 
-    pub(crate) fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Slot> {
+    pub(crate) fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
         let i = segment_of(hash);
         if self.is_shared(i) && self.get(hash, key).is_none() {
             return None;
         }
         self.segment_mut(i)
             .slots
-            .find_mut(inner(hash), |s| s.hash == hash && &s.key[..] == key)
+            .find_mut(inner(hash), |e| e.key() == key)
+            .map(|e| &mut **e)
     }
 
-    /// Insert or replace; returns the previous entry.
-    pub(crate) fn insert(&mut self, hash: u64, key: Key, entry: Entry) -> Option<Entry> {
+    /// Insert or replace (the access stamp is reset to `access`); returns the previous value.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: Stored,
+        expire: Option<Millis>,
+        access: u32,
+    ) -> Option<Stored> {
         let seg = self.segment_mut(segment_of(hash));
-        match seg.slots.entry(
-            inner(hash),
-            |s| s.hash == hash && s.key[..] == key[..],
-            |s| inner(s.hash),
-        ) {
+        match seg
+            .slots
+            .entry(inner(hash), |e| e.key() == key, |e| rehash(e))
+        {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
-                Some(std::mem::replace(&mut o.get_mut().entry, entry))
+                let e = o.get_mut();
+                e.expire = encode_expire(expire);
+                *e.access.get_mut() = access;
+                Some(std::mem::replace(&mut e.value, value))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(Slot { hash, key, entry });
+                v.insert(Box::new(Entry::new(key, value, expire, access)));
                 self.len += 1;
                 None
             }
         }
     }
 
-    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Slot> {
+    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
         let i = segment_of(hash);
         if self.is_shared(i) && self.get(hash, key).is_none() {
             return None;
         }
         let seg = self.segment_mut(i);
-        match seg
-            .slots
-            .find_entry(inner(hash), |s| s.hash == hash && &s.key[..] == key)
-        {
+        match seg.slots.find_entry(inner(hash), |e| e.key() == key) {
             Ok(o) => {
-                let (slot, _) = o.remove();
+                let (entry, _) = o.remove();
                 self.len -= 1;
-                Some(slot)
+                Some(*entry)
             }
             Err(_) => None,
         }
     }
 
-    /// Every slot, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> + '_ {
-        self.dir.iter().flat_map(|s| s.slots.iter())
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.dir.iter().flat_map(|s| s.slots.iter().map(|e| &**e))
     }
 }
 
@@ -293,19 +432,47 @@ mod tests {
     use crate::value::StrValue;
     use bytes::Bytes;
 
-    fn v(s: &'static str) -> Arc<Value> {
-        Arc::new(Value::String(StrValue::raw(Bytes::from_static(
+    fn v(s: &'static str) -> Stored {
+        Stored::new(Value::String(StrValue::raw(Bytes::from_static(
             s.as_bytes(),
         ))))
     }
 
     #[test]
-    fn slot_stays_compact() {
-        assert!(
-            std::mem::size_of::<Slot>() <= 64,
-            "{}",
-            std::mem::size_of::<Slot>()
-        );
+    fn entry_stays_compact() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<KeyBuf>(), 24);
+        assert_eq!(size_of::<Stored>(), size_of::<Value>());
+        // Key, value, expire and access in 80 bytes (a jemalloc size class).
+        assert_eq!(size_of::<Value>(), 40);
+        assert_eq!(size_of::<Entry>(), 80);
+        assert_eq!(size_of::<Box<Entry>>(), 8);
+    }
+
+    #[test]
+    fn keys_inline_and_boxed() {
+        let mut t = Table::default();
+        let long = vec![b'k'; 100];
+        for k in [
+            &b""[..],
+            b"a",
+            &[7u8; INLINE_KEY],
+            &[8u8; INLINE_KEY + 1],
+            &long,
+        ] {
+            t.insert(hash_key(k), k, v("x"), None, 0);
+        }
+        for k in [
+            &b""[..],
+            b"a",
+            &[7u8; INLINE_KEY],
+            &[8u8; INLINE_KEY + 1],
+            &long,
+        ] {
+            assert_eq!(t.get(hash_key(k), k).unwrap().key(), k);
+        }
+        assert!(t.get(hash_key(b"a\0"), b"a\0").is_none());
+        assert_eq!(t.len(), 5);
     }
 
     #[test]
@@ -324,11 +491,13 @@ mod tests {
         let mut t = Table::default();
         for i in 0..1000 {
             let k = Bytes::from(format!("k{i}"));
-            t.insert(hash_key(&k), k, Entry::new(v("x"), None, 0));
+            t.insert(hash_key(&k), &k, v("x"), None, 0);
         }
         let snap = t.clone();
         let h = hash_key(b"k1");
-        t.get_mut(h, b"k1").unwrap().entry.value = v("y");
+        *t.get_mut(h, b"k1").unwrap().value_mut() =
+            Value::from(StrValue::raw(Bytes::from_static(b"y")));
+        assert_eq!(snap.get(h, b"k1").unwrap().value().type_name(), "string");
         t.remove(hash_key(b"k2"), b"k2");
         assert_eq!(t.len(), 999);
         assert_eq!(snap.len(), 1000);
