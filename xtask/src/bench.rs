@@ -118,8 +118,8 @@ pub const BENCHMARKS: &[Benchmark] = &[
         about: "fresh servers, DEBUG POPULATE 1000000 key 100: used_memory and RSS before and after",
         note: "Lower is better; issue target: ratio <= 1.2 after the load. \
                RSS is VmRSS from /proc/<pid>/status of the server process. \
-               Tandem's used_memory is its RSS (it has no allocator accounting); \
-               Redis's is what jemalloc says it allocated.",
+               used_memory is what jemalloc says it allocated, on both servers \
+               (Tandem also allocates through jemalloc).",
         run: memory,
     },
     Benchmark {
