@@ -79,6 +79,23 @@ fn small_dataset(m: &mut RespConn) {
     pipeline(m, &batch);
 }
 
+/// Waits (bounded) until the master lists its replica as `state=online`: FAILOVER refuses a
+/// replica the master has not yet seen acknowledge the end of its sync.
+fn wait_replica_online(m: &mut RespConn) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let info = text(&cmds(m, &["INFO", "replication"]));
+        if info.contains("state=online") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica never online: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `master` runs FAILOVER `args` (target named by the test) towards its only replica.
 fn coordinated(master: Flavor, replica: Flavor, with_target: bool) {
     let mn = start(master, None);
@@ -87,6 +104,7 @@ fn coordinated(master: Flavor, replica: Flavor, with_target: bool) {
     let rn = start(replica, Some(&mn));
     let mut r = rn.connect().unwrap();
     assert_same_data(&mut m, &mut r);
+    wait_replica_online(&mut m);
 
     let m_full = stat(&mut m, "sync_full");
     let r_full = stat(&mut r, "sync_full");
