@@ -168,7 +168,7 @@ fn lookup_read<'k>(
     access: Access,
 ) -> Option<&'k Value> {
     let found = match access {
-        Access::Touch => ks.get(db, key, now),
+        Access::Touch => return super::lookup_key_read(ks, stats, db, key, now),
         Access::NoTouch => ks.peek(db, key, now),
     };
     if found.is_some() {

@@ -290,18 +290,10 @@ fn reply_human(ctx: &mut ExecCtx<'_, '_>, d: f64) {
 
 /// `lookupKeyRead` + `checkType(OBJ_ZSET)`: counts a hit or a miss; true if it exists.
 fn read_zset(ctx: &mut ExecCtx<'_, '_>, key: &[u8]) -> Result<bool, GeoError> {
-    match ctx.ks.get(ctx.db, key, ctx.now) {
-        None => {
-            ctx.stats.keyspace_misses += 1;
-            Ok(false)
-        }
-        Some(v) => {
-            ctx.stats.keyspace_hits += 1;
-            match v {
-                Value::ZSet(_) => Ok(true),
-                _ => Err(GeoError::WrongType),
-            }
-        }
+    match super::lookup_key_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now) {
+        None => Ok(false),
+        Some(Value::ZSet(_)) => Ok(true),
+        Some(_) => Err(GeoError::WrongType),
     }
 }
 

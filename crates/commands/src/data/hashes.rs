@@ -117,18 +117,10 @@ fn read_hash<'k>(
     key: &[u8],
     now: Millis,
 ) -> Result<Option<&'k HashValue>, HashError> {
-    match ks.get(db, key, now) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(v) => {
-            stats.keyspace_hits += 1;
-            match v {
-                Value::Hash(h) => Ok(Some(h)),
-                _ => Err(HashError::WrongType),
-            }
-        }
+    match super::lookup_key_read(ks, stats, db, key, now) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => Err(HashError::WrongType),
     }
 }
 

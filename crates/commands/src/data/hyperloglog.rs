@@ -78,15 +78,9 @@ fn hll_bytes(v: &Value) -> Result<&Bytes, HllError> {
 
 /// `lookupKeyRead` + `isHLLObjectOrReply`: counts a hit or a miss.
 fn read_hll(ctx: &mut ExecCtx<'_, '_>, key: &[u8]) -> Result<Option<Bytes>, HllError> {
-    match ctx.ks.get(ctx.db, key, ctx.now) {
-        None => {
-            ctx.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(v) => {
-            ctx.stats.keyspace_hits += 1;
-            hll_bytes(v).map(|b| Some(b.clone()))
-        }
+    match super::lookup_key_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now) {
+        None => Ok(None),
+        Some(v) => hll_bytes(v).map(|b| Some(b.clone())),
     }
 }
 

@@ -227,18 +227,10 @@ fn read_list<'k>(
     now: Millis,
     key: &[u8],
 ) -> Result<Option<&'k ListValue>, ListError> {
-    match ks.get(db, key, now) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(v) => {
-            stats.keyspace_hits += 1;
-            match v {
-                Value::List(l) => Ok(Some(l)),
-                _ => Err(ListError::WrongType),
-            }
-        }
+    match super::lookup_key_read(ks, stats, db, key, now) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => Err(ListError::WrongType),
     }
 }
 

@@ -24,7 +24,7 @@ pub mod strings;
 pub mod zsets;
 
 use bytes::Bytes;
-use tandem_keyspace::{EncodingLimits, Keyspace, Millis};
+use tandem_keyspace::{EncodingLimits, Keyspace, Millis, Value};
 use tandem_resp::Encoder;
 
 /// Settings data commands read (mirrors of config directives).
@@ -130,6 +130,24 @@ pub enum TimeoutReply {
     NullArray,
     /// Null bulk: `$-1` (RESP2), `_` (RESP3). BLMOVE, BRPOPLPUSH.
     NullBulk,
+}
+
+/// Redis's `lookupKeyRead`: the key's value (expired first if needed, its access time
+/// refreshed), counting a keyspace hit or miss. Every family's typed read lookup starts here.
+pub(crate) fn lookup_key_read<'k>(
+    ks: &'k mut Keyspace,
+    stats: &mut DataStats,
+    db: usize,
+    key: &[u8],
+    now: Millis,
+) -> Option<&'k Value> {
+    let found = ks.get(db, key, now);
+    if found.is_some() {
+        stats.keyspace_hits += 1;
+    } else {
+        stats.keyspace_misses += 1;
+    }
+    found
 }
 
 /// A data command handler. `args[0]` is the command name.

@@ -332,19 +332,10 @@ fn read_stream<'k>(
     key: &[u8],
     now: Millis,
 ) -> Result<Option<&'k StreamValue>, XError> {
-    match ks.get(db, key, now) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(Value::Stream(s)) => {
-            stats.keyspace_hits += 1;
-            Ok(Some(s))
-        }
-        Some(_) => {
-            stats.keyspace_hits += 1;
-            Err(XError::WrongType)
-        }
+    match super::lookup_key_read(ks, stats, db, key, now) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some(s)),
+        Some(_) => Err(XError::WrongType),
     }
 }
 

@@ -435,18 +435,10 @@ fn read_zset<'k>(
     key: &[u8],
     now: Millis,
 ) -> Result<Option<&'k ZSetValue>, ZError> {
-    match ks.get(db, key, now) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(v) => {
-            stats.keyspace_hits += 1;
-            match v {
-                Value::ZSet(z) => Ok(Some(z)),
-                _ => Err(ZError::WrongType),
-            }
-        }
+    match super::lookup_key_read(ks, stats, db, key, now) {
+        None => Ok(None),
+        Some(Value::ZSet(z)) => Ok(Some(z)),
+        Some(_) => Err(ZError::WrongType),
     }
 }
 
