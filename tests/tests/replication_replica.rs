@@ -6,6 +6,7 @@
 //! REPLICAOF NO ONE (writable again, the master's id kept as `master_replid2`), a
 //! restart from the replica's own RDB continuing partially, and a redis-server
 //! sub-replica chained to a tandem replica receiving the master's stream.
+//! A full sync keeps the encodings Redis keeps (a compact hash or sorted set stays compact).
 //!
 //! Consistency is checked with DEBUG DIGEST on both servers once the replica's link is up
 //! and its `slave_repl_offset` equals the master's `master_repl_offset`. No timing
@@ -384,4 +385,46 @@ fn a_redis_sub_replica_of_a_tandem_replica_gets_the_stream() {
         info_field(&mut m, "replication", "master_repl_offset"),
         info_field(&mut s, "replication", "master_repl_offset")
     );
+}
+
+/// A value the master stored compactly stays compact on the replica even where the
+/// replica's own limits would not allow it (Redis's loader goes by the RDB object type of
+/// a hash or sorted set, only by its size for a set). Both a Tandem and a Redis replica,
+/// with small `*-max-listpack-value` / `set-max-intset-entries`, load the same master.
+#[test]
+fn a_full_sync_keeps_the_encodings_redis_keeps() {
+    let master = start_redis_master(true);
+    let mut m = master.connect().unwrap();
+    let long = "0123456789abcdefghij";
+    ok(&mut m, &["HSET", "h", "f", long]);
+    ok(&mut m, &["ZADD", "z", "1", long]);
+    ok(&mut m, &["SADD", "s", "1", "2", "3"]);
+    ok(&mut m, &["RPUSH", "l", long]);
+    let port = master.port().to_string();
+    let limits = [
+        "--hash-max-listpack-value",
+        "8",
+        "--zset-max-listpack-value",
+        "8",
+        "--set-max-intset-entries",
+        "2",
+    ];
+    let mut redis_args = vec![
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ];
+    redis_args.extend_from_slice(&limits);
+    let redis = ServerProcess::start(Flavor::Redis, &redis_args).unwrap();
+    let tandem = start_tandem_replica_of(&master, &limits);
+    let (mut rr, mut tr) = (redis.connect().unwrap(), tandem.connect().unwrap());
+    assert_same_data(&mut m, &mut rr);
+    assert_same_data(&mut m, &mut tr);
+    for key in ["h", "z", "s", "l"] {
+        let want = text(&cmds(&mut rr, &["OBJECT", "ENCODING", key]));
+        let got = text(&cmds(&mut tr, &["OBJECT", "ENCODING", key]));
+        assert_eq!(got, want, "OBJECT ENCODING {key}");
+    }
 }

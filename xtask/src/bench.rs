@@ -182,11 +182,24 @@ fn strings(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
+/// redis-benchmark 7.0.15 has no built-in XADD test: the types benchmark runs
+/// this custom command instead (one stream, new entries with a random field
+/// value, as the built-in tests use one key per type).
+const XADD_COMMAND: &[&str] = &["XADD", "mystream", "*", "myfield", "__rand_int__"];
+
 fn types(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
-    let tests = "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600,xadd";
+    let tests = "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600";
     let args = ["-t", tests, "-r", "1000000"];
-    let mut samples = ctx.redis_benchmark(server, &args, 1)?;
-    samples.extend(ctx.redis_benchmark(server, &args, 16)?);
+    let mut xadd_args = vec!["-r", "1000000"];
+    xadd_args.extend_from_slice(XADD_COMMAND);
+    let mut samples = Vec::new();
+    for pipeline in [1, 16] {
+        samples.extend(ctx.redis_benchmark(server, &args, pipeline)?);
+        for mut sample in ctx.redis_benchmark(server, &xadd_args, pipeline)? {
+            sample.metric = format!("XADD -P {pipeline}");
+            samples.push(sample);
+        }
+    }
     Ok(samples)
 }
 

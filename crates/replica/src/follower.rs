@@ -541,7 +541,7 @@ impl Follower {
         self.transfer_open = true;
 
         let mut t = Transfer::new(header, cfg.decode_rdb, cfg.verify_checksum, file);
-        let mut on_item = |item| handler.on_rdb_item(item);
+        let mut on_item = |item, object_type| handler.on_rdb_item_typed(item, object_type);
         let mut chunk = link.rbuf.split();
         let trailing = loop {
             if !chunk.is_empty() {

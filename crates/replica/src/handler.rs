@@ -132,6 +132,12 @@ pub trait FollowerHandler: Send {
     /// One RDB item (aux field, SELECTDB, RESIZEDB, key, function, module
     /// aux, end). Only when [`crate::FollowerConfig::decode_rdb`] is on.
     fn on_rdb_item(&mut self, _item: Item) {}
+    /// [`FollowerHandler::on_rdb_item`] with, for a key, the RDB object type byte its
+    /// value was stored as (a compact encoding or the full one: Redis's loader keeps
+    /// some values compact because of it). The default forgets the type.
+    fn on_rdb_item_typed(&mut self, item: Item, _object_type: Option<u8>) {
+        self.on_rdb_item(item);
+    }
     /// The payload was saved, fsynced and renamed to this path
     /// ([`crate::FollowerConfig::rdb_file`]).
     fn on_rdb_saved(&mut self, _path: &Path) {}

@@ -217,11 +217,12 @@ impl Transfer {
         self.file.take()
     }
 
-    /// Feed the next chunk read from the socket; `on_item` gets every item decoded.
+    /// Feed the next chunk read from the socket; `on_item` gets every item decoded, with
+    /// the RDB object type byte of a key's value (`None` for other items).
     pub fn feed(
         &mut self,
         data: &[u8],
-        on_item: &mut dyn FnMut(Item),
+        on_item: &mut dyn FnMut(Item, Option<u8>),
     ) -> Result<Fed, FollowerError> {
         match self.header {
             RdbBulkHeader::Len(len) => {
@@ -286,7 +287,7 @@ impl Transfer {
     fn decode(
         &mut self,
         data: &[u8],
-        on_item: &mut dyn FnMut(Item),
+        on_item: &mut dyn FnMut(Item, Option<u8>),
     ) -> Result<Option<usize>, FollowerError> {
         let Some(d) = &mut self.decoder else {
             return Ok(None);
@@ -300,7 +301,11 @@ impl Transfer {
                         .and_then(|s| s.parse::<usize>().ok());
                 }
             }
-            on_item(item);
+            let object_type = match item {
+                Item::Entry(_) => d.last_object_type(),
+                _ => None,
+            };
+            on_item(item, object_type);
         }
         Ok(d.is_done().then(|| d.trailing().len()))
     }
@@ -415,7 +420,7 @@ mod tests {
         let mut items = Vec::new();
         let mut done = None;
         for (i, chunk) in data.chunks(7).enumerate() {
-            if let Fed::Done { consumed } = t.feed(chunk, &mut |it| items.push(it)).unwrap() {
+            if let Fed::Done { consumed } = t.feed(chunk, &mut |it, _| items.push(it)).unwrap() {
                 done = Some(i * 7 + consumed);
                 break;
             }
@@ -442,7 +447,8 @@ mod tests {
             let mut items = Vec::new();
             let mut end = None;
             for chunk in data.chunks(13) {
-                if let Fed::Done { consumed } = t.feed(chunk, &mut |it| items.push(it)).unwrap() {
+                if let Fed::Done { consumed } = t.feed(chunk, &mut |it, _| items.push(it)).unwrap()
+                {
                     end = Some(consumed);
                 }
             }
@@ -469,7 +475,7 @@ mod tests {
         );
         let mut data = rdb.clone();
         data.extend_from_slice(b"xxxxx");
-        let r = t.feed(&data, &mut |_| {});
+        let r = t.feed(&data, &mut |_, _| {});
         assert!(r.is_err());
         drop(t);
         assert!(!tmp.exists());
@@ -479,6 +485,6 @@ mod tests {
         let n = bad.len();
         bad[n - 12] ^= 0xff;
         let mut t = Transfer::new(RdbBulkHeader::Len(n as u64), true, true, None);
-        assert!(t.feed(&bad, &mut |_| {}).is_err());
+        assert!(t.feed(&bad, &mut |_, _| {}).is_err());
     }
 }

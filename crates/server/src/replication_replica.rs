@@ -533,7 +533,7 @@ struct Staging {
 /// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
 enum LoadMsg {
     Start(Box<KeyspaceConfig>),
-    Item(Item),
+    Item(Item, Option<u8>),
     Abort,
     Done(FullSyncDone),
 }
@@ -603,9 +603,9 @@ fn loader_thread(core: &Weak<Core>, generation: u64, rx: &mpsc::Receiver<LoadMsg
                     aux: Vec::new(),
                 });
             }
-            LoadMsg::Item(item) => {
+            LoadMsg::Item(item, object_type) => {
                 if let Some(st) = staging.as_mut() {
-                    stage_item(st, item);
+                    stage_item(st, item, object_type);
                 }
             }
             // The old data was never touched: dropping the staging set is the rollback.
@@ -638,7 +638,7 @@ fn finish_pending_load(srv: &mut Server) {
     }
 }
 
-fn stage_item(st: &mut Staging, item: Item) {
+fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
     if st.error.is_some() {
         return;
     }
@@ -649,7 +649,7 @@ fn stage_item(st: &mut Staging, item: Item) {
                 st.error = Some(too_many_dbs(st.ks.databases()));
                 return;
             }
-            match rdb_conv::from_rdb(e.value, &st.ks.config().limits) {
+            match rdb_conv::from_rdb_stored(e.value, &st.ks.config().limits, object_type) {
                 Ok(value) => {
                     let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
                     // A copy: the decoded key may share a large read buffer.
@@ -708,9 +708,9 @@ impl FollowerHandler for Applier {
         to_file
     }
 
-    fn on_rdb_item(&mut self, item: Item) {
+    fn on_rdb_item_typed(&mut self, item: Item, object_type: Option<u8>) {
         if self.loader.is_some() {
-            self.send_to_loader(LoadMsg::Item(item));
+            self.send_to_loader(LoadMsg::Item(item, object_type));
         }
     }
 
