@@ -70,6 +70,13 @@ const SERVER_BIN_ENV: &str = "TANDEM_BENCH_SERVER_BIN";
 const DEFAULT_REPS: usize = 3;
 /// Requests per redis-benchmark test, by default.
 const DEFAULT_REQUESTS: u64 = 200_000;
+/// Largest factor [`Ctx::redis_benchmark`] scales `--requests` by for a pipelined run.
+const PIPELINE_SCALE_MAX: u64 = 8;
+
+/// Requests of one redis-benchmark run at this pipeline depth.
+fn requests_for(requests: u64, pipeline: u32) -> u64 {
+    requests.saturating_mul(u64::from(pipeline).clamp(1, PIPELINE_SCALE_MAX))
+}
 /// Concurrent redis-benchmark clients.
 const CLIENTS: u32 = 50;
 /// Bound on the wait for a server to answer PING.
@@ -1034,8 +1041,11 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Runs `redis-benchmark -h 127.0.0.1 -p PORT <args> -n N -c 50 -P pipeline -q --csv`
+    /// Runs `redis-benchmark -h 127.0.0.1 -p PORT -n N -c 50 -P pipeline -q --csv <args>`
     /// and returns one `rps` sample per test, named `<TEST> -P <pipeline>`.
+    /// `N` is `--requests` times the pipeline depth (at most [`PIPELINE_SCALE_MAX`]): a
+    /// pipelined run is that much faster, and a run of a fraction of a second mostly
+    /// measures the connections' start and end.
     pub fn redis_benchmark(
         &self,
         server: &Server,
@@ -1043,12 +1053,14 @@ impl Ctx {
         pipeline: u32,
     ) -> Result<Vec<Sample>> {
         let mut cmd = Command::new(&self.redis_benchmark);
+        // Options first: redis-benchmark takes everything after a custom command's first
+        // word as that command's arguments.
         cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
-            .args(args)
-            .args(["-n", &self.requests.to_string()])
+            .args(["-n", &requests_for(self.requests, pipeline).to_string()])
             .args(["-c", &CLIENTS.to_string()])
             .args(["-P", &pipeline.to_string()])
-            .args(["-q", "--csv"]);
+            .args(["-q", "--csv"])
+            .args(args);
         eprintln!("    [{}] $ {}", server.side.label(), util::display(&cmd));
         let csv = util::output_with_timeout(&mut cmd, RUN_LIMIT)?;
         let rows = parse_csv(&csv)?;
@@ -1229,7 +1241,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         println!(
             "\n--reps: repetitions per server (default {DEFAULT_REPS}); --requests: requests per \
-             redis-benchmark test (default {DEFAULT_REQUESTS}); --keys: keys in rdb's dump \
+             redis-benchmark test at -P 1, times the pipeline depth up to \
+             {PIPELINE_SCALE_MAX} (default {DEFAULT_REQUESTS}); --keys: keys in rdb's dump \
              (default {DEFAULT_KEYS})."
         );
         println!("{SERVER_BIN_ENV}=PATH replaces the tandem-server binary (skips the build).");
