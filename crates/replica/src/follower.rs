@@ -45,6 +45,8 @@ use crate::transfer::{read_header_line, stream_db_of_file, Fed, HeaderLine, Temp
 const READ_CHUNK: usize = 64 * 1024;
 /// Longest reply line accepted during the handshake.
 const MAX_LINE: usize = 64 * 1024;
+/// How often a backlogged handler ([`FollowerHandler::rdb_backlogged`]) is asked again.
+const BACKLOG_POLL: Duration = Duration::from_millis(1);
 
 /// Stops a running [`Follower`] from another task.
 #[derive(Debug, Clone)]
@@ -541,11 +543,12 @@ impl Follower {
         self.transfer_open = true;
 
         let mut t = Transfer::new(header, cfg.decode_rdb, cfg.verify_checksum, file);
-        let mut on_item = |item, object_type| handler.on_rdb_item_typed(item, object_type);
         let mut chunk = link.rbuf.split();
         let trailing = loop {
             if !chunk.is_empty() {
-                let fed = t.feed(&chunk, &mut on_item)?;
+                let fed = t.feed(&chunk, &mut |item, object_type| {
+                    handler.on_rdb_item_typed(item, object_type);
+                })?;
                 let read = i64::try_from(t.received()).unwrap_or(i64::MAX);
                 self.status.update(|s| {
                     s.sync_read_bytes = read;
@@ -555,6 +558,11 @@ impl Follower {
                     break chunk.split_off(consumed);
                 }
                 chunk.clear();
+            }
+            // Items the handler has not consumed yet stay in memory: stop reading (the
+            // master's socket fills and waits) until it catches up.
+            while handler.rdb_backlogged() {
+                tokio::time::sleep(BACKLOG_POLL).await;
             }
             link.fill(transfer_timeout).await?;
             chunk = link.rbuf.split();

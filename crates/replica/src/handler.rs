@@ -138,6 +138,13 @@ pub trait FollowerHandler: Send {
     fn on_rdb_item_typed(&mut self, item: Item, _object_type: Option<u8>) {
         self.on_rdb_item(item);
     }
+    /// True while the consumer of [`FollowerHandler::on_rdb_item`] is too far behind (for
+    /// example a loading thread fed through a queue): the follower then stops reading the
+    /// payload until it returns false, so decoded items never pile up in memory. Polled
+    /// between reads of the socket.
+    fn rdb_backlogged(&self) -> bool {
+        false
+    }
     /// The payload was saved, fsynced and renamed to this path
     /// ([`crate::FollowerConfig::rdb_file`]).
     fn on_rdb_saved(&mut self, _path: &Path) {}

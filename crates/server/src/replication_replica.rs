@@ -40,6 +40,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -256,6 +257,7 @@ fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>)
                 core: core.clone(),
                 generation,
                 loader: None,
+                queued: Arc::new(AtomicUsize::new(0)),
             };
             rt.spawn(async move {
                 follower.run(&mut applier).await;
@@ -545,7 +547,15 @@ struct Applier {
     /// The `repl-load` thread, started at the first full sync. One thread per follower,
     /// fed in order, so loads and swaps happen in the order the payloads arrived.
     loader: Option<mpsc::Sender<LoadMsg>>,
+    /// Items sent to the `repl-load` thread and not converted yet (it zeroes the count
+    /// when it exits, so a dead loader never holds the transfer).
+    queued: Arc<AtomicUsize>,
 }
+
+/// Items the `repl-load` thread may have waiting before the follower stops reading the
+/// payload: the decoded form of a key takes several times its RDB bytes, so an unbounded
+/// queue (the master sends faster than keys are converted) raised the replica's peak RSS.
+const LOAD_QUEUE_MAX: usize = 16 * 1024;
 
 /// Runs `f` under the lock when follower `generation` is still the current one.
 fn with_current(core: &Weak<Core>, generation: u64, f: impl FnOnce(&mut Server)) {
@@ -570,9 +580,13 @@ impl Applier {
         if self.loader.is_none() {
             let (tx, rx) = mpsc::channel();
             let (core, generation) = (self.core.clone(), self.generation);
+            let queued = self.queued.clone();
             let spawned = std::thread::Builder::new()
                 .name("repl-load".into())
-                .spawn(move || loader_thread(&core, generation, &rx));
+                .spawn(move || {
+                    loader_thread(&core, generation, &rx, &queued);
+                    queued.store(0, Ordering::Relaxed);
+                });
             match spawned {
                 Ok(_) => self.loader = Some(tx),
                 Err(e) => {
@@ -582,8 +596,13 @@ impl Applier {
             }
         }
         if let Some(tx) = &self.loader {
+            // Counted before the send: the loader may convert the item at once.
+            if matches!(msg, LoadMsg::Item(..)) {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
             if tx.send(msg).is_err() {
                 self.loader = None;
+                self.queued.store(0, Ordering::Relaxed);
             }
         }
     }
@@ -591,7 +610,12 @@ impl Applier {
 
 /// The `repl-load` thread: converts RDB items into the staging keyspace, then swaps it in
 /// under the lock and applies what the stream brought meanwhile.
-fn loader_thread(core: &Weak<Core>, generation: u64, rx: &mpsc::Receiver<LoadMsg>) {
+fn loader_thread(
+    core: &Weak<Core>,
+    generation: u64,
+    rx: &mpsc::Receiver<LoadMsg>,
+    queued: &AtomicUsize,
+) {
     let mut staging: Option<Staging> = None;
     while let Ok(msg) = rx.recv() {
         match msg {
@@ -607,6 +631,7 @@ fn loader_thread(core: &Weak<Core>, generation: u64, rx: &mpsc::Receiver<LoadMsg
                 if let Some(st) = staging.as_mut() {
                     stage_item(st, item, object_type);
                 }
+                queued.fetch_sub(1, Ordering::Relaxed);
             }
             // The old data was never touched: dropping the staging set is the rollback.
             LoadMsg::Abort => staging = None,
@@ -712,6 +737,10 @@ impl FollowerHandler for Applier {
         if self.loader.is_some() {
             self.send_to_loader(LoadMsg::Item(item, object_type));
         }
+    }
+
+    fn rdb_backlogged(&self) -> bool {
+        self.loader.is_some() && self.queued.load(Ordering::Relaxed) >= LOAD_QUEUE_MAX
     }
 
     fn on_rdb_aborted(&mut self, _error: &FollowerError) {
