@@ -7,7 +7,9 @@
 //! - in replica mode, reads treat it as absent without deleting it (the master's DEL will
 //!   come), while write lookups delete it (Redis's forced deletion for writable replicas);
 //! - while the master's stream is applied ([`Keyspace::set_master_context`]), nothing is
-//!   considered expired at all, as Redis does for commands of its master client.
+//!   considered expired at all, as Redis does for commands of its master client;
+//! - while clients are paused ([`Keyspace::set_expire_paused`]), expired keys read as
+//!   absent and are not deleted, even by write lookups.
 //!
 //! Reads refresh the key's access time (for `OBJECT IDLETIME`) through an atomic in the entry,
 //! so reading never copies segments a snapshot shares.
@@ -44,6 +46,9 @@ pub struct Keyspace {
     pub(crate) clock: Millis,
     /// True while the master's stream is applied: no key counts as expired.
     pub(crate) master_context: bool,
+    /// True while clients are paused (CLIENT PAUSE, FAILOVER): expired keys read as absent
+    /// but stay, as on a replica ([`Keyspace::set_expire_paused`]).
+    pub(crate) expire_paused: bool,
     pub(crate) expire_next_db: usize,
     pub(crate) scan_cache: ScanCache,
     rng: u64,
@@ -123,6 +128,7 @@ impl Keyspace {
             lazy: LazyFree::default(),
             clock: now,
             master_context: false,
+            expire_paused: false,
             expire_next_db: 0,
             scan_cache: ScanCache::default(),
             rng: (hash_key(b"tandem-keyspace-rng") | 1) ^ now as u64,
@@ -147,6 +153,19 @@ impl Keyspace {
     /// replica see keys exactly as the master sent them; the master's DEL removes them).
     pub fn set_master_context(&mut self, on: bool) {
         self.master_context = on;
+    }
+
+    /// While `on`, keys found expired are reported absent but not deleted, and active expiry
+    /// stops: Redis 7.0's `expireIfNeeded` during a client pause (CLIENT PAUSE, FAILOVER), so
+    /// that the dataset, and the replication offset, stay still until the pause ends.
+    pub fn set_expire_paused(&mut self, on: bool) {
+        self.expire_paused = on;
+    }
+
+    /// Whether a key found expired is deleted (and counted) now: not on a replica, not
+    /// during a pause.
+    pub(crate) fn deletes_expired(&self) -> bool {
+        !self.cfg.replica_mode && !self.expire_paused
     }
 
     /// Set the keyspace clock (what [`Keyspace::set`] uses to check the old value's expiry
@@ -227,7 +246,7 @@ impl Keyspace {
         if !self.is_expired(expire, now) {
             return Found::Live(at);
         }
-        if !self.cfg.replica_mode || write {
+        if self.deletes_expired() || (write && !self.expire_paused) {
             self.expire_key(db, hash, key);
         }
         Found::Absent
@@ -404,7 +423,7 @@ impl Keyspace {
             None => return false,
             Some(e) => e.expire(),
         };
-        if self.is_expired(expire, now) && !self.cfg.replica_mode {
+        if self.is_expired(expire, now) && self.deletes_expired() {
             self.expire_key(db, hash, key);
             return false;
         }
@@ -504,8 +523,9 @@ impl Keyspace {
         self.dbs.get(db).map_or(0, |d| d.avg_ttl)
     }
 
-    /// RANDOMKEY. On a master, expired keys met on the way are deleted; in replica mode a
-    /// database where every key has a TTL may return a logically expired key after 100 tries
+    /// RANDOMKEY. On a master, expired keys met on the way are deleted; in replica mode (and
+    /// during a pause) a database where every key has a TTL may return a logically expired
+    /// key after 100 tries
     /// (as Redis does, to avoid looping forever).
     pub fn random_key(&mut self, db: usize, now: Millis) -> Option<Key> {
         self.clock = now;
@@ -545,7 +565,7 @@ impl Keyspace {
                 return Some(key);
             }
             tries += 1;
-            if self.cfg.replica_mode {
+            if !self.deletes_expired() {
                 if all_volatile && tries >= 100 {
                     return Some(key);
                 }

@@ -83,7 +83,7 @@ impl Keyspace {
     /// Active expiry (Redis's `activeExpireCycle`), bounded by `budget`. Does nothing in
     /// replica mode (a replica waits for the master's DELs).
     pub fn active_expire_cycle(&mut self, now: Millis, budget: Duration) {
-        if self.cfg.replica_mode || self.master_context {
+        if self.cfg.replica_mode || self.master_context || self.expire_paused {
             return;
         }
         self.clock = now;

@@ -113,7 +113,7 @@ impl Keyspace {
         let mut keys = Vec::with_capacity(found.len());
         for (_, key, expired) in found {
             if expired {
-                if !self.cfg.replica_mode {
+                if self.deletes_expired() {
                     self.expire_key(db, hash_key(&key), &key);
                 }
             } else {

@@ -223,6 +223,8 @@ fn cron(srv: &mut Server) {
             }
         }
     }
+    let paused = cmd::failover::expiry_paused(srv);
+    srv.ks.set_expire_paused(paused);
     // A pause keeps the dataset still: no key expires meanwhile (Redis's
     // `activeExpireCycle`), so a FAILOVER's replicas can catch up with a fixed offset.
     if !srv.ks.config().replica_mode

@@ -39,8 +39,8 @@
 //! a generation number, compared under the lock.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 

@@ -232,6 +232,12 @@ pub fn effective_pause(srv: &Server) -> Option<Pause> {
     })
 }
 
+/// Whether keys must not expire now: any client pause (CLIENT PAUSE WRITE or ALL, or a
+/// FAILOVER's) holds deletions of expired keys, as Redis 7.0's `expireIfNeeded` does.
+pub fn expiry_paused(srv: &Server) -> bool {
+    (srv.pause.is_some() || srv.failover.active()) && effective_pause(srv).is_some()
+}
+
 /// True once after the failover's pause ended (the caller wakes parked batches).
 pub fn take_unpaused(srv: &mut Server) -> bool {
     std::mem::take(&mut srv.failover.unpaused)

@@ -193,6 +193,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         // and the start of its duration, as Redis 7.0's `call` takes one `ustime()` for both.
         let started = std::time::SystemTime::now();
         ctx.client.cmd_time = Some(data::epoch_ms(started));
+        let paused = failover::expiry_paused(ctx.srv);
+        ctx.srv.ks.set_expire_paused(paused);
         dispatch(&mut ctx, entry.kind, &args);
         ctx.client.cmd_time = None;
         let ns = std::time::SystemTime::now()
