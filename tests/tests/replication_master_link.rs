@@ -2,11 +2,21 @@
 //! of the same redis-server 7.0.15 master both list it in CLIENT LIST (`flags=M`,
 //! `addr=` the master's address, also under `TYPE master`), and `CLIENT KILL TYPE
 //! master` drops it; each replica then comes back with a partial resynchronization
-//! (`+CONTINUE`) and the master's DEBUG DIGEST.
+//! (`+CONTINUE`) and the master's DEBUG DIGEST. The line is a real connection's: its
+//! `laddr` is the address the master lists for that replica, `fd` a descriptor, and its
+//! `id` (kept across a partial resync, as Redis resurrects its cached master client) is
+//! one `CLIENT KILL ID` accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_tests::probe::{cmds, digest, info_field, ok, text, wait_in_sync, wait_until};
 use tandem_tests::{Flavor, RespConn, ServerProcess};
+
+/// The value of `name=` in a CLIENT LIST line.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        .unwrap_or("")
+}
 
 fn master_lines(r: &mut RespConn, all: bool) -> Vec<String> {
     let args: &[&str] = if all {
@@ -59,7 +69,36 @@ fn the_master_link_is_listed_and_can_be_killed() {
         // Not a normal client, nor a replica.
         let normal = text(&cmds(r, &["CLIENT", "LIST", "TYPE", "normal"]));
         assert!(!normal.contains(" flags=M "), "{flavor:?}: {normal}");
+        // The replica's end of the socket the master lists as this replica.
+        let laddr = field(&all[0], "laddr");
+        let on_master = text(&cmds(&mut m, &["CLIENT", "LIST", "TYPE", "replica"]));
+        assert!(
+            on_master.contains(&format!(" addr={laddr} ")),
+            "{flavor:?}: laddr={laddr} not in {on_master}"
+        );
+        assert!(
+            field(&all[0], "fd").parse::<i64>().unwrap() >= 0,
+            "{flavor:?}"
+        );
     }
+    // Fields that do not depend on timing or buffers read the same on both.
+    let lines: Vec<String> = replicas
+        .iter_mut()
+        .map(|(_, _, r)| master_lines(r, false).remove(0))
+        .collect();
+    for name in [
+        "name", "flags", "db", "sub", "psub", "multi", "user", "resp",
+    ] {
+        assert_eq!(
+            field(&lines[0], name),
+            field(&lines[1], name),
+            "{name}: {lines:?}"
+        );
+    }
+    let first_ids: Vec<String> = replicas
+        .iter_mut()
+        .map(|(_, _, r)| field(&master_lines(r, false)[0], "id").to_string())
+        .collect();
     for (flavor, _, r) in &mut replicas {
         let killed = cmds(r, &["CLIENT", "KILL", "TYPE", "master"]);
         assert_eq!(killed.as_integer(), Some(1), "{flavor:?}");
@@ -84,4 +123,15 @@ fn the_master_link_is_listed_and_can_be_killed() {
         info_field(&mut m, "stats", "sync_full").as_deref(),
         Some("2")
     );
+    // A partial resync keeps the client (and its id); CLIENT KILL ID takes that id.
+    for ((flavor, _, r), first) in replicas.iter_mut().zip(&first_ids) {
+        let line = master_lines(r, false).remove(0);
+        let id = field(&line, "id").to_string();
+        assert_eq!(&id, first, "{flavor:?}: {line}");
+        let killed = cmds(r, &["CLIENT", "KILL", "ID", &id]);
+        assert_eq!(killed.as_integer(), Some(1), "{flavor:?}");
+    }
+    wait_until("two more partial resyncs", || {
+        info_field(&mut m, "stats", "sync_partial_ok").as_deref() == Some("4")
+    });
 }

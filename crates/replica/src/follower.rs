@@ -321,6 +321,9 @@ impl Follower {
         };
         let _ = sock.set_nodelay(true);
         info!("Non blocking connect for SYNC fired the event.");
+        if let Ok(local) = sock.local_addr() {
+            handler.on_connected(local, std::os::fd::AsRawFd::as_raw_fd(&sock));
+        }
         self.set_state(LinkState::Handshake);
         let mut link = Link {
             sock,

@@ -120,6 +120,9 @@ pub enum FailoverPsync {
 
 /// Receives what the follower reads from the master. See the module docs.
 pub trait FollowerHandler: Send {
+    /// The TCP connection with the master is open: this side's address and the socket's
+    /// file descriptor (what CLIENT LIST shows as `laddr` and `fd` for the master client).
+    fn on_connected(&mut self, _local: std::net::SocketAddr, _fd: i32) {}
     /// `+FULLRESYNC` (or `SYNC`) was accepted and the payload header read.
     fn on_full_sync_start(&mut self, _start: &FullSyncStart) {}
     /// A full sync's payload is about to arrive and [`crate::FollowerConfig::rdb_file`]

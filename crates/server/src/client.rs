@@ -83,6 +83,8 @@ pub struct Client {
     pub blocked: bool,
     /// Replication: REPLCONF declarations, replica flag, pending handoff.
     pub repl: crate::repl::ClientRepl,
+    /// The replica's pseudo client that runs its master's stream (`flags=M`).
+    pub is_master: bool,
 }
 
 impl Client {
@@ -119,6 +121,7 @@ impl Client {
             killed: false,
             blocked: false,
             repl: crate::repl::ClientRepl::default(),
+            is_master: false,
         }
     }
 
@@ -131,7 +134,7 @@ impl Client {
         if self.monitor {
             f.push('O');
         }
-        if self.id == crate::replication_replica::MASTER_CLIENT_ID {
+        if self.is_master {
             f.push('M');
         }
         if self.multi.is_some() {

@@ -442,13 +442,11 @@ pub fn cron(srv: &mut Server) {
 
 /// Redis's `processCommand` checks that persistence adds: `-MISCONF` for writes (and PING)
 /// after a failed background save, `-LOADING` while a dataset loads. Never for the
-/// master's stream (`client_id` [`crate::replication_replica::MASTER_CLIENT_ID`]): a
-/// replica applies what its master sent.
+/// master's stream (the master client, `is_master`): a replica applies what its master
+/// sent.
 #[inline]
-pub fn rejection(srv: &Server, client_id: u64, spec: &CommandSpec) -> Option<&'static str> {
-    if (srv.persist.last_bgsave_ok && srv.persist.loading.is_none())
-        || client_id == crate::replication_replica::MASTER_CLIENT_ID
-    {
+pub fn rejection(srv: &Server, is_master: bool, spec: &CommandSpec) -> Option<&'static str> {
+    if (srv.persist.last_bgsave_ok && srv.persist.loading.is_none()) || is_master {
         return None;
     }
     if !srv.persist.last_bgsave_ok

@@ -61,7 +61,9 @@ use crate::cmd;
 use crate::exec::Core;
 use crate::server::Server;
 
-/// Client id of the pseudo client the master's stream runs as (never a real connection).
+/// Client id of the master client until its link first comes up (it is not listed before;
+/// each link then takes a fresh id from the server's counter, as Redis creates a new
+/// master client per link).
 pub const MASTER_CLIENT_ID: u64 = u64::MAX;
 
 /// `-READONLY` reply text.
@@ -112,6 +114,8 @@ struct ReplicaRole {
     stop: Option<ShutdownHandle>,
     /// The stream's pseudo client (out of the role while one of its commands runs).
     master_client: Option<Client>,
+    /// Local address and descriptor of the current connection with the master.
+    link_meta: Option<(SocketAddr, i32)>,
     /// The link was up at least once (`master_link_down_since_seconds` is -1 before).
     ever_up: bool,
     /// Offsets to show before the follower knows any (`1` in Redis with no cached master).
@@ -277,6 +281,7 @@ fn new_role(host: &str, port: u16, initial_offset: i64) -> ReplicaRole {
         status: None,
         stop: None,
         master_client: Some(master_client(host, port)),
+        link_meta: None,
         ever_up: false,
         initial_offset,
         load_pending: false,
@@ -362,7 +367,42 @@ fn master_client(host: &str, port: u16) -> Client {
     };
     // Nobody reads these events: the master client has no connection task.
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    Client::new(MASTER_CLIENT_ID, meta, tx, true)
+    let mut client = Client::new(MASTER_CLIENT_ID, meta, tx, true);
+    client.is_master = true;
+    // Redis's master client has no ACL user: CLIENT LIST shows `user=(superuser)`.
+    client.user = "(superuser)";
+    client
+}
+
+/// The link came up: age 0, the socket's local address and descriptor, and after a full
+/// sync a fresh id (Redis's `replicationCreateMasterClient`). A partial resync keeps the
+/// id, as Redis resurrects its cached master client.
+fn renew_master_client(srv: &mut Server, full_sync: bool) {
+    let first_link = srv
+        .replica
+        .role
+        .as_ref()
+        .and_then(|r| r.master_client.as_ref())
+        .is_some_and(|c| c.id == MASTER_CLIENT_ID);
+    let id = (full_sync || first_link).then(|| {
+        srv.shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    });
+    let Some(role) = srv.replica.role.as_mut() else {
+        return;
+    };
+    let link = role.link_meta;
+    if let Some(c) = role.master_client.as_mut() {
+        if let Some(id) = id {
+            c.id = id;
+        }
+        c.created = Instant::now();
+        if let Some((laddr, fd)) = link {
+            c.meta.laddr = laddr;
+            c.meta.fd = i64::from(fd);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,7 +414,7 @@ fn master_client(host: &str, port: u16) -> Client {
 /// own stream.
 pub fn rejection(srv: &Server, client: &Client, spec: &CommandSpec) -> Option<&'static str> {
     let role = srv.replica.role.as_ref()?;
-    if client.id == MASTER_CLIENT_ID {
+    if client.is_master {
         return None;
     }
     if spec.is_write() && srv.config.get_bool("replica-read-only") {
@@ -773,6 +813,14 @@ impl FollowerHandler for Applier {
         });
     }
 
+    fn on_connected(&mut self, local: SocketAddr, fd: i32) {
+        self.with_server(|srv| {
+            if let Some(role) = srv.replica.role.as_mut() {
+                role.link_meta = Some((local, fd));
+            }
+        });
+    }
+
     fn on_failover_psync(&mut self, outcome: &FailoverPsync) {
         self.with_server(|srv| cmd::failover::psync_answered(srv, outcome));
     }
@@ -783,11 +831,8 @@ impl FollowerHandler for Applier {
 fn apply_continue(srv: &mut Server, info: &ContinueInfo) {
     if let Some(role) = srv.replica.role.as_mut() {
         role.ever_up = true;
-        // A new link: the master client's age starts again, as Redis creates a new one.
-        if let Some(c) = role.master_client.as_mut() {
-            c.created = Instant::now();
-        }
     }
+    renew_master_client(srv, false);
     let Ok(id) = ReplId::from_bytes(info.replid.as_bytes()) else {
         return;
     };
@@ -893,9 +938,9 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
             c.multi = None;
             c.multi_error = false;
             c.db = done.stream_db;
-            c.created = Instant::now();
         }
     }
+    renew_master_client(srv, true);
 }
 
 /// Runs one command of the master's stream as the master client; its exact bytes go to

@@ -45,7 +45,7 @@ impl ClientType {
     /// The class of a client: a replica's link with its master, an attached replica, or
     /// normal (Tandem has no pub/sub yet; MONITOR clients count as normal in Redis too).
     pub fn of(client: &Client) -> ClientType {
-        if client.id == crate::replication_replica::MASTER_CLIENT_ID {
+        if client.is_master {
             ClientType::Master
         } else if client.repl.is_replica && !client.monitor {
             ClientType::Replica
@@ -490,7 +490,9 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for id in targets {
         if id == me {
             close_me = true;
-        } else if id == crate::replication_replica::MASTER_CLIENT_ID {
+        } else if crate::replication_replica::master_link_client(ctx.srv)
+            .is_some_and(|m| m.id == id)
+        {
             crate::replication_replica::kill_master_link(ctx.srv);
         } else if let Some(c) = ctx.srv.clients.get_mut(&id) {
             let _ = c.events.send(ClientEvent::Kill);

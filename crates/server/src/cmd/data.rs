@@ -40,8 +40,7 @@ pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
         ctx.err(super::repl::NOREPLICAS_ERR);
         return;
     }
-    let may_block =
-        !ctx.srv.master.in_exec() && ctx.client.id != crate::replication_replica::MASTER_CLIENT_ID;
+    let may_block = !ctx.srv.master.in_exec() && !ctx.client.is_master;
     if let Some(on) = exec(ctx, handler, args, may_block) {
         crate::blocking::block(ctx.srv, ctx.client, args, on);
     }

@@ -171,7 +171,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
         ctx.err(msg);
-    } else if let Some(msg) = crate::persist::rejection(ctx.srv, ctx.client.id, spec) {
+    } else if let Some(msg) = crate::persist::rejection(ctx.srv, ctx.client.is_master, spec) {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         ctx.client.multi_error |= in_multi;
         ctx.err(msg);
