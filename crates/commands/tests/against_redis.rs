@@ -44,11 +44,24 @@ fn redis_binary() -> Option<String> {
         .then_some(bin)
 }
 
+/// Starts redis-server on a free port. A port found free can be taken by another test
+/// before redis-server binds it; then redis-server exits, or a connection would reach the
+/// other process: the server is accepted only once `INFO server` shows its own pid, and a
+/// failed start is retried on another port.
 fn start_server() -> Option<Server> {
     let Some(bin) = redis_binary() else {
         eprintln!("redis-server 7.0.15 not found: skipping comparison with Redis");
         return None;
     };
+    for _ in 0..5 {
+        if let Some(server) = try_start(&bin) {
+            return Some(server);
+        }
+    }
+    panic!("redis-server did not start");
+}
+
+fn try_start(bin: &str) -> Option<Server> {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -65,17 +78,41 @@ fn start_server() -> Option<Server> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server {
+    let mut server = Server {
         child,
         port,
         _dir: dir,
     };
+    let want = format!("process_id:{}\r\n", server.child.id());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
+    while Instant::now() < deadline {
+        if server.child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
+        if let Some(info) = info_server(port) {
+            return info.contains(&want).then_some(server);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(server)
+    None
+}
+
+/// `INFO server` over a fresh connection, or None when nothing answers yet.
+fn info_server(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The reply ends with the section's last line; `process_id` comes well before it.
+    while !String::from_utf8_lossy(&buf).contains("executable:") {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 // ---------------------------------------------------------------------------
