@@ -12,6 +12,7 @@
 
 pub mod hash;
 
+use crate::data::run;
 use std::cmp::Ordering::{self, Equal, Greater, Less};
 
 use bytes::Bytes;
@@ -59,15 +60,6 @@ pub enum GeoError {
     NeedBy(String),
     #[error("ERR the ANY argument requires COUNT argument")]
     AnyWithoutCount,
-}
-
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), GeoError>;
-
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
 }
 
 /// The handler of a command of this family, by full name.

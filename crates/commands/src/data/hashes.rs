@@ -19,6 +19,7 @@ mod random;
 mod read;
 mod write;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{HashValue, Keyspace, Millis, Value};
 
@@ -54,16 +55,6 @@ pub enum HashError {
 }
 
 /// A handler body: replies itself on success, or returns the error to reply.
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), HashError>;
-
-/// Runs `body` and turns its error, if any, into the error reply.
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
-}
-
 /// The handler of a hash command, by full name.
 pub fn handler(full_name: &str) -> Option<Handler> {
     let h: Handler = match full_name {

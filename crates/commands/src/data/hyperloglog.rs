@@ -9,6 +9,7 @@
 
 pub mod hll;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{Expiry, StrValue, Value};
 
@@ -36,15 +37,6 @@ pub enum HllError {
 impl From<hll::Corrupt> for HllError {
     fn from(_: hll::Corrupt) -> HllError {
         HllError::Corrupt
-    }
-}
-
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), HllError>;
-
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
     }
 }
 

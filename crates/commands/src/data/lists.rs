@@ -24,6 +24,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{FreeMode, Keyspace, ListValue, Millis, Value};
 use tandem_resp::num::string2ll;
@@ -67,16 +68,6 @@ pub enum ListError {
 }
 
 /// A handler body: replies itself on success, or returns the error to reply.
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), ListError>;
-
-/// Runs `body` and turns its error, if any, into the error reply.
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
-}
-
 /// The handler of a list command, by full name.
 pub fn handler(full_name: &str) -> Option<Handler> {
     let h: Handler = match full_name {

@@ -153,6 +153,19 @@ pub(crate) fn lookup_key_read<'k>(
 /// A data command handler. `args[0]` is the command name.
 pub type Handler = fn(&mut ExecCtx<'_, '_>, &[Bytes]);
 
+/// A family's handler body: replies itself on success, or returns the error to reply
+/// (each family's error enum carries Redis's exact texts through `Display`).
+pub(crate) type Body<E> = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), E>;
+
+/// Runs `body` at the command's time and turns its error, if any, into the error reply:
+/// what every family's handlers have in common.
+pub(crate) fn run<E: std::fmt::Display>(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body<E>) {
+    ctx.ks.set_now(ctx.now);
+    if let Err(e) = body(ctx, args) {
+        ctx.enc.error(e.to_string().as_bytes());
+    }
+}
+
 /// The handler for a command's full name (`get`, `object|encoding`), if it is a data command.
 pub fn handler(full_name: &str) -> Option<Handler> {
     strings::handler(full_name)

@@ -21,6 +21,7 @@ mod random;
 #[cfg(test)]
 mod tests;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::value::Member;
 use tandem_keyspace::{Expiry, FreeMode, SetValue, Value};
@@ -52,16 +53,6 @@ pub enum SetError {
 }
 
 /// A handler body: replies itself on success, or returns the error to reply.
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), SetError>;
-
-/// Runs `body` and turns its error, if any, into the error reply.
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
-}
-
 /// The handler of a set command, by full name.
 pub fn handler(full_name: &str) -> Option<Handler> {
     let h: Handler = match full_name {

@@ -26,6 +26,7 @@ pub(crate) mod longdouble;
 mod numeric;
 mod range;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{StrValue, Value};
 use tandem_resp::num::string2ll;
@@ -86,16 +87,6 @@ pub enum StrError {
 }
 
 /// A handler body: replies itself on success, or returns the error to reply.
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> Result<(), StrError>;
-
-/// Runs `body` and turns its error, if any, into the error reply.
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
-}
-
 /// The handler of a string command, by full name.
 pub fn handler(full_name: &str) -> Option<Handler> {
     let h: Handler = match full_name {

@@ -18,6 +18,7 @@ mod read;
 mod setops;
 mod write;
 
+use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{
     FreeMode, Keyspace, LexBound, LexRange, Millis, ScoreRange, Value, ZSetValue,
@@ -80,16 +81,6 @@ pub enum ZError {
 type ZResult<T = ()> = Result<T, ZError>;
 
 /// A handler body: replies itself on success, or returns the error to reply.
-type Body = fn(&mut ExecCtx<'_, '_>, &[Bytes]) -> ZResult;
-
-/// Runs `body` and turns its error, if any, into the error reply.
-fn run(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], body: Body) {
-    ctx.ks.set_now(ctx.now);
-    if let Err(e) = body(ctx, args) {
-        ctx.enc.error(e.to_string().as_bytes());
-    }
-}
-
 /// The handler of a sorted set command, by full name.
 pub fn handler(full_name: &str) -> Option<Handler> {
     let h: Handler = match full_name {
