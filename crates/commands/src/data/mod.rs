@@ -21,6 +21,8 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+#[cfg(test)]
+mod test_env;
 pub mod zsets;
 
 use bytes::Bytes;

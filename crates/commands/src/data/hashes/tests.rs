@@ -2,89 +2,10 @@
 //! misses, encodings and propagated forms.
 #![allow(clippy::unwrap_used)]
 
-use bytes::{Bytes, BytesMut};
-use tandem_keyspace::{Keyspace, KeyspaceConfig, Value};
-use tandem_resp::{Encoder, Protocol};
+use tandem_keyspace::Value;
+use tandem_resp::Protocol;
 
-use crate::data::{handler, DataSettings, DataStats, ExecCtx, Propagation};
-
-const NOW: i64 = 1_700_000_000_000;
-
-struct Env {
-    ks: Keyspace,
-    settings: DataSettings,
-    stats: DataStats,
-}
-
-struct Outcome {
-    reply: String,
-    dirty: u64,
-    prop: Vec<Vec<String>>,
-}
-
-impl Env {
-    fn new() -> Env {
-        let mut ks = Keyspace::new(KeyspaceConfig::default());
-        ks.set_now(NOW);
-        Env {
-            ks,
-            settings: DataSettings::default(),
-            stats: DataStats::default(),
-        }
-    }
-
-    fn run_proto(&mut self, line: &str, proto: Protocol) -> Outcome {
-        let args: Vec<Bytes> = line
-            .split(' ')
-            .map(|s| Bytes::from(s.to_string()))
-            .collect();
-        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        let h = handler(&name).unwrap();
-        let mut out = BytesMut::new();
-        let mut enc = Encoder::new(&mut out, proto);
-        let mut prop = Propagation::default();
-        let mut ctx = ExecCtx {
-            ks: &mut self.ks,
-            db: 0,
-            now: NOW,
-            enc: &mut enc,
-            prop: &mut prop,
-            dirty: 0,
-            settings: &self.settings,
-            stats: &mut self.stats,
-            may_block: true,
-            block: None,
-        };
-        h(&mut ctx, &args);
-        let dirty = ctx.dirty;
-        let prop = prop
-            .resolve(&args, dirty > 0)
-            .into_iter()
-            .map(|c| {
-                c.iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            })
-            .collect();
-        Outcome {
-            reply: String::from_utf8_lossy(&out).into_owned(),
-            dirty,
-            prop,
-        }
-    }
-
-    fn run(&mut self, line: &str) -> Outcome {
-        self.run_proto(line, Protocol::Resp2)
-    }
-
-    fn reply(&mut self, line: &str) -> String {
-        self.run(line).reply
-    }
-
-    fn encoding(&mut self, key: &str) -> &'static str {
-        self.ks.peek(0, key.as_bytes(), NOW).unwrap().encoding()
-    }
-}
+use crate::data::test_env::{Env, NOW};
 
 #[test]
 fn set_get_and_dirty() {
@@ -92,28 +13,25 @@ fn set_get_and_dirty() {
     let o = e.run("HSET h a 1 b 2 a 3");
     assert_eq!(o.reply, ":2\r\n");
     assert_eq!(o.dirty, 3);
+    assert_eq!(o.prop, vec!["HSET h a 1 b 2 a 3"]);
+    assert_eq!(e.r("HGET h a"), "$1\r\n3\r\n");
     assert_eq!(
-        o.prop,
-        vec![vec!["HSET", "h", "a", "1", "b", "2", "a", "3"]]
-    );
-    assert_eq!(e.reply("HGET h a"), "$1\r\n3\r\n");
-    assert_eq!(
-        e.reply("HGETALL h"),
+        e.r("HGETALL h"),
         "*4\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"
     );
     assert_eq!(
-        e.reply("HSET h a"),
+        e.r("HSET h a"),
         "-ERR wrong number of arguments for 'hset' command\r\n"
     );
     assert_eq!(
-        e.reply("HMSET h a 1 b"),
+        e.r("HMSET h a 1 b"),
         "-ERR wrong number of arguments for 'hmset' command\r\n"
     );
     let o = e.run("HSETNX h a 9");
     assert_eq!((o.reply.as_str(), o.dirty), (":0\r\n", 0));
     assert!(o.prop.is_empty());
     assert_eq!(e.stats.keyspace_hits, 2);
-    e.reply("HGET nokey a");
+    e.r("HGET nokey a");
     assert_eq!(e.stats.keyspace_misses, 1);
 }
 
@@ -131,29 +49,29 @@ fn hdel_removes_the_key_with_its_last_field() {
 #[test]
 fn increments() {
     let mut e = Env::new();
-    assert_eq!(e.reply("HINCRBY h n 5"), ":5\r\n");
-    assert_eq!(e.reply("HINCRBY h n -7"), ":-2\r\n");
+    assert_eq!(e.r("HINCRBY h n 5"), ":5\r\n");
+    assert_eq!(e.r("HINCRBY h n -7"), ":-2\r\n");
     e.run("HSET h big 9223372036854775807 s x");
     assert_eq!(
-        e.reply("HINCRBY h big 1"),
+        e.r("HINCRBY h big 1"),
         "-ERR increment or decrement would overflow\r\n"
     );
     assert_eq!(
-        e.reply("HINCRBY h s 1"),
+        e.r("HINCRBY h s 1"),
         "-ERR hash value is not an integer\r\n"
     );
     assert_eq!(
-        e.reply("HINCRBYFLOAT h s 1"),
+        e.r("HINCRBYFLOAT h s 1"),
         "-ERR hash value is not a float\r\n"
     );
     assert_eq!(
-        e.reply("HINCRBYFLOAT h s inf"),
+        e.r("HINCRBYFLOAT h s inf"),
         "-ERR value is NaN or Infinity\r\n"
     );
     let o = e.run("HINCRBYFLOAT h f 10.5");
     assert_eq!(o.reply, "$4\r\n10.5\r\n");
-    assert_eq!(o.prop, vec![vec!["HSET", "h", "f", "10.5"]]);
-    assert_eq!(e.reply("HINCRBYFLOAT h f 0.1"), "$4\r\n10.6\r\n");
+    assert_eq!(o.prop, vec!["HSET h f 10.5"]);
+    assert_eq!(e.r("HINCRBYFLOAT h f 0.1"), "$4\r\n10.6\r\n");
 }
 
 #[test]
@@ -176,25 +94,25 @@ fn encoding_switches_at_the_limits() {
 fn hrandfield_shapes() {
     let mut e = Env::new();
     e.run("HSET h a 1 b 2 c 3");
-    assert!(e.reply("HRANDFIELD h").starts_with("$1\r\n"));
-    assert!(e.reply("HRANDFIELD h -5").starts_with("*5\r\n"));
-    assert!(e.reply("HRANDFIELD h -5 WITHVALUES").starts_with("*10\r\n"));
+    assert!(e.r("HRANDFIELD h").starts_with("$1\r\n"));
+    assert!(e.r("HRANDFIELD h -5").starts_with("*5\r\n"));
+    assert!(e.r("HRANDFIELD h -5 WITHVALUES").starts_with("*10\r\n"));
     assert!(e
         .run_proto("HRANDFIELD h -5 WITHVALUES", Protocol::Resp3)
         .reply
         .starts_with("*5\r\n*2\r\n"));
     assert_eq!(
-        e.reply("HRANDFIELD h 10"),
+        e.r("HRANDFIELD h 10"),
         "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
     );
-    let two = e.reply("HRANDFIELD h 2");
+    let two = e.r("HRANDFIELD h 2");
     assert!(two.starts_with("*2\r\n"));
-    assert_eq!(e.reply("HRANDFIELD h 0"), "*0\r\n");
-    assert_eq!(e.reply("HRANDFIELD nokey 3"), "*0\r\n");
-    assert_eq!(e.reply("HRANDFIELD nokey"), "$-1\r\n");
-    assert_eq!(e.reply("HRANDFIELD h 1 x"), "-ERR syntax error\r\n");
+    assert_eq!(e.r("HRANDFIELD h 0"), "*0\r\n");
+    assert_eq!(e.r("HRANDFIELD nokey 3"), "*0\r\n");
+    assert_eq!(e.r("HRANDFIELD nokey"), "$-1\r\n");
+    assert_eq!(e.r("HRANDFIELD h 1 x"), "-ERR syntax error\r\n");
     assert_eq!(
-        e.reply("HRANDFIELD h 4611686018427387904 WITHVALUES"),
+        e.r("HRANDFIELD h 4611686018427387904 WITHVALUES"),
         "-ERR value is out of range\r\n"
     );
     // Distinct picks from a table are distinct.
@@ -203,7 +121,7 @@ fn hrandfield_shapes() {
         e.run(&format!("HSET t f{i} v"));
     }
     assert_eq!(e.encoding("t"), "hashtable");
-    let r = e.reply("HRANDFIELD t 250");
+    let r = e.r("HRANDFIELD t 250");
     let mut fields: Vec<&str> = r.split("\r\n").filter(|l| l.starts_with('f')).collect();
     fields.sort_unstable();
     fields.dedup();
@@ -215,19 +133,19 @@ fn scan_of_a_listpack_and_a_table() {
     let mut e = Env::new();
     e.run("HSET h a 1 b 2");
     assert_eq!(
-        e.reply("HSCAN h 123 MATCH a*"),
+        e.r("HSCAN h 123 MATCH a*"),
         "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
     );
-    assert_eq!(e.reply("HSCAN nokey 0 COUNT 0"), "*2\r\n$1\r\n0\r\n*0\r\n");
-    assert_eq!(e.reply("HSCAN h 0 COUNT 0"), "-ERR syntax error\r\n");
-    assert_eq!(e.reply("HSCAN h x"), "-ERR invalid cursor\r\n");
+    assert_eq!(e.r("HSCAN nokey 0 COUNT 0"), "*2\r\n$1\r\n0\r\n*0\r\n");
+    assert_eq!(e.r("HSCAN h 0 COUNT 0"), "-ERR syntax error\r\n");
+    assert_eq!(e.r("HSCAN h x"), "-ERR invalid cursor\r\n");
     for i in 0..1000 {
         e.run(&format!("HSET t f{i} v"));
     }
     let mut seen = std::collections::BTreeSet::new();
     let mut cursor = "0".to_string();
     loop {
-        let r = e.reply(&format!("HSCAN t {cursor} COUNT 20"));
+        let r = e.r(&format!("HSCAN t {cursor} COUNT 20"));
         let lines: Vec<&str> = r.split("\r\n").collect();
         cursor = lines[2].to_string();
         seen.extend(

@@ -2,96 +2,11 @@
 //! keyspace hits/misses and, above all, the propagated forms.
 #![allow(clippy::unwrap_used)]
 
-use bytes::{Bytes, BytesMut};
-use tandem_keyspace::{Keyspace, KeyspaceConfig, StrValue, Value};
-use tandem_resp::{Encoder, Protocol};
+use bytes::Bytes;
+use tandem_keyspace::{StrValue, Value};
+use tandem_resp::Protocol;
 
-use super::handler;
-use crate::data::{DataSettings, DataStats, ExecCtx, Propagation};
-
-const NOW: i64 = 1_700_000_000_000;
-
-struct Env {
-    ks: Keyspace,
-    settings: DataSettings,
-    stats: DataStats,
-}
-
-/// What one command did.
-struct Outcome {
-    reply: String,
-    dirty: u64,
-    prop: Vec<Vec<String>>,
-}
-
-impl Env {
-    fn new() -> Env {
-        let mut ks = Keyspace::new(KeyspaceConfig::default());
-        ks.set_now(NOW);
-        Env {
-            ks,
-            settings: DataSettings {
-                proto_max_bulk_len: 512 * 1024 * 1024,
-                ..DataSettings::default()
-            },
-            stats: DataStats::default(),
-        }
-    }
-
-    fn run_proto(&mut self, line: &str, proto: Protocol) -> Outcome {
-        let args: Vec<Bytes> = line
-            .split(' ')
-            .map(|s| Bytes::from(s.replace("\\s", " ").replace("\\0", "\0")))
-            .collect();
-        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        let h = handler(&name).unwrap();
-        let mut out = BytesMut::new();
-        let mut enc = Encoder::new(&mut out, proto);
-        let mut prop = Propagation::default();
-        let mut ctx = ExecCtx {
-            ks: &mut self.ks,
-            db: 0,
-            now: NOW,
-            enc: &mut enc,
-            prop: &mut prop,
-            dirty: 0,
-            settings: &self.settings,
-            stats: &mut self.stats,
-            may_block: true,
-            block: None,
-        };
-        h(&mut ctx, &args);
-        let dirty = ctx.dirty;
-        let prop = prop
-            .resolve(&args, dirty > 0)
-            .into_iter()
-            .map(|c| {
-                c.iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            })
-            .collect();
-        Outcome {
-            reply: String::from_utf8_lossy(&out).into_owned(),
-            dirty,
-            prop,
-        }
-    }
-
-    fn run(&mut self, line: &str) -> Outcome {
-        self.run_proto(line, Protocol::Resp2)
-    }
-
-    /// The reply of `line`.
-    fn r(&mut self, line: &str) -> String {
-        self.run(line).reply
-    }
-
-    fn prop(&mut self, line: &str) -> Vec<String> {
-        let o = self.run(line);
-        o.prop.iter().map(|c| c.join(" ")).collect()
-    }
-}
+use crate::data::test_env::{Env, NOW};
 
 fn bulk(s: &str) -> String {
     format!("${}\r\n{}\r\n", s.len(), s)
