@@ -75,6 +75,11 @@ fn full_sync_then_stream(extra: &[&str]) {
     assert!(info.contains("connected_slaves:1"), "{info}");
     assert!(info.contains(",state=online,"), "{info}");
     assert!(info.contains("repl_backlog_active:1"), "{info}");
+    // As in Redis, an attached replica is not a connected client: only this connection.
+    assert_eq!(
+        info_field(&mut m, "clients", "connected_clients").as_deref(),
+        Some("1")
+    );
 }
 
 #[test]

@@ -86,6 +86,14 @@ fn the_master_link_is_listed_and_can_be_killed() {
         .iter_mut()
         .map(|(_, _, r)| master_lines(r, false).remove(0))
         .collect();
+    // The master client counts as a connected client (with the test's own connection).
+    for (flavor, _, r) in &mut replicas {
+        assert_eq!(
+            info_field(r, "clients", "connected_clients").as_deref(),
+            Some("2"),
+            "{flavor:?}"
+        );
+    }
     for name in [
         "name", "flags", "db", "sub", "psub", "multi", "user", "resp",
     ] {

@@ -20,7 +20,7 @@ mod info;
 mod read;
 
 use bytes::Bytes;
-use tandem_keyspace::value::{Group, Nack, StreamId};
+use tandem_keyspace::value::{Fields, Group, Nack, StreamId};
 use tandem_keyspace::{Keyspace, Millis, StreamValue, Value};
 use tandem_resp::Encoder;
 
@@ -299,7 +299,7 @@ fn reply_id(enc: &mut Encoder<'_>, id: StreamId) {
 }
 
 /// One entry: `[id, [field, value, ...]]`.
-fn reply_entry(enc: &mut Encoder<'_>, id: StreamId, fields: &[(Bytes, Bytes)]) {
+fn reply_entry(enc: &mut Encoder<'_>, id: StreamId, fields: Fields<'_>) {
     enc.array_len(2);
     reply_id(enc, id);
     enc.array_len(fields.len() * 2);
@@ -310,10 +310,7 @@ fn reply_entry(enc: &mut Encoder<'_>, id: StreamId, fields: &[(Bytes, Bytes)]) {
 }
 
 /// Entries as an array.
-fn reply_entries<'a>(
-    enc: &mut Encoder<'_>,
-    entries: impl Iterator<Item = (StreamId, &'a [(Bytes, Bytes)])>,
-) {
+fn reply_entries<'a>(enc: &mut Encoder<'_>, entries: impl Iterator<Item = (StreamId, Fields<'a>)>) {
     let list: Vec<_> = entries.collect();
     enc.array_len(list.len());
     for (id, f) in list {

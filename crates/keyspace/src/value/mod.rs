@@ -147,7 +147,7 @@ pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::{Member, MemberTable, SetValue};
 pub use stream::{
-    Consumer, Entries, Group, Nack, NodeLimits, StreamData, StreamId, StreamValue, TrimBy,
+    Consumer, Entries, Fields, Group, Nack, NodeLimits, StreamData, StreamId, StreamValue, TrimBy,
     INVALID_ENTRIES_READ, LISTPACK_MAX_SIZE, MAX_ID,
 };
 pub use zset::{Inserted, LexBound, LexRange, MemberMap, ScoreRange, ZIter, ZScore, ZSetValue};

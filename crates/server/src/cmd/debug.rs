@@ -726,7 +726,6 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
     use std::mem::size_of;
     // Key (Bytes) + Arc pointer + expire + access time, as the table stores them.
     const TABLE_SLOT: usize = 64;
-    let bytes_cost = |b: &Bytes| size_of::<Bytes>() + malloc_cost(b.len());
     let base =
         table_slot_cost(TABLE_SLOT) + malloc_cost(key_len) + malloc_cost(16 + size_of::<Value>());
     let owned = match v {
@@ -767,17 +766,10 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
             samples,
         ),
         Value::Stream(s) => {
+            // Each node: its struct, buffers and BTreeMap slot (with node slack).
             sampled(
-                s.entries.iter().map(|(_, fields)| {
-                    // BTreeMap entry (ID and Vec header, with node slack) and the fields.
-                    (16 + size_of::<Vec<(Bytes, Bytes)>>()) * 3 / 2
-                        + malloc_cost(fields.len() * 2 * size_of::<Bytes>())
-                        + fields
-                            .iter()
-                            .map(|(f, v)| bytes_cost(f) + bytes_cost(v) - 2 * size_of::<Bytes>())
-                            .sum::<usize>()
-                }),
-                s.len(),
+                s.entries.node_memory().map(|m| m * 5 / 4),
+                s.entries.node_count(),
                 samples,
             ) + s
                 .groups
@@ -1121,7 +1113,7 @@ mod tests {
         let mut st = StreamValue::default();
         st.entries.append(
             tandem_keyspace::value::StreamId::new(1, 1),
-            vec![(b("f"), b("v"))],
+            [(&b"f"[..], &b"v"[..])],
             Default::default(),
         );
         assert_eq!(
@@ -1147,7 +1139,7 @@ mod tests {
         let mut st = StreamValue::default();
         st.entries.append(
             tandem_keyspace::value::StreamId::new(1, 1),
-            vec![(b("f"), b("v"))],
+            [(&b"f"[..], &b"v"[..])],
             Default::default(),
         );
         assert_eq!(rdb_value_len(&Value::Stream(st)), 57);

@@ -198,7 +198,13 @@ fn clients_section(s: &mut String, srv: &Server, client: Option<&Client>) {
     let clients = all_clients(srv, client);
     let max_in = clients.iter().map(|c| c.qbuf).max().unwrap_or(0);
     s.push_str("# Clients\r\n");
-    field(s, "connected_clients", clients.len());
+    // Redis counts every client but the replicas attached to it (its master client and
+    // MONITOR clients included).
+    let replicas = clients
+        .iter()
+        .filter(|c| c.repl.is_replica && !c.monitor)
+        .count();
+    field(s, "connected_clients", clients.len() - replicas);
     field(s, "cluster_connections", 0);
     field(s, "maxclients", srv.config.get_i64("maxclients"));
     field(s, "client_recent_max_input_buffer", max_in);

@@ -1,7 +1,7 @@
 //! XADD, XTRIM, XDEL, XLEN, XRANGE, XREVRANGE, XSETID: adding, trimming, deleting and
 //! reading entries (7.0.15's `xaddCommand`, `xtrimCommand`, `xdelCommand`, ...).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tandem_keyspace::value::{NodeLimits, StreamId, TrimBy, LISTPACK_MAX_SIZE, MAX_ID};
 use tandem_keyspace::{Expiry, StreamValue, Value};
 
@@ -219,21 +219,11 @@ pub(super) fn xadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XErr
     if total > LISTPACK_MAX_SIZE {
         return Err(XError::Err("Elements are too large to be stored"));
     }
-    // One buffer holds every field and value of the entry.
-    let mut buf = BytesMut::with_capacity(total);
-    for p in pairs {
-        buf.extend_from_slice(p);
-    }
-    let buf = buf.freeze();
-    let mut fields = Vec::with_capacity(pairs.len() / 2);
-    let mut off = 0;
-    for pair in pairs.chunks_exact(2) {
-        let f = buf.slice(off..off + pair[0].len());
-        off += pair[0].len();
-        let v = buf.slice(off..off + pair[1].len());
-        off += pair[1].len();
-        fields.push((f, v));
-    }
+    // The node copies the bytes into its buffer: no allocation per entry.
+    let fields = pairs.chunks_exact(2).filter_map(|p| match p {
+        [f, v] => Some((&f[..], &v[..])),
+        _ => None,
+    });
     s.entries.append(id, fields, limits);
     reply_id(ctx.enc, id);
 

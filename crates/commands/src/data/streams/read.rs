@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use tandem_keyspace::value::{
-    Consumer, Group, Nack, StreamData, StreamId, INVALID_ENTRIES_READ, MAX_ID,
+    Consumer, Fields, Group, Nack, StreamData, StreamId, INVALID_ENTRIES_READ, MAX_ID,
 };
 use tandem_keyspace::{StreamValue, Value};
 use tandem_resp::{Encoder, Protocol};
@@ -303,8 +303,7 @@ impl GroupRead<'_> {
             }
             return;
         }
-        let list: Vec<(StreamId, &[(Bytes, Bytes)])> =
-            entries.range(start, MAX_ID).take(take).collect();
+        let list: Vec<(StreamId, Fields<'_>)> = entries.range(start, MAX_ID).take(take).collect();
         enc.array_len(list.len());
         let mut propagate_last_id = false;
         for (id, fields) in list {
