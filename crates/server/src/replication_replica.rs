@@ -30,8 +30,10 @@
 //!   ([`after_load`]): an RDB with `repl-id` / `repl-offset` gives the cached master, so
 //!   a restarted replica continues partially.
 //! * While the link is up, the pseudo client is the master client CLIENT LIST shows
-//!   (`flags=M`, [`master_link_client`]); `CLIENT KILL` of it ([`kill_master_link`])
-//!   drops the link, and the follower comes back with a partial resync.
+//!   (`flags=M`, [`master_link_client`]) with the link socket's `laddr` and `fd`, an id
+//!   from the client counter (new after a full sync, kept across a partial resync, as
+//!   Redis does) and `user=(superuser)`; `CLIENT KILL` of it ([`kill_master_link`]) drops
+//!   the link, and the follower comes back with a partial resync.
 //! * [`rejection`] answers `-READONLY` / `-MASTERDOWN` for normal clients;
 //!   [`info_replica_fields`] and [`role`] report the replica side of INFO and ROLE.
 //!
