@@ -1033,6 +1033,7 @@ mod tests {
         let client = master_client("127.0.0.1", 1);
         let mut normal = master_client("127.0.0.1", 1);
         normal.id = 7;
+        normal.is_master = false;
         assert_eq!(rejection(&srv, &normal, spec("set")), None);
         // No runtime in unit tests: the role exists without a follower.
         set_master(&mut srv, "127.0.0.1", 6379);
