@@ -53,7 +53,13 @@ impl Env {
             .map(|s| Bytes::from(s.replace("\\s", " ").replace("\\0", "\0")))
             .collect();
         let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        let h = handler(&name).unwrap();
+        // A container command's handler is its subcommand's (`xgroup|create`).
+        let h = handler(&name)
+            .or_else(|| {
+                let sub = String::from_utf8_lossy(args.get(1)?).to_ascii_lowercase();
+                handler(&format!("{name}|{sub}"))
+            })
+            .unwrap();
         let mut out = BytesMut::new();
         let mut enc = Encoder::new(&mut out, proto);
         let mut prop = Propagation::default();

@@ -57,94 +57,10 @@ fn interval_bounds() {
 mod commands {
     #![allow(clippy::unwrap_used)]
 
-    use bytes::{Bytes, BytesMut};
-    use tandem_keyspace::{Keyspace, KeyspaceConfig};
-    use tandem_resp::{Encoder, Protocol};
+    use bytes::Bytes;
 
-    use crate::data::handler;
-    use crate::data::{BlockOn, DataSettings, DataStats, ExecCtx, Propagation, TimeoutReply};
-
-    const NOW: i64 = 1_700_000_000_000;
-
-    struct Env {
-        ks: Keyspace,
-        settings: DataSettings,
-        stats: DataStats,
-        may_block: bool,
-    }
-
-    struct Outcome {
-        reply: String,
-        dirty: u64,
-        prop: Vec<String>,
-        block: Option<BlockOn>,
-    }
-
-    impl Env {
-        fn new() -> Env {
-            let mut ks = Keyspace::new(KeyspaceConfig::default());
-            ks.set_now(NOW);
-            Env {
-                ks,
-                settings: DataSettings::default(),
-                stats: DataStats::default(),
-                may_block: false,
-            }
-        }
-
-        fn run(&mut self, line: &str) -> Outcome {
-            let args: Vec<Bytes> = line
-                .split(' ')
-                .map(|s| Bytes::from(s.to_string()))
-                .collect();
-            let mut name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-            if name == "xgroup" || name == "xinfo" {
-                name = format!(
-                    "{name}|{}",
-                    String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
-                );
-            }
-            let h = handler(&name).unwrap();
-            let mut out = BytesMut::new();
-            let mut enc = Encoder::new(&mut out, Protocol::Resp2);
-            let mut prop = Propagation::default();
-            let mut ctx = ExecCtx {
-                ks: &mut self.ks,
-                db: 0,
-                now: NOW,
-                enc: &mut enc,
-                prop: &mut prop,
-                dirty: 0,
-                settings: &self.settings,
-                stats: &mut self.stats,
-                may_block: self.may_block,
-                block: None,
-            };
-            h(&mut ctx, &args);
-            let dirty = ctx.dirty;
-            let block = ctx.block.take();
-            let prop = prop
-                .resolve(&args, dirty > 0)
-                .into_iter()
-                .map(|c| {
-                    c.iter()
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            Outcome {
-                reply: String::from_utf8_lossy(&out).into_owned(),
-                dirty,
-                prop,
-                block,
-            }
-        }
-
-        fn r(&mut self, line: &str) -> String {
-            self.run(line).reply
-        }
-    }
+    use crate::data::test_env::{Env, NOW};
+    use crate::data::{BlockOn, TimeoutReply};
 
     fn b(s: &str) -> Bytes {
         Bytes::from(s.to_string())
