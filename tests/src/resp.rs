@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::{HarnessError, Result};
 
-/// Default time to wait for one complete reply.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time to wait for one complete reply. Generous: a 512 MB SETRANGE or SETBIT
+/// first touches that much memory, which took over 5 s on the 2-core VM under the test
+/// suite's parallel load.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One RESP reply as a tree; see the module docs.
 #[derive(Clone, Debug, PartialEq, Eq)]

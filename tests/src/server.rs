@@ -336,7 +336,8 @@ impl ServerBuilder {
                     let log = server.stdout_log();
                     let port_race = self.port.is_none()
                         && (log.contains("Address already in use")
-                            || log.contains("Failed listening"));
+                            || log.contains("Failed listening")
+                            || e.to_string().contains(PORT_TAKEN));
                     if port_race && attempt < 3 {
                         continue;
                     }
@@ -346,6 +347,9 @@ impl ServerBuilder {
         }
     }
 }
+
+/// Start-up error text when the chosen port was answered by another process.
+const PORT_TAKEN: &str = "port taken by another server";
 
 /// A running server child; see the module docs for the drop behaviour.
 #[derive(Debug)]
@@ -492,6 +496,13 @@ impl ServerProcess {
                 )));
             }
             let last = match self.ping_once() {
+                Ok(()) if self.answered_by_another_process() => {
+                    return Err(HarnessError::Startup(format!(
+                        "{PORT_TAKEN}: port {} answered INFO with a process_id other than {}",
+                        self.port,
+                        self.pid()
+                    )));
+                }
                 Ok(()) => return Ok(()),
                 Err(e) => e.to_string(),
             };
@@ -505,6 +516,31 @@ impl ServerProcess {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// True when `INFO server` on the port names another process: the port was free when
+    /// chosen, then another server took it before this one could bind (this one then exits,
+    /// but a PING in between reaches the other). Unknown (an error reply, e.g. NOAUTH) counts
+    /// as ours.
+    fn answered_by_another_process(&self) -> bool {
+        let Ok(mut conn) = RespConn::connect_with_timeout(self.addr(), Duration::from_millis(500))
+        else {
+            return false;
+        };
+        conn.set_timeout(Duration::from_secs(1));
+        if conn.send(&["INFO", "server"]).is_err() {
+            return false;
+        }
+        let Ok(Reply::Frame(frame)) = conn.read_reply() else {
+            return false;
+        };
+        let Some(info) = frame.as_string() else {
+            return false;
+        };
+        let Some(line) = info.lines().find_map(|l| l.strip_prefix("process_id:")) else {
+            return false;
+        };
+        line.trim() != self.pid().to_string()
     }
 
     fn ping_once(&self) -> Result<()> {
