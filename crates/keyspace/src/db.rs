@@ -246,7 +246,7 @@ impl Keyspace {
         if !self.is_expired(expire, now) {
             return Found::Live(at);
         }
-        if self.deletes_expired() || (write && !self.expire_paused) {
+        if !self.expire_paused && (!self.cfg.replica_mode || write) {
             self.expire_key(db, hash, key);
         }
         Found::Absent

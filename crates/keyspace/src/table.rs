@@ -453,22 +453,17 @@ mod tests {
     fn keys_inline_and_boxed() {
         let mut t = Table::default();
         let long = vec![b'k'; 100];
-        for k in [
+        let keys = [
             &b""[..],
             b"a",
             &[7u8; INLINE_KEY],
             &[8u8; INLINE_KEY + 1],
             &long,
-        ] {
+        ];
+        for k in keys {
             t.insert(hash_key(k), k, v("x"), None, 0);
         }
-        for k in [
-            &b""[..],
-            b"a",
-            &[7u8; INLINE_KEY],
-            &[8u8; INLINE_KEY + 1],
-            &long,
-        ] {
+        for k in keys {
             assert_eq!(t.get(hash_key(k), k).unwrap().key(), k);
         }
         assert!(t.get(hash_key(b"a\0"), b"a\0").is_none());

@@ -380,30 +380,23 @@ fn master_client(host: &str, port: u16) -> Client {
 /// sync a fresh id (Redis's `replicationCreateMasterClient`). A partial resync keeps the
 /// id, as Redis resurrects its cached master client.
 fn renew_master_client(srv: &mut Server, full_sync: bool) {
-    let first_link = srv
-        .replica
-        .role
-        .as_ref()
-        .and_then(|r| r.master_client.as_ref())
-        .is_some_and(|c| c.id == MASTER_CLIENT_ID);
-    let id = (full_sync || first_link).then(|| {
-        srv.shared
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    });
     let Some(role) = srv.replica.role.as_mut() else {
         return;
     };
     let link = role.link_meta;
-    if let Some(c) = role.master_client.as_mut() {
-        if let Some(id) = id {
-            c.id = id;
-        }
-        c.created = Instant::now();
-        if let Some((laddr, fd)) = link {
-            c.meta.laddr = laddr;
-            c.meta.fd = i64::from(fd);
-        }
+    let Some(c) = role.master_client.as_mut() else {
+        return;
+    };
+    if full_sync || c.id == MASTER_CLIENT_ID {
+        c.id = srv
+            .shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    c.created = Instant::now();
+    if let Some((laddr, fd)) = link {
+        c.meta.laddr = laddr;
+        c.meta.fd = i64::from(fd);
     }
 }
 

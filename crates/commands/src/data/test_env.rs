@@ -25,9 +25,16 @@ pub(crate) struct Env {
 pub(crate) struct Outcome {
     pub reply: String,
     pub dirty: u64,
-    /// The propagated commands, each with its arguments joined by spaces.
-    pub prop: Vec<String>,
+    /// The propagated commands, argument by argument.
+    pub prop: Vec<Vec<String>>,
     pub block: Option<BlockOn>,
+}
+
+impl Outcome {
+    /// The propagated commands, each with its arguments joined by spaces.
+    pub fn lines(&self) -> Vec<String> {
+        self.prop.iter().map(|c| c.join(" ")).collect()
+    }
 }
 
 impl Env {
@@ -84,8 +91,7 @@ impl Env {
             .map(|c| {
                 c.iter()
                     .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                    .collect()
             })
             .collect();
         Outcome {
@@ -107,7 +113,7 @@ impl Env {
 
     /// What `line` propagates.
     pub fn prop(&mut self, line: &str) -> Vec<String> {
-        self.run(line).prop
+        self.run(line).lines()
     }
 
     /// `OBJECT ENCODING` of a key of database 0.

@@ -2,42 +2,15 @@
 //! propagated forms (`ctx.prop.resolve(args, ctx.dirty > 0)`).
 #![allow(clippy::unwrap_used)]
 
-use bytes::{Bytes, BytesMut};
-use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig, StrValue, Value};
-use tandem_resp::{Encoder, Protocol};
+use bytes::Bytes;
+use tandem_keyspace::{Expiry, StrValue, Value};
 
 use super::keys::parse_cursor;
 use super::{handler, parse_i64, GenericError};
-use crate::data::{DataSettings, DataStats, ExecCtx, Propagation};
+use crate::data::test_env::{Env, NOW};
 
-const NOW: i64 = 1_700_000_000_000;
-
-struct Harness {
-    ks: Keyspace,
-    settings: DataSettings,
-    stats: DataStats,
-    db: usize,
-}
-
-/// What one command did.
-struct Outcome {
-    reply: String,
-    prop: Vec<Vec<String>>,
-    dirty: u64,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let mut ks = Keyspace::new(KeyspaceConfig::default());
-        ks.set_now(NOW);
-        Harness {
-            ks,
-            settings: DataSettings::default(),
-            stats: DataStats::default(),
-            db: 0,
-        }
-    }
-
+/// Values set directly in the keyspace, as the tests' starting points.
+impl Env {
     fn set_str(&mut self, db: usize, key: &str, val: &str) {
         let v = Value::String(StrValue::Bytes {
             data: Bytes::copy_from_slice(val.as_bytes()),
@@ -49,63 +22,8 @@ impl Harness {
 
     fn set_int(&mut self, key: &str, n: i64) {
         let v = Value::String(StrValue::Int(n));
-        self.ks.set(
-            self.db,
-            Bytes::copy_from_slice(key.as_bytes()),
-            v,
-            Expiry::Clear,
-        );
-    }
-
-    fn run(&mut self, line: &str) -> Outcome {
-        let args: Vec<Bytes> = line
-            .split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        self.run_args(&args)
-    }
-
-    fn run_args(&mut self, args: &[Bytes]) -> Outcome {
-        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        let full = match name.as_str() {
-            "object" => format!(
-                "object|{}",
-                String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
-            ),
-            _ => name,
-        };
-        let h = handler(&full).unwrap();
-        let mut out = BytesMut::new();
-        let mut enc = Encoder::new(&mut out, Protocol::Resp2);
-        let mut prop = Propagation::default();
-        let mut ctx = ExecCtx {
-            ks: &mut self.ks,
-            db: self.db,
-            now: NOW,
-            enc: &mut enc,
-            prop: &mut prop,
-            dirty: 0,
-            settings: &self.settings,
-            stats: &mut self.stats,
-            may_block: true,
-            block: None,
-        };
-        h(&mut ctx, args);
-        let dirty = ctx.dirty;
-        let prop = prop
-            .resolve(args, dirty > 0)
-            .into_iter()
-            .map(|c| {
-                c.iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            })
-            .collect();
-        Outcome {
-            reply: String::from_utf8_lossy(&out).into_owned(),
-            prop,
-            dirty,
-        }
+        self.ks
+            .set(0, Bytes::copy_from_slice(key.as_bytes()), v, Expiry::Clear);
     }
 }
 
@@ -214,7 +132,7 @@ fn every_name_has_a_handler() {
 
 #[test]
 fn relative_expires_propagate_as_pexpireat() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "k", "v");
     let o = h.run("EXPIRE k 100");
     assert_eq!(o.reply, ":1\r\n");
@@ -240,7 +158,7 @@ fn relative_expires_propagate_as_pexpireat() {
 
 #[test]
 fn past_expires_delete_and_propagate_del_or_unlink() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "k", "v");
     let o = h.run("EXPIRE k -1");
     assert_eq!(o.reply, ":1\r\n");
@@ -264,7 +182,7 @@ fn past_expires_delete_and_propagate_del_or_unlink() {
 
 #[test]
 fn expire_conditions_and_errors() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "k", "v");
     for (line, reply) in [
         ("EXPIRE k 10 XX", ":0\r\n"),
@@ -313,7 +231,7 @@ fn expire_conditions_and_errors() {
 
 #[test]
 fn ttl_family_and_persist() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "k", "v");
     assert_eq!(h.run("TTL nokey").reply, ":-2\r\n");
     assert_eq!(h.run("PTTL k").reply, ":-1\r\n");
@@ -338,7 +256,7 @@ fn ttl_family_and_persist() {
 
 #[test]
 fn del_unlink_exists_touch_and_stats() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "a", "1");
     h.set_str(0, "b", "2");
     let o = h.run("EXISTS a b nokey a");
@@ -361,7 +279,7 @@ fn del_unlink_exists_touch_and_stats() {
 
 #[test]
 fn type_dbsize_randomkey_keys_scan() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     assert_eq!(h.run("RANDOMKEY").reply, "$-1\r\n");
     assert_eq!(h.run("SCAN 0").reply, "*2\r\n$1\r\n0\r\n*0\r\n");
     h.set_str(0, "key", "v");
@@ -393,7 +311,7 @@ fn type_dbsize_randomkey_keys_scan() {
 
 #[test]
 fn rename_move_copy() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     assert_eq!(h.run("RENAME a b").reply, "-ERR no such key\r\n");
     assert_eq!(h.run("RENAMENX a b").reply, "-ERR no such key\r\n");
     h.set_str(0, "a", "v");
@@ -452,7 +370,7 @@ fn rename_move_copy() {
 
 #[test]
 fn swapdb_and_flushes() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_str(0, "a", "v");
     for (line, err) in [
         ("SWAPDB x 1", "-ERR invalid first DB index\r\n"),
@@ -483,7 +401,7 @@ fn swapdb_and_flushes() {
 
 #[test]
 fn object_subcommands() {
-    let mut h = Harness::new();
+    let mut h = Env::new();
     h.set_int("small", 12);
     h.set_int("big", 12345);
     h.set_str(0, "s", "hello");

@@ -13,7 +13,10 @@ fn set_get_and_dirty() {
     let o = e.run("HSET h a 1 b 2 a 3");
     assert_eq!(o.reply, ":2\r\n");
     assert_eq!(o.dirty, 3);
-    assert_eq!(o.prop, vec!["HSET h a 1 b 2 a 3"]);
+    assert_eq!(
+        o.prop,
+        vec![vec!["HSET", "h", "a", "1", "b", "2", "a", "3"]]
+    );
     assert_eq!(e.r("HGET h a"), "$1\r\n3\r\n");
     assert_eq!(
         e.r("HGETALL h"),
@@ -70,7 +73,7 @@ fn increments() {
     );
     let o = e.run("HINCRBYFLOAT h f 10.5");
     assert_eq!(o.reply, "$4\r\n10.5\r\n");
-    assert_eq!(o.prop, vec!["HSET h f 10.5"]);
+    assert_eq!(o.prop, vec![vec!["HSET", "h", "f", "10.5"]]);
     assert_eq!(e.r("HINCRBYFLOAT h f 0.1"), "$4\r\n10.6\r\n");
 }
 

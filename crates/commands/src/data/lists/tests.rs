@@ -83,8 +83,8 @@ fn pops_and_counts() {
         err("ERR wrong number of arguments for 'lpop' command")
     );
     let o = e.run("LPOP l 5");
-    assert_eq!((o.reply, o.dirty), (arr(&["b"]), 1));
-    assert_eq!(o.prop, vec!["LPOP l 5"]);
+    assert_eq!((o.reply.as_str(), o.dirty), (arr(&["b"]).as_str(), 1));
+    assert_eq!(o.lines(), vec!["LPOP l 5"]);
     assert!(!e.ks.exists(0, b"l", NOW));
     assert_eq!(e.run_proto("LPOP nope 1", Protocol::Resp3).reply, "_\r\n");
 }
@@ -98,7 +98,7 @@ fn lmpop_rewrites() {
         o.reply,
         format!("*2\r\n{}{}", bulk("b"), arr(&["3", "2", "1"]))
     );
-    assert_eq!(o.prop, vec!["RPOP b 3"]);
+    assert_eq!(o.lines(), vec!["RPOP b 3"]);
     assert_eq!(o.dirty, 3);
     assert_eq!(e.r("LMPOP 1 a LEFT"), NIL_ARRAY);
     assert_eq!(
@@ -129,7 +129,7 @@ fn blocking_pops() {
     e.r("RPUSH b x y");
     let o = e.run("BLPOP a b 0");
     assert_eq!(o.reply, arr(&["b", "x"]));
-    assert_eq!(o.prop, vec!["LPOP b"]);
+    assert_eq!(o.lines(), vec!["LPOP b"]);
     assert_eq!(e.prop("BLMPOP 0 1 b RIGHT COUNT 9"), vec!["RPOP b 1"]);
     assert_eq!(e.r("BRPOP a b 0"), NIL_ARRAY);
     assert_eq!(e.r("BRPOP a -1"), err("ERR timeout is negative"));
@@ -164,8 +164,8 @@ fn moves() {
     let mut e = Env::new();
     e.r("RPUSH s a b c");
     let o = e.run("LMOVE s d LEFT RIGHT");
-    assert_eq!((o.reply, o.dirty), (bulk("a"), 1));
-    assert_eq!(o.prop, vec!["LMOVE s d LEFT RIGHT"]);
+    assert_eq!((o.reply.as_str(), o.dirty), (bulk("a").as_str(), 1));
+    assert_eq!(o.lines(), vec!["LMOVE s d LEFT RIGHT"]);
     assert_eq!(e.r("RPOPLPUSH s s"), bulk("c"));
     assert_eq!(e.r("LRANGE s 0 -1"), arr(&["c", "b"]));
     assert_eq!(e.r("LMOVE nope d LEFT LEFT"), NIL);

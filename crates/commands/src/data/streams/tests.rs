@@ -72,20 +72,20 @@ mod commands {
         let o = e.run("XADD s * f v");
         assert_eq!(o.reply, "$15\r\n1700000000000-0\r\n");
         assert_eq!(o.dirty, 1);
-        assert_eq!(o.prop, vec!["XADD s 1700000000000-0 f v"]);
+        assert_eq!(o.lines(), vec!["XADD s 1700000000000-0 f v"]);
         let o = e.run("XADD s * f v");
-        assert_eq!(o.prop, vec!["XADD s 1700000000000-1 f v"]);
+        assert_eq!(o.lines(), vec!["XADD s 1700000000000-1 f v"]);
         let o = e.run("XADD s 1700000000000-* f v");
-        assert_eq!(o.prop, vec!["XADD s 1700000000000-2 f v"]);
+        assert_eq!(o.lines(), vec!["XADD s 1700000000000-2 f v"]);
         let o = e.run("XADD s MAXLEN ~ 1 1800000000000-5 f v");
-        assert_eq!(o.prop, vec!["XADD s MAXLEN = 4 1800000000000-5 f v"]);
+        assert_eq!(o.lines(), vec!["XADD s MAXLEN = 4 1800000000000-5 f v"]);
         let o = e.run("XADD s MAXLEN = 1 1800000000000-6 f v");
-        assert_eq!(o.prop, vec!["XADD s MAXLEN = 1 1800000000000-6 f v"]);
+        assert_eq!(o.lines(), vec!["XADD s MAXLEN = 1 1800000000000-6 f v"]);
         let o = e.run("XTRIM s MINID ~ 0");
         assert_eq!((o.reply.as_str(), o.dirty, o.prop.len()), (":0\r\n", 0, 0));
         let o = e.run("XADD s NOMKSTREAM MINID ~ 9 LIMIT 5 1800000000000-7 f v");
         assert_eq!(
-            o.prop,
+            o.lines(),
             // The first ID with tombstones included (`streamGetEdgeID(s, 1, 0)`).
             vec!["XADD s NOMKSTREAM MINID = 1700000000000-0 LIMIT 5 1800000000000-7 f v"]
         );
@@ -101,7 +101,7 @@ mod commands {
         assert_eq!(o.dirty, 2);
         let t = NOW.to_string();
         assert_eq!(
-            o.prop,
+            o.lines(),
             vec![
                 format!("XCLAIM s g c 0 1-0 TIME {t} RETRYCOUNT 1 FORCE JUSTID LASTID 1-0"),
                 format!("XCLAIM s g c 0 2-0 TIME {t} RETRYCOUNT 1 FORCE JUSTID LASTID 2-0"),
@@ -110,7 +110,7 @@ mod commands {
         e.r("XADD s 3-0 a 3");
         let o = e.run("XREADGROUP GROUP g d NOACK STREAMS s >");
         assert_eq!(
-            o.prop,
+            o.lines(),
             vec![
                 "XGROUP CREATECONSUMER s g d".to_string(),
                 "XGROUP SETID s g 3-0 ENTRIESREAD 3".to_string(),
@@ -125,7 +125,7 @@ mod commands {
             "*3\r\n$3\r\n0-0\r\n*2\r\n$3\r\n1-0\r\n$3\r\n2-0\r\n*0\r\n"
         );
         assert_eq!(o.prop.len(), 2);
-        assert!(o.prop[0].starts_with("XCLAIM s g x 0 1-0 TIME"));
+        assert!(o.lines()[0].starts_with("XCLAIM s g x 0 1-0 TIME"));
     }
 
     #[test]
