@@ -27,6 +27,7 @@ pub mod corpus;
 pub mod diff;
 pub mod normalize;
 pub mod probe;
+pub mod proxy;
 pub mod resp;
 pub mod server;
 

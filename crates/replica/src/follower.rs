@@ -86,6 +86,8 @@ pub struct Follower {
     pre_psync: bool,
     /// A transfer was announced to the handler and not finished.
     transfer_open: bool,
+    /// PSYNC was sent and its reply not read yet (for the log line of a cut link).
+    awaiting_psync_reply: bool,
 }
 
 /// The socket plus what was read from it but not used yet.
@@ -169,6 +171,7 @@ impl Follower {
             db: 0,
             pre_psync: false,
             transfer_open: false,
+            awaiting_psync_reply: false,
         };
         f.publish();
         Ok(f)
@@ -263,9 +266,21 @@ impl Follower {
                 FollowerError::Io(e) => warn!("I/O error trying to sync with MASTER: {e}"),
                 other => warn!("{other}"),
             }
+        } else if self.status.snapshot().state == LinkState::Handshake
+            && matches!(err, FollowerError::ConnectionClosed)
+        {
+            // Redis's `receiveSynchronousResponse` wording for a reply that never came
+            // (the `strerror` of a clean EOF is "Success").
+            warn!("Failed to read response from the server: Success");
+            if self.awaiting_psync_reply {
+                warn!("Master did not reply to PSYNC, will try later");
+            } else {
+                warn!("Master did not respond to command during SYNC handshake");
+            }
         } else {
             warn!("{err}");
         }
+        self.awaiting_psync_reply = false;
         if self.transfer_open {
             self.transfer_open = false;
             handler.on_rdb_aborted(err);
@@ -417,12 +432,14 @@ impl Follower {
             }
             return Err(e);
         }
+        self.awaiting_psync_reply = true;
         let reply = loop {
             let line = link.read_line(handshake_timeout).await?;
             if !line.is_empty() {
                 break line;
             }
         };
+        self.awaiting_psync_reply = false;
         let parsed = parse_psync_reply(&reply);
         if failover {
             // Asked once: a later reconnection is an ordinary replica's.
