@@ -43,6 +43,37 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// True when the server on `port` is process `pid` (`INFO server`): a port taken between
+/// the probe and the bind could be answered by another process.
+fn is_own_server(port: u16, pid: u32) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"INFO server\r\n").is_err() {
+        return false;
+    }
+    let want = format!("process_id:{pid}\r\n");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if text.contains(&want) {
+            return true;
+        }
+        if text.contains("process_id:")
+            && text[text.find("process_id:").unwrap_or(0)..].contains("\r\n")
+        {
+            return false;
+        }
+    }
+    false
+}
+
 fn start(extra: &[&str]) -> Option<Server> {
     let dir = std::env::temp_dir().join(format!(
         "tandem-resp-{}-{}",
@@ -70,7 +101,7 @@ fn start(extra: &[&str]) -> Option<Server> {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if is_own_server(port, server.child.id()) {
                 server._dir = dir;
                 return Some(server);
             }
