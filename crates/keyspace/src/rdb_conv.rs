@@ -188,23 +188,16 @@ mod tests {
         ks.set(5, b("set"), Value::Set(s), Expiry::Clear);
         let z = ZSetValue::from_pairs(vec![(b("m"), 1.5), (b("n"), -2.0)], &lim);
         ks.set(5, b("zset"), Value::ZSet(z), Expiry::Clear);
-        let st = tandem_rdb::Stream {
-            entries: vec![
-                tandem_rdb::StreamEntry {
-                    id: tandem_rdb::StreamId::new(1, 0),
-                    fields: vec![(b("k"), b("v"))],
-                },
-                tandem_rdb::StreamEntry {
-                    id: tandem_rdb::StreamId::new(2, 5),
-                    fields: vec![(b("k2"), b("v2"))],
-                },
-            ],
-            last_id: tandem_rdb::StreamId::new(2, 5),
-            first_id: tandem_rdb::StreamId::new(1, 0),
-            max_deleted_id: tandem_rdb::StreamId::default(),
-            entries_added: 2,
-            groups: Vec::new(),
-        };
+        let st = tandem_rdb::Stream::from_entries(vec![
+            tandem_rdb::StreamEntry {
+                id: tandem_rdb::StreamId::new(1, 0),
+                fields: vec![(b("k"), b("v"))],
+            },
+            tandem_rdb::StreamEntry {
+                id: tandem_rdb::StreamId::new(2, 5),
+                fields: vec![(b("k2"), b("v2"))],
+            },
+        ]);
         ks.set(
             5,
             b("stream"),

@@ -109,6 +109,8 @@ enum Phase {
 struct StreamState {
     phase: Phase,
     stream: Stream,
+    /// Live entries in the nodes read so far.
+    live: u64,
     groups_left: u64,
     pel_left: u64,
     consumers_left: u64,
@@ -583,6 +585,7 @@ impl Decoder {
                     _ => Body::Stream(Box::new(StreamState {
                         phase: Phase::Nodes,
                         stream: Stream::default(),
+                        live: 0,
                         groups_left: 0,
                         pel_left: 0,
                         consumers_left: 0,
@@ -875,7 +878,8 @@ fn stream_step(
                     st.phase = Phase::Meta;
                     continue;
                 }
-                let Some(entries) = cur.run(|i| {
+                let last_master = st.stream.nodes.last().map(|n| n.master_id);
+                let Some(node) = cur.run(|i| {
                     let at = i;
                     let (i, key) = string_cow(i)?;
                     if key.len() != 16 {
@@ -885,17 +889,26 @@ fn stream_step(
                         ms: u64::from_be_bytes(key[..8].try_into().unwrap_or([0; 8])),
                         seq: u64::from_be_bytes(key[8..].try_into().unwrap_or([0; 8])),
                     };
+                    if let Some(prev) = last_master {
+                        if master == prev {
+                            return corrupt(at, "Listpack re-added with existing key");
+                        }
+                        if master < prev {
+                            return corrupt(at, "stream node keys out of order");
+                        }
+                    }
                     let at = i;
                     let (i, lp) = string_cow(i)?;
                     match decode_node(master, &lp) {
-                        Ok(e) => Ok((i, e)),
+                        Ok(n) => Ok((i, n)),
                         Err(reason) => corrupt(at, reason),
                     }
                 })?
                 else {
                     return Ok(false);
                 };
-                st.stream.entries.extend(entries);
+                st.live += node.live().count() as u64;
+                st.stream.nodes.push(node);
                 *nodes_left -= 1;
             }
             Phase::Meta => {
@@ -917,7 +930,7 @@ fn stream_step(
                 else {
                     return Ok(false);
                 };
-                if length != st.stream.entries.len() as u64 {
+                if length != st.live {
                     return Err(Fail {
                         at: cur.pos,
                         kind: PKind::Corrupt("stream length differs from its live entries"),
@@ -926,7 +939,7 @@ fn stream_step(
                 let s = &mut st.stream;
                 s.last_id = last;
                 s.first_id =
-                    first.unwrap_or_else(|| s.entries.first().map(|e| e.id).unwrap_or_default());
+                    first.unwrap_or_else(|| s.entries().next().map(|e| e.id).unwrap_or_default());
                 s.max_deleted_id = max_del.unwrap_or_default();
                 s.entries_added = added.unwrap_or(length);
                 st.groups_left = groups;

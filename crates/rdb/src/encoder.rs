@@ -12,7 +12,7 @@
 //! | set | intset (11) if all members are integers and ≤ `set_max_intset_entries`; else hashtable (2) |
 //! | zset | listpack (17) if ≤ `zset_max_listpack_entries` members of ≤ `zset_max_listpack_value` bytes; else skiplist (5), highest score first |
 //! | hash | listpack (16) if ≤ `hash_max_listpack_entries` pairs of ≤ `hash_max_listpack_value` bytes; else hashtable (4) |
-//! | stream | type 19 (STREAM_LISTPACKS_2, what 7.0 writes and reads), nodes split like `XADD` does |
+//! | stream | type 19 (STREAM_LISTPACKS_2, what 7.0 writes and reads), one listpack per node of the model, tombstones included |
 //! | module | type 7 with its opcodes |
 //!
 //! Blob strings (listpacks, intsets) go through the same string writer, so
@@ -31,7 +31,7 @@ use crate::model::{
 };
 use crate::num::{d2string, parse_canonical_i64};
 use crate::parse::sort_zset;
-use crate::stream::encode_nodes;
+use crate::stream::encode_node;
 
 /// The RDB version this encoder writes.
 pub const RDB_VERSION: u16 = 10;
@@ -371,13 +371,12 @@ impl ValueWriter {
     }
 
     fn stream(&mut self, out: &mut Vec<u8>, s: &Stream) {
-        let nodes = encode_nodes(&s.entries);
-        put_len(out, nodes.len() as u64);
-        for (master, lp) in &nodes {
-            self.string(out, &master.to_be_bytes());
-            self.string(out, lp);
+        put_len(out, s.nodes.len() as u64);
+        for node in &s.nodes {
+            self.string(out, &node.master_id.to_be_bytes());
+            self.string(out, &encode_node(node));
         }
-        put_len(out, s.entries.len() as u64);
+        put_len(out, s.len() as u64);
         put_id_pair(out, s.last_id);
         put_id_pair(out, s.first_id);
         put_id_pair(out, s.max_deleted_id);

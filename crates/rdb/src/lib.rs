@@ -28,11 +28,11 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | `model` | the value model: [`RdbValue`], [`Stream`], [`Entry`], [`Item`], [`Rdb`] |
+//! | `model` | the value model: [`RdbValue`], [`Stream`] (its [`StreamNode`]s), [`Entry`], [`Item`], [`Rdb`] |
 //! | `parse` | nom streaming parsers: lengths, strings (int, LZF), doubles, records |
 //! | `decoder` | [`Decoder`]: buffering, state machine per record / element, CRC, end forms |
 //! | `blob` | ziplist, listpack, intset, zipmap readers; listpack and intset writers |
-//! | `stream` | stream node listpacks (read and write) |
+//! | `stream` | stream node listpacks (read and write, tombstones kept), packing entries into nodes |
 //! | `encoder` | [`Encoder`], [`EncodeOptions`], [`AuxFields`], DUMP payloads |
 //! | `lzf` | LZF decompressor and liblzf-compatible compressor |
 //! | `checksum` | Redis's CRC64 (`crc::CRC_64_REDIS`) |
@@ -94,5 +94,6 @@ pub use error::Error;
 pub use model::{
     module_type_id, module_type_name, Consumer, ConsumerGroup, Entry, Function, Item,
     LegacyFunction, ModuleAux, ModuleOp, ModuleValue, PendingEntry, Rdb, RdbValue, ResizeDb,
-    Stream, StreamEntry, StreamId,
+    Stream, StreamEntry, StreamId, StreamNode, StreamNodeEntry, STREAM_NODE_MAX_BYTES,
+    STREAM_NODE_MAX_ENTRIES,
 };

@@ -3,6 +3,10 @@
 //! Values are semantic, not encodings: a hash read from a zipmap, a ziplist, a
 //! listpack or a hashtable is the same [`RdbValue::Hash`]. The encoder picks the
 //! encoding again from [`crate::EncodeOptions`], as Redis does when it saves.
+//! Streams are the exception: a [`Stream`] keeps its radix-tree nodes
+//! ([`StreamNode`], deleted entries included), because Redis saves and loads
+//! them as they are and the layout is visible to clients (XINFO's radix-tree
+//! counts, where XADD opens a node, what `XTRIM ~` removes).
 //!
 //! Ordering conventions: lists keep their order; sets and hashes keep the
 //! order found in the file (Redis's iteration order, meaningless but stable);
@@ -76,7 +80,7 @@ impl std::fmt::Display for StreamId {
     }
 }
 
-/// One live stream entry.
+/// One stream entry: an ID and its field/value pairs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEntry {
     /// Its ID.
@@ -85,11 +89,68 @@ pub struct StreamEntry {
     pub fields: Vec<(Bytes, Bytes)>,
 }
 
-/// A stream: entries plus the metadata RDB 10 stores.
+/// One entry of a stream node, as its listpack stores it: live, or deleted (a tombstone
+/// left by `XDEL` or exact trimming, which keeps its fields in Redis's listpack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamNodeEntry {
+    /// The entry.
+    pub entry: StreamEntry,
+    /// True for a tombstone.
+    pub deleted: bool,
+}
+
+/// One node of a stream's radix tree: a listpack keyed by its master ID. Redis writes
+/// each node as it holds it in memory and loads it back as is, so the layout (where nodes
+/// split, which tombstones they keep) survives a save and a load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamNode {
+    /// The master ID (the ID of the entry that opened the node; entries store their IDs
+    /// as deltas from it).
+    pub master_id: StreamId,
+    /// The master entry's field names (entries with exactly these names store only
+    /// their values).
+    pub master_fields: Vec<Bytes>,
+    /// The node's entries in ID order, tombstones included.
+    pub entries: Vec<StreamNodeEntry>,
+}
+
+/// Redis's default `stream-node-max-bytes`.
+pub const STREAM_NODE_MAX_BYTES: usize = 4096;
+/// Redis's default `stream-node-max-entries`.
+pub const STREAM_NODE_MAX_ENTRIES: usize = 100;
+
+impl StreamNode {
+    /// Live entries of this node.
+    pub fn live(&self) -> impl Iterator<Item = &StreamEntry> + '_ {
+        self.entries.iter().filter(|e| !e.deleted).map(|e| &e.entry)
+    }
+
+    /// Packs live entries (in ID order) into nodes as `XADD` does with Redis's default
+    /// limits ([`STREAM_NODE_MAX_ENTRIES`] entries, [`STREAM_NODE_MAX_BYTES`] bytes).
+    pub fn pack(entries: impl IntoIterator<Item = StreamEntry>) -> Vec<StreamNode> {
+        crate::stream::pack_nodes(
+            entries.into_iter(),
+            STREAM_NODE_MAX_ENTRIES,
+            STREAM_NODE_MAX_BYTES,
+        )
+    }
+
+    /// Like [`StreamNode::pack`] with other limits (`stream-node-max-entries`, where 0
+    /// means no limit, and `stream-node-max-bytes`, where 0 means 1 GiB).
+    pub fn pack_with(
+        entries: impl IntoIterator<Item = StreamEntry>,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Vec<StreamNode> {
+        crate::stream::pack_nodes(entries.into_iter(), max_entries, max_bytes)
+    }
+}
+
+/// A stream: its radix-tree nodes plus the metadata RDB 10 stores.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stream {
-    /// Live entries in ID order.
-    pub entries: Vec<StreamEntry>,
+    /// The nodes in master ID order, each exactly as its listpack holds it.
+    pub nodes: Vec<StreamNode>,
     /// The last ID ever generated (may be above the last live entry).
     pub last_id: StreamId,
     /// The first live entry's ID (0-0 when empty).
@@ -100,6 +161,49 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups in name order.
     pub groups: Vec<ConsumerGroup>,
+}
+
+impl Stream {
+    /// A stream holding `entries` (in ID order) as a run of `XADD`s would leave it:
+    /// nodes packed with the default limits, `last_id` and `first_id` the last and first
+    /// entry's, `entries_added` their count, no groups.
+    pub fn from_entries(entries: Vec<StreamEntry>) -> Stream {
+        let first_id = entries.first().map(|e| e.id).unwrap_or_default();
+        let last_id = entries.last().map(|e| e.id).unwrap_or_default();
+        let entries_added = entries.len() as u64;
+        Stream {
+            nodes: StreamNode::pack(entries),
+            last_id,
+            first_id,
+            entries_added,
+            ..Stream::default()
+        }
+    }
+
+    /// The live entries in ID order.
+    pub fn entries(&self) -> impl Iterator<Item = &StreamEntry> + '_ {
+        self.nodes.iter().flat_map(StreamNode::live)
+    }
+
+    /// The live entries, owned, in ID order.
+    pub fn into_entries(self) -> Vec<StreamEntry> {
+        self.nodes
+            .into_iter()
+            .flat_map(|n| n.entries)
+            .filter(|e| !e.deleted)
+            .map(|e| e.entry)
+            .collect()
+    }
+
+    /// Number of live entries (`XLEN`).
+    pub fn len(&self) -> usize {
+        self.nodes.iter().map(|n| n.live().count()).sum()
+    }
+
+    /// True when the stream has no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A consumer group.

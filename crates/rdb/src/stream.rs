@@ -10,18 +10,16 @@
 use bytes::Bytes;
 
 use crate::blob::{listpack_entries, Elem, ListpackWriter};
-use crate::model::{Stream, StreamEntry, StreamId};
+use crate::model::{Stream, StreamEntry, StreamId, StreamNode, StreamNodeEntry};
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
 
-/// Default `stream-node-max-bytes`.
-pub const STREAM_NODE_MAX_BYTES: usize = 4096;
-/// Default `stream-node-max-entries`.
-pub const STREAM_NODE_MAX_ENTRIES: usize = 100;
+/// Redis's `STREAM_LISTPACK_MAX_SIZE`, the byte limit when `stream-node-max-bytes` is 0.
+const LISTPACK_MAX_SIZE: usize = 1 << 30;
 
-/// Live entries of one node listpack whose master ID is `master`.
-pub(crate) fn decode_node(master: StreamId, lp: &[u8]) -> Result<Vec<StreamEntry>, &'static str> {
+/// The node listpack `lp` whose master ID is `master`, entries and tombstones as stored.
+pub(crate) fn decode_node(master: StreamId, lp: &[u8]) -> Result<StreamNode, &'static str> {
     let elems = listpack_entries(lp)?;
     if elems.is_empty() {
         return Err("Empty listpack inside stream");
@@ -40,7 +38,7 @@ pub(crate) fn decode_node(master: StreamId, lp: &[u8]) -> Result<Vec<StreamEntry
         return Err("negative stream node counter");
     }
     let nfields = nfields as usize;
-    if nfields > lp.len() {
+    if nfields > it.len() {
         return Err("stream master field count too large");
     }
     let mut master_fields = Vec::with_capacity(nfields);
@@ -54,7 +52,7 @@ pub(crate) fn decode_node(master: StreamId, lp: &[u8]) -> Result<Vec<StreamEntry
     if int(&mut it)? != 0 {
         return Err("stream master entry terminator missing");
     }
-    let mut out = Vec::new();
+    let mut entries = Vec::new();
     let (mut live, mut dead) = (0i64, 0i64);
     while it.len() > 0 {
         let flags = int(&mut it)?;
@@ -87,79 +85,145 @@ pub(crate) fn decode_node(master: StreamId, lp: &[u8]) -> Result<Vec<StreamEntry
         if int(&mut it)? != expected_lp_count {
             return Err("stream entry lp-count mismatch");
         }
-        if flags & FLAG_DELETED != 0 {
+        let is_deleted = flags & FLAG_DELETED != 0;
+        if is_deleted {
             dead += 1;
         } else {
             live += 1;
-            out.push(StreamEntry { id, fields });
         }
+        entries.push(StreamNodeEntry {
+            entry: StreamEntry { id, fields },
+            deleted: is_deleted,
+        });
     }
     if live != count || dead != deleted {
         return Err("stream node counters do not match its entries");
     }
-    Ok(out)
+    Ok(StreamNode {
+        master_id: master,
+        master_fields,
+        entries,
+    })
 }
 
-/// Split entries into nodes (master ID, listpack) as `XADD` builds them with
-/// the default `stream-node-max-bytes` 4096 and `stream-node-max-entries` 100.
-pub(crate) fn encode_nodes(entries: &[StreamEntry]) -> Vec<(StreamId, Vec<u8>)> {
-    let mut nodes = Vec::new();
-    let mut i = 0;
-    while i < entries.len() {
-        let master = &entries[i];
-        let master_fields: Vec<&Bytes> = master.fields.iter().map(|(k, _)| k).collect();
-        let master_part = |count: usize| {
-            let mut lp = ListpackWriter::new();
-            lp.push_int(count as i64);
-            lp.push_int(0);
-            lp.push_int(master_fields.len() as i64);
-            for f in &master_fields {
-                lp.push(f);
-            }
-            lp.push_int(0);
-            lp
-        };
-        // The master part's size does not change while count stays <= 127.
-        let master_bytes = master_part(1).total_bytes();
-        let mut body = ListpackWriter::new();
-        let mut n = 0usize;
-        while i < entries.len() {
-            let e = &entries[i];
-            // streamAppendItem opens a new node when the tail node's listpack
-            // plus the new entry's field/value bytes reach the byte limit, or
-            // when it already holds the maximum number of entries.
-            let lp_bytes = master_bytes + body.total_bytes() - 7;
-            let ele_len: usize = e.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
-            if n > 0
-                && (lp_bytes + ele_len >= STREAM_NODE_MAX_BYTES || n >= STREAM_NODE_MAX_ENTRIES)
-            {
-                break;
-            }
-            let same = e.fields.len() == master_fields.len()
-                && e.fields
-                    .iter()
-                    .zip(&master_fields)
-                    .all(|((k, _), m)| k == *m);
-            body.push_int(if same { FLAG_SAMEFIELDS } else { 0 });
-            body.push_int(e.id.ms.wrapping_sub(master.id.ms) as i64);
-            body.push_int(e.id.seq.wrapping_sub(master.id.seq) as i64);
-            if same {
-                for (_, v) in &e.fields {
-                    body.push(v);
-                }
-                body.push_int(3 + e.fields.len() as i64);
-            } else {
-                body.push_int(e.fields.len() as i64);
-                for (k, v) in &e.fields {
-                    body.push(k);
-                    body.push(v);
-                }
-                body.push_int(4 + 2 * e.fields.len() as i64);
-            }
-            n += 1;
-            i += 1;
+/// The listpack of `node`, as Redis lays it out: the master entry (live count, deleted
+/// count, master field names, 0), then each entry (flags, ID deltas, [field count and
+/// names,] values, lp-count).
+pub(crate) fn encode_node(node: &StreamNode) -> Vec<u8> {
+    let live = node.entries.iter().filter(|e| !e.deleted).count();
+    let dead = node.entries.len() - live;
+    let mut lp = master_part(&node.master_fields, live as i64, dead as i64);
+    for e in &node.entries {
+        push_entry(
+            &mut lp,
+            node.master_id,
+            &node.master_fields,
+            &e.entry,
+            e.deleted,
+        );
+    }
+    lp.finish()
+}
+
+fn master_part(names: &[Bytes], live: i64, dead: i64) -> ListpackWriter {
+    let mut lp = ListpackWriter::new();
+    lp.push_int(live);
+    lp.push_int(dead);
+    lp.push_int(names.len() as i64);
+    for f in names {
+        lp.push(f);
+    }
+    lp.push_int(0);
+    lp
+}
+
+fn push_entry(
+    lp: &mut ListpackWriter,
+    master: StreamId,
+    names: &[Bytes],
+    e: &StreamEntry,
+    deleted: bool,
+) {
+    // streamAppendItem sets SAMEFIELDS when the names are exactly the master entry's.
+    let same =
+        e.fields.len() == names.len() && e.fields.iter().zip(names).all(|((k, _), m)| k == m);
+    let mut flags = if same { FLAG_SAMEFIELDS } else { 0 };
+    if deleted {
+        flags |= FLAG_DELETED;
+    }
+    lp.push_int(flags);
+    lp.push_int(e.id.ms.wrapping_sub(master.ms) as i64);
+    lp.push_int(e.id.seq.wrapping_sub(master.seq) as i64);
+    if same {
+        for (_, v) in &e.fields {
+            lp.push(v);
         }
-        nodes.push((master.id, master_part(n).concat(body)));
+        lp.push_int(3 + e.fields.len() as i64);
+    } else {
+        lp.push_int(e.fields.len() as i64);
+        for (k, v) in &e.fields {
+            lp.push(k);
+            lp.push(v);
+        }
+        lp.push_int(4 + 2 * e.fields.len() as i64);
+    }
+}
+
+/// Bytes of a listpack integer element (encoding plus its one-byte back-length).
+fn int_size(v: i64) -> usize {
+    let mut lp = ListpackWriter::new();
+    lp.push_int(v);
+    lp.total_bytes() - 7
+}
+
+/// Split live entries into nodes as `XADD` builds them under the limits
+/// `stream-node-max-entries` (0: none) and `stream-node-max-bytes` (0: 1 GiB).
+pub(crate) fn pack_nodes(
+    entries: impl Iterator<Item = StreamEntry>,
+    max_entries: usize,
+    max_bytes: usize,
+) -> Vec<StreamNode> {
+    let max_bytes = if max_bytes == 0 || max_bytes > LISTPACK_MAX_SIZE {
+        LISTPACK_MAX_SIZE
+    } else {
+        max_bytes
+    };
+    let mut nodes: Vec<StreamNode> = Vec::new();
+    // Listpack bytes of the tail node, less its live-count element.
+    let mut tail_bytes = 0usize;
+    for e in entries {
+        let full = match nodes.last() {
+            None => true,
+            Some(n) => {
+                // streamAppendItem opens a new node when the tail node's listpack plus
+                // the new entry's field and value bytes reach the byte limit, or when the
+                // tail already holds the maximum number of entries.
+                let ele_len: usize = e.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+                let lp_bytes = tail_bytes + int_size(n.entries.len() as i64);
+                lp_bytes + ele_len >= max_bytes
+                    || (max_entries != 0 && n.entries.len() >= max_entries)
+            }
+        };
+        if full {
+            let names: Vec<Bytes> = e.fields.iter().map(|(k, _)| k.clone()).collect();
+            // Header and end byte, the deleted count (0), the master fields part.
+            tail_bytes = master_part(&names, 0, 0).total_bytes() - int_size(0);
+            nodes.push(StreamNode {
+                master_id: e.id,
+                master_fields: names,
+                entries: Vec::new(),
+            });
+        }
+        let Some(n) = nodes.last_mut() else {
+            break;
+        };
+        let mut lp = ListpackWriter::new();
+        push_entry(&mut lp, n.master_id, &n.master_fields, &e, false);
+        tail_bytes += lp.total_bytes() - 7;
+        n.entries.push(StreamNodeEntry {
+            entry: e,
+            deleted: false,
+        });
     }
     nodes
 }
@@ -168,7 +232,7 @@ pub(crate) fn encode_nodes(entries: &[StreamEntry]) -> Vec<(StreamId, Vec<u8>)> 
 /// counter of `id`, or -1 when it cannot be known.
 pub(crate) fn estimate_entries_read(s: &Stream, id: StreamId) -> i64 {
     let added = s.entries_added as i64;
-    let length = s.entries.len() as i64;
+    let length = s.len() as i64;
     if s.entries_added == 0 {
         return 0;
     }
@@ -209,13 +273,59 @@ mod tests {
         lp.push(0xff);
         assert_eq!(lp.len(), 0x34);
         let master = StreamId::new(1, 1);
-        let e = decode_node(master, &lp).unwrap();
+        let node = decode_node(master, &lp).unwrap();
+        let e: Vec<StreamEntry> = node.live().cloned().collect();
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].id, StreamId::new(2, 0));
         assert_eq!(e[1].fields.len(), 2);
-        let nodes = encode_nodes(&e);
+        assert_eq!(encode_node(&node), lp);
+        let nodes = StreamNode::pack(e);
         assert_eq!(nodes.len(), 1);
-        assert_eq!(nodes[0].0, master);
-        assert_eq!(nodes[0].1, lp);
+        assert_eq!(nodes[0], node);
+    }
+
+    fn entry(ms: u64, fields: &[(&str, &str)]) -> StreamEntry {
+        StreamEntry {
+            id: StreamId::new(ms, 0),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (Bytes::from(k.to_string()), Bytes::from(v.to_string())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tombstones_round_trip() {
+        let mut node = StreamNode::pack((1..=4).map(|i| entry(i, &[("f", "v")])))
+            .pop()
+            .unwrap();
+        node.entries[1].deleted = true;
+        node.entries[3].deleted = true;
+        node.entries.push(StreamNodeEntry {
+            entry: entry(9, &[("other", "12345")]),
+            deleted: false,
+        });
+        let lp = encode_node(&node);
+        assert_eq!(decode_node(node.master_id, &lp).unwrap(), node);
+        // Counters that do not add up are rejected.
+        let mut bad = lp.clone();
+        bad[6] = 4;
+        assert!(decode_node(node.master_id, &bad).is_err());
+    }
+
+    #[test]
+    fn packing_follows_the_limits() {
+        let all: Vec<StreamEntry> = (1..=12).map(|i| entry(i, &[("f", "v")])).collect();
+        let sizes = |nodes: Vec<StreamNode>| -> Vec<usize> {
+            nodes.iter().map(|n| n.entries.len()).collect()
+        };
+        assert_eq!(sizes(StreamNode::pack_with(all.clone(), 5, 0)), [5, 5, 2]);
+        assert_eq!(sizes(StreamNode::pack_with(all.clone(), 0, 0)), [12]);
+        assert_eq!(sizes(StreamNode::pack(all.clone())), [12]);
+        // Each entry takes 6 listpack bytes; the empty node with master "f" 14 + 2 for
+        // the count: a new node opens when bytes + 2 (field and value) reach the limit.
+        let nodes = StreamNode::pack_with(all, 0, 40);
+        assert!(nodes.iter().all(|n| encode_node(n).len() < 40 + 6));
+        assert!(nodes.len() > 1);
     }
 }

@@ -14,7 +14,7 @@ use common::{
 use tandem_rdb::blob::ListpackWriter;
 use tandem_rdb::{
     decode_all, Consumer, ConsumerGroup, Entry, PendingEntry, RdbValue, Stream, StreamEntry,
-    StreamId,
+    StreamId, StreamNode,
 };
 
 fn b(s: impl AsRef<[u8]>) -> Bytes {
@@ -198,7 +198,7 @@ fn rdb9() -> (Vec<u8>, Vec<Entry>) {
         0,
         "st:v1",
         RdbValue::Stream(Box::new(Stream {
-            entries: vec![
+            nodes: StreamNode::pack(vec![
                 StreamEntry {
                     id: StreamId::new(1, 1),
                     fields: vec![(b("f"), b("v"))],
@@ -207,7 +207,7 @@ fn rdb9() -> (Vec<u8>, Vec<Entry>) {
                     id: StreamId::new(1, 2),
                     fields: vec![(b("f"), b("w")), (b("g"), b("x"))],
                 },
-            ],
+            ]),
             last_id: StreamId::new(1, 2),
             first_id: StreamId::new(1, 1),
             max_deleted_id: StreamId::default(),

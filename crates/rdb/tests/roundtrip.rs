@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use tandem_rdb::{
     decode_all, dump_payload, encode_to_vec, parse_dump_payload, AuxFields, Consumer,
     ConsumerGroup, Decoder, EncodeOptions, Entry, Item, PendingEntry, Rdb, RdbValue, Stream,
-    StreamEntry, StreamId,
+    StreamEntry, StreamId, StreamNode,
 };
 
 fn elem() -> impl Strategy<Value = Bytes> {
@@ -42,59 +42,84 @@ fn stream() -> impl Strategy<Value = Stream> {
         0usize..3,
         0u64..5,
         -1i64..100,
+        (0usize..8, prop_oneof![Just(0usize), 20usize..300]),
+        vec(any::<bool>(), 0..30),
     )
-        .prop_map(|(raw, ngroups, extra, read)| {
-            let mut id = StreamId::new(1_600_000_000_000, 0);
-            let mut entries = Vec::new();
-            for (dms, seq, fields) in raw {
-                id = if dms % 3 == 0 {
-                    StreamId::new(id.ms, id.seq + 1 + seq)
-                } else {
-                    StreamId::new(id.ms + dms, seq)
-                };
-                entries.push(StreamEntry { id, fields });
-            }
-            let ids: Vec<StreamId> = entries.iter().map(|e| e.id).collect();
-            let groups = (0..ngroups)
-                .map(|g| {
-                    let pel: Vec<StreamId> = ids.iter().copied().take(g * 3).collect();
-                    ConsumerGroup {
-                        name: Bytes::from(format!("group{g}")),
-                        last_id: pel.last().copied().unwrap_or_default(),
-                        entries_read: read,
-                        pel: pel
-                            .iter()
-                            .map(|&id| PendingEntry {
-                                id,
-                                delivery_time: 1_600_000_000_000 + id.seq as i64,
-                                delivery_count: id.seq + 1,
-                            })
-                            .collect(),
-                        consumers: if pel.is_empty() {
-                            vec![]
-                        } else {
-                            vec![Consumer {
-                                name: Bytes::from_static(b"c"),
-                                seen_time: 7,
-                                active_time: None,
-                                pending: pel,
-                            }]
-                        },
-                    }
-                })
-                .collect();
-            Stream {
-                first_id: ids.first().copied().unwrap_or_default(),
-                last_id: ids
-                    .last()
-                    .map(|l| StreamId::new(l.ms + extra, 0))
-                    .unwrap_or(StreamId::new(extra, 1)),
-                max_deleted_id: StreamId::default(),
-                entries_added: ids.len() as u64 + extra,
-                groups,
-                entries,
-            }
-        })
+        .prop_map(
+            |(raw, ngroups, extra, read, (max_entries, max_bytes), tombs)| {
+                let mut id = StreamId::new(1_600_000_000_000, 0);
+                let mut entries = Vec::new();
+                for (dms, seq, fields) in raw {
+                    id = if dms % 3 == 0 {
+                        StreamId::new(id.ms, id.seq + 1 + seq)
+                    } else {
+                        StreamId::new(id.ms + dms, seq)
+                    };
+                    entries.push(StreamEntry { id, fields });
+                }
+                let ids: Vec<StreamId> = entries.iter().map(|e| e.id).collect();
+                let groups = (0..ngroups)
+                    .map(|g| {
+                        let pel: Vec<StreamId> = ids.iter().copied().take(g * 3).collect();
+                        ConsumerGroup {
+                            name: Bytes::from(format!("group{g}")),
+                            last_id: pel.last().copied().unwrap_or_default(),
+                            entries_read: read,
+                            pel: pel
+                                .iter()
+                                .map(|&id| PendingEntry {
+                                    id,
+                                    delivery_time: 1_600_000_000_000 + id.seq as i64,
+                                    delivery_count: id.seq + 1,
+                                })
+                                .collect(),
+                            consumers: if pel.is_empty() {
+                                vec![]
+                            } else {
+                                vec![Consumer {
+                                    name: Bytes::from_static(b"c"),
+                                    seen_time: 7,
+                                    active_time: None,
+                                    pending: pel,
+                                }]
+                            },
+                        }
+                    })
+                    .collect();
+                Stream {
+                    first_id: ids.first().copied().unwrap_or_default(),
+                    last_id: ids
+                        .last()
+                        .map(|l| StreamId::new(l.ms + extra, 0))
+                        .unwrap_or(StreamId::new(extra, 1)),
+                    max_deleted_id: StreamId::default(),
+                    entries_added: ids.len() as u64 + extra,
+                    groups,
+                    nodes: with_tombstones(entries, max_entries, max_bytes, &tombs),
+                }
+            },
+        )
+}
+
+/// Entries packed into nodes under the given limits, then the ones `tombs` marks flagged
+/// deleted (XDEL keeps them in their node), keeping at least one live entry per node as
+/// Redis does (a node goes when its last live entry does).
+fn with_tombstones(
+    entries: Vec<StreamEntry>,
+    max_entries: usize,
+    max_bytes: usize,
+    tombs: &[bool],
+) -> Vec<StreamNode> {
+    let mut nodes = StreamNode::pack_with(entries, max_entries, max_bytes);
+    let mut k = 0;
+    for n in &mut nodes {
+        let last = n.entries.len().saturating_sub(1);
+        for (i, e) in n.entries.iter_mut().enumerate() {
+            e.deleted = i != last && tombs.get(k).copied().unwrap_or(false);
+            k += 1;
+        }
+    }
+    nodes
 }
 
 fn value() -> impl Strategy<Value = RdbValue> {

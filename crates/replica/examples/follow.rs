@@ -27,7 +27,7 @@ fn summary(v: &RdbValue) -> String {
         RdbValue::Set(s) => format!("set of {}", s.len()),
         RdbValue::ZSet(z) => format!("zset of {}", z.len()),
         RdbValue::Hash(h) => format!("hash of {}", h.len()),
-        RdbValue::Stream(s) => format!("stream of {}", s.entries.len()),
+        RdbValue::Stream(s) => format!("stream of {}", s.len()),
         other => other.type_name().to_owned(),
     }
 }

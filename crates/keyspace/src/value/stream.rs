@@ -24,7 +24,9 @@
 //! PEL (IDs of the group PEL they own).
 //!
 //! [`StreamValue::to_rdb`] / [`StreamValue::from_rdb`] carry everything through the RDB
-//! crate's `Stream` model (the node layout is rebuilt on load with the default limits).
+//! crate's `Stream` model, node by node: Redis saves each node's listpack as it holds it
+//! (tombstones included) and loads it back as is, so the layout survives a save and a
+//! load, whoever wrote the file.
 
 mod node;
 
@@ -33,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 pub use tandem_rdb::StreamId;
 use tandem_rdb::{
-    Consumer as RdbConsumer, ConsumerGroup, PendingEntry, RdbValue, Stream, StreamEntry,
+    Consumer as RdbConsumer, ConsumerGroup, PendingEntry, RdbValue, Stream, StreamNode,
 };
 
 pub use node::Fields;
@@ -208,13 +210,7 @@ impl StreamValue {
     /// The RDB model of this stream.
     pub fn to_rdb(&self) -> RdbValue {
         let e = &self.entries;
-        let entries: Vec<StreamEntry> = e
-            .iter()
-            .map(|(id, fields)| StreamEntry {
-                id,
-                fields: fields.to_vec(),
-            })
-            .collect();
+        let nodes: Vec<StreamNode> = e.nodes.values().map(Node::to_rdb).collect();
         let groups = self
             .groups
             .iter()
@@ -244,7 +240,7 @@ impl StreamValue {
             })
             .collect();
         RdbValue::Stream(Box::new(Stream {
-            entries,
+            nodes,
             last_id: e.last_id,
             first_id: e.first_id,
             max_deleted_id: e.max_deleted_id,
@@ -253,13 +249,12 @@ impl StreamValue {
         }))
     }
 
-    /// A stream loaded from RDB (nodes laid out as XADD with the default limits would).
+    /// A stream loaded from RDB, each node as the file holds it (tombstones included).
     pub fn from_rdb(s: Stream) -> StreamValue {
         let mut out = StreamValue::new();
-        let limits = NodeLimits::default();
-        for e in s.entries {
-            let fields = e.fields.iter().map(|(f, v)| (&f[..], &v[..]));
-            out.entries.push(e.id, fields, limits);
+        let count = s.nodes.len();
+        for (i, n) in s.nodes.into_iter().enumerate() {
+            out.entries.load_node(n, i + 1 == count);
         }
         out.entries.last_id = s.last_id;
         out.entries.first_id = s.first_id;
@@ -346,6 +341,35 @@ impl Entries {
         self.length += 1;
         if self.length == 1 {
             self.first_id = id;
+        }
+    }
+
+    /// Adds a node loaded from RDB, above every node so far (a later one replaces an
+    /// earlier one with the same master ID, as the file would be corrupt anyway). `tail`:
+    /// XADD may still append to it, so it keeps its room.
+    fn load_node(&mut self, n: StreamNode, tail: bool) {
+        let names = n.master_fields.iter().map(|f| (&f[..], &b""[..]));
+        let (hint_entries, hint_bytes) = if tail {
+            let d = NodeLimits::default();
+            (d.max_entries, d.max_bytes)
+        } else {
+            (n.entries.len(), 0)
+        };
+        let mut node = Node::new(n.master_id, names, hint_entries, hint_bytes);
+        for e in &n.entries {
+            let fields = e.entry.fields.iter().map(|(f, v)| (&f[..], &v[..]));
+            node.push(e.entry.id, fields);
+            if e.deleted {
+                node.delete_at(node.len() - 1);
+            } else {
+                self.length += 1;
+            }
+        }
+        if !tail {
+            node.shrink();
+        }
+        if let Some(old) = self.nodes.insert(n.master_id, node) {
+            self.length -= old.live;
         }
     }
 
@@ -745,8 +769,74 @@ mod tests {
                     e.last_valid_id(),
                     model.keys().next_back().copied().unwrap_or_default()
                 );
+                assert_rdb_round_trip(&e);
             }
         }
+    }
+
+    /// Through an RDB payload and back: the same nodes, tombstones and listpack sizes.
+    fn assert_rdb_round_trip(e: &Entries) {
+        let mut v = StreamValue::new();
+        v.entries = e.clone();
+        let payload =
+            tandem_rdb::dump_payload(&v.to_rdb(), &tandem_rdb::EncodeOptions::default()).unwrap();
+        let RdbValue::Stream(s) = tandem_rdb::parse_dump_payload(&payload).unwrap() else {
+            panic!("not a stream");
+        };
+        for (node, (master, size)) in s.nodes.iter().zip(e.node_sizes()) {
+            assert_eq!(node.master_id, master);
+            let lp = tandem_rdb::dump_payload(
+                &RdbValue::Stream(Box::new(Stream {
+                    nodes: vec![node.clone()],
+                    ..Stream::default()
+                })),
+                &tandem_rdb::EncodeOptions {
+                    compression: false,
+                    ..tandem_rdb::EncodeOptions::default()
+                },
+            )
+            .unwrap();
+            // Type, node count, 17-byte key, listpack length (1 or 2 bytes): the
+            // listpack's header states its size.
+            let at = if lp[19] & 0xc0 == 0x40 { 21 } else { 20 };
+            let total = u32::from_le_bytes([lp[at], lp[at + 1], lp[at + 2], lp[at + 3]]);
+            assert_eq!(total as usize, size);
+        }
+        let back = StreamValue::from_rdb(*s);
+        assert_eq!(back.entries, *e);
+        let sizes: Vec<_> = back.entries.node_sizes().collect();
+        assert_eq!(sizes, e.node_sizes().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn rdb_keeps_nodes_and_tombstones() {
+        let limits = NodeLimits {
+            max_bytes: 4096,
+            max_entries: 5,
+        };
+        let mut e = Entries::default();
+        for i in 1..=23 {
+            e.append(id(i, 1), fv("f", &i.to_string()), limits);
+        }
+        for i in [2, 6, 7, 13] {
+            assert!(e.delete(id(i, 1)));
+        }
+        assert_eq!(e.node_count(), 5);
+        assert_rdb_round_trip(&e);
+        // After a load, XADD keeps filling the tail node up to its 5 entries.
+        let mut v = StreamValue::new();
+        v.entries = e;
+        let RdbValue::Stream(s) = v.to_rdb() else {
+            panic!("not a stream");
+        };
+        assert_eq!(s.nodes[1].entries.len(), 5);
+        assert!(s.nodes[1].entries[0].deleted);
+        let mut back = StreamValue::from_rdb(*s);
+        back.entries.append(id(24, 1), fv("f", "x"), limits);
+        back.entries.append(id(25, 1), fv("f", "x"), limits);
+        assert_eq!(back.entries.node_count(), 5);
+        back.entries.append(id(26, 1), fv("f", "x"), limits);
+        assert_eq!(back.entries.node_count(), 6);
     }
 
     #[test]

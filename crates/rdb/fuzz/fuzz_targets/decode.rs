@@ -2,12 +2,12 @@
 //!
 //! Any input must decode without panicking, whole or fed in chunks (both ways
 //! must agree); a dataset that decodes must re-encode and decode again to the
-//! same number of keys.
+//! same number of keys, and each stream to the same nodes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tandem_rdb::{
-    decode_all, encode_to_vec, parse_dump_payload, Decoder, EncodeOptions, ModulePolicy,
+    decode_all, encode_to_vec, parse_dump_payload, Decoder, EncodeOptions, ModulePolicy, RdbValue,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -45,6 +45,19 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(bytes) = encode_to_vec(&rdb, &EncodeOptions::default()) {
                 let again = decode_all(&bytes).expect("re-encoded data decodes");
                 assert_eq!(again.entries.len(), rdb.entries.len());
+                // A stream's nodes are written back as read, tombstones included.
+                for e in &rdb.entries {
+                    if let RdbValue::Stream(s) = &e.value {
+                        assert!(again.entries.iter().any(|a| a.db == e.db
+                            && a.key == e.key
+                            && matches!(&a.value, RdbValue::Stream(t)
+                                if t.nodes == s.nodes
+                                    && t.last_id == s.last_id
+                                    && t.first_id == s.first_id
+                                    && t.max_deleted_id == s.max_deleted_id
+                                    && t.entries_added == s.entries_added)));
+                    }
+                }
             }
         }
         let _ = Decoder::new()

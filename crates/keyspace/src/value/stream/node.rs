@@ -11,9 +11,9 @@
 //!   common case) only the values, each as a varint length and its bytes; otherwise a
 //!   varint field count, then each name and value as length and bytes.
 //!
-//! Deleting an entry sets its flag bit in place; once deleted bodies make up more than
-//! half of the buffer the node is compacted, dropping their bodies (a tombstone keeps its
-//! flag and ID, which ID lookups, `~` trimming and `streamGetEdgeID` still need).
+//! Deleting an entry sets its flag bit in place and keeps its body, as Redis's listpack
+//! does: a tombstone's ID serves ID lookups, `~` trimming and `streamGetEdgeID`, and its
+//! fields are saved to RDB, so a saved node is the listpack Redis would write.
 //!
 //! Next to the bytes the node tracks the size its listpack would have in Redis
 //! ([`Node::lp_bytes`]); that figure, not the buffer's length, decides when a node is full.
@@ -114,13 +114,11 @@ pub(super) struct Node {
     /// Where each entry starts in `data`.
     offsets: Vec<u32>,
     data: Vec<u8>,
-    /// Bytes of deleted entries' bodies still in `data`.
-    dead_bytes: usize,
 }
 
 impl PartialEq for Node {
-    /// Nodes are equal when they hold the same entries with the same accounting, however
-    /// their buffers were compacted.
+    /// Nodes are equal when they hold the same entries with the same accounting, whatever
+    /// room their buffers reserve.
     fn eq(&self, other: &Node) -> bool {
         self.master == other.master
             && self.master_fields == other.master_fields
@@ -168,7 +166,6 @@ impl Node {
             body_bytes: 0,
             offsets: Vec::with_capacity(entries_hint),
             data: Vec::with_capacity(max_bytes.min(4096)),
-            dead_bytes: 0,
         }
     }
 
@@ -279,25 +276,8 @@ impl Node {
 
     /// Entry `i`: its ID and, unless deleted, its fields.
     pub(super) fn entry(&self, i: usize) -> Option<(StreamId, Option<Fields<'_>>)> {
-        let (flag, id, mut body) = self.parts(i)?;
-        if flag & FLAG_DELETED != 0 {
-            return Some((id, None));
-        }
-        let fields = if flag & FLAG_SAME_FIELDS != 0 {
-            Fields {
-                names: Some(&self.master_fields),
-                body,
-                left: self.master_count,
-            }
-        } else {
-            let left = usize::try_from(take_varint(&mut body)?).ok()?;
-            Fields {
-                names: None,
-                body,
-                left,
-            }
-        };
-        Some((id, Some(fields)))
+        let (id, deleted, fields) = self.raw_entry(i)?;
+        Some((id, (!deleted).then_some(fields)))
     }
 
     /// The first entry index whose ID is at least `id` (`len()` when none).
@@ -331,13 +311,12 @@ impl Node {
 
     /// Flags live entry `i` as deleted; false when it already was.
     pub(super) fn delete_at(&mut self, i: usize) -> bool {
-        let Some((flag, _, body)) = self.parts(i) else {
+        let Some((flag, _, _)) = self.parts(i) else {
             return false;
         };
         if flag & FLAG_DELETED != 0 {
             return false;
         }
-        let body_len = body.len();
         let Some(f) = self
             .offsets
             .get(i)
@@ -348,29 +327,56 @@ impl Node {
         *f |= FLAG_DELETED;
         self.live -= 1;
         self.deleted += 1;
-        self.dead_bytes += body_len;
-        if self.dead_bytes > 64 && self.dead_bytes * 2 > self.data.len() {
-            self.compact();
-        }
         true
     }
 
-    /// Rewrites `data` without the bodies of deleted entries.
-    fn compact(&mut self) {
-        let mut data = Vec::with_capacity(self.data.len() - self.dead_bytes);
-        let mut offsets = Vec::with_capacity(self.offsets.len());
-        for i in 0..self.len() {
-            let (Some(&start), Some((flag, _, body, end))) = (self.offsets.get(i), self.layout(i))
-            else {
-                continue;
-            };
-            let keep = if flag & FLAG_DELETED != 0 { body } else { end };
-            offsets.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
-            data.extend_from_slice(self.data.get(start as usize..keep).unwrap_or(&[]));
+    /// The node in the RDB model: master ID and names, every entry with its fields.
+    pub(super) fn to_rdb(&self) -> tandem_rdb::StreamNode {
+        let entries = (0..self.len())
+            .filter_map(|i| self.raw_entry(i))
+            .map(|(id, deleted, fields)| tandem_rdb::StreamNodeEntry {
+                entry: tandem_rdb::StreamEntry {
+                    id,
+                    fields: fields.to_vec(),
+                },
+                deleted,
+            })
+            .collect();
+        tandem_rdb::StreamNode {
+            master_id: self.master,
+            master_fields: self
+                .master_names()
+                .map(bytes::Bytes::copy_from_slice)
+                .collect(),
+            entries,
         }
-        self.data = data;
-        self.offsets = offsets;
-        self.dead_bytes = 0;
+    }
+
+    /// The master entry's field names.
+    pub(super) fn master_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut p = &self.master_fields[..];
+        std::iter::from_fn(move || take_str(&mut p)).take(self.master_count)
+    }
+
+    /// Entry `i` as its listpack holds it: ID, whether deleted, fields (a tombstone keeps
+    /// its fields).
+    pub(super) fn raw_entry(&self, i: usize) -> Option<(StreamId, bool, Fields<'_>)> {
+        let (flag, id, mut body) = self.parts(i)?;
+        let fields = if flag & FLAG_SAME_FIELDS != 0 {
+            Fields {
+                names: Some(&self.master_fields),
+                body,
+                left: self.master_count,
+            }
+        } else {
+            let left = usize::try_from(take_varint(&mut body)?).ok()?;
+            Fields {
+                names: None,
+                body,
+                left,
+            }
+        };
+        Some((id, flag & FLAG_DELETED != 0, fields))
     }
 
     /// `lpBytes`: header, master entry, entries, terminator.
@@ -504,7 +510,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_round_trip_and_compact() {
+    fn entries_round_trip_and_tombstones() {
         let master = StreamId::new(5, 7);
         let same = [(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"xyz"[..])];
         let other = [(&b"c"[..], &b""[..])];
@@ -537,8 +543,12 @@ mod tests {
         let before = n.clone();
         assert!(n.delete_at(0));
         assert!(!n.delete_at(0));
-        n.compact();
         assert_eq!(n.entry(0).unwrap(), (master, None));
+        let (id, deleted, f) = n.raw_entry(0).unwrap();
+        assert_eq!((id, deleted), (master, true));
+        assert_eq!(f.collect::<Vec<_>>(), same.to_vec());
+        let names: Vec<&[u8]> = n.master_names().collect();
+        assert_eq!(names, [&b"a"[..], &b"b"[..]]);
         assert_eq!(n.entry(3).unwrap().0, ids[3]);
         assert_eq!(n.header(1), (ids[1], false));
         assert_ne!(n, before);
