@@ -149,6 +149,15 @@ impl Keyspace {
         self.dbs.len()
     }
 
+    /// Makes room for `keys` keys in database `db` (an RDB's RESIZEDB hint), so loading
+    /// them does not rehash the table as it grows; capped, since the hint is untrusted.
+    /// Does nothing for a database out of range.
+    pub fn reserve(&mut self, db: usize, keys: u64) {
+        if let Some(d) = self.dbs.get_mut(db) {
+            d.table.reserve(keys);
+        }
+    }
+
     /// While `on`, no key is considered expired (Redis: commands from the master client of a
     /// replica see keys exactly as the master sent them; the master's DEL removes them).
     pub fn set_master_context(&mut self, on: bool) {

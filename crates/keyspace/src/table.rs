@@ -97,6 +97,10 @@ pub(crate) fn segment_of(hash: u64) -> usize {
 /// (EXPIREAT/PEXPIREAT arguments that far in the past delete the key instead).
 const NO_EXPIRE: Millis = Millis::MIN;
 
+/// The most keys [`Table::reserve`] makes room for (a larger hint is a corrupt file, or a
+/// dataset that grows the table as it loads past this size).
+pub(crate) const RESERVE_MAX: u64 = 1 << 24;
+
 /// Longest key stored inside its entry; longer keys get an allocation of their own.
 pub(crate) const INLINE_KEY: usize = 22;
 
@@ -375,6 +379,24 @@ impl Table {
             .map(|e| &mut **e)
     }
 
+    /// Makes room for `keys` keys in all, as Redis's `dictExpand` on an RDB's RESIZEDB hint:
+    /// each segment reserves its expected share plus four standard deviations, so a load
+    /// does not rehash (recomputing every key's hash) while the table grows. The hint is
+    /// untrusted input: at most [`RESERVE_MAX`] keys are reserved.
+    pub(crate) fn reserve(&mut self, keys: u64) {
+        let keys = usize::try_from(keys.min(RESERVE_MAX)).unwrap_or(0);
+        let share = keys / SEGMENTS;
+        if share == 0 {
+            return;
+        }
+        let want = share + 4 * share.isqrt() + 1;
+        for i in 0..SEGMENTS {
+            let seg = self.segment_mut(i);
+            let extra = want.saturating_sub(seg.slots.len());
+            seg.slots.reserve(extra, |e| rehash(e));
+        }
+    }
+
     /// Insert or replace (the access stamp is reset to `access`); returns the previous value.
     pub(crate) fn insert(
         &mut self,
@@ -468,6 +490,34 @@ mod tests {
         }
         assert!(t.get(hash_key(b"a\0"), b"a\0").is_none());
         assert_eq!(t.len(), 5);
+    }
+
+    #[test]
+    fn reserve_sizes_every_segment_and_caps_the_hint() {
+        let mut t = Table::default();
+        let before = t.clone();
+        t.reserve(200_000);
+        let share = 200_000 / SEGMENTS;
+        for i in 0..SEGMENTS {
+            assert!(t.segment(i).slots.capacity() >= share, "segment {i}");
+        }
+        // A snapshot taken before keeps the shared empty segments.
+        assert_eq!(before.segment(0).slots.capacity(), 0);
+        for i in 0..2000 {
+            let k = Bytes::from(format!("k{i}"));
+            t.insert(hash_key(&k), &k, v("x"), None, 0);
+        }
+        assert_eq!(t.len(), 2000);
+        assert!(t.get(hash_key(b"k1999"), b"k1999").is_some());
+        // An absurd hint (a corrupt RESIZEDB) reserves at most RESERVE_MAX keys.
+        let mut huge = Table::default();
+        huge.reserve(u64::MAX);
+        let cap = huge.segment(0).slots.capacity() as u64;
+        assert!(cap >= RESERVE_MAX / SEGMENTS as u64 && cap < 4 * RESERVE_MAX / SEGMENTS as u64);
+        // Nothing to do for a hint under one key per segment.
+        let mut small = Table::default();
+        small.reserve(10);
+        assert_eq!(small.segment(0).slots.capacity(), 0);
     }
 
     #[test]

@@ -589,6 +589,10 @@ struct LoadCounts {
     repl_stream_db: Option<i64>,
     repl_id: Option<[u8; 40]>,
     repl_offset: Option<i64>,
+    /// A RESIZEDB hint (database, keys) met since the last flush: the receiver sizes that
+    /// database's table before its keys arrive (Redis's `dictExpand`), so the load does not
+    /// rehash as the table grows. Set only on the flush that carries it.
+    resize: Option<(usize, u64)>,
 }
 
 impl LoadCounts {
@@ -646,6 +650,7 @@ fn load_stream<R: Read>(
     let mut last_flush = Instant::now();
     let mut delay_calls = 0u64;
     let mut eof = false;
+    let mut db = 0usize;
     loop {
         while let Some(item) = dec.next_item()? {
             match item {
@@ -682,8 +687,15 @@ fn load_stream<R: Read>(
                         last_flush = Instant::now();
                     }
                 }
-                Item::SelectDb(db) if db as usize >= set.databases => {
+                Item::SelectDb(n) if n as usize >= set.databases => {
                     return Err(LoadError::TooManyDbs(set.databases));
+                }
+                Item::SelectDb(n) => db = n as usize,
+                Item::ResizeDb(r) => {
+                    counts.resize = Some((db, r.db_size));
+                    flush(std::mem::take(&mut batch), counts);
+                    counts.resize = None;
+                    last_flush = Instant::now();
                 }
                 Item::Function(_) => {
                     tracing::warn!("Skipping a function library: Tandem has no function engine");
@@ -808,6 +820,9 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
             for (batch, counts) in rx {
                 let mut srv = insert_core.srv.lock();
                 insert_batch(&mut srv, batch);
+                if let Some((db, keys)) = counts.resize {
+                    srv.ks.reserve(db, keys);
+                }
                 srv.persist.last_load_keys_loaded = counts.keys_loaded;
                 srv.persist.last_load_keys_expired = counts.keys_expired;
                 if let Some(l) = srv.persist.loading.as_mut() {
@@ -880,9 +895,13 @@ pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), Load
     let path = rdb_path(&srv.config);
     let settings = LoadSettings::new(&srv.config);
     let mut keys = Vec::new();
+    let mut resizes = Vec::new();
     let loaded = File::open(path).map_err(LoadError::from).and_then(|file| {
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        load_stream(reader, &settings, |batch, _| keys.extend(batch))
+        load_stream(reader, &settings, |batch, counts| {
+            resizes.extend(counts.resize);
+            keys.extend(batch);
+        })
     });
     let counts = match loaded {
         Ok(c) => c,
@@ -896,6 +915,9 @@ pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), Load
             tandem_keyspace::DbTarget::All,
             tandem_keyspace::FreeMode::Sync,
         );
+    }
+    for (db, n) in resizes {
+        srv.ks.reserve(db, n);
     }
     insert_batch(srv, keys);
     srv.persist.last_load_keys_loaded = counts.keys_loaded;

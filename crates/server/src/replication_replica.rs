@@ -565,6 +565,8 @@ struct Staging {
     error: Option<String>,
     /// AUX fields, logged when the load is applied (Redis logs them while loading).
     aux: Vec<(Bytes, Bytes)>,
+    /// The database of the last SELECTDB (where a RESIZEDB hint applies).
+    db: usize,
 }
 
 /// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
@@ -660,6 +662,7 @@ fn loader_thread(
                     keys_loaded: 0,
                     error: None,
                     aux: Vec::new(),
+                    db: 0,
                 });
             }
             LoadMsg::Item(item, object_type) => {
@@ -712,8 +715,9 @@ fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
             match rdb_conv::from_rdb_stored(e.value, &st.ks.config().limits, object_type) {
                 Ok(value) => {
                     let expiry = e.expire_ms.map_or(Expiry::Clear, Expiry::At);
-                    // A copy: the decoded key may share a large read buffer.
-                    st.ks.set(db, Bytes::copy_from_slice(&e.key), value, expiry);
+                    // The keyspace copies the key's bytes into its entry, so the decoded
+                    // key (maybe a slice of a large read buffer) is not kept.
+                    st.ks.set(db, e.key, value, expiry);
                     st.keys_loaded += 1;
                 }
                 Err(ConvError::Module(name)) => {
@@ -726,6 +730,9 @@ fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
         Item::SelectDb(db) if db as usize >= st.ks.databases() => {
             st.error = Some(too_many_dbs(st.ks.databases()));
         }
+        Item::SelectDb(db) => st.db = db as usize,
+        // Sized up front, as Redis's `dictExpand`: no rehash while a million keys arrive.
+        Item::ResizeDb(r) => st.ks.reserve(st.db, r.db_size),
         Item::Aux { key, value } => st.aux.push((key, value)),
         Item::Function(_) => {
             tracing::warn!("Skipping a function library: Tandem has no function engine");
