@@ -25,6 +25,7 @@
 
 pub mod corpus;
 pub mod diff;
+pub mod files;
 pub mod normalize;
 pub mod probe;
 pub mod proxy;

@@ -8,11 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use tandem_tests::files::{check_rdb, copy_dump};
 use tandem_tests::probe::{digest, info_field, ok, text, wait_until};
-use tandem_tests::{run_bounded, Flavor, Frame, RespConn, ServerBuilder, ServerProcess};
+use tandem_tests::{Flavor, Frame, RespConn, ServerBuilder, ServerProcess};
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -131,26 +131,6 @@ fn copy_with_dump(from: &mut RespConn, to: &mut RespConn) {
     }
     ok(from, &["SELECT", "0"]);
     ok(to, &["SELECT", "0"]);
-}
-
-fn check_rdb(path: &Path) {
-    let out = run_bounded(
-        Command::new("redis-check-rdb").arg(path),
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("RDB looks OK"),
-        "redis-check-rdb refused {}:\n{stdout}",
-        path.display()
-    );
-}
-
-fn copy_dump(from_dir: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(from_dir.join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
-    dir
 }
 
 #[test]

@@ -14,13 +14,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
+use tandem_tests::files::{check_rdb, copy_dump};
 use tandem_tests::probe::{
     all_types_dataset, cmds, digest, info_field, ok, streams_view, text, wait_until,
 };
-use tandem_tests::{run_bounded, Flavor, Frame, RespConn, ServerProcess};
+use tandem_tests::{Flavor, Frame, RespConn, ServerProcess};
 
 /// Databases the dataset uses.
 const DBS: [usize; 3] = [0, 1, 5];
@@ -126,26 +125,6 @@ fn assert_same(want: &mut RespConn, got: &mut RespConn, what: &str) {
         assert_eq!(a, b, "{what}: XINFO STREAM FULL");
     }
     assert_eq!(ws.len(), gs.len(), "{what}: number of streams");
-}
-
-fn check_rdb(path: &Path) {
-    let out = run_bounded(
-        Command::new("redis-check-rdb").arg(path),
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("RDB looks OK"),
-        "redis-check-rdb refused {}:\n{stdout}",
-        path.display()
-    );
-}
-
-fn copy_dump(from_dir: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(from_dir.join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
-    dir
 }
 
 #[test]

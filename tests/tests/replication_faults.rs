@@ -10,9 +10,9 @@
 //! No timing assertions: every wait is a bounded poll.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::Command;
 
+use tandem_tests::files::temp_files;
 use tandem_tests::probe::{cmds, digest, info_field, ok, text, wait_in_sync, wait_until};
 use tandem_tests::{Flavor, RespConn, ServerBuilder, ServerProcess};
 
@@ -40,16 +40,6 @@ fn start_tandem(extra: &[&str]) -> ServerProcess {
     let mut args = vec!["--enable-debug-command", "yes"];
     args.extend_from_slice(extra);
     ServerProcess::start(Flavor::Tandem, &args).unwrap()
-}
-
-/// `temp-*.rdb` files in `dir`.
-fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
-        .collect()
 }
 
 /// A replica with data of its own, then REPLICAOF a master whose transfer is held open;

@@ -16,8 +16,7 @@
 //! serving the old dataset and retries instead, as issue 7 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
+use tandem_tests::files::temp_files;
 use tandem_tests::probe::{cmds, digest, info_field, ok, text, wait_in_sync, wait_until};
 use tandem_tests::proxy::{Fault, Proxy};
 use tandem_tests::{Flavor, RespConn, ServerProcess};
@@ -38,16 +37,6 @@ fn start_disk_master() -> ServerProcess {
 
 fn start_tandem() -> ServerProcess {
     ServerProcess::start(Flavor::Tandem, &["--enable-debug-command", "yes"]).unwrap()
-}
-
-/// `temp-*.rdb` files in `dir`.
-fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
-        .collect()
 }
 
 fn info_i64(conn: &mut RespConn, section: &str, name: &str) -> i64 {

@@ -14,11 +14,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
+use tandem_tests::files::{check_rdb, copy_dump};
 use tandem_tests::probe::{argv, cmds, info_field, ok, pipeline, text, wait_until};
-use tandem_tests::{run_bounded, Flavor, RespConn, ServerProcess};
+use tandem_tests::{Flavor, RespConn, ServerProcess};
 
 /// The streams the dataset builds.
 const KEYS: &[&str] = &["s:five", "s:bytes", "s:default", "s:trimmed", "s:mixed"];
@@ -183,26 +182,6 @@ fn assert_same_streams(want: &mut RespConn, got: &mut RespConn, what: &str) {
             String::from_utf8_lossy(&g)
         );
     }
-}
-
-fn check_rdb(path: &Path) {
-    let out = run_bounded(
-        Command::new("redis-check-rdb").arg(path),
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("RDB looks OK"),
-        "redis-check-rdb refused {}:\n{stdout}",
-        path.display()
-    );
-}
-
-fn copy_dump(from_dir: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(from_dir.join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
-    dir
 }
 
 /// The same writes on both servers, then the same replies: more XADDs (opening nodes at
