@@ -15,10 +15,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tandem_tests::files::{check_rdb, copy_dump};
-use tandem_tests::probe::{
-    all_types_dataset, cmds, digest, info_field, ok, streams_view, text, wait_until,
-};
+use tandem_tests::files::{check_rdb, copy_dump, start_loaded};
+use tandem_tests::probe::{all_types_dataset, cmds, digest, ok, streams_view, text};
 use tandem_tests::{Flavor, Frame, RespConn, ServerProcess};
 
 /// Databases the dataset uses.
@@ -47,18 +45,7 @@ fn start(flavor: Flavor, dir: Option<&Path>) -> ServerProcess {
 }
 
 fn start_with(flavor: Flavor, dir: Option<&Path>, extra: &[&str]) -> ServerProcess {
-    let mut args: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    if let Some(d) = dir {
-        args.push("--dir".into());
-        args.push(d.display().to_string());
-    }
-    let server = ServerProcess::start(flavor, &args).unwrap();
-    let mut c = server.connect().unwrap();
-    wait_until("the dataset to load", || {
-        info_field(&mut c, "persistence", "loading").as_deref() == Some("0")
-    });
-    server
+    start_loaded(flavor, dir, extra)
 }
 
 fn cmd(conn: &mut RespConn, args: &[&[u8]]) -> Frame {

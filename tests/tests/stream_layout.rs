@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
-use tandem_tests::files::{check_rdb, copy_dump};
-use tandem_tests::probe::{argv, cmds, info_field, ok, pipeline, text, wait_until};
+use tandem_tests::files::{check_rdb, copy_dump, start_loaded};
+use tandem_tests::probe::{argv, cmds, ok, pipeline, text};
 use tandem_tests::{Flavor, RespConn, ServerProcess};
 
 /// The streams the dataset builds.
@@ -27,18 +27,7 @@ const KEYS: &[&str] = &["s:five", "s:bytes", "s:default", "s:trimmed", "s:mixed"
 const LIMITS: &[&str] = &["--stream-node-max-entries", "5"];
 
 fn start(flavor: Flavor, dir: Option<&Path>) -> ServerProcess {
-    let mut args: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
-    args.extend(LIMITS.iter().map(|a| a.to_string()));
-    if let Some(d) = dir {
-        args.push("--dir".into());
-        args.push(d.display().to_string());
-    }
-    let server = ServerProcess::start(flavor, &args).unwrap();
-    let mut c = server.connect().unwrap();
-    wait_until("the dataset to load", || {
-        info_field(&mut c, "persistence", "loading").as_deref() == Some("0")
-    });
-    server
+    start_loaded(flavor, dir, LIMITS)
 }
 
 fn xadd(key: &str, id: String, fields: &[String]) -> Vec<String> {
