@@ -39,6 +39,18 @@ fn start_tandem() -> ServerProcess {
     ServerProcess::start(Flavor::Tandem, &["--enable-debug-command", "yes"]).unwrap()
 }
 
+/// A Tandem replica holding data of its own, pointed at `proxy` (whose reconnections are
+/// held back from now on, so only the faulty first connection gets through).
+fn replica_behind(proxy: &Proxy) -> (ServerProcess, RespConn) {
+    proxy.hold_reconnects(true);
+    let replica = start_tandem();
+    let mut r = replica.connect().unwrap();
+    own_data(&mut r);
+    let port = proxy.port().to_string();
+    ok(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    (replica, r)
+}
+
 fn info_i64(conn: &mut RespConn, section: &str, name: &str) -> i64 {
     info_field(conn, section, name)
         .and_then(|v| v.parse().ok())
@@ -85,12 +97,7 @@ fn payload_fault(fault: Fault, logged: &str) {
     let mut m = master.connect().unwrap();
     ok(&mut m, &["DEBUG", "POPULATE", KEYS, "key", "100"]);
     let proxy = Proxy::start(master.addr(), fault).unwrap();
-    proxy.hold_reconnects(true);
-    let replica = start_tandem();
-    let mut r = replica.connect().unwrap();
-    own_data(&mut r);
-    let port = proxy.port().to_string();
-    ok(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    let (replica, mut r) = replica_behind(&proxy);
 
     wait_until("the proxy to apply its fault", || proxy.fired());
     wait_logged(&replica, logged);
@@ -158,12 +165,7 @@ fn link_cut_during_handshake() {
             Fault::CutWhenReplicaSends(trigger.as_bytes().to_vec()),
         )
         .unwrap();
-        proxy.hold_reconnects(true);
-        let replica = start_tandem();
-        let mut r = replica.connect().unwrap();
-        own_data(&mut r);
-        let port = proxy.port().to_string();
-        ok(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+        let (replica, mut r) = replica_behind(&proxy);
 
         wait_until("the proxy to cut the handshake", || proxy.fired());
         wait_logged(&replica, logged);
