@@ -232,28 +232,35 @@ fn node_layout_crosses_rdb_both_ways() {
     assert_same_streams(&mut r, &mut t, "tandem after DEBUG RELOAD");
 
     // (b) Tandem → Redis, before any further write.
-    ok(&mut t, &["SAVE"]);
-    check_rdb(&tandem_dir.path().join("dump.rdb"));
-    let back_dir = copy_dump(tandem_dir.path());
-    let back = start(Flavor::Redis, Some(back_dir.path()));
-    let mut r2 = back.connect().unwrap();
-    assert_same_streams(&mut r, &mut r2, "tandem dump.rdb loaded by redis");
+    redis_loads_tandems_save(
+        &mut r,
+        &mut t,
+        tandem_dir.path(),
+        "tandem dump.rdb loaded by redis",
+    );
 
     // The layout decides what later writes and `~` trims do.
     write_on_both(&mut r, &mut t);
     assert_same_streams(&mut r, &mut t, "after XADD and XTRIM on both");
 
     // And it survives another round through Tandem's file into Redis.
-    ok(&mut t, &["SAVE"]);
-    check_rdb(&tandem_dir.path().join("dump.rdb"));
-    let again_dir = copy_dump(tandem_dir.path());
-    let again = start(Flavor::Redis, Some(again_dir.path()));
-    let mut r3 = again.connect().unwrap();
-    assert_same_streams(
+    redis_loads_tandems_save(
         &mut r,
-        &mut r3,
+        &mut t,
+        tandem_dir.path(),
         "tandem dump.rdb after writes, loaded by redis",
     );
+}
+
+/// Tandem (`t`, saving into `tandem_dir`) SAVEs; redis-check-rdb accepts the file and a
+/// fresh redis-server loading it holds the same streams as `r`.
+fn redis_loads_tandems_save(r: &mut RespConn, t: &mut RespConn, tandem_dir: &Path, what: &str) {
+    ok(t, &["SAVE"]);
+    check_rdb(&tandem_dir.join("dump.rdb"));
+    let dir = copy_dump(tandem_dir);
+    let loaded = start(Flavor::Redis, Some(dir.path()));
+    let mut c = loaded.connect().unwrap();
+    assert_same_streams(r, &mut c, what);
 }
 
 /// Redis's DUMP payloads restored into Tandem keep the layout, and Tandem's DUMP of them

@@ -128,11 +128,7 @@ impl StreamNode {
     /// Packs live entries (in ID order) into nodes as `XADD` does with Redis's default
     /// limits ([`STREAM_NODE_MAX_ENTRIES`] entries, [`STREAM_NODE_MAX_BYTES`] bytes).
     pub fn pack(entries: impl IntoIterator<Item = StreamEntry>) -> Vec<StreamNode> {
-        crate::stream::pack_nodes(
-            entries.into_iter(),
-            STREAM_NODE_MAX_ENTRIES,
-            STREAM_NODE_MAX_BYTES,
-        )
+        StreamNode::pack_with(entries, STREAM_NODE_MAX_ENTRIES, STREAM_NODE_MAX_BYTES)
     }
 
     /// Like [`StreamNode::pack`] with other limits (`stream-node-max-entries`, where 0
