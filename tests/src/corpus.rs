@@ -18,6 +18,7 @@
 //! | `# sort: <mode>` | the next step's replies are compared without order: `elements`, `pairs`, `scan`, `scan-pairs`, `nested`, `count` (see [`SortMode`]) |
 //! | `# conn: <name>` | the following steps use connection `name` (default `main`; opened on first use) |
 //! | `# reconnect` | drop the current connection; the next step opens a fresh one |
+//! | `# align: minute` | start the steps early in a wall-clock minute (only before the first step) |
 //!
 //! After a raw step and after `QUIT` (when they read at least one reply) the
 //! runner sends a probe `PING` and records its reply, or "connection closed":
@@ -37,6 +38,10 @@ pub struct Corpus {
     pub args: Vec<String>,
     /// The steps in order.
     pub steps: Vec<Step>,
+    /// `# align: minute`: the runner starts the steps early in a wall-clock minute, for
+    /// corpora that read a minute-resolution clock (the LFU counter's decay), so that no
+    /// minute boundary falls between two steps that must see the same minute.
+    pub align_minute: bool,
 }
 
 /// One step of a corpus.
@@ -270,6 +275,7 @@ impl Corpus {
             name: name.to_owned(),
             args: Vec::new(),
             steps: Vec::new(),
+            align_minute: false,
         };
         let mut conn = DEFAULT_CONN.to_owned();
         let mut pending_replies: Option<(usize, usize)> = None;
@@ -308,6 +314,15 @@ impl Corpus {
                                     .map_err(|_| err(line_no, "args must be UTF-8".into()))?,
                             );
                         }
+                    }
+                    "align" => {
+                        if value != "minute" {
+                            return Err(err(line_no, format!("bad alignment `{value}`")));
+                        }
+                        if !corpus.steps.is_empty() {
+                            return Err(err(line_no, "`# align:` after the first step".into()));
+                        }
+                        corpus.align_minute = true;
                     }
                     "raw" => {
                         let bytes = unescape(value).map_err(|m| err(line_no, m))?;
@@ -419,6 +434,13 @@ mod tests {
         assert_eq!(c.steps[4].action, StepAction::Reconnect);
         assert!(Corpus::parse("t", "PING\n# args: x\n").is_err());
         assert!(Corpus::parse("t", "# rwa: x\n").is_err());
+        assert!(
+            Corpus::parse("t", "# align: minute\nPING\n")
+                .unwrap()
+                .align_minute
+        );
+        assert!(Corpus::parse("t", "# align: hour\nPING\n").is_err());
+        assert!(Corpus::parse("t", "PING\n# align: minute\n").is_err());
         assert!(Corpus::parse("t", "# replies: 2\n").is_err());
     }
 }

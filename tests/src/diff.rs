@@ -236,6 +236,25 @@ fn read(conn: &mut RespConn) -> Result<Option<crate::resp::Frame>, Outcome> {
     }
 }
 
+/// Seconds into a wall-clock minute after which `# align: minute` waits for the next one:
+/// a corpus then has at least 10 s before the boundary (they take well under a second).
+const ALIGN_LATEST_SECOND: u64 = 50;
+
+/// Sleeps until the wall clock is in the first [`ALIGN_LATEST_SECOND`] seconds of a minute
+/// (at most 10 s).
+fn wait_for_early_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into_minute = now.as_millis() % 60_000;
+    if into_minute > u128::from(ALIGN_LATEST_SECOND) * 1000 {
+        let wait = 60_000 - into_minute + 100;
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::try_from(wait).unwrap_or(0),
+        ));
+    }
+}
+
 /// Runs `corpus` against both servers in lockstep; returns the differing steps.
 pub fn run_corpus(
     corpus: &Corpus,
@@ -253,6 +272,9 @@ pub fn run_corpus_traced(
     candidate: &ServerProcess,
     mut trace: impl FnMut(&Step, &str, &str),
 ) -> Vec<Mismatch> {
+    if corpus.align_minute {
+        wait_for_early_minute();
+    }
     let mut expected_side = Session::new(reference.addr());
     let mut got_side = Session::new(candidate.addr());
     let mut mismatches = Vec::new();
