@@ -104,15 +104,21 @@ pub(crate) const RESERVE_MAX: u64 = 1 << 24;
 /// Longest key stored inside its entry; longer keys get an allocation of their own.
 pub(crate) const INLINE_KEY: usize = 22;
 
-/// A key's bytes: inline when short (most keys), else boxed. 24 bytes either way.
-#[derive(Clone, Debug)]
-enum KeyBuf {
+/// A key's bytes: inline when short (most keys), else boxed. 24 bytes either way. Also a
+/// hash's field in its `hashtable` encoding (`value::hash`).
+///
+/// The form is canonical: a key of at most [`INLINE_KEY`] bytes is always `Inline`, with
+/// the unused tail of `buf` zeroed, and a longer one always `Heap`. So two `KeyBuf`s are
+/// equal exactly when their bytes are, and comparing two short keys (the derived `==`) is a
+/// fixed-size compare rather than a call to `memcmp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KeyBuf {
     Inline { len: u8, buf: [u8; INLINE_KEY] },
     Heap(Box<[u8]>),
 }
 
 impl KeyBuf {
-    fn new(key: &[u8]) -> KeyBuf {
+    pub(crate) fn new(key: &[u8]) -> KeyBuf {
         if key.len() <= INLINE_KEY {
             let mut buf = [0u8; INLINE_KEY];
             buf[..key.len()].copy_from_slice(key);
@@ -126,7 +132,7 @@ impl KeyBuf {
     }
 
     #[inline]
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             KeyBuf::Inline { len, buf } => &buf[..usize::from(*len)],
             KeyBuf::Heap(b) => b,

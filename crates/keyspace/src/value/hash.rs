@@ -9,6 +9,13 @@
 //! a cursor (the position where the next step starts) returns every field present for the
 //! whole scan (Redis's guarantee). The sorted order is built on the first scan step and kept
 //! until the set of fields changes.
+//!
+//! A lookup in a big table costs its cache misses: the index's control bytes, the index
+//! slot, then the pair. So a pair is one 64-byte [`Entry`] aligned on a cache line, with
+//! its field inline when it has at most [`INLINE_KEY`] bytes (the keyspace's own key
+//! buffer, [`KeyBuf`]), and comparing a short field is a fixed-size compare inside that
+//! line; only longer fields live in an allocation of their own. Fields are therefore handed
+//! out as `&[u8]`, values as the `Bytes` they were stored as.
 
 use std::sync::OnceLock;
 
@@ -17,7 +24,7 @@ use hashbrown::HashTable;
 use tandem_rdb::RdbValue;
 
 use super::EncodingLimits;
-use crate::table::hash_key;
+use crate::table::{hash_key, KeyBuf, INLINE_KEY};
 
 /// A hash, in one of Redis 7.0's two encodings.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,13 +48,14 @@ pub enum HashIter<'a> {
 }
 
 impl<'a> Iterator for HashIter<'a> {
-    type Item = (&'a Bytes, &'a Bytes);
+    /// A field and its value.
+    type Item = (&'a [u8], &'a Bytes);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            HashIter::Listpack(it) => it.next().map(|(f, v)| (f, v)),
-            HashIter::Table(it) => it.next().map(|e| (&e.field, &e.value)),
+            HashIter::Listpack(it) => it.next().map(|(f, v)| (&f[..], v)),
+            HashIter::Table(it) => it.next().map(Entry::pair),
         }
     }
 
@@ -62,8 +70,8 @@ impl<'a> Iterator for HashIter<'a> {
 impl DoubleEndedIterator for HashIter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
         match self {
-            HashIter::Listpack(it) => it.next_back().map(|(f, v)| (f, v)),
-            HashIter::Table(it) => it.next_back().map(|e| (&e.field, &e.value)),
+            HashIter::Listpack(it) => it.next_back().map(|(f, v)| (&f[..], v)),
+            HashIter::Table(it) => it.next_back().map(Entry::pair),
         }
     }
 }
@@ -159,7 +167,7 @@ impl HashValue {
             }
         }
         match self {
-            HashValue::Table(t) => t.set_with(field, own, value),
+            HashValue::Table(t) => t.set(field, value),
             HashValue::Listpack(_) => false,
         }
     }
@@ -184,10 +192,10 @@ impl HashValue {
     }
 
     /// The `i`-th pair of [`HashValue::iter`]'s order, in O(1) (random picks).
-    pub fn pair_at(&self, i: usize) -> Option<(&Bytes, &Bytes)> {
+    pub fn pair_at(&self, i: usize) -> Option<(&[u8], &Bytes)> {
         match self {
-            HashValue::Listpack(v) => v.get(i).map(|(f, v)| (f, v)),
-            HashValue::Table(t) => t.entries.get(i).map(|e| (&e.field, &e.value)),
+            HashValue::Listpack(v) => v.get(i).map(|(f, v)| (&f[..], v)),
+            HashValue::Table(t) => t.entries.get(i).map(Entry::pair),
         }
     }
 
@@ -195,9 +203,9 @@ impl HashValue {
     /// A listpack is returned whole with cursor 0, whatever the cursor (as Redis does); a
     /// table returns at least `count` pairs in scan-position order while pairs remain (more
     /// when positions collide: a step never splits a position).
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&Bytes, &Bytes)>) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &Bytes)>) {
         match self {
-            HashValue::Listpack(v) => (0, v.iter().map(|(f, v)| (f, v)).collect()),
+            HashValue::Listpack(v) => (0, v.iter().map(|(f, v)| (&f[..], v)).collect()),
             HashValue::Table(t) => t.scan(cursor, count),
         }
     }
@@ -207,15 +215,22 @@ impl HashValue {
         if let HashValue::Listpack(v) = self {
             let mut t = FieldTable::with_capacity(v.len());
             for (f, val) in std::mem::take(v) {
-                t.set_with(&f.clone(), || f, val);
+                t.set(&f, val);
             }
             *self = HashValue::Table(Box::new(t));
         }
     }
 
-    /// The RDB model of this hash.
+    /// The RDB model of this hash (a table's fields are copied out of their entries).
     pub fn to_rdb(&self) -> RdbValue {
-        RdbValue::Hash(self.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
+        RdbValue::Hash(match self {
+            HashValue::Listpack(v) => v.clone(),
+            HashValue::Table(t) => t
+                .entries
+                .iter()
+                .map(|e| (Bytes::copy_from_slice(e.field.as_slice()), e.value.clone()))
+                .collect(),
+        })
     }
 
     /// A hash loaded from RDB: `listpack` when it fits the limits, as Redis's loader decides.
@@ -237,20 +252,66 @@ impl HashValue {
         } else {
             let mut t = FieldTable::with_capacity(pairs.len());
             for (f, v) in pairs {
-                t.set_with(&f.clone(), || f, v);
+                t.set(&f, v);
             }
             HashValue::Table(Box::new(t))
         }
     }
 }
 
-/// One pair of a [`FieldTable`].
+/// One pair of a [`FieldTable`]: one cache line (64 bytes, 64-aligned), so finding a
+/// short field and replacing its value touch a single line of the pair vector.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub struct Entry {
     /// The keyspace hash of `field` (index lookups and the scan position).
     hash: u64,
-    field: Bytes,
+    /// Inline when at most [`INLINE_KEY`] bytes.
+    field: KeyBuf,
     value: Bytes,
+}
+
+impl Entry {
+    #[inline]
+    fn pair(&self) -> (&[u8], &Bytes) {
+        (self.field.as_slice(), &self.value)
+    }
+}
+
+/// A field being looked up, in the form that compares fastest with a stored one.
+enum Probe<'a> {
+    /// At most [`INLINE_KEY`] bytes: the canonical inline form, so a match is a fixed-size
+    /// compare of two inline buffers (and a stored long field never matches).
+    Short(KeyBuf),
+    /// Longer: compared with the stored field's bytes.
+    Long(&'a [u8]),
+}
+
+impl<'a> Probe<'a> {
+    #[inline]
+    fn new(field: &'a [u8]) -> Probe<'a> {
+        if field.len() <= INLINE_KEY {
+            Probe::Short(KeyBuf::new(field))
+        } else {
+            Probe::Long(field)
+        }
+    }
+
+    #[inline]
+    fn matches(&self, stored: &KeyBuf) -> bool {
+        match self {
+            Probe::Short(k) => k == stored,
+            Probe::Long(f) => stored.as_slice() == *f,
+        }
+    }
+
+    /// The field as stored (a short one is already in that form).
+    fn into_stored(self) -> KeyBuf {
+        match self {
+            Probe::Short(k) => k,
+            Probe::Long(f) => KeyBuf::new(f),
+        }
+    }
 }
 
 /// The `hashtable` encoding: pairs in a vector, indexed by field.
@@ -282,7 +343,7 @@ impl PartialEq for FieldTable {
             && self
                 .entries
                 .iter()
-                .all(|e| other.get(&e.field) == Some(&e.value))
+                .all(|e| other.get(e.field.as_slice()) == Some(&e.value))
     }
 }
 
@@ -310,24 +371,29 @@ impl FieldTable {
         self.entries.is_empty()
     }
 
-    fn find(&self, hash: u64, field: &[u8]) -> Option<usize> {
+    #[inline]
+    fn find(&self, hash: u64, probe: &Probe<'_>) -> Option<usize> {
         let entries = &self.entries;
         self.index
             .find(hash, |&i| {
-                entries.get(i).is_some_and(|e| &e.field[..] == field)
+                entries.get(i).is_some_and(|e| probe.matches(&e.field))
             })
             .copied()
     }
 
     /// The value of `field`.
+    #[inline]
     pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
-        let i = self.find(hash_key(field), field)?;
+        let i = self.find(hash_key(field), &Probe::new(field))?;
         self.entries.get(i).map(|e| &e.value)
     }
 
-    fn set_with(&mut self, field: &[u8], own: impl FnOnce() -> Bytes, value: Bytes) -> bool {
+    /// Sets `field` to `value`; true if the field is new.
+    #[inline]
+    fn set(&mut self, field: &[u8], value: Bytes) -> bool {
         let hash = hash_key(field);
-        if let Some(i) = self.find(hash, field) {
+        let probe = Probe::new(field);
+        if let Some(i) = self.find(hash, &probe) {
             if let Some(e) = self.entries.get_mut(i) {
                 e.value = value;
             }
@@ -336,7 +402,7 @@ impl FieldTable {
         let at = self.entries.len();
         self.entries.push(Entry {
             hash,
-            field: own(),
+            field: probe.into_stored(),
             value,
         });
         let entries = &self.entries;
@@ -348,11 +414,12 @@ impl FieldTable {
 
     fn remove(&mut self, field: &[u8]) -> Option<Bytes> {
         let hash = hash_key(field);
+        let probe = Probe::new(field);
         let entries = &self.entries;
         let slot = self
             .index
             .find_entry(hash, |&i| {
-                entries.get(i).is_some_and(|e| &e.field[..] == field)
+                entries.get(i).is_some_and(|e| probe.matches(&e.field))
             })
             .ok()?;
         let (at, _) = slot.remove();
@@ -368,7 +435,7 @@ impl FieldTable {
         Some(removed.value)
     }
 
-    fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&Bytes, &Bytes)>) {
+    fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &Bytes)>) {
         let order = self.scan_order.get_or_init(|| {
             let mut o: Vec<(u64, usize)> = self
                 .entries
@@ -391,7 +458,7 @@ impl FieldTable {
         };
         let pairs = taken
             .iter()
-            .filter_map(|&(_, i)| self.entries.get(i).map(|e| (&e.field, &e.value)))
+            .filter_map(|&(_, i)| self.entries.get(i).map(Entry::pair))
             .collect();
         (next, pairs)
     }
@@ -402,10 +469,135 @@ impl FieldTable {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use proptest::prelude::*;
+
     use super::*;
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn table() -> HashValue {
+        let mut h = HashValue::default();
+        h.convert_to_table();
+        h
+    }
+
+    /// The pairs of `h` as a map (fields copied out).
+    fn model_of(h: &HashValue) -> BTreeMap<Vec<u8>, Bytes> {
+        h.iter().map(|(f, v)| (f.to_vec(), v.clone())).collect()
+    }
+
+    #[test]
+    fn entry_is_one_cache_line() {
+        // The layout before fields went inline: hash, field and value `Bytes`.
+        let before = std::mem::size_of::<(u64, Bytes, Bytes)>();
+        let (size, align) = (std::mem::size_of::<Entry>(), std::mem::align_of::<Entry>());
+        println!("hash Entry: {size} bytes, aligned on {align} (was {before} bytes)");
+        assert_eq!(size, 64);
+        assert_eq!(align, 64);
+    }
+
+    #[test]
+    fn fields_at_the_inline_boundary_and_binary() {
+        let lim = EncodingLimits::default();
+        let mut fields: Vec<Vec<u8>> = [0, 1, 21, INLINE_KEY, INLINE_KEY + 1, 24, 64]
+            .iter()
+            .map(|&n| vec![b'f'; n])
+            .collect();
+        // Zero bytes look like the padding of an inline buffer: only the length tells
+        // these apart.
+        for n in [1, 2, 21, INLINE_KEY, INLINE_KEY + 1] {
+            fields.push(vec![0; n]);
+        }
+        fields.push(b"a".to_vec());
+        fields.push(b"a\0".to_vec());
+        fields.push(b"a\0\0".to_vec());
+        fields.push(vec![0xff; INLINE_KEY]);
+        fields.push((0..=255).collect());
+        // A 22-byte field and the same bytes plus one (inline against out of line).
+        let mut p = b"element:000000123456:x".to_vec();
+        assert_eq!(p.len(), INLINE_KEY);
+        fields.push(p.clone());
+        p.push(0);
+        fields.push(p.clone());
+        p.push(b'y');
+        fields.push(p);
+
+        let mut h = table();
+        let mut model = BTreeMap::new();
+        for (i, f) in fields.iter().enumerate() {
+            let v = Bytes::from(format!("v{i}"));
+            assert!(h.set(f, v.clone(), &lim), "{f:?} new");
+            model.insert(f.clone(), v);
+        }
+        assert_eq!(h.len(), fields.len());
+        for (f, v) in &model {
+            assert_eq!(h.get(f), Some(v), "{f:?}");
+        }
+        assert_eq!(h.get(&[0; 3]), None);
+        assert_eq!(h.get(&[b'f'; 25]), None);
+        assert_eq!(h.get(b"element:000000123456:"), None);
+        assert_eq!(model_of(&h), model);
+        // Updates find the same pair, whichever side of the boundary.
+        for (i, f) in fields.iter().enumerate() {
+            let v = Bytes::from(format!("w{i}"));
+            assert!(!h.set(f, v.clone(), &lim), "{f:?} update");
+            model.insert(f.clone(), v);
+        }
+        assert_eq!(model_of(&h), model);
+        // Random access, scans and RDB see the same bytes.
+        let picked: BTreeMap<_, _> = (0..h.len())
+            .filter_map(|i| h.pair_at(i))
+            .map(|(f, v)| (f.to_vec(), v.clone()))
+            .collect();
+        assert_eq!(picked, model);
+        let (next, pairs) = h.scan(0, 1000);
+        assert_eq!(next, 0);
+        let scanned: BTreeMap<_, _> = pairs
+            .into_iter()
+            .map(|(f, v)| (f.to_vec(), v.clone()))
+            .collect();
+        assert_eq!(scanned, model);
+        let RdbValue::Hash(pairs) = h.to_rdb() else {
+            panic!("not a hash");
+        };
+        let loaded = HashValue::from_pairs(pairs, &lim);
+        assert_eq!(loaded.encoding(), "hashtable");
+        assert_eq!(loaded, h);
+        // Removal, one field at a time, leaves the others reachable.
+        for f in &fields {
+            assert_eq!(h.remove(f), model.remove(f), "{f:?}");
+            assert_eq!(h.remove(f), None);
+            assert_eq!(model_of(&h), model);
+            for (g, v) in &model {
+                assert_eq!(h.get(g), Some(v));
+            }
+        }
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn owned_binary_fields_convert_from_listpack() {
+        let lim = EncodingLimits::default();
+        let mut h = HashValue::default();
+        let fields = [
+            Bytes::from_static(b""),
+            Bytes::from_static(b"\0"),
+            Bytes::from(vec![0u8; INLINE_KEY]),
+            Bytes::from(vec![0u8; INLINE_KEY + 1]),
+        ];
+        for f in &fields {
+            assert!(h.insert(f.clone(), f.clone(), &lim));
+        }
+        assert_eq!(h.encoding(), "listpack");
+        h.convert_to_table();
+        assert_eq!(h.encoding(), "hashtable");
+        for f in &fields {
+            assert_eq!(h.get(f), Some(f));
+            assert!(!h.insert(f.clone(), b("x"), &lim));
+        }
+        assert_eq!(h.len(), fields.len());
     }
 
     #[test]
@@ -456,7 +648,7 @@ mod tests {
         assert_eq!(h.iter().len(), 333);
         let other = HashValue::from_pairs(
             h.iter()
-                .map(|(f, v)| (f.clone(), v.clone()))
+                .map(|(f, v)| (Bytes::copy_from_slice(f), v.clone()))
                 .rev()
                 .collect(),
             &EncodingLimits {
@@ -480,7 +672,7 @@ mod tests {
         let mut step = 0;
         loop {
             let (next, pairs) = h.scan(cursor, 7);
-            let got: Vec<Bytes> = pairs.iter().map(|(f, _)| (*f).clone()).collect();
+            let got: Vec<Vec<u8>> = pairs.iter().map(|(f, _)| f.to_vec()).collect();
             seen.extend(got);
             // Writes between steps: fields 1000.. come and go, some stable ones get updated.
             h.set(format!("x{step}").as_bytes(), b("w"), &lim);
@@ -499,5 +691,38 @@ mod tests {
         assert_eq!(next, 0);
         let m: BTreeMap<_, _> = all.into_iter().collect();
         assert_eq!(m.len(), h.len());
+    }
+
+    /// Fields near the inline bound, from a small alphabet so that writes collide.
+    fn field() -> impl Strategy<Value = Vec<u8>> {
+        (prop_oneof![Just(0u8), Just(b'a'), Just(0xff)], 0usize..30).prop_flat_map(|(fill, n)| {
+            proptest::collection::vec(prop_oneof![Just(fill), Just(1u8)], n)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A table behaves as a map under sets and removes of fields on both sides of the
+        /// inline bound.
+        #[test]
+        fn table_matches_a_map(ops in proptest::collection::vec((any::<bool>(), field(), any::<u8>()), 0..300)) {
+            let lim = EncodingLimits::default();
+            let mut h = table();
+            let mut model: BTreeMap<Vec<u8>, Bytes> = BTreeMap::new();
+            for (set, f, v) in ops {
+                if set {
+                    let v = Bytes::from(vec![v]);
+                    prop_assert_eq!(h.set(&f, v.clone(), &lim), model.insert(f, v).is_none());
+                } else {
+                    prop_assert_eq!(h.remove(&f), model.remove(&f));
+                }
+                prop_assert_eq!(h.len(), model.len());
+            }
+            for (f, v) in &model {
+                prop_assert_eq!(h.get(f), Some(v));
+            }
+            prop_assert_eq!(model_of(&h), model);
+        }
     }
 }

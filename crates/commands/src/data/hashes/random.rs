@@ -96,7 +96,7 @@ pub(super) fn hrandfield(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<()
 }
 
 /// One pick of a reply: the field, and its value with WITHVALUES (a pair array in RESP3).
-fn emit(enc: &mut tandem_resp::Encoder<'_>, pair: Option<(&Bytes, &Bytes)>, withvalues: bool) {
+fn emit(enc: &mut tandem_resp::Encoder<'_>, pair: Option<(&[u8], &Bytes)>, withvalues: bool) {
     let Some((f, v)) = pair else {
         return;
     };
