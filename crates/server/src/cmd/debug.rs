@@ -629,7 +629,7 @@ fn rdb_value_len(v: &Value) -> usize {
         },
         Value::Hash(h) => match h {
             HashValue::Listpack(_) => {
-                let blob = lp_len(h.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
+                let blob = lp_len(h.iter().flat_map(|(f, v)| [f, &v[..]]));
                 rdb_len_len(blob as u64) + blob
             }
             HashValue::Table(_) => {
