@@ -264,6 +264,7 @@ fn follow(srv: &mut Server, host: &str, port: u16, cached: Option<CachedMaster>)
                 generation,
                 loader: None,
                 queued: Arc::new(AtomicUsize::new(0)),
+                batch: Vec::new(),
             };
             rt.spawn(async move {
                 follower.run(&mut applier).await;
@@ -572,7 +573,9 @@ struct Staging {
 /// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
 enum LoadMsg {
     Start(Box<KeyspaceConfig>),
-    Item(Item, Option<u8>),
+    /// Items in payload order, [`LOAD_BATCH`] at a time (one channel message per item
+    /// cost more than converting a small key).
+    Items(Vec<(Item, Option<u8>)>),
     Abort,
     Done(FullSyncDone),
 }
@@ -587,7 +590,13 @@ struct Applier {
     /// Items sent to the `repl-load` thread and not converted yet (it zeroes the count
     /// when it exits, so a dead loader never holds the transfer).
     queued: Arc<AtomicUsize>,
+    /// Items read and not yet handed over: sent when [`LOAD_BATCH`] long, and before any
+    /// other message, so the loader sees everything in payload order.
+    batch: Vec<(Item, Option<u8>)>,
 }
+
+/// Items per [`LoadMsg::Items`].
+const LOAD_BATCH: usize = 256;
 
 /// Items the `repl-load` thread may have waiting before the follower stops reading the
 /// payload: the decoded form of a key takes several times its RDB bytes, so an unbounded
@@ -612,8 +621,32 @@ impl Applier {
         with_current(&self.core, self.generation, f);
     }
 
-    /// Hands `msg` to the `repl-load` thread, starting it when needed.
+    /// Queues one item for the `repl-load` thread, handing the batch over when full.
+    fn queue_item(&mut self, item: Item, object_type: Option<u8>) {
+        if self.batch.capacity() == 0 {
+            self.batch.reserve_exact(LOAD_BATCH);
+        }
+        self.batch.push((item, object_type));
+        if self.batch.len() >= LOAD_BATCH {
+            self.flush_batch();
+        }
+    }
+
+    fn flush_batch(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.deliver(LoadMsg::Items(batch));
+        }
+    }
+
+    /// Hands `msg` to the `repl-load` thread after the items read before it.
     fn send_to_loader(&mut self, msg: LoadMsg) {
+        self.flush_batch();
+        self.deliver(msg);
+    }
+
+    /// Sends `msg` to the `repl-load` thread, starting it when needed.
+    fn deliver(&mut self, msg: LoadMsg) {
         if self.loader.is_none() {
             let (tx, rx) = mpsc::channel();
             let (core, generation) = (self.core.clone(), self.generation);
@@ -633,9 +666,9 @@ impl Applier {
             }
         }
         if let Some(tx) = &self.loader {
-            // Counted before the send: the loader may convert the item at once.
-            if matches!(msg, LoadMsg::Item(..)) {
-                self.queued.fetch_add(1, Ordering::Relaxed);
+            // Counted before the send: the loader may convert the items at once.
+            if let LoadMsg::Items(items) = &msg {
+                self.queued.fetch_add(items.len(), Ordering::Relaxed);
             }
             if tx.send(msg).is_err() {
                 self.loader = None;
@@ -665,11 +698,14 @@ fn loader_thread(
                     db: 0,
                 });
             }
-            LoadMsg::Item(item, object_type) => {
+            LoadMsg::Items(items) => {
+                let n = items.len();
                 if let Some(st) = staging.as_mut() {
-                    stage_item(st, item, object_type);
+                    for (item, object_type) in items {
+                        stage_item(st, item, object_type);
+                    }
                 }
-                queued.fetch_sub(1, Ordering::Relaxed);
+                queued.fetch_sub(n, Ordering::Relaxed);
             }
             // The old data was never touched: dropping the staging set is the rollback.
             LoadMsg::Abort => staging = None,
@@ -777,7 +813,7 @@ impl FollowerHandler for Applier {
 
     fn on_rdb_item_typed(&mut self, item: Item, object_type: Option<u8>) {
         if self.loader.is_some() {
-            self.send_to_loader(LoadMsg::Item(item, object_type));
+            self.queue_item(item, object_type);
         }
     }
 
@@ -786,6 +822,8 @@ impl FollowerHandler for Applier {
     }
 
     fn on_rdb_aborted(&mut self, _error: &FollowerError) {
+        // The staging set is dropped whole: the items still here need not travel.
+        self.batch.clear();
         if self.loader.is_some() {
             self.send_to_loader(LoadMsg::Abort);
         }
