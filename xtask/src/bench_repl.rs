@@ -13,8 +13,11 @@
 //!   the replica. Measured from sending REPLICAOF until the replica shows
 //!   `master_link_status:up` and DBSIZE equals the key count: the time, the peak RSS of
 //!   the master's process tree (VmRSS of the server plus its children, so Redis's fork
-//!   child counts, sampled every 10 ms), the peak RSS of the replica's tree, and the
-//!   worst PING round trip of a client looping on the master meanwhile.
+//!   child counts, sampled every 10 ms), the peak RSS of the replica's tree, and, in (a)
+//!   only, the worst PING round trip of a client looping on the master meanwhile. In (b)
+//!   the master is Redis on both sides, so its latency says nothing about the side under
+//!   test, and a client looping on it would take a core from the replica being measured
+//!   (the benchmark machines have two): (b) measures the sync time and the replica's RSS.
 //! * `repl-load`: `redis-benchmark -t set -c 50 -r 1000000 -d 100 -n <--requests>` with
 //!   `-P 1` and `-P 16` on a master of the side under test with 0, 1 and 2 redis-server
 //!   replicas attached, and the largest lag in bytes (`master_repl_offset` minus a
@@ -74,7 +77,7 @@ pub fn fullsync(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for mode in [Mode::Disk, Mode::Diskless] {
         // (a) the side under test is the master of a redis-server replica.
-        let run = sync_once(ctx, side, Side::Redis, mode)?;
+        let run = sync_once(ctx, side, Side::Redis, mode, Pings::On)?;
         eprintln!(
             "    [{}] master -> redis replica, {}: {:.3} s, master peak RSS {:.1} MiB, max PING {:.2} ms",
             side.label(),
@@ -85,14 +88,13 @@ pub fn fullsync(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
         );
         samples.extend(run.samples(&format!("as master, {}", mode.label()), false));
         // (b) a redis-server master, the side under test its replica.
-        let run = sync_once(ctx, Side::Redis, side, mode)?;
+        let run = sync_once(ctx, Side::Redis, side, mode, Pings::Off)?;
         eprintln!(
-            "    [{}] redis master -> replica, {}: {:.3} s, replica peak RSS {:.1} MiB, max PING {:.2} ms",
+            "    [{}] redis master -> replica, {}: {:.3} s, replica peak RSS {:.1} MiB",
             side.label(),
             mode.label(),
             run.time.as_secs_f64(),
             mib(run.replica_peak),
-            run.ping_max_ms()
         );
         samples.extend(run.samples(&format!("as replica, {}", mode.label()), true));
     }
@@ -101,6 +103,13 @@ pub fn fullsync(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
 
 fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
+}
+
+/// Whether a client loops on PING against the master during a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pings {
+    On,
+    Off,
 }
 
 /// What one full sync showed.
@@ -117,7 +126,8 @@ struct SyncRun {
     master_children: usize,
     /// Peak of the replica tree's RSS during the sync.
     replica_peak: f64,
-    /// PING round trips on the master that ended after REPLICAOF was sent, in ms.
+    /// PING round trips on the master that ended after REPLICAOF was sent, in ms (none
+    /// with [`Pings::Off`]).
     pings_ms: Vec<f64>,
 }
 
@@ -165,18 +175,20 @@ impl SyncRun {
                 &details,
             ));
         }
-        out.push(sample(
-            &format!("{prefix}: max PING latency on master"),
-            "ms",
-            self.ping_max_ms(),
-            &details,
-        ));
-        out.push(sample(
-            &format!("{prefix}: p99 PING latency on master"),
-            "ms",
-            percentile(&self.pings_ms, 99.0),
-            &details,
-        ));
+        if !self.pings_ms.is_empty() {
+            out.push(sample(
+                &format!("{prefix}: max PING latency on master"),
+                "ms",
+                self.ping_max_ms(),
+                &details,
+            ));
+            out.push(sample(
+                &format!("{prefix}: p99 PING latency on master"),
+                "ms",
+                percentile(&self.pings_ms, 99.0),
+                &details,
+            ));
+        }
         out
     }
 }
@@ -197,7 +209,13 @@ fn sample(metric: &str, unit: &'static str, value: f64, details: &Value) -> Samp
 
 /// Starts a filled master of `master_side` and an empty replica of `replica_side`,
 /// then measures one full sync.
-fn sync_once(ctx: &Ctx, master_side: Side, replica_side: Side, mode: Mode) -> Result<SyncRun> {
+fn sync_once(
+    ctx: &Ctx,
+    master_side: Side,
+    replica_side: Side,
+    mode: Mode,
+    pings: Pings,
+) -> Result<SyncRun> {
     let keys = ctx.keys;
     let master = ctx.spawn_server(
         master_side,
@@ -213,7 +231,7 @@ fn sync_once(ctx: &Ctx, master_side: Side, replica_side: Side, mode: Mode) -> Re
     )?;
     populate(master.port, keys)?;
     let replica = ctx.spawn_server(replica_side, one_free_port()?, &[])?;
-    let run = measure_sync(&master, &replica, keys);
+    let run = measure_sync(&master, &replica, keys, pings);
     drop(replica);
     drop(master);
     run
@@ -238,7 +256,7 @@ fn populate(port: u16, keys: u64) -> Result<()> {
     Ok(())
 }
 
-fn measure_sync(master: &Server, replica: &Server, keys: u64) -> Result<SyncRun> {
+fn measure_sync(master: &Server, replica: &Server, keys: u64, pings: Pings) -> Result<SyncRun> {
     let mpid = master.pid().context("master has no pid")?;
     let rpid = replica.pid().context("replica has no pid")?;
     let master_base = tree_rss(mpid).0;
@@ -247,23 +265,26 @@ fn measure_sync(master: &Server, replica: &Server, keys: u64) -> Result<SyncRun>
     thread::scope(|scope| {
         let stop = &stop;
         let sampler = scope.spawn(move || sample_rss(mpid, rpid, stop));
-        let pinger = scope.spawn(move || ping_loop(probe, stop));
+        let pinger = (pings == Pings::On).then(|| scope.spawn(move || ping_loop(probe, stop)));
         let outcome = replicate(master.port, replica.port, keys);
         stop.store(true, Ordering::Relaxed);
         let (master_peak, master_children, replica_peak) = sampler
             .join()
             .map_err(|_| anyhow::anyhow!("the RSS sampler panicked"))?;
-        let pings = pinger
-            .join()
-            .map_err(|_| anyhow::anyhow!("the PING client panicked"))?
-            .context("PING client")?;
+        let rtts = match pinger {
+            Some(p) => p
+                .join()
+                .map_err(|_| anyhow::anyhow!("the PING client panicked"))?
+                .context("PING client")?,
+            None => Vec::new(),
+        };
         let (sent, time) = outcome?;
-        let pings_ms: Vec<f64> = pings
+        let pings_ms: Vec<f64> = rtts
             .iter()
             .filter(|(end, _)| *end >= sent)
             .map(|(_, rtt)| rtt.as_secs_f64() * 1000.0)
             .collect();
-        if pings_ms.is_empty() {
+        if pings == Pings::On && pings_ms.is_empty() {
             bail!("no PING round trip ended during the sync");
         }
         let master_hwm = read_status_kib(mpid, "VmHWM:").unwrap_or(0.0);
