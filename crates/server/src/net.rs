@@ -215,8 +215,13 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                         if queue.is_empty() && reqs.capacity() == 0 {
                             reqs = Vec::from(std::mem::take(&mut queue));
                         }
-                        if !out.is_empty() && stream.write_all(&out).await.is_err() {
-                            break 'conn;
+                        if !out.is_empty() {
+                            // Redis's order: run every ready connection's requests, then
+                            // write all the replies (see [`reply_after_the_others`]).
+                            reply_after_the_others().await;
+                            if stream.write_all(&out).await.is_err() {
+                                break 'conn;
+                            }
                         }
                         if out.capacity() > 1024 * 1024 {
                             out = BytesMut::with_capacity(16 * 1024);
@@ -257,6 +262,19 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     }
     let _ = stream.shutdown().await;
     core.disconnect(id);
+}
+
+/// Lets the other connection tasks that are ready run before this one writes its replies.
+///
+/// A reply landing on a client that waits in `epoll_wait` wakes it, and on loopback the
+/// wake-up is paid inside the server's `send` (the receiver's softirq runs the wake): it
+/// was a fifth of the server's CPU under `redis-benchmark -P 16`, about six times Redis's
+/// share. Redis reads and runs every ready client first and writes all the replies just
+/// before it sleeps, so a client is mostly still busy with one reply when the next lands.
+/// `yield_now` defers this task until the runtime has polled every task that was ready
+/// (and the I/O driver once), which gives the same order.
+async fn reply_after_the_others() {
+    tokio::task::yield_now().await;
 }
 
 /// What woke a connection task.
