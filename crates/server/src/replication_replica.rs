@@ -573,8 +573,8 @@ struct Staging {
 /// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
 enum LoadMsg {
     Start(Box<KeyspaceConfig>),
-    /// Items in payload order, [`LOAD_BATCH`] at a time (one channel message per item
-    /// cost more than converting a small key).
+    /// Items in payload order, [`LOAD_BATCH`] at a time, so the channel's costs (a send,
+    /// a receive, maybe a wake-up) are paid per batch rather than per key.
     Items(Vec<(Item, Option<u8>)>),
     Abort,
     Done(FullSyncDone),
