@@ -153,7 +153,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
                Sync time: from REPLICAOF until master_link_status:up and DBSIZE equal. \
                RSS: VmRSS of the process plus its children (Redis's fork child; shared \
                copy-on-write pages count twice), sampled every 10 ms during the sync. \
-               PING: one client looping on the master during the sync.",
+               PING: one client looping on the master during the sync (`as master` runs only).",
         run: crate::bench_repl::fullsync,
     },
     Benchmark {
