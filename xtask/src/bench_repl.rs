@@ -260,12 +260,15 @@ fn measure_sync(master: &Server, replica: &Server, keys: u64, pings: Pings) -> R
     let mpid = master.pid().context("master has no pid")?;
     let rpid = replica.pid().context("replica has no pid")?;
     let master_base = tree_rss(mpid).0;
-    let probe = RespClient::connect(master.port)?;
+    let probe = match pings {
+        Pings::On => Some(RespClient::connect(master.port)?),
+        Pings::Off => None,
+    };
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
         let stop = &stop;
         let sampler = scope.spawn(move || sample_rss(mpid, rpid, stop));
-        let pinger = (pings == Pings::On).then(|| scope.spawn(move || ping_loop(probe, stop)));
+        let pinger = probe.map(|client| scope.spawn(move || ping_loop(client, stop)));
         let outcome = replicate(master.port, replica.port, keys);
         stop.store(true, Ordering::Relaxed);
         let (master_peak, master_children, replica_peak) = sampler
