@@ -7,9 +7,11 @@
 //! 2. starts it and `redis-server` side by side, each on its own free loopback
 //!    port, in its own temp dir, with `--save '' --appendonly no`, and waits
 //!    (bounded) until each answers `PING`;
-//! 3. runs every selected benchmark against both with the same client,
-//!    alternating which server goes first on each repetition, and takes the
-//!    median of the repetitions;
+//! 3. runs every selected benchmark against both with the same client and
+//!    takes the median of the repetitions. The redis-benchmark suites (`ping`,
+//!    `strings`, `types`) run each test on both servers back to back, so the
+//!    two figures of a row are taken seconds apart; the others run whole on
+//!    one server then the other. Which server goes first alternates;
 //! 4. prints `benchmark | tandem | redis | ratio(tandem/redis)`, a note on how
 //!    to read it, the CPU count and load average, and writes the raw numbers to
 //!    `target/xtask-bench/<name>-<unix time>.json`.
@@ -92,10 +94,54 @@ pub struct Benchmark {
     pub about: &'static str,
     /// Printed under the table (and kept in the JSON): how to read the numbers.
     pub note: &'static str,
-    /// Measures one server once. It gets the shared server of one side; a
+    /// How it measures.
+    pub plan: Plan,
+}
+
+/// How a benchmark measures the two servers.
+pub enum Plan {
+    /// One call measures one server once, start to end; [`measure`] alternates
+    /// the sides per repetition. It gets the shared server of one side; a
     /// benchmark that needs a fresh process (e.g. `memory`) starts its own with
     /// [`Ctx::spawn_server`] and leaves the shared one alone.
-    pub run: fn(&Ctx, &Server) -> Result<Vec<Sample>>,
+    Whole(fn(&Ctx, &Server) -> Result<Vec<Sample>>),
+    /// A sequence of redis-benchmark invocations. Each step runs on both
+    /// servers back to back before the next step starts, so the two numbers of
+    /// a row are taken seconds apart rather than a whole suite apart: a noisy
+    /// neighbour on a shared machine then weighs on both sides alike. Each
+    /// server still sees the steps in the same order (LRANGE reads the list
+    /// LPUSH filled).
+    Steps(fn() -> Vec<Step>),
+}
+
+/// One redis-benchmark invocation of a [`Plan::Steps`] benchmark.
+pub struct Step {
+    /// Arguments after the harness's own (`-h -p -n -c -P -q --csv`).
+    pub args: Vec<&'static str>,
+    /// Pipeline depth (`-P`).
+    pub pipeline: u32,
+    /// Metric name for a custom command's row (redis-benchmark names it by its
+    /// whole command line); `None` keeps redis-benchmark's test name.
+    pub metric: Option<&'static str>,
+}
+
+impl Step {
+    /// One step per entry of `tests` (a built-in test name, or several joined by
+    /// commas for tests that must run in one invocation), all at `pipeline`.
+    fn each_test(tests: &[&'static str], extra: &[&'static str], pipeline: u32) -> Vec<Step> {
+        tests
+            .iter()
+            .map(|test| {
+                let mut args = vec!["-t", *test];
+                args.extend_from_slice(extra);
+                Step {
+                    args,
+                    pipeline,
+                    metric: None,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The benchmarks, in the order `cargo xtask bench` (no name) runs them.
@@ -104,21 +150,21 @@ pub const BENCHMARKS: &[Benchmark] = &[
         name: "ping",
         about: "redis-benchmark PING_INLINE + PING_MBULK, 50 clients, pipeline 1 and 16",
         note: "rps: requests per second, higher is better.",
-        run: ping,
+        plan: Plan::Steps(ping),
     },
     Benchmark {
         name: "strings",
         about: "redis-benchmark SET, GET, INCR, MSET: 50 clients, 1M random keys, 100-byte values, pipeline 1 and 16",
         note: "rps: requests per second, higher is better (one MSET request sets 10 keys). \
                Issue target: ratio >= 1.0 on every row.",
-        run: strings,
+        plan: Plan::Steps(strings),
     },
     Benchmark {
         name: "types",
         about: "redis-benchmark LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100, LRANGE_600, XADD: 50 clients, 1M random keys, pipeline 1 and 16",
         note: "rps: requests per second, higher is better. Issue target: ratio >= 1.0 on every row. \
                The LRANGE tests read the list LPUSH filled (redis-benchmark's own order).",
-        run: types,
+        plan: Plan::Steps(types),
     },
     Benchmark {
         name: "memory",
@@ -127,7 +173,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
                RSS is VmRSS from /proc/<pid>/status of the server process. \
                used_memory is what jemalloc says it allocated, on both servers \
                (Tandem also allocates through jemalloc).",
-        run: memory,
+        plan: Plan::Whole(memory),
     },
     Benchmark {
         name: "rdb",
@@ -142,7 +188,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
                (polled every 20 ms; both servers notice the end of a background save in their \
                cron, 10 times a second). Latency: one client alternating GET and SET on random \
                keys back to back, round trips that ended after BGSAVE was sent.",
-        run: rdb,
+        plan: Plan::Whole(rdb),
     },
     Benchmark {
         name: "fullsync",
@@ -154,7 +200,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
                RSS: VmRSS of the process plus its children (Redis's fork child; shared \
                copy-on-write pages count twice), sampled every 10 ms during the sync. \
                PING: one client looping on the master during the sync (`as master` runs only).",
-        run: crate::bench_repl::fullsync,
+        plan: Plan::Whole(crate::bench_repl::fullsync),
     },
     Benchmark {
         name: "repl-load",
@@ -162,7 +208,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
         note: "rps: higher is better (ratio tandem/redis). Lag: master_repl_offset minus a \
                replica's acknowledged offset (INFO replication, sampled every 20 ms; \
                replicas ACK once a second), lower is better.",
-        run: crate::bench_repl::repl_load,
+        plan: Plan::Whole(crate::bench_repl::repl_load),
     },
 ];
 
@@ -176,17 +222,18 @@ const MEMORY_VALUE_SIZE: u64 = 100;
 /// Bound on one redis-cli command (DEBUG POPULATE of a million keys included).
 const CLI_LIMIT: Duration = Duration::from_secs(300);
 
-fn ping(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
-    let mut samples = ctx.redis_benchmark(server, &["-t", "ping_inline,ping_mbulk"], 1)?;
-    samples.extend(ctx.redis_benchmark(server, &["-t", "ping_inline,ping_mbulk"], 16)?);
-    Ok(samples)
+fn ping() -> Vec<Step> {
+    let mut steps = Step::each_test(&["ping_inline", "ping_mbulk"], &[], 1);
+    steps.extend(Step::each_test(&["ping_inline", "ping_mbulk"], &[], 16));
+    steps
 }
 
-fn strings(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
-    let args = ["-t", "set,get,incr,mset", "-r", "1000000", "-d", "100"];
-    let mut samples = ctx.redis_benchmark(server, &args, 1)?;
-    samples.extend(ctx.redis_benchmark(server, &args, 16)?);
-    Ok(samples)
+fn strings() -> Vec<Step> {
+    let tests = ["set", "get", "incr", "mset"];
+    let extra = ["-r", "1000000", "-d", "100"];
+    let mut steps = Step::each_test(&tests, &extra, 1);
+    steps.extend(Step::each_test(&tests, &extra, 16));
+    steps
 }
 
 /// redis-benchmark 7.0.15 has no built-in XADD test: the types benchmark runs
@@ -194,20 +241,33 @@ fn strings(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
 /// value, as the built-in tests use one key per type).
 const XADD_COMMAND: &[&str] = &["XADD", "mystream", "*", "myfield", "__rand_int__"];
 
-fn types(ctx: &Ctx, server: &Server) -> Result<Vec<Sample>> {
-    let tests = "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600";
-    let args = ["-t", tests, "-r", "1000000"];
-    let mut xadd_args = vec!["-r", "1000000"];
-    xadd_args.extend_from_slice(XADD_COMMAND);
-    let mut samples = Vec::new();
-    for pipeline in [1, 16] {
-        samples.extend(ctx.redis_benchmark(server, &args, pipeline)?);
-        for mut sample in ctx.redis_benchmark(server, &xadd_args, pipeline)? {
-            sample.metric = format!("XADD -P {pipeline}");
-            samples.push(sample);
-        }
+fn types() -> Vec<Step> {
+    let tests = [
+        "lpush",
+        "rpush",
+        "lpop",
+        "rpop",
+        "sadd",
+        "hset",
+        "spop",
+        "zadd",
+        "zpopmin",
+        // One step: redis-benchmark fills the list once ("LPUSH (needed to
+        // benchmark LRANGE)") before its LRANGE tests.
+        "lrange_100,lrange_600",
+    ];
+    let mut steps = Vec::new();
+    for (pipeline, metric) in [(1, "XADD -P 1"), (16, "XADD -P 16")] {
+        steps.extend(Step::each_test(&tests, &["-r", "1000000"], pipeline));
+        let mut args = vec!["-r", "1000000"];
+        args.extend_from_slice(XADD_COMMAND);
+        steps.push(Step {
+            args,
+            pipeline,
+            metric: Some(metric),
+        });
     }
-    Ok(samples)
+    steps
 }
 
 /// Starts a fresh server of the same side (debug command enabled), measures it
@@ -1041,6 +1101,17 @@ impl Ctx {
         Ok(out)
     }
 
+    /// Runs one step of a [`Plan::Steps`] benchmark on `server`.
+    fn run_step(&self, server: &Server, step: &Step) -> Result<Vec<Sample>> {
+        let mut samples = self.redis_benchmark(server, &step.args, step.pipeline)?;
+        if let Some(metric) = step.metric {
+            for sample in &mut samples {
+                sample.metric = metric.to_owned();
+            }
+        }
+        Ok(samples)
+    }
+
     /// Runs `redis-benchmark -h 127.0.0.1 -p PORT -n N -c 50 -P pipeline -q --csv <args>`
     /// and returns one `rps` sample per test, named `<TEST> -P <pipeline>`.
     /// `N` is `--requests` times the pipeline depth (at most [`PIPELINE_SCALE_MAX`]): a
@@ -1298,9 +1369,14 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{table}");
         println!("note: {}", bench.note);
         println!(
-            "(medians of {} repetitions per server, alternating which goes first; \
+            "(medians of {} repetitions per server, {}; \
              {} CPUs; load average {load_before} before, {load_after} after)\n",
             opts.reps,
+            match bench.plan {
+                Plan::Whole(_) => "alternating which goes first",
+                Plan::Steps(_) =>
+                    "each step on both servers back to back, alternating which goes first",
+            },
             cpus(),
         );
         let path = out_dir.join(format!("{}-{}.json", bench.name, util::unix_time()));
@@ -1333,7 +1409,10 @@ impl MetricResult {
     }
 }
 
-/// Runs `bench` `reps` times on each server, alternating which goes first.
+/// Runs `bench` `reps` times on each server. A [`Plan::Whole`] benchmark runs
+/// whole on one side then the other, alternating which goes first per
+/// repetition; a [`Plan::Steps`] benchmark runs each step on both sides back to
+/// back, alternating which goes first per step and per repetition.
 fn measure(
     ctx: &Ctx,
     bench: &Benchmark,
@@ -1343,55 +1422,86 @@ fn measure(
 ) -> Result<Vec<MetricResult>> {
     let mut results: Vec<MetricResult> = Vec::new();
     for rep in 0..reps {
-        let order = if rep % 2 == 0 {
-            [Side::Tandem, Side::Redis]
-        } else {
-            [Side::Redis, Side::Tandem]
-        };
-        for side in order {
-            let server = match side {
-                Side::Tandem => &mut *tandem,
-                Side::Redis => &mut *redis,
-            };
-            server.check_running()?;
-            let samples = (bench.run)(ctx, server).map_err(|err| {
-                anyhow::anyhow!(
-                    "{} failed against {} (rep {}): {err:#}\n{} log tail:\n{}",
-                    bench.name,
-                    side.label(),
-                    rep + 1,
-                    side.label(),
-                    server.log_tail()
-                )
-            })?;
-            for s in samples {
-                let pos = match results.iter().position(|r| r.metric == s.metric) {
-                    Some(pos) => pos,
-                    None => {
-                        results.push(MetricResult {
-                            metric: s.metric.clone(),
-                            unit: s.unit,
-                            ratio: s.ratio,
-                            ..MetricResult::default()
-                        });
-                        results.len() - 1
-                    }
-                };
-                let r = &mut results[pos];
-                match side {
-                    Side::Tandem => r.tandem.push(s.value),
-                    Side::Redis => r.redis.push(s.value),
+        match bench.plan {
+            Plan::Whole(run) => {
+                for side in order(rep) {
+                    let server = pick(side, tandem, redis);
+                    server.check_running()?;
+                    let samples =
+                        run(ctx, server).map_err(|err| failed(bench, server, rep, err))?;
+                    record(&mut results, side, rep, samples);
                 }
-                r.details.push(json!({
-                    "side": side.label(),
-                    "rep": rep + 1,
-                    "value": s.value,
-                    "details": s.details,
-                }));
+            }
+            Plan::Steps(steps) => {
+                for (i, step) in steps().iter().enumerate() {
+                    for side in order(rep + i) {
+                        let server = pick(side, tandem, redis);
+                        server.check_running()?;
+                        let samples = ctx
+                            .run_step(server, step)
+                            .map_err(|err| failed(bench, server, rep, err))?;
+                        record(&mut results, side, rep, samples);
+                    }
+                }
             }
         }
     }
     Ok(results)
+}
+
+/// Tandem first on even turns, Redis first on odd ones.
+fn order(turn: usize) -> [Side; 2] {
+    if turn.is_multiple_of(2) {
+        [Side::Tandem, Side::Redis]
+    } else {
+        [Side::Redis, Side::Tandem]
+    }
+}
+
+fn pick<'a>(side: Side, tandem: &'a mut Server, redis: &'a mut Server) -> &'a mut Server {
+    match side {
+        Side::Tandem => tandem,
+        Side::Redis => redis,
+    }
+}
+
+fn failed(bench: &Benchmark, server: &Server, rep: usize, err: anyhow::Error) -> anyhow::Error {
+    let side = server.side.label();
+    anyhow::anyhow!(
+        "{} failed against {side} (rep {}): {err:#}\n{side} log tail:\n{}",
+        bench.name,
+        rep + 1,
+        server.log_tail()
+    )
+}
+
+/// Adds one run's samples to their rows (a row per metric, in first-seen order).
+fn record(results: &mut Vec<MetricResult>, side: Side, rep: usize, samples: Vec<Sample>) {
+    for s in samples {
+        let pos = match results.iter().position(|r| r.metric == s.metric) {
+            Some(pos) => pos,
+            None => {
+                results.push(MetricResult {
+                    metric: s.metric.clone(),
+                    unit: s.unit,
+                    ratio: s.ratio,
+                    ..MetricResult::default()
+                });
+                results.len() - 1
+            }
+        };
+        let r = &mut results[pos];
+        match side {
+            Side::Tandem => r.tandem.push(s.value),
+            Side::Redis => r.redis.push(s.value),
+        }
+        r.details.push(json!({
+            "side": side.label(),
+            "rep": rep + 1,
+            "value": s.value,
+            "details": s.details,
+        }));
+    }
 }
 
 /// A median for the table: bytes as MiB, seconds with milliseconds,
@@ -1602,6 +1712,31 @@ mod tests {
                 b.name
             );
         }
+    }
+
+    #[test]
+    fn step_plans_keep_redis_benchmark_order() {
+        let types = types();
+        let tests: Vec<String> = types.iter().map(|s| s.args.join(" ")).collect();
+        // P1 steps then P16 steps, the custom XADD last at each depth.
+        assert_eq!(types.len(), 22);
+        assert!(types[..11].iter().all(|s| s.pipeline == 1));
+        assert!(types[11..].iter().all(|s| s.pipeline == 16));
+        assert_eq!(types[10].metric, Some("XADD -P 1"));
+        assert_eq!(types[21].metric, Some("XADD -P 16"));
+        // LRANGE tests share one invocation, whose LPUSH fills their list.
+        assert!(tests[9].starts_with("-t lrange_100,lrange_600 "));
+        assert!(tests[0].starts_with("-t lpush "));
+        let strings = strings();
+        assert_eq!(strings.len(), 8);
+        assert!(strings.iter().all(|s| s.args.ends_with(&["-d", "100"])));
+    }
+
+    #[test]
+    fn sides_alternate() {
+        assert_eq!(order(0), [Side::Tandem, Side::Redis]);
+        assert_eq!(order(1), [Side::Redis, Side::Tandem]);
+        assert_eq!(order(4), order(0));
     }
 
     #[test]
