@@ -1401,11 +1401,28 @@ struct MetricResult {
     tandem: Vec<f64>,
     redis: Vec<f64>,
     details: Vec<Value>,
+    /// The two sides' samples were taken in pairs, back to back (a [`Plan::Steps`] run):
+    /// `tandem[i]` and `redis[i]` belong together.
+    paired: bool,
 }
 
 impl MetricResult {
+    /// The row's ratio. Paired samples give the median of the per-pair ratios: both
+    /// figures of a pair were taken seconds apart, so the drift of a shared machine
+    /// between pairs cancels out, which a quotient of two medians (possibly taken from
+    /// different pairs) does not do. Unpaired samples give the ratio of the medians.
     fn ratio(&self) -> f64 {
-        self.ratio.of(median(&self.tandem), median(&self.redis))
+        if self.paired && self.tandem.len() == self.redis.len() && !self.tandem.is_empty() {
+            let per_pair: Vec<f64> = self
+                .tandem
+                .iter()
+                .zip(&self.redis)
+                .map(|(&t, &r)| self.ratio.of(t, r))
+                .collect();
+            median(&per_pair)
+        } else {
+            self.ratio.of(median(&self.tandem), median(&self.redis))
+        }
     }
 }
 
@@ -1429,7 +1446,7 @@ fn measure(
                     server.check_running()?;
                     let samples =
                         run(ctx, server).map_err(|err| failed(bench, server, rep, err))?;
-                    record(&mut results, side, rep, samples);
+                    record(&mut results, side, rep, samples, false);
                 }
             }
             Plan::Steps(steps) => {
@@ -1440,7 +1457,7 @@ fn measure(
                         let samples = ctx
                             .run_step(server, step)
                             .map_err(|err| failed(bench, server, rep, err))?;
-                        record(&mut results, side, rep, samples);
+                        record(&mut results, side, rep, samples, true);
                     }
                 }
             }
@@ -1476,7 +1493,13 @@ fn failed(bench: &Benchmark, server: &Server, rep: usize, err: anyhow::Error) ->
 }
 
 /// Adds one run's samples to their rows (a row per metric, in first-seen order).
-fn record(results: &mut Vec<MetricResult>, side: Side, rep: usize, samples: Vec<Sample>) {
+fn record(
+    results: &mut Vec<MetricResult>,
+    side: Side,
+    rep: usize,
+    samples: Vec<Sample>,
+    paired: bool,
+) {
     for s in samples {
         let pos = match results.iter().position(|r| r.metric == s.metric) {
             Some(pos) => pos,
@@ -1485,6 +1508,7 @@ fn record(results: &mut Vec<MetricResult>, side: Side, rep: usize, samples: Vec<
                     metric: s.metric.clone(),
                     unit: s.unit,
                     ratio: s.ratio,
+                    paired,
                     ..MetricResult::default()
                 });
                 results.len() - 1
@@ -1606,6 +1630,7 @@ fn report_json(ctx: &Ctx, bench: &Benchmark, opts: &Options, results: &[MetricRe
                 "redis_median": median(&r.redis),
                 "ratio_tandem_over_redis": median(&r.tandem) / median(&r.redis),
                 "ratio": r.ratio(),
+                "ratio_of": if r.paired { "median of per-pair ratios" } else { "medians" },
                 "ratio_is": r.ratio.label(),
                 "runs": r.details,
             })
@@ -1748,6 +1773,7 @@ mod tests {
             tandem: vec![90.0, 110.0, 100.0],
             redis: vec![200.0, 200.0, 200.0],
             details: Vec::new(),
+            paired: false,
         };
         let table = render_table("ping", &[r]);
         let mut lines = table.lines();
@@ -1760,6 +1786,27 @@ mod tests {
     }
 
     #[test]
+    fn paired_rows_take_the_median_of_pair_ratios() {
+        let mut r = MetricResult {
+            metric: "GET -P 1".to_owned(),
+            unit: "rps",
+            ratio: Ratio::TandemOverRedis,
+            // Pair ratios 0.5, 1.3, 1.2: median 1.2. Medians 130 / 100: 1.3.
+            tandem: vec![50.0, 130.0, 240.0],
+            redis: vec![100.0, 100.0, 200.0],
+            details: Vec::new(),
+            paired: true,
+        };
+        assert!((r.ratio() - 1.2).abs() < 1e-9);
+        r.paired = false;
+        assert!((r.ratio() - 1.3).abs() < 1e-9);
+        // A side with a missing sample cannot be paired: medians again.
+        r.paired = true;
+        r.tandem.pop();
+        assert!((r.ratio() - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
     fn speed_rows_divide_the_other_way() {
         let time = MetricResult {
             metric: "SAVE time".to_owned(),
@@ -1768,6 +1815,7 @@ mod tests {
             tandem: vec![0.5, 0.4, 0.6],
             redis: vec![1.0, 1.0, 1.0],
             details: Vec::new(),
+            paired: false,
         };
         let size = MetricResult {
             metric: "SAVE file size".to_owned(),
@@ -1776,6 +1824,7 @@ mod tests {
             tandem: vec![102.0],
             redis: vec![100.0],
             details: Vec::new(),
+            paired: false,
         };
         assert_eq!(time.ratio(), 2.0);
         let table = render_table("rdb", &[time, size]);
