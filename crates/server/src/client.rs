@@ -6,7 +6,7 @@
 //! (connection → executor, see [`crate::exec`]).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use tandem_resp::Protocol;
@@ -46,8 +46,11 @@ pub struct Client {
     pub id: u64,
     pub meta: ConnMeta,
     pub events: UnboundedSender<ClientEvent>,
-    pub created: Instant,
-    pub last_interaction: Instant,
+    /// Wall-clock time of the connection (Redis's `ctime`).
+    pub created: SystemTime,
+    /// Wall-clock time of the client's last batch (Redis's `lastinteraction`, also wall
+    /// clock): one clock read per batch serves it and the batch's first command.
+    pub last_interaction: SystemTime,
     pub db: usize,
     pub proto: Protocol,
     pub name: Option<Bytes>,
@@ -67,6 +70,11 @@ pub struct Client {
     /// Milliseconds since the epoch when the command being executed started (set by
     /// `cmd::execute` around the handler; the data command's `now`).
     pub cmd_time: Option<i64>,
+    /// Inside a batch: the clock read that ended the previous command (or began the
+    /// batch), which starts the next one. One read per command then both ends one
+    /// command's duration and starts the next (see `cmd::execute`); `None` outside a
+    /// batch, where a command reads the clock at both ends.
+    pub clock: Option<SystemTime>,
     /// Commands queued since MULTI (None outside a transaction).
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command was rejected while queueing: EXEC answers EXECABORT.
@@ -94,7 +102,7 @@ impl Client {
         events: UnboundedSender<ClientEvent>,
         authenticated: bool,
     ) -> Client {
-        let now = Instant::now();
+        let now = SystemTime::now();
         Client {
             id,
             meta,
@@ -114,6 +122,7 @@ impl Client {
             qbuf: 0,
             argv_mem: 0,
             cmd_time: None,
+            clock: None,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

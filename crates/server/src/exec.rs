@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -147,7 +147,9 @@ fn run_locked(
         };
     };
     client.qbuf = pending;
-    client.last_interaction = Instant::now();
+    let now = SystemTime::now();
+    client.last_interaction = now;
+    client.clock = Some(now);
     srv.stats.total_reads_processed += 1;
     let start = out.len();
     let mut parked_until = None;
@@ -176,6 +178,8 @@ fn run_locked(
                 };
             };
             client = c;
+            // The clock of the chain ran while the others were served.
+            client.clock = None;
         }
         if client.repl.handoff.is_some() {
             break;
@@ -185,6 +189,7 @@ fn run_locked(
             break;
         }
     }
+    client.clock = None;
     srv.stats.total_net_output_bytes += (out.len() - start) as u64;
     if out.len() > start {
         srv.stats.total_writes_processed += 1;
@@ -212,11 +217,14 @@ fn cron(srv: &mut Server) {
     let timeout = srv.config.get_i64("timeout");
     if timeout > 0 {
         let limit = Duration::from_secs(timeout as u64);
+        let wall = SystemTime::now();
         for c in srv.clients.values_mut() {
             if !c.monitor
                 && !c.repl.is_replica
                 && !c.blocked
-                && now.duration_since(c.last_interaction) > limit
+                && wall
+                    .duration_since(c.last_interaction)
+                    .is_ok_and(|idle| idle > limit)
             {
                 tracing::debug!("Closing idle client");
                 let _ = c.events.send(ClientEvent::Kill);

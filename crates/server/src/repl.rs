@@ -109,7 +109,7 @@ pub fn snapshot_job(ks: &tandem_keyspace::Keyspace, c: &Config) -> SnapshotJob {
 
 /// Closes replicas the master dropped, with Redis's log line for output buffer limits.
 pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
-    let now = Instant::now();
+    let now = std::time::SystemTime::now();
     for (id, reason) in drops {
         // Reported twice in one pass (feed, then cron): handled once.
         if reason == DropReason::OutputBufferLimit && !srv.master.is_replica(id) {

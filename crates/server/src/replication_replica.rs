@@ -44,7 +44,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tandem_backlog::ReplId;
@@ -394,7 +394,7 @@ fn renew_master_client(srv: &mut Server, full_sync: bool) {
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    c.created = Instant::now();
+    c.created = std::time::SystemTime::now();
     if let Some((laddr, fd)) = link {
         c.meta.laddr = laddr;
         c.meta.fd = i64::from(fd);
@@ -1001,7 +1001,7 @@ fn apply_command(srv: &mut Server, command: Command) {
         if client.multi.is_none() {
             client.db = command.db;
         }
-        client.last_interaction = Instant::now();
+        client.last_interaction = std::time::SystemTime::now();
         let name = command.name();
         // Replies are discarded; nothing is propagated of its own (`proxy_only`).
         srv.ks.set_master_context(true);

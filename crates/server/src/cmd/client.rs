@@ -11,7 +11,7 @@
 //! id order.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -115,7 +115,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.integer(id);
         }
         b"info" if argc == 2 => {
-            let mut text = info_line(ctx.client, Some(args), Instant::now());
+            let mut text = info_line(ctx.client, Some(args), SystemTime::now());
             text.push('\n');
             ctx.enc().verbatim(b"txt", text.as_bytes());
         }
@@ -222,7 +222,7 @@ pub fn all_clients<'a>(srv: &'a Server, caller: Option<&'a Client>) -> Vec<&'a C
 
 /// `CLIENT LIST [TYPE type | ID id ...]`.
 fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let now = Instant::now();
+    let now = SystemTime::now();
     let me = ctx.client.id;
     let mut text = String::new();
     if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
@@ -263,7 +263,7 @@ fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.enc().verbatim(b"txt", text.as_bytes());
 }
 
-fn push_line(text: &mut String, c: &Client, me: u64, args: &[Bytes], now: Instant) {
+fn push_line(text: &mut String, c: &Client, me: u64, args: &[Bytes], now: SystemTime) {
     let current = if c.id == me { Some(args) } else { None };
     text.push_str(&info_line(c, current, now));
     text.push('\n');
@@ -293,9 +293,11 @@ fn resp_len(args: &[Bytes]) -> usize {
 /// One CLIENT LIST / CLIENT INFO line (without the trailing `\n`), field for field as
 /// redis-server 7.0.15's `catClientInfoString`. `current` holds the arguments of the command
 /// the client is executing right now (it is the caller), `None` for other clients.
-pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: Instant) -> String {
-    let age = now.saturating_duration_since(c.created).as_secs();
-    let idle = now.saturating_duration_since(c.last_interaction).as_secs();
+pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> String {
+    // Wall clock, as Redis's `ctime` and `lastinteraction` (`server.unixtime`).
+    let secs_since = |t: SystemTime| now.duration_since(t).map_or(0, |d| d.as_secs());
+    let age = secs_since(c.created);
+    let idle = secs_since(c.last_interaction);
     let name = c
         .name
         .as_ref()

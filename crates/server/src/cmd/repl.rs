@@ -50,7 +50,7 @@ pub fn sync(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             return;
         }
         crate::replication_replica::unset_master(ctx.srv);
-        let who = super::client::info_line(ctx.client, Some(args), std::time::Instant::now());
+        let who = super::client::info_line(ctx.client, Some(args), std::time::SystemTime::now());
         tracing::info!("MASTER MODE enabled (failover request from '{who}')");
         args = &args[..3];
     }

@@ -2,8 +2,6 @@
 //! (`NO ONE`), with redis-server 7.0.15's replies, errors and log lines. The role change
 //! itself is [`crate::replication_replica`]'s.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 
 use super::{parse_i64, Ctx};
@@ -22,7 +20,8 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         if ctx.srv.replica.is_active() {
             unset_master(ctx.srv);
-            let who = crate::cmd::client::info_line(ctx.client, Some(args), Instant::now());
+            let who =
+                crate::cmd::client::info_line(ctx.client, Some(args), std::time::SystemTime::now());
             tracing::info!("MASTER MODE enabled (user request from '{who}')");
         }
         ctx.ok();
@@ -48,7 +47,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     set_master(ctx.srv, &host, port);
-    let who = crate::cmd::client::info_line(ctx.client, Some(args), Instant::now());
+    let who = crate::cmd::client::info_line(ctx.client, Some(args), std::time::SystemTime::now());
     tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
     ctx.ok();
 }
