@@ -112,7 +112,14 @@ pub enum Plan {
     /// server still sees the steps in the same order (LRANGE reads the list
     /// LPUSH filled).
     Steps(fn() -> Vec<Step>),
+    /// One call runs one repetition on both sides, with processes of its own, and
+    /// returns each sample with its side; samples of a metric are paired by
+    /// repetition (the function takes both figures of a pair back to back).
+    Pairs(PairedRun),
 }
+
+/// A [`Plan::Pairs`] function: one repetition (its index given) on both sides.
+pub type PairedRun = fn(&Ctx, usize) -> Result<Vec<(Side, Sample)>>;
 
 /// One redis-benchmark invocation of a [`Plan::Steps`] benchmark.
 pub struct Step {
@@ -208,7 +215,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
         note: "rps: higher is better (ratio tandem/redis). Lag: master_repl_offset minus a \
                replica's acknowledged offset (INFO replication, sampled every 20 ms; \
                replicas ACK once a second), lower is better.",
-        plan: Plan::Whole(crate::bench_repl::repl_load),
+        plan: Plan::Pairs(crate::bench_repl::repl_load),
     },
 ];
 
@@ -1374,6 +1381,9 @@ pub fn run(args: &[String]) -> Result<()> {
             opts.reps,
             match bench.plan {
                 Plan::Whole(_) => "alternating which goes first",
+                Plan::Pairs(_) =>
+                    "both sides' figures of a row taken back to back, alternating which goes \
+                     first; ratio: median of the per-pair ratios",
                 Plan::Steps(_) =>
                     "each step on both servers back to back, alternating which goes first",
             },
@@ -1449,6 +1459,16 @@ fn measure(
                     record(&mut results, side, rep, samples, false);
                 }
             }
+            Plan::Pairs(run) => {
+                tandem.check_running()?;
+                redis.check_running()?;
+                let pairs = run(ctx, rep).map_err(|err| {
+                    anyhow::anyhow!("{} failed (rep {}): {err:#}", bench.name, rep + 1)
+                })?;
+                for (side, sample) in pairs {
+                    record(&mut results, side, rep, vec![sample], true);
+                }
+            }
             Plan::Steps(steps) => {
                 for (i, step) in steps().iter().enumerate() {
                     for side in order(rep + i) {
@@ -1467,7 +1487,7 @@ fn measure(
 }
 
 /// Tandem first on even turns, Redis first on odd ones.
-fn order(turn: usize) -> [Side; 2] {
+pub(crate) fn order(turn: usize) -> [Side; 2] {
     if turn.is_multiple_of(2) {
         [Side::Tandem, Side::Redis]
     } else {

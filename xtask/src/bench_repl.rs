@@ -1,10 +1,12 @@
 //! `cargo xtask bench fullsync` and `cargo xtask bench repl-load`: replication
 //! measured against redis-server in the same run (the replication issues' targets).
 //!
-//! Both plug into [`crate::bench`]'s harness as ordinary [`crate::bench::Benchmark`]s:
-//! the harness calls them once per side and repetition and prints medians with the
-//! `tandem/redis` ratio. They ignore the shared server they are given (only its side
-//! matters) and start fresh processes with [`Ctx::spawn_server`], killed on return.
+//! Both plug into [`crate::bench`]'s harness as [`crate::bench::Benchmark`]s and start
+//! fresh processes with [`Ctx::spawn_server`], killed on return. `fullsync` is a whole
+//! plan: the harness calls it once per side and repetition (it ignores the shared server
+//! it is given, only its side matters). `repl-load` is a paired plan: one call per
+//! repetition runs both sides' topologies side by side and takes each load's two figures
+//! back to back, so a row's ratio is the median of per-pair ratios.
 //!
 //! * `fullsync`: `--keys` keys (default a million) with 100-byte values, filled with
 //!   `DEBUG POPULATE <keys> key 100`, then one full sync, disk (`repl-diskless-sync no`)
@@ -20,7 +22,9 @@
 //!   (the benchmark machines have two): (b) measures the sync time and the replica's RSS.
 //! * `repl-load`: `redis-benchmark -t set -c 50 -r 1000000 -d 100 -n <--requests>` with
 //!   `-P 1` and `-P 16` on a master of the side under test with 0, 1 and 2 redis-server
-//!   replicas attached, and the largest lag in bytes (`master_repl_offset` minus a
+//!   replicas attached (a tandem-server master and a redis-server master, each with its
+//!   own replicas, run at once; each load runs on one then the other), and the largest
+//!   lag in bytes (`master_repl_offset` minus a
 //!   replica's acknowledged `offset` in INFO replication, sampled every 20 ms) seen
 //!   during each run.
 
@@ -410,11 +414,15 @@ fn ping_loop(mut client: RespClient, stop: &AtomicBool) -> Result<Vec<(Instant, 
     Ok(out)
 }
 
-/// The `repl-load` benchmark for one side (see the module docs).
-pub fn repl_load(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
-    let side = shared.side;
-    let mut samples = Vec::new();
-    for n in 0..=2usize {
+/// One side's master and its redis-server replicas in a `repl-load` round.
+struct Topology {
+    master: Server,
+    client: RespClient,
+    replicas: Vec<Server>,
+}
+
+impl Topology {
+    fn start(ctx: &Ctx, side: Side, n: usize) -> Result<Topology> {
         let master =
             ctx.spawn_server(side, one_free_port()?, &["--repl-diskless-sync-delay", "0"])?;
         let port = master.port.to_string();
@@ -428,53 +436,96 @@ pub fn repl_load(ctx: &Ctx, shared: &Server) -> Result<Vec<Sample>> {
         }
         let mut client = RespClient::connect(master.port)?;
         wait_caught_up(&mut client, n)?;
-        for pipeline in [1u32, 16] {
-            let args = ["-t", "set", "-r", "1000000", "-d", "100"];
-            let stop = AtomicBool::new(false);
-            let lag_client = RespClient::connect(master.port)?;
-            let (bench, lag) = thread::scope(|scope| {
-                let stop = &stop;
-                let sampler = scope.spawn(move || max_lag(lag_client, stop));
-                let bench = ctx.redis_benchmark(&master, &args, pipeline);
-                stop.store(true, Ordering::Relaxed);
-                let lag = sampler
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the lag sampler panicked"));
-                (bench, lag)
-            });
-            let lag = lag??;
-            let rps = bench?
-                .into_iter()
-                .next()
-                .context("redis-benchmark reported no SET row")?;
-            let label = format!("SET -P {pipeline}, {n} replicas");
-            eprintln!(
-                "    [{}] {label}: {:.0} rps, max lag {lag} bytes",
-                side.label(),
-                rps.value
-            );
-            samples.push(Sample {
-                metric: label.clone(),
-                ..rps
-            });
-            if n > 0 {
-                samples.push(sample(
-                    &format!("{label}: max replica lag"),
-                    "B",
-                    lag as f64,
-                    &json!({}),
-                ));
-            }
-            wait_caught_up(&mut client, n)?;
-        }
-        for r in &replicas {
+        Ok(Topology {
+            master,
+            client,
+            replicas,
+        })
+    }
+
+    /// SET load at `pipeline` with the lag sampler running: (rps sample, max lag).
+    fn load(&mut self, ctx: &Ctx, pipeline: u32) -> Result<(Sample, i64)> {
+        let args = ["-t", "set", "-r", "1000000", "-d", "100"];
+        let stop = AtomicBool::new(false);
+        let lag_client = RespClient::connect(self.master.port)?;
+        let master = &self.master;
+        let (bench, lag) = thread::scope(|scope| {
+            let stop = &stop;
+            let sampler = scope.spawn(move || max_lag(lag_client, stop));
+            let bench = ctx.redis_benchmark(master, &args, pipeline);
+            stop.store(true, Ordering::Relaxed);
+            let lag = sampler
+                .join()
+                .map_err(|_| anyhow::anyhow!("the lag sampler panicked"));
+            (bench, lag)
+        });
+        let lag = lag??;
+        let rps = bench?
+            .into_iter()
+            .next()
+            .context("redis-benchmark reported no SET row")?;
+        wait_caught_up(&mut self.client, self.replicas.len())?;
+        Ok((rps, lag))
+    }
+
+    /// Every replica holds as many keys as the master.
+    fn check_replicas(&mut self) -> Result<()> {
+        let ours = expect_int(self.client.call(&[b"DBSIZE"])?, "DBSIZE")?;
+        for r in &self.replicas {
             let mut rc = RespClient::connect(r.port)?;
             let theirs = expect_int(rc.call(&[b"DBSIZE"])?, "DBSIZE")?;
-            let ours = expect_int(client.call(&[b"DBSIZE"])?, "DBSIZE")?;
             if theirs != ours {
                 bail!("a replica has {theirs} keys, the master {ours}");
             }
         }
+        Ok(())
+    }
+}
+
+/// The `repl-load` benchmark, one repetition (see the module docs). For each replica
+/// count both sides' topologies run at once, and each load runs on one master then the
+/// other, back to back (which goes first alternates), so its two figures are paired.
+pub fn repl_load(ctx: &Ctx, rep: usize) -> Result<Vec<(Side, Sample)>> {
+    let mut samples = Vec::new();
+    for n in 0..=2usize {
+        let mut tandem = Topology::start(ctx, Side::Tandem, n)?;
+        let mut redis = Topology::start(ctx, Side::Redis, n)?;
+        for (i, pipeline) in [1u32, 16].into_iter().enumerate() {
+            for side in crate::bench::order(rep + 2 * n + i) {
+                let topology = match side {
+                    Side::Tandem => &mut tandem,
+                    Side::Redis => &mut redis,
+                };
+                topology.master.check_running()?;
+                let (rps, lag) = topology.load(ctx, pipeline)?;
+                let label = format!("SET -P {pipeline}, {n} replicas");
+                eprintln!(
+                    "    [{}] {label}: {:.0} rps, max lag {lag} bytes",
+                    side.label(),
+                    rps.value
+                );
+                samples.push((
+                    side,
+                    Sample {
+                        metric: label.clone(),
+                        ..rps
+                    },
+                ));
+                if n > 0 {
+                    samples.push((
+                        side,
+                        sample(
+                            &format!("{label}: max replica lag"),
+                            "B",
+                            lag as f64,
+                            &json!({}),
+                        ),
+                    ));
+                }
+            }
+        }
+        tandem.check_replicas()?;
+        redis.check_replicas()?;
     }
     Ok(samples)
 }
