@@ -77,6 +77,25 @@ pub fn format_double(d: f64) -> String {
 
 /// Append [`format_double`]'s text to `s`.
 pub fn push_double(s: &mut String, d: f64) {
+    // An integral value below 1e17 has at most 17 digits, all of which `%.17g` prints
+    // (fixed notation, no fraction): its integer text, without the exact decimal
+    // expansion. Most sorted-set scores are such. -0.0 keeps its sign on the general path.
+    if d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative()) {
+        let mut buf = [0u8; 20];
+        let mut rest = &mut buf[..];
+        write_u64(&mut rest, d.abs() as u64);
+        let len = 20 - rest.len();
+        if d < 0.0 {
+            s.push('-');
+        }
+        s.extend(buf[..len].iter().map(|&c| char::from(c)));
+        return;
+    }
+    push_double_general(s, d);
+}
+
+/// [`push_double`] for any value: `%.17g` from Rust's exactly rounded `{:.16e}`.
+fn push_double_general(s: &mut String, d: f64) {
     use std::fmt::Write;
     if d.is_nan() {
         s.push_str(if d.is_sign_negative() { "-nan" } else { "nan" });
@@ -221,6 +240,41 @@ mod tests {
         ];
         for (d, want) in cases {
             assert_eq!(format_double(*d), *want, "{d:e}");
+        }
+    }
+
+    fn general(d: f64) -> String {
+        let mut s = String::new();
+        push_double_general(&mut s, d);
+        s
+    }
+
+    #[test]
+    fn integral_fast_path_edges() {
+        for d in [
+            1.0,
+            -1.0,
+            99_999_999_999_999_984.0,
+            -99_999_999_999_999_984.0,
+            9_007_199_254_740_993.0,
+            1e16 + 2.0,
+        ] {
+            assert_eq!(format_double(d), general(d), "{d:e}");
+        }
+        assert_eq!(format_double(99_999_999_999_999_984.0), "99999999999999984");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integral_fast_path_matches_general(i in -100_000_000_000_000_000i64..100_000_000_000_000_000i64) {
+            let d = i as f64;
+            proptest::prop_assert_eq!(format_double(d), general(d));
+        }
+
+        #[test]
+        fn any_double_matches_general(bits in proptest::prelude::any::<u64>()) {
+            let d = f64::from_bits(bits);
+            proptest::prop_assert_eq!(format_double(d), general(d));
         }
     }
 }
