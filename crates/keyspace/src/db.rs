@@ -367,9 +367,10 @@ impl Keyspace {
     /// Insert or overwrite; `expiry` says what happens to the TTL. An old value that is
     /// logically expired at the keyspace clock is expired first (as Redis's write lookup
     /// would have done), so `Expiry::Keep` never keeps a stale TTL.
-    pub fn set(&mut self, db: usize, key: Key, value: Value, expiry: Expiry) {
+    pub fn set(&mut self, db: usize, key: impl AsRef<[u8]>, value: Value, expiry: Expiry) {
+        let key = key.as_ref();
         let now = self.clock;
-        let hash = hash_key(&key);
+        let hash = hash_key(key);
         let Some(d) = self.dbs.get(db) else {
             return;
         };
@@ -379,11 +380,11 @@ impl Keyspace {
         let old_expire = if d.ttl.len() == 0 {
             None
         } else {
-            d.table.get(hash, &key).map(|e| e.expire())
+            d.table.get(hash, key).map(|e| e.expire())
         };
         let old_expire = match old_expire {
             Some(e) if self.is_expired(e, now) => {
-                self.expire_key(db, hash, &key);
+                self.expire_key(db, hash, key);
                 None
             }
             Some(e) => e,
@@ -398,8 +399,8 @@ impl Keyspace {
             return;
         };
         match (old_expire.is_some(), new_expire.is_some()) {
-            (false, true) => d.ttl.insert(hash, &key),
-            (true, false) => d.ttl.remove(hash, &key),
+            (false, true) => d.ttl.insert(hash, key),
+            (true, false) => d.ttl.remove(hash, key),
             _ => {}
         }
         let stamp = match self.cfg.lfu {
@@ -408,7 +409,7 @@ impl Keyspace {
         };
         let old = d
             .table
-            .insert(hash, &key, Stored::new(value), new_expire, stamp);
+            .insert(hash, key, Stored::new(value), new_expire, stamp);
         if let Some(old) = old {
             let mode = if self.cfg.lazyfree_lazy_server_del {
                 FreeMode::Async

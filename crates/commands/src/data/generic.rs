@@ -179,11 +179,6 @@ fn lookup_read<'k>(
     found
 }
 
-/// A key to store: a copy, so that it does not keep a whole network read buffer alive.
-fn owned_key(key: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(key)
-}
-
 /// The part of an argument C code sees: up to its first NUL byte.
 fn cstr(b: &[u8]) -> &[u8] {
     b.iter().position(|&c| c == 0).map_or(b, |i| &b[..i])

@@ -136,7 +136,7 @@ fn db_delete(ctx: &mut ExecCtx<'_, '_>, key: &[u8]) -> bool {
 
 /// Redis's `setKey` with a fresh value: overwrites whatever `key` held and drops its TTL.
 fn set_key(ctx: &mut ExecCtx<'_, '_>, key: &[u8], value: Value) {
-    ctx.ks.set(ctx.db, own(key), value, Expiry::Clear);
+    ctx.ks.set(ctx.db, key, value, Expiry::Clear);
 }
 
 /// `lookupKeyRead` + `checkType(OBJ_SET)` on a key whose value is only read once: counts a

@@ -349,11 +349,6 @@ fn check_len(settings: &DataSettings, size: u64, append: u64) -> Result<(), StrE
     }
 }
 
-/// A key to store: copied, so that it never pins the connection's read buffer.
-fn own(key: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(key)
-}
-
 /// `Bytes` of a static text (command names in rewritten propagation).
 fn word(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())

@@ -175,7 +175,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     } else {
         Expiry::Clear
     };
-    srv.ks.set(db, Bytes::copy_from_slice(key), value, expiry);
+    srv.ks.set(db, key, value, expiry);
     srv.ks.set_access_hint(
         db,
         key,

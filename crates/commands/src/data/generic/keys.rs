@@ -5,8 +5,7 @@ use bytes::Bytes;
 use tandem_keyspace::{DbTarget, Expiry, FreeMode};
 
 use super::{
-    arg, cstr, db_index, is, lookup_read, owned_key, parse_i32, parse_i64, Access, CmdResult,
-    GenericError,
+    arg, cstr, db_index, is, lookup_read, parse_i32, parse_i64, Access, CmdResult, GenericError,
 };
 use crate::data::ExecCtx;
 use crate::glob::string_match;
@@ -247,7 +246,7 @@ fn rename_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], nx: bool) -> CmdRes
         .ks
         .take(ctx.db, src, ctx.now)
         .ok_or(GenericError::NoSuchKey)?;
-    ctx.ks.set(ctx.db, owned_key(dst), value, expiry_of(expire));
+    ctx.ks.set(ctx.db, dst, value, expiry_of(expire));
     ctx.ks.touch_modified(ctx.db, src);
     ctx.ks.touch_modified(ctx.db, dst);
     ctx.dirty += 1;
@@ -273,7 +272,7 @@ pub(super) fn move_cmd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
         ctx.enc.integer(0);
         return Ok(());
     };
-    ctx.ks.set(dst, owned_key(key), value, expiry_of(expire));
+    ctx.ks.set(dst, key, value, expiry_of(expire));
     ctx.ks.touch_modified(ctx.db, key);
     ctx.ks.touch_modified(dst, key);
     ctx.dirty += 1;
@@ -315,7 +314,7 @@ pub(super) fn copy(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
         ctx.enc.integer(0);
         return Ok(());
     }
-    ctx.ks.set(dst_db, owned_key(dst), value, expiry_of(expire));
+    ctx.ks.set(dst_db, dst, value, expiry_of(expire));
     ctx.ks.touch_modified(dst_db, dst);
     ctx.dirty += 1;
     ctx.enc.integer(1);

@@ -50,7 +50,7 @@ fn set_generic(
         None => {
             let mut h = HashValue::default();
             let created = set_pairs(&mut h, pairs, &limits);
-            ctx.ks.set(ctx.db, own(key), Value::Hash(h), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::Hash(h), Expiry::Clear);
             created
         }
     };
@@ -88,7 +88,7 @@ pub(super) fn hsetnx(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Ha
         None => {
             let mut h = HashValue::default();
             set_pairs(&mut h, &args[2..4], &limits);
-            ctx.ks.set(ctx.db, own(key), Value::Hash(h), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::Hash(h), Expiry::Clear);
         }
     }
     changed(ctx, key, 1);
@@ -152,7 +152,7 @@ fn store(ctx: &mut ExecCtx<'_, '_>, key: &[u8], field: &[u8], value: Bytes) {
         _ => {
             let mut h = HashValue::default();
             h.set(field, value, &limits);
-            ctx.ks.set(ctx.db, own(key), Value::Hash(h), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::Hash(h), Expiry::Clear);
         }
     }
     changed(ctx, key, 1);

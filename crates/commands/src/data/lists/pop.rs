@@ -351,8 +351,7 @@ fn lmove_generic(
     } else {
         let mut dlist = ListValue::with_capacity(1);
         dlist.items.push_back(value);
-        ctx.ks
-            .set(ctx.db, own(dst), Value::List(dlist), Expiry::Clear);
+        ctx.ks.set(ctx.db, dst, Value::List(dlist), Expiry::Clear);
     }
     // Redis signals the destination first, then the source.
     ctx.ks.touch_modified(ctx.db, dst);

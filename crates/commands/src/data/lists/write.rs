@@ -55,8 +55,7 @@ fn push(
                 push_end(&mut list, end, own(e));
             }
             let len = list.len();
-            ctx.ks
-                .set(ctx.db, own(key), Value::List(list), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::List(list), Expiry::Clear);
             len
         }
     };

@@ -6,8 +6,8 @@ use tandem_keyspace::value::{NodeLimits, StreamId, TrimBy, LISTPACK_MAX_SIZE, MA
 use tandem_keyspace::{Expiry, StreamValue, Value};
 
 use super::{
-    changed, cstr, id_bytes, is_opt, own, parse_id_generic, parse_interval, parse_ll,
-    parse_strict_id, read_stream, reply_entries, reply_id, write_stream, IdMode, XError,
+    changed, cstr, id_bytes, is_opt, parse_id_generic, parse_interval, parse_ll, parse_strict_id,
+    read_stream, reply_entries, reply_id, write_stream, IdMode, XError,
 };
 use crate::data::ExecCtx;
 
@@ -173,12 +173,8 @@ pub(super) fn xadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XErr
             ctx.enc.null();
             return Ok(());
         }
-        ctx.ks.set(
-            db,
-            own(key),
-            Value::Stream(StreamValue::new()),
-            Expiry::Clear,
-        );
+        ctx.ks
+            .set(db, key, Value::Stream(StreamValue::new()), Expiry::Clear);
     }
     let Some(s) = write_stream(ctx.ks, db, key, now)? else {
         return Ok(());

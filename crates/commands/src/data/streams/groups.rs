@@ -94,12 +94,8 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
             parse_strict_id(&args[4], 0)?
         };
         if !exists {
-            ctx.ks.set(
-                db,
-                own(key),
-                Value::Stream(StreamValue::new()),
-                Expiry::Clear,
-            );
+            ctx.ks
+                .set(db, key, Value::Stream(StreamValue::new()), Expiry::Clear);
             ctx.ks.touch_modified(db, key);
         }
         let Some(s) = write_stream(ctx.ks, db, key, now)? else {

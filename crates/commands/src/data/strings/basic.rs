@@ -177,7 +177,7 @@ fn set_generic(
     };
     ctx.ks.set(
         ctx.db,
-        super::own(key),
+        key,
         tandem_keyspace::Value::String(encode_arg(val)),
         expiry,
     );
@@ -365,7 +365,7 @@ pub(super) fn getset(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
     }
     ctx.ks.set(
         ctx.db,
-        super::own(key),
+        key,
         tandem_keyspace::Value::String(encode_arg(&args[2])),
         Expiry::Clear,
     );
@@ -408,7 +408,7 @@ fn mset_generic(
     for pair in args[1..].chunks(2) {
         ctx.ks.set(
             ctx.db,
-            super::own(&pair[0]),
+            &pair[0],
             tandem_keyspace::Value::String(encode_arg(&pair[1])),
             Expiry::Clear,
         );

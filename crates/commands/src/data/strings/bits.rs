@@ -45,7 +45,7 @@ fn string_for_bits<'k>(
     };
     if created {
         let v = Value::String(new_raw(Bytes::new()));
-        ks.set(db, super::own(key), v, Expiry::Clear);
+        ks.set(db, key, v, Expiry::Clear);
     }
     match ks.get_mut(db, key, now) {
         Some(Value::String(sv)) => Ok((created, sv)),
@@ -360,7 +360,7 @@ pub(super) fn bitop(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
             *out = o;
         }
         let v = Value::String(new_raw(Bytes::from(res)));
-        ctx.ks.set(ctx.db, super::own(target), v, Expiry::Clear);
+        ctx.ks.set(ctx.db, target, v, Expiry::Clear);
         changed(ctx, target, 1);
     } else {
         let mode = if ctx.ks.config().lazyfree_lazy_server_del {

@@ -30,7 +30,7 @@ fn incr_decr(ctx: &mut ExecCtx<'_, '_>, key: &Bytes, incr: i64) -> Result<(), St
         None => {
             let new = add(0)?;
             let v = Value::String(StrValue::Int(new));
-            ctx.ks.set(ctx.db, super::own(key), v, Expiry::Clear);
+            ctx.ks.set(ctx.db, key, v, Expiry::Clear);
             new
         }
     };
@@ -84,9 +84,7 @@ pub(super) fn incrbyfloat(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(
     let new = new_string(text.clone());
     match write_str(ctx.ks, ctx.db, key, ctx.now)? {
         Some(sv) if exists => *sv = new,
-        _ => ctx
-            .ks
-            .set(ctx.db, super::own(key), Value::String(new), Expiry::Clear),
+        _ => ctx.ks.set(ctx.db, key, Value::String(new), Expiry::Clear),
     }
     changed(ctx, key, 1);
     ctx.enc.bulk(&text);

@@ -21,8 +21,7 @@ pub(super) fn append(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
         None => {
             let v = encode_arg(add);
             let len = str_len(&v);
-            ctx.ks
-                .set(ctx.db, super::own(key), Value::String(v), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::String(v), Expiry::Clear);
             len
         }
         Some(sv) => {
@@ -113,7 +112,7 @@ pub(super) fn setrange(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), 
         let mut buf = bytes::BytesMut::new();
         let len = write(&mut buf);
         let v = Value::String(new_raw(buf.freeze()));
-        ctx.ks.set(ctx.db, super::own(key), v, Expiry::Clear);
+        ctx.ks.set(ctx.db, key, v, Expiry::Clear);
         len
     };
     changed(ctx, key, 1);

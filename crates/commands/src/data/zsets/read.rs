@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tandem_keyspace::{Expiry, LexRange, ScoreRange, Value, ZSetValue};
 
 use super::{
-    changed, is_opt, list_header, own, parse_lex_range, parse_long, parse_score_range, read_zset,
+    changed, is_opt, list_header, parse_lex_range, parse_long, parse_score_range, read_zset,
     reply_elem, ZError, ZResult,
 };
 use crate::data::ExecCtx;
@@ -251,7 +251,7 @@ pub(super) fn store_result(ctx: &mut ExecCtx<'_, '_>, dst: &Bytes, items: Vec<(B
         return;
     }
     let z = ZSetValue::from_unique_pairs(items, &ctx.settings.limits);
-    ctx.ks.set(ctx.db, own(dst), Value::ZSet(z), Expiry::Clear);
+    ctx.ks.set(ctx.db, dst, Value::ZSet(z), Expiry::Clear);
     ctx.enc.integer(n as i64);
     changed(ctx, dst, 1);
 }

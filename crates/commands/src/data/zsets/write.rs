@@ -159,7 +159,7 @@ fn zadd_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], zincrby: bool) -> ZRe
     };
     if let Some(z) = fresh {
         if !z.is_empty() {
-            ctx.ks.set(ctx.db, own(key), Value::ZSet(z), Expiry::Clear);
+            ctx.ks.set(ctx.db, key, Value::ZSet(z), Expiry::Clear);
         }
     }
     outcome?;
