@@ -7,11 +7,14 @@
 //! 2. starts it and `redis-server` side by side, each on its own free loopback
 //!    port, in its own temp dir, with `--save '' --appendonly no`, and waits
 //!    (bounded) until each answers `PING`;
-//! 3. runs every selected benchmark against both with the same client and
-//!    takes the median of the repetitions. The redis-benchmark suites (`ping`,
-//!    `strings`, `types`) run each test on both servers back to back, so the
-//!    two figures of a row are taken seconds apart; the others run whole on
-//!    one server then the other. Which server goes first alternates;
+//! 3. runs every selected benchmark against both with the same client, a
+//!    number of repetitions. The redis-benchmark suites (`ping`, `strings`,
+//!    `types`) run each test on both servers back to back, and `repl-load`
+//!    runs each load on both masters back to back, so the two figures of a
+//!    pair are taken seconds apart and a row's ratio is the median of its
+//!    per-pair ratios. The others run whole on one server then the other and
+//!    a row's ratio is the ratio of the medians. Which server goes first
+//!    alternates;
 //! 4. prints `benchmark | tandem | redis | ratio(tandem/redis)`, a note on how
 //!    to read it, the CPU count and load average, and writes the raw numbers to
 //!    `target/xtask-bench/<name>-<unix time>.json`.
@@ -1385,7 +1388,8 @@ pub fn run(args: &[String]) -> Result<()> {
                     "both sides' figures of a row taken back to back, alternating which goes \
                      first; ratio: median of the per-pair ratios",
                 Plan::Steps(_) =>
-                    "each step on both servers back to back, alternating which goes first",
+                    "each step on both servers back to back, alternating which goes first; \
+                     ratio: median of the per-pair ratios",
             },
             cpus(),
         );
@@ -1411,8 +1415,8 @@ struct MetricResult {
     tandem: Vec<f64>,
     redis: Vec<f64>,
     details: Vec<Value>,
-    /// The two sides' samples were taken in pairs, back to back (a [`Plan::Steps`] run):
-    /// `tandem[i]` and `redis[i]` belong together.
+    /// The two sides' samples were taken in pairs, back to back (a [`Plan::Steps`] or
+    /// [`Plan::Pairs`] run): `tandem[i]` and `redis[i]` belong together.
     paired: bool,
 }
 
@@ -1439,7 +1443,8 @@ impl MetricResult {
 /// Runs `bench` `reps` times on each server. A [`Plan::Whole`] benchmark runs
 /// whole on one side then the other, alternating which goes first per
 /// repetition; a [`Plan::Steps`] benchmark runs each step on both sides back to
-/// back, alternating which goes first per step and per repetition.
+/// back, alternating which goes first per step and per repetition; a
+/// [`Plan::Pairs`] benchmark is called once per repetition and pairs its own.
 fn measure(
     ctx: &Ctx,
     bench: &Benchmark,
