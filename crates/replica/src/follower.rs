@@ -666,6 +666,7 @@ impl Follower {
                     StreamEvent::Command(cmd) => handler.on_command(cmd),
                 }
             }
+            handler.on_commands_applied();
             self.offset = reader.applied_offset();
             self.db = reader.applied_db();
             let (applied, read) = (reader.applied_offset(), reader.read_offset());

@@ -161,6 +161,10 @@ pub trait FollowerHandler: Send {
     fn on_continue(&mut self, _info: &ContinueInfo) {}
     /// One command of the stream, in order.
     fn on_command(&mut self, _command: Command) {}
+    /// Every command decoded from what has been read so far was given to
+    /// [`FollowerHandler::on_command`]; the follower now waits for the socket. A handler
+    /// that shares work between the commands of one read (a clock reading) ends it here.
+    fn on_commands_applied(&mut self) {}
     /// The attempt or the link ended with this error; the follower retries.
     fn on_link_down(&mut self, _error: &FollowerError) {}
     /// The answer to a `PSYNC ... FAILOVER` (only with [`crate::FollowerConfig::failover`]),

@@ -109,6 +109,9 @@ pub fn snapshot_job(ks: &tandem_keyspace::Keyspace, c: &Config) -> SnapshotJob {
 
 /// Closes replicas the master dropped, with Redis's log line for output buffer limits.
 pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
+    if drops.is_empty() {
+        return;
+    }
     let now = std::time::SystemTime::now();
     for (id, reason) in drops {
         // Reported twice in one pass (feed, then cron): handled once.

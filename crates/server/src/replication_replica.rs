@@ -107,6 +107,9 @@ impl ReplicaState {
     }
 }
 
+/// Largest reply buffer of the master client kept for the next command.
+const DISCARDED_KEEP_MAX: usize = 16 * 1024;
+
 /// The current master and the follower following it.
 struct ReplicaRole {
     host: String,
@@ -116,6 +119,9 @@ struct ReplicaRole {
     stop: Option<ShutdownHandle>,
     /// The stream's pseudo client (out of the role while one of its commands runs).
     master_client: Option<Client>,
+    /// Where the master client's replies are written and dropped (kept between commands,
+    /// so that a command's reply does not allocate).
+    discarded: BytesMut,
     /// Local address and descriptor of the current connection with the master.
     link_meta: Option<(SocketAddr, i32)>,
     /// The link was up at least once (`master_link_down_since_seconds` is -1 before).
@@ -284,6 +290,7 @@ fn new_role(host: &str, port: u16, initial_offset: i64) -> ReplicaRole {
         status: None,
         stop: None,
         master_client: Some(master_client(host, port)),
+        discarded: BytesMut::new(),
         link_meta: None,
         ever_up: false,
         initial_offset,
@@ -735,6 +742,20 @@ fn finish_pending_load(srv: &mut Server) {
             Deferred::Command(c) => apply_command(srv, c),
         }
     }
+    end_clock_chain(srv);
+}
+
+/// Ends the clock reading shared by the commands of one read of the stream (see
+/// [`apply_command`]).
+fn end_clock_chain(srv: &mut Server) {
+    if let Some(c) = srv
+        .replica
+        .role
+        .as_mut()
+        .and_then(|r| r.master_client.as_mut())
+    {
+        c.clock = None;
+    }
 }
 
 fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
@@ -851,6 +872,10 @@ impl FollowerHandler for Applier {
             Some(role) if role.load_pending => role.deferred.push(Deferred::Command(command)),
             _ => apply_command(srv, command),
         });
+    }
+
+    fn on_commands_applied(&mut self) {
+        self.with_server(end_clock_chain);
     }
 
     fn on_connected(&mut self, local: SocketAddr, fd: i32) {
@@ -988,24 +1013,26 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
 /// for byte along a chain.
 fn apply_command(srv: &mut Server, command: Command) {
     if !command.is_housekeeping() {
-        let Some(mut client) = srv
-            .replica
-            .role
-            .as_mut()
-            .and_then(|r| r.master_client.take())
-        else {
+        let Some((mut client, mut out)) = srv.replica.role.as_mut().and_then(|r| {
+            let client = r.master_client.take()?;
+            Some((client, std::mem::take(&mut r.discarded)))
+        }) else {
             return;
         };
+        out.clear();
         // Queued commands of a transaction run at EXEC in the database their own SELECTs
         // (queued too) pick, so only a command outside MULTI takes the stream's database.
         if client.multi.is_none() {
             client.db = command.db;
         }
-        client.last_interaction = std::time::SystemTime::now();
+        // The commands of one read share a clock chain, as a client's pipelined batch
+        // does (`exec.rs`): each costs one clock read. `on_commands_applied` ends it.
+        let now = client.clock.unwrap_or_else(std::time::SystemTime::now);
+        client.last_interaction = now;
+        client.clock = Some(now);
         let name = command.name();
         // Replies are discarded; nothing is propagated of its own (`proxy_only`).
         srv.ks.set_master_context(true);
-        let mut out = BytesMut::new();
         cmd::execute(srv, &mut client, command.args, &mut out);
         srv.ks.set_master_context(false);
         if out.first() == Some(&b'-') && client.multi.is_none() {
@@ -1014,11 +1041,20 @@ fn apply_command(srv: &mut Server, command: Command) {
                 "== CRITICAL == This replica is sending an error to its master: '{text}' after processing the command '{name}'"
             );
         }
+        let ready = srv.blocking.has_ready();
+        if ready {
+            // The clock of the chain runs while the others are served.
+            client.clock = None;
+        }
         if let Some(role) = srv.replica.role.as_mut() {
             role.master_client = Some(client);
+            // A rare big reply (a write returning data) does not keep its buffer.
+            if out.capacity() <= DISCARDED_KEEP_MAX {
+                role.discarded = out;
+            }
         }
         // Clients blocked on keys the command made ready (XREAD BLOCK on a replica).
-        if srv.blocking.has_ready() {
+        if ready {
             crate::blocking::serve_ready(srv);
         }
     }
