@@ -257,7 +257,11 @@ pub struct Master {
     seldb: Option<usize>,
     pending: Vec<(usize, Vec<Bytes>)>,
     exec_depth: u32,
+    /// Stream bytes fed (to the backlog too) and not yet handed to the replicas.
     out: BytesMut,
+    /// Set between [`Master::begin_batch`] and [`Master::end_batch`]: what is fed waits in
+    /// `out` and reaches the replicas once, at the batch's end.
+    deferring: bool,
     transfer: Option<Transfer>,
     waiters: Vec<Waiter>,
     cron_loops: u64,
@@ -290,6 +294,7 @@ impl Master {
             pending: Vec::new(),
             exec_depth: 0,
             out: BytesMut::new(),
+            deferring: false,
             transfer: None,
             waiters: Vec::new(),
             cron_loops: 0,
@@ -306,6 +311,22 @@ impl Master {
         if self.backlog.is_active() && !self.proxy_only {
             self.pending.push((db, argv));
         }
+    }
+
+    /// A batch of commands starts (a client's pipelined requests, or the commands of one
+    /// read of this node's master's stream): what they feed reaches the replicas at
+    /// [`Master::end_batch`], in one piece per replica, not command by command (Redis
+    /// writes to its replicas once per event-loop turn too). The offsets and the backlog
+    /// move with each command as before.
+    pub fn begin_batch(&mut self) {
+        self.deferring = true;
+    }
+
+    /// The batch ended: hands what it fed to the replicas and checks their output buffer
+    /// limits. Returns replicas to drop.
+    pub fn end_batch(&mut self) -> Vec<(u64, DropReason)> {
+        self.deferring = false;
+        self.deliver(Instant::now())
     }
 
     /// EXEC starts: the queued commands form one execution unit.
@@ -352,6 +373,9 @@ impl Master {
         }
         self.pending = ops;
         self.pending.clear();
+        if self.deferring {
+            return Vec::new();
+        }
         self.deliver(Instant::now())
     }
 
@@ -375,8 +399,19 @@ impl Master {
     /// Queues what was fed since the last delivery to every replica receiving the stream,
     /// then checks their output buffer limits.
     fn deliver(&mut self, now: Instant) -> Vec<(u64, DropReason)> {
-        if self.out.is_empty() {
+        if !self.send_out() {
             return Vec::new();
+        }
+        self.check_output_limits(now)
+    }
+
+    /// Queues what was fed since the last delivery to every replica receiving the stream
+    /// now; false if there was nothing. Runs before anything changes which replicas
+    /// receive it (one attaching, one starting from a snapshot's offset): those bytes
+    /// belong to the stream before that point.
+    fn send_out(&mut self) -> bool {
+        if self.out.is_empty() {
+            return false;
         }
         let bytes = self.out.split().freeze();
         if self.out.capacity() > 1024 * 1024 {
@@ -385,7 +420,7 @@ impl Master {
         for r in self.replicas.iter().filter(|r| r.feedable()) {
             r.send(bytes.clone());
         }
-        self.check_output_limits(now)
+        true
     }
 
     fn check_output_limits(&mut self, now: Instant) -> Vec<(u64, DropReason)> {
@@ -422,6 +457,9 @@ impl Master {
         }
         self.backlog.append(bytes);
         self.out.extend_from_slice(bytes);
+        if self.deferring {
+            return Vec::new();
+        }
         self.deliver(Instant::now())
     }
 
@@ -457,6 +495,8 @@ impl Master {
         out: &mut BytesMut,
         job: impl FnOnce() -> SnapshotJob,
     ) -> SyncOutcome {
+        // What the current batch fed goes to the replicas attached before this one.
+        self.send_out();
         let args = req.args;
         let is_psync = args[0].eq_ignore_ascii_case(b"psync");
         if is_psync && args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
@@ -825,6 +865,9 @@ impl Master {
         now: Instant,
         job: impl FnOnce() -> SnapshotJob,
     ) -> Vec<(u64, DropReason)> {
+        // Outside any batch; also ends one left open.
+        self.deferring = false;
+        let mut drops = self.deliver(now);
         if self.backlog.size() != self.config.backlog_size.max(1) {
             self.backlog.resize(self.config.backlog_size);
         }
@@ -842,7 +885,6 @@ impl Master {
                 self.transfer = None;
             }
         }
-        let mut drops = Vec::new();
         let second = self
             .last_second
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));

@@ -285,3 +285,71 @@ fn a_proxying_replica_keeps_its_backlog_and_names_the_stream_db() {
     assert!(stream_bytes(&m)
         .ends_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"));
 }
+
+/// A `PSYNC <replid> <offset>` that continues; returns the task (kept alive by the caller,
+/// as the server keeps it running) and the reply.
+fn continue_at(m: &mut Master, client_id: u64, offset: i64) -> (SyncOutcome, String) {
+    let conf = ReplConf {
+        capa_eof: true,
+        capa_psync2: true,
+        ..ReplConf::default()
+    };
+    let replid = m.ids.replid().to_string();
+    let args = argv(&["PSYNC", &replid, &(offset + 1).to_string()]);
+    let mut out = BytesMut::new();
+    let outcome = m.sync(
+        SyncRequest {
+            client_id,
+            peer_ip: "127.0.0.1".into(),
+            conf: &conf,
+            args: &args,
+        },
+        &mut out,
+        || panic!("no snapshot for a partial resync"),
+    );
+    assert!(matches!(outcome, SyncOutcome::Replica(_)), "{outcome:?}");
+    (outcome, String::from_utf8_lossy(&out).into_owned())
+}
+
+#[test]
+fn a_batch_reaches_replicas_at_its_end_and_a_replica_attaching_meanwhile_gets_only_what_follows() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    m.backlog.create_at(0).unwrap();
+    let (_a, reply) = continue_at(&mut m, 1, 0);
+    assert!(reply.starts_with("+CONTINUE "));
+    let pending = |m: &Master, id: u64| {
+        m.replicas()
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.pending_bytes())
+            .unwrap()
+    };
+
+    m.begin_batch();
+    m.also_propagate(0, argv(&["SET", "a", "1"]));
+    assert!(m.flush(true).is_empty());
+    let first = m.backlog.master_repl_offset();
+    assert!(first > 0, "the backlog and the offset move at once");
+    assert_eq!(pending(&m, 1), 0, "held until the batch ends");
+
+    // Attaching mid-batch: what was fed before is for replica 1 only.
+    let (_b, reply) = continue_at(&mut m, 2, first);
+    assert_eq!(reply, format!("+CONTINUE {}\r\n", m.ids.replid()));
+    assert_eq!(pending(&m, 1), first as usize);
+
+    m.also_propagate(0, argv(&["SET", "b", "2"]));
+    m.flush(true);
+    assert_eq!(pending(&m, 2), 0);
+    assert!(m.end_batch().is_empty());
+    let end = m.backlog.master_repl_offset();
+    let set_b = b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n".len() as i64;
+    assert_eq!(end - first, set_b);
+    assert_eq!(pending(&m, 1), end as usize);
+    assert_eq!(pending(&m, 2), set_b as usize);
+
+    // Outside a batch, each unit is handed over at once.
+    m.also_propagate(0, argv(&["DEL", "a"]));
+    m.flush(true);
+    let end2 = m.backlog.master_repl_offset();
+    assert_eq!(pending(&m, 2), (end2 - first) as usize);
+}

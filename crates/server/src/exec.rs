@@ -96,7 +96,10 @@ impl Core {
         out: &mut BytesMut,
     ) -> BatchReply {
         let mut srv = self.srv.lock();
+        // The batch's writes reach the replicas in one piece, at its end.
+        srv.master.begin_batch();
         let reply = run_locked(&mut srv, id, reqs, pending, out);
+        crate::repl::end_batch(&mut srv);
         if cmd::failover::take_unpaused(&mut srv) {
             self.unpaused.notify_waiters();
         }

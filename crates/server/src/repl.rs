@@ -132,6 +132,12 @@ pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
     }
 }
 
+/// Ends a batch of commands: what it fed goes to the replicas (see `Master::begin_batch`).
+pub fn end_batch(srv: &mut Server) {
+    let drops = srv.master.end_batch();
+    close_dropped(srv, drops);
+}
+
 /// Feeds what the current execution unit propagated (see `Master::flush`).
 pub fn flush(srv: &mut Server, wrap: bool) {
     let drops = srv.master.flush(wrap);

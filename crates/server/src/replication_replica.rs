@@ -742,12 +742,12 @@ fn finish_pending_load(srv: &mut Server) {
             Deferred::Command(c) => apply_command(srv, c),
         }
     }
-    end_clock_chain(srv);
+    end_read_batch(srv);
 }
 
-/// Ends the clock reading shared by the commands of one read of the stream (see
-/// [`apply_command`]).
-fn end_clock_chain(srv: &mut Server) {
+/// Ends what the commands of one read of the stream share (see [`apply_command`]): the
+/// clock reading, and the batch of bytes proxied to this node's own replicas.
+fn end_read_batch(srv: &mut Server) {
     if let Some(c) = srv
         .replica
         .role
@@ -756,6 +756,7 @@ fn end_clock_chain(srv: &mut Server) {
     {
         c.clock = None;
     }
+    crate::repl::end_batch(srv);
 }
 
 fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
@@ -875,7 +876,7 @@ impl FollowerHandler for Applier {
     }
 
     fn on_commands_applied(&mut self) {
-        self.with_server(end_clock_chain);
+        self.with_server(end_read_batch);
     }
 
     fn on_connected(&mut self, local: SocketAddr, fd: i32) {
@@ -1058,6 +1059,9 @@ fn apply_command(srv: &mut Server, command: Command) {
             crate::blocking::serve_ready(srv);
         }
     }
+    // The commands of one read reach this node's own replicas in one piece
+    // (`end_read_batch`, at the end of the read, ends the batch).
+    srv.master.begin_batch();
     let drops = srv.master.feed_proxied(&command.raw);
     srv.master.set_stream_db(command.db);
     if srv.master.backlog.master_repl_offset() != command.offset {
