@@ -525,3 +525,21 @@ fn lfu_counter_and_access_hints() {
     lru.set_access_hint(0, b"b", NOW, Some(1000), None);
     assert_eq!(lru.idle_time(0, b"b", NOW), Some(1000));
 }
+
+#[test]
+fn warm_finds_keys_and_changes_nothing() {
+    let mut ks = ks();
+    ks.set(0, k("a"), s("a long enough string value"), Expiry::Clear);
+    ks.set(0, k("gone"), s("1"), Expiry::At(NOW - 1));
+    let idle_before = ks.idle_time(0, b"a", NOW + 5_000);
+    assert!(ks.warm(0, b"a"));
+    assert!(!ks.warm(0, b"missing"));
+    assert!(!ks.warm(1, b"a"));
+    assert!(!ks.warm(99, b"a"), "a database out of range is no error");
+    // A logically expired key is still found and not deleted, nor counted as expired.
+    assert!(ks.warm(0, b"gone"));
+    assert_eq!(ks.dbsize(0), 2);
+    assert_eq!(ks.stats().expired_keys, 0);
+    // The access time is untouched.
+    assert_eq!(ks.idle_time(0, b"a", NOW + 5_000), idle_before);
+}

@@ -156,6 +156,7 @@ fn run_locked(
     srv.stats.total_reads_processed += 1;
     let start = out.len();
     let mut parked_until = None;
+    warm_batch(srv, client.db, reqs);
     while let Some(req) = reqs.front() {
         srv.stats.total_net_input_bytes += req.raw_len as u64;
         if cmd::is_paused(srv, &client, &req.args) {
@@ -205,6 +206,39 @@ fn run_locked(
     };
     srv.clients.insert(client.id, client);
     reply
+}
+
+/// Most requests of one batch whose keys [`warm_batch`] looks up ahead.
+const WARM_MAX: usize = 64;
+
+/// Looks up the first argument of each request of a pipelined batch (the key of the
+/// commands a pipeline mostly holds) back to back before running it (`Keyspace::warm`):
+/// in a large keyspace each lookup waits on cache misses, and lookups that do not depend
+/// on each other overlap theirs, where the commands, run one after the other, would wait
+/// for each in turn. A hint only: an argument that is no key, or a database changed by a
+/// SELECT in the batch, costs one lookup that finds nothing.
+/// Measured on the 2-core VM, `redis-benchmark -P 16 -c 50 -r 1000000 -d 100` on one
+/// server (SET, then GET, then INCR; two runs): server CPU per GET 1.42-1.78 us without,
+/// 0.98-1.00 us with (redis-server 1.76-1.82); per SET 1.38-1.55 us, 1.18-1.22 us
+/// (redis-server 1.65-1.68); INCR, mostly creating keys, 1.22-1.42 us, 1.29-1.31 us
+/// (redis-server 1.33-1.40).
+fn warm_batch(srv: &Server, db: usize, reqs: &VecDeque<Request>) {
+    if reqs.len() < 2 {
+        return;
+    }
+    let mut found = 0usize;
+    let mut previous: Option<&Bytes> = None;
+    for req in reqs.iter().take(WARM_MAX) {
+        let Some(key) = req.args.get(1) else {
+            continue;
+        };
+        // A pipeline on one key (LPUSH mylist ...) needs one lookup ahead, not one each.
+        if previous != Some(key) {
+            found += usize::from(srv.ks.warm(db, key));
+            previous = Some(key);
+        }
+    }
+    std::hint::black_box(found);
 }
 
 /// Periodic work at `hz`: pause expiry, idle client timeout, statistics samples.
