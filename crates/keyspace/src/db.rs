@@ -320,10 +320,10 @@ impl Keyspace {
     /// The TTL is untouched.
     pub fn get_mut(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&mut Value> {
         let hash = hash_key(key);
-        if let Found::Absent = self.check(db, hash, key, now, true) {
+        let Found::Live(at) = self.check(db, hash, key, now, true) else {
             return None;
-        }
-        let entry = self.dbs.get_mut(db)?.table.get_mut(hash, key)?;
+        };
+        let entry = self.dbs.get_mut(db)?.table.at_mut(at, hash, key)?;
         let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
         entry.touch(stamp);
         Some(entry.value_mut())
