@@ -373,10 +373,7 @@ impl Master {
         }
         self.pending = ops;
         self.pending.clear();
-        if self.deferring {
-            return Vec::new();
-        }
-        self.deliver(Instant::now())
+        self.deliver_unless_deferring()
     }
 
     /// Encodes one command into the stream, preceded by SELECT when `db` differs from the
@@ -394,6 +391,15 @@ impl Master {
         }
         encode_command(&mut self.out, argv);
         self.backlog.append(&self.out[start..]);
+    }
+
+    /// [`Master::deliver`], except inside a batch (see [`Master::begin_batch`]), whose end
+    /// delivers.
+    fn deliver_unless_deferring(&mut self) -> Vec<(u64, DropReason)> {
+        if self.deferring {
+            return Vec::new();
+        }
+        self.deliver(Instant::now())
     }
 
     /// Queues what was fed since the last delivery to every replica receiving the stream,
@@ -457,10 +463,7 @@ impl Master {
         }
         self.backlog.append(bytes);
         self.out.extend_from_slice(bytes);
-        if self.deferring {
-            return Vec::new();
-        }
-        self.deliver(Instant::now())
+        self.deliver_unless_deferring()
     }
 
     /// Forgets which database the stream last selected, so that the next command fed is
