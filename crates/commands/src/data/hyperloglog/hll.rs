@@ -253,10 +253,12 @@ pub fn sparse_to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
     let mut p = HDR_SIZE;
     while p < s.len() {
         let op = op_at(s, p);
+        if op.span + idx > REGISTERS {
+            // Any opcode running past the last register makes the object invalid
+            // (Redis 7.0.15 as Debian ships it, with the CVE-2025-32023 fix).
+            return Err(Corrupt);
+        }
         if op.value != 0 {
-            if op.span + idx > REGISTERS {
-                break;
-            }
             for _ in 0..op.span {
                 dense_set(regs, idx, op.value);
                 idx += 1;
@@ -495,10 +497,10 @@ pub fn merge(max: &mut [u8], s: &[u8]) -> Result<(), Corrupt> {
     let mut p = HDR_SIZE;
     while p < s.len() {
         let op = op_at(s, p);
+        if op.span + i > REGISTERS {
+            return Err(Corrupt);
+        }
         if op.value != 0 {
-            if op.span + i > REGISTERS {
-                break;
-            }
             for m in &mut max[i..i + op.span] {
                 *m = (*m).max(op.value);
             }
