@@ -3,7 +3,8 @@
 //! [`decompress`] accepts any valid LZF stream and checks it against the
 //! declared length (never reading or writing out of bounds, never allocating
 //! more than the input can expand to). [`Compressor`] follows liblzf's
-//! compressor as Redis builds it (HLOG 16, VERY_FAST, the same output-space
+//! compressor as Redis builds it (liblzf 3.6: HLOG 16, VERY_FAST, a back reference
+//! allowed up to the last 3 input bytes, the same output-space
 //! checks), so that the strings it compresses, and the decision to store a
 //! string raw because LZF would not save 4 bytes, match what Redis writes.
 //!
@@ -156,7 +157,6 @@ impl Compressor {
             let candidate = if g == gen { Some(pos as usize) } else { None };
             let reference = candidate.filter(|&r| {
                 ip - r - 1 < MAX_OFF
-                    && ip + 4 < in_end
                     && r > 0
                     && input[r] == input[ip]
                     && input[r + 1] == input[ip + 1]
