@@ -307,17 +307,6 @@ impl ValueWriter {
     /// Quicklist 2: nodes filled as `RPUSH` fills them (`_quicklistNodeAllowInsert`).
     fn quicklist(&mut self, out: &mut Vec<u8>, items: &[Bytes]) {
         let fill = self.opts.list_max_listpack_size;
-        let size_limit: Option<usize> = if fill < 0 {
-            Some(match fill {
-                -1 => 4096,
-                -2 => 8192,
-                -3 => 16384,
-                -4 => 32768,
-                _ => 65536,
-            })
-        } else {
-            None
-        };
         enum Node {
             Packed(ListpackWriter),
             Plain(Bytes),
@@ -331,19 +320,7 @@ impl ValueWriter {
             }
             let fits = match nodes.last() {
                 Some(Node::Packed(lp)) => {
-                    let overhead = (if sz < 254 { 1 } else { 5 })
-                        + if sz < 64 {
-                            1
-                        } else if sz < 16384 {
-                            2
-                        } else {
-                            5
-                        };
-                    let new_sz = lp.total_bytes() + sz + overhead;
-                    match size_limit {
-                        Some(limit) => new_sz <= limit,
-                        None => new_sz <= 8192 && (lp.count() as i64) < fill,
-                    }
+                    quicklist_node_accepts(lp.total_bytes(), lp.count(), sz, fill)
                 }
                 _ => false,
             };
@@ -439,6 +416,27 @@ fn module_ops(out: &mut Vec<u8>, ops: &[ModuleOp], w: &mut ValueWriter) {
         }
     }
     put_len(out, 0);
+}
+
+/// Redis 7.0's `_quicklistNodeAllowInsert` for a packed node of `node_bytes` bytes and
+/// `node_count` entries: may an element of `item_len` bytes join it? The new size is
+/// estimated with a fixed 8-byte entry overhead; a negative `fill`
+/// (`list-max-listpack-size`) caps it at 4 KiB .. 64 KiB, a positive one caps the entry
+/// count under the 8 KiB safety limit.
+pub fn quicklist_node_accepts(
+    node_bytes: usize,
+    node_count: usize,
+    item_len: usize,
+    fill: i64,
+) -> bool {
+    const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+    const SIZE_SAFETY_LIMIT: usize = 8192;
+    let new_sz = node_bytes + item_len + SIZE_ESTIMATE_OVERHEAD;
+    if fill < 0 {
+        new_sz <= 4096usize << (-fill - 1).clamp(0, 4)
+    } else {
+        new_sz <= SIZE_SAFETY_LIMIT && (node_count as i64) < fill
+    }
 }
 
 fn module_value(out: &mut Vec<u8>, m: &ModuleValue, w: &mut ValueWriter) {

@@ -536,22 +536,11 @@ impl QuicklistShape {
     /// The byte size of each node's listpack, filling nodes the way pushes do
     /// (`_quicklistNodeAllowInsert`: a size limit for negative fill, else a count limit).
     fn nodes<'a>(&self, items: impl Iterator<Item = &'a [u8]>) -> Vec<usize> {
-        const SIZE_SAFETY_LIMIT: usize = 8192;
-        const SIZE_ESTIMATE_OVERHEAD: usize = 8;
-        let size_limit = match self.fill {
-            f if f < 0 => Some(4096usize << (-f - 1).clamp(0, 4)),
-            _ => None,
-        };
         let mut nodes = Vec::new();
-        let (mut sz, mut count) = (0usize, 0i64);
+        let (mut sz, mut count) = (0usize, 0usize);
         for item in items {
-            let fits = count > 0 && {
-                let new_sz = sz + item.len() + SIZE_ESTIMATE_OVERHEAD;
-                match size_limit {
-                    Some(limit) => new_sz <= limit,
-                    None => new_sz <= SIZE_SAFETY_LIMIT && count < self.fill,
-                }
-            };
+            let fits =
+                count > 0 && tandem_rdb::quicklist_node_accepts(sz, count, item.len(), self.fill);
             if !fits && count > 0 {
                 nodes.push(sz);
                 sz = 0;
