@@ -371,13 +371,31 @@ pub fn intset_values(b: &[u8]) -> BlobResult<Vec<i64>> {
 
 /// Encode sorted, unique integers as an intset of the smallest width.
 pub fn intset_encode(sorted: &[i64]) -> Vec<u8> {
-    let fits = |lo: i64, hi: i64| sorted.iter().all(|v| (lo..=hi).contains(v));
-    let width: usize = if fits(i64::from(i16::MIN), i64::from(i16::MAX)) {
+    intset_encode_min(sorted, 2)
+}
+
+/// The bytes per member (2, 4 or 8) an intset needs to hold `n`.
+pub fn intset_width(n: i64) -> usize {
+    if i16::try_from(n).is_ok() {
         2
-    } else if fits(i64::from(i32::MIN), i64::from(i32::MAX)) {
+    } else if i32::try_from(n).is_ok() {
         4
     } else {
         8
+    }
+}
+
+/// Encode sorted, unique integers as an intset at least `min_width` bytes wide (Redis
+/// widens an intset for a member that needs it and never narrows it again).
+pub fn intset_encode_min(sorted: &[i64], min_width: usize) -> Vec<u8> {
+    let needed = match (sorted.first(), sorted.last()) {
+        (Some(&lo), Some(&hi)) => intset_width(lo).max(intset_width(hi)),
+        _ => 2,
+    };
+    let width = match needed.max(min_width) {
+        w if w <= 2 => 2,
+        w if w <= 4 => 4,
+        _ => 8,
     };
     let mut out = Vec::with_capacity(8 + sorted.len() * width);
     out.extend_from_slice(&(width as u32).to_le_bytes());
@@ -503,6 +521,18 @@ mod tests {
         assert_eq!(intset_values(&b).unwrap(), vec![1, 2, 300]);
         assert_eq!(intset_encode(&[1, 2, 300]), b);
         assert!(intset_values(&[2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0]).is_err());
+    }
+
+    #[test]
+    fn intset_width_is_at_least_the_minimum() {
+        assert_eq!(
+            intset_encode_min(&[7], 8),
+            [8, 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(intset_encode_min(&[7], 3)[0], 4);
+        assert_eq!(intset_encode_min(&[-70000], 2)[0], 4);
+        assert_eq!(intset_encode_min(&[1 << 40], 4)[0], 8);
+        assert_eq!(intset_encode_min(&[], 0), [2, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 
-use crate::blob::{intset_encode, ListpackWriter};
+use crate::blob::{intset_encode_min, ListpackWriter};
 use crate::checksum::{crc64, Crc64};
 use crate::error::Error;
 use crate::lzf::Compressor;
@@ -152,6 +152,8 @@ impl AuxFields {
 struct ValueWriter {
     opts: EncodeOptions,
     lzf: Compressor,
+    /// Bytes per member of the next intset written ([`Layout::Intset`]); 0 = smallest.
+    intset_min_width: usize,
 }
 
 fn put_len(out: &mut Vec<u8>, n: u64) {
@@ -228,7 +230,7 @@ impl ValueWriter {
                     Some(mut ints) if !ints.is_empty() => {
                         ints.sort_unstable();
                         ints.dedup();
-                        let blob = intset_encode(&ints);
+                        let blob = intset_encode_min(&ints, self.intset_min_width);
                         self.string(out, &blob);
                         11
                     }
@@ -454,6 +456,9 @@ pub enum Layout {
     Auto,
     /// Always the full form (hashtable, skiplist).
     Full,
+    /// A set that fits an intset is written as one at least this many bytes per member
+    /// wide: Redis widens an intset for a member that needs it and never narrows it.
+    Intset(u8),
 }
 
 /// Options that never choose a compact form for hashes, sets and sorted sets.
@@ -489,6 +494,7 @@ impl<W: Write> Encoder<W> {
             vw: ValueWriter {
                 opts,
                 lzf: Compressor::new(),
+                intset_min_width: 0,
             },
             buf: Vec::with_capacity(FLUSH_AT + 1024),
             written: 0,
@@ -599,6 +605,12 @@ impl<W: Write> Encoder<W> {
                 self.vw.opts = saved;
                 r?
             }
+            Layout::Intset(width) => {
+                self.vw.intset_min_width = usize::from(width);
+                let r = self.vw.value(&mut self.buf, &e.value);
+                self.vw.intset_min_width = 0;
+                r?
+            }
         };
         self.buf[at] = ty;
         self.maybe_flush()
@@ -671,13 +683,15 @@ pub fn dump_payload_with(
     opts: &EncodeOptions,
     layout: Layout,
 ) -> Result<Vec<u8>, Error> {
-    let opts = match layout {
-        Layout::Auto => opts.clone(),
-        Layout::Full => full_layout(opts),
+    let (opts, intset_min_width) = match layout {
+        Layout::Auto => (opts.clone(), 0),
+        Layout::Full => (full_layout(opts), 0),
+        Layout::Intset(width) => (opts.clone(), usize::from(width)),
     };
     let mut vw = ValueWriter {
         opts,
         lzf: Compressor::new(),
+        intset_min_width,
     };
     let mut out = vec![0u8];
     let ty = vw.value(&mut out, value)?;

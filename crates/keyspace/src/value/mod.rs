@@ -145,7 +145,7 @@ mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
-pub use set::{Member, MemberTable, SetValue};
+pub use set::{IntSet, Member, MemberTable, SetValue};
 pub use stream::{
     Consumer, Entries, Fields, Group, Nack, NodeLimits, StreamData, StreamId, StreamValue, TrimBy,
     INVALID_ENTRIES_READ, LISTPACK_MAX_SIZE, MAX_ID,
@@ -213,8 +213,11 @@ impl Value {
 
     /// How the RDB encoder must lay this value out: Redis writes a hash, set or sorted set
     /// in its in-memory encoding, so one held as `hashtable` / `skiplist` is written in
-    /// that form even when it would fit a compact one.
+    /// that form even when it would fit a compact one, and an intset at its width.
     pub fn rdb_layout(&self) -> tandem_rdb::Layout {
+        if let Value::Set(SetValue::Intset(s)) = self {
+            return tandem_rdb::Layout::Intset(s.width());
+        }
         match self.encoding() {
             "hashtable" | "skiplist" => tandem_rdb::Layout::Full,
             _ => tandem_rdb::Layout::Auto,

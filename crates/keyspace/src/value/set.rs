@@ -8,6 +8,7 @@
 //! removal swaps the last member into the hole.
 
 use std::borrow::Cow;
+use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
@@ -23,9 +24,74 @@ const INTSET_HARD_LIMIT: usize = 1 << 30;
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetValue {
     /// `intset`: sorted ascending, no duplicates (SMEMBERS replies in this order).
-    Intset(Vec<i64>),
+    Intset(IntSet),
     /// `hashtable`.
     Table(Box<MemberTable>),
+}
+
+/// The members of an `intset` (ascending, unique) and the widest member width it has
+/// held, in bytes: Redis widens an intset for a member that needs it and never narrows it,
+/// and that width shows in DUMP and RDB files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntSet {
+    values: Vec<i64>,
+    width: u8,
+}
+
+impl IntSet {
+    /// An empty intset (usable in a `static`).
+    pub const fn new() -> IntSet {
+        IntSet {
+            values: Vec::new(),
+            width: 2,
+        }
+    }
+
+    /// Heap bytes reserved for the members.
+    pub fn capacity_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<i64>()
+    }
+
+    /// An intset of these ascending, unique integers at the width they need.
+    pub fn from_sorted(values: Vec<i64>) -> IntSet {
+        let width = values
+            .iter()
+            .fold(2, |w, &n| w.max(tandem_rdb::blob::intset_width(n)));
+        IntSet {
+            values,
+            width: width as u8,
+        }
+    }
+
+    /// Bytes per member (2, 4 or 8).
+    pub fn width(&self) -> u8 {
+        self.width
+    }
+
+    /// Inserts `n` at `at` (which keeps the order), widening for it.
+    fn insert_at(&mut self, at: usize, n: i64) {
+        self.values.insert(at, n);
+        self.width = self.width.max(tandem_rdb::blob::intset_width(n) as u8);
+    }
+}
+
+impl Default for IntSet {
+    fn default() -> IntSet {
+        IntSet::new()
+    }
+}
+
+impl Deref for IntSet {
+    type Target = [i64];
+    fn deref(&self) -> &[i64] {
+        &self.values
+    }
+}
+
+impl DerefMut for IntSet {
+    fn deref_mut(&mut self) -> &mut [i64] {
+        &mut self.values
+    }
 }
 
 /// One member as a set holds it: an integer of an `intset`, or the bytes of a `hashtable`
@@ -48,7 +114,7 @@ impl Member<'_> {
 
 impl Default for SetValue {
     fn default() -> SetValue {
-        SetValue::Intset(Vec::new())
+        SetValue::Intset(IntSet::default())
     }
 }
 
@@ -57,7 +123,7 @@ impl SetValue {
     /// added) is an integer, else an empty `hashtable`.
     pub fn new_for(first: &[u8]) -> SetValue {
         if parse_canonical_i64(first).is_some() {
-            SetValue::Intset(Vec::new())
+            SetValue::Intset(IntSet::default())
         } else {
             SetValue::Table(Box::default())
         }
@@ -159,7 +225,7 @@ impl SetValue {
             SetValue::Intset(v) => match v.binary_search(&n) {
                 Ok(_) => false,
                 Err(at) => {
-                    v.insert(at, n);
+                    v.insert_at(at, n);
                     let max = limits.set_max_intset_entries.min(INTSET_HARD_LIMIT);
                     if v.len() > max {
                         self.convert_to_table();
@@ -177,7 +243,7 @@ impl SetValue {
             SetValue::Intset(v) => match parse_canonical_i64(member) {
                 Some(n) => match v.binary_search(&n) {
                     Ok(at) => {
-                        v.remove(at);
+                        v.values.remove(at);
                         true
                     }
                     Err(_) => false,
@@ -193,7 +259,7 @@ impl SetValue {
         match (&mut *self, member) {
             (SetValue::Intset(v), Member::Int(n)) => match v.binary_search(&n) {
                 Ok(at) => {
-                    v.remove(at);
+                    v.values.remove(at);
                     true
                 }
                 Err(_) => false,
@@ -217,7 +283,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) => {
                 if i < v.len() {
-                    Some(Bytes::from(v.remove(i).to_string()))
+                    Some(Bytes::from(v.values.remove(i).to_string()))
                 } else {
                     None
                 }
@@ -277,7 +343,7 @@ impl SetValue {
             if let Some(mut ints) = ints {
                 ints.sort_unstable();
                 ints.dedup();
-                return SetValue::Intset(ints);
+                return SetValue::Intset(IntSet::from_sorted(ints));
             }
         }
         let mut t = MemberTable::with_capacity(members.len());

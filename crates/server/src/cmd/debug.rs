@@ -583,20 +583,7 @@ fn rdb_value_len(v: &Value) -> usize {
         }
         Value::Set(s) => match s {
             SetValue::Intset(ints) => {
-                let width = ints
-                    .iter()
-                    .map(|&n| {
-                        if i16::try_from(n).is_ok() {
-                            2
-                        } else if i32::try_from(n).is_ok() {
-                            4
-                        } else {
-                            8
-                        }
-                    })
-                    .max()
-                    .unwrap_or(2);
-                let blob = 8 + width * ints.len();
+                let blob = 8 + usize::from(ints.width()) * ints.len();
                 rdb_len_len(blob as u64) + blob
             }
             SetValue::Table(_) => {
@@ -728,7 +715,7 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
                     samples,
                 )
         }
-        Value::Set(SetValue::Intset(v)) => malloc_cost(v.capacity() * size_of::<i64>()),
+        Value::Set(SetValue::Intset(v)) => malloc_cost(v.capacity_bytes()),
         Value::Set(s) => sampled(
             s.iter()
                 .map(|m| table_slot_cost(size_of::<Bytes>()) + malloc_cost(m.len())),

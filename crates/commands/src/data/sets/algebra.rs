@@ -53,7 +53,7 @@ fn as_set(v: &Value) -> &SetValue {
 }
 
 fn empty_set() -> &'static SetValue {
-    static EMPTY: SetValue = SetValue::Intset(Vec::new());
+    static EMPTY: SetValue = SetValue::Intset(tandem_keyspace::value::IntSet::new());
     &EMPTY
 }
 
