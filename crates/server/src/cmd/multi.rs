@@ -31,10 +31,12 @@ pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.ok();
 }
 
-/// Leaves MULTI state and forgets WATCHes (Redis's discardTransaction).
+/// Leaves MULTI state and forgets WATCHes, a broken one included (Redis's
+/// discardTransaction).
 pub fn discard_transaction(srv: &mut Server, client: &mut Client) {
     client.multi = None;
     client.multi_error = false;
+    client.dirty_cas = false;
     unwatch_all(srv, client);
 }
 
@@ -113,7 +115,6 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         });
     if ctx.client.dirty_cas || expired_now {
         discard_transaction(ctx.srv, ctx.client);
-        ctx.client.dirty_cas = false;
         ctx.enc().null_array();
         return;
     }
