@@ -456,9 +456,24 @@ pub enum Layout {
     Auto,
     /// Always the full form (hashtable, skiplist).
     Full,
-    /// A set that fits an intset is written as one at least this many bytes per member
+    /// Always the compact form (listpack), whatever the thresholds: a value Redis holds
+    /// as a listpack stays one after CONFIG SET lowers a threshold.
+    Compact,
+    /// A set of integers is written as an intset at least this many bytes per member
     /// wide: Redis widens an intset for a member that needs it and never narrows it.
     Intset(u8),
+}
+
+/// Options that always choose the compact form for hashes, sets and sorted sets.
+fn compact_layout(opts: &EncodeOptions) -> EncodeOptions {
+    EncodeOptions {
+        hash_max_listpack_entries: usize::MAX,
+        hash_max_listpack_value: usize::MAX,
+        zset_max_listpack_entries: usize::MAX,
+        zset_max_listpack_value: usize::MAX,
+        set_max_intset_entries: usize::MAX,
+        ..opts.clone()
+    }
 }
 
 /// Options that never choose a compact form for hashes, sets and sorted sets.
@@ -605,9 +620,14 @@ impl<W: Write> Encoder<W> {
                 self.vw.opts = saved;
                 r?
             }
-            Layout::Intset(width) => {
-                self.vw.intset_min_width = usize::from(width);
+            Layout::Compact | Layout::Intset(_) => {
+                let saved = self.vw.opts.clone();
+                self.vw.opts = compact_layout(&saved);
+                if let Layout::Intset(width) = layout {
+                    self.vw.intset_min_width = usize::from(width);
+                }
                 let r = self.vw.value(&mut self.buf, &e.value);
+                self.vw.opts = saved;
                 self.vw.intset_min_width = 0;
                 r?
             }
@@ -686,7 +706,8 @@ pub fn dump_payload_with(
     let (opts, intset_min_width) = match layout {
         Layout::Auto => (opts.clone(), 0),
         Layout::Full => (full_layout(opts), 0),
-        Layout::Intset(width) => (opts.clone(), usize::from(width)),
+        Layout::Compact => (compact_layout(opts), 0),
+        Layout::Intset(width) => (compact_layout(opts), usize::from(width)),
     };
     let mut vw = ValueWriter {
         opts,

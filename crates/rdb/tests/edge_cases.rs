@@ -506,3 +506,32 @@ fn full_layout_keeps_the_full_encoding() {
         assert_eq!(tandem_rdb::parse_dump_payload(&payload).unwrap(), v);
     }
 }
+
+/// A value Redis holds compact is dumped compact even past the thresholds of the options.
+#[test]
+fn compact_layout_keeps_the_compact_encoding() {
+    use tandem_rdb::{dump_payload_with, EncodeOptions, Layout};
+    let opts = EncodeOptions {
+        hash_max_listpack_entries: 0,
+        zset_max_listpack_value: 0,
+        set_max_intset_entries: 0,
+        ..EncodeOptions::default()
+    };
+    let hash = RdbValue::Hash(vec![(b("f"), b("v"))]);
+    let set = RdbValue::Set(vec![b("1"), b("2")]);
+    let zset = RdbValue::ZSet(vec![(b("m"), 1.0)]);
+    let dump = |v: &RdbValue, l: Layout| dump_payload_with(v, &opts, l).unwrap();
+    assert_eq!(dump(&hash, Layout::Auto)[0], 4);
+    assert_eq!(dump(&hash, Layout::Compact)[0], 16);
+    assert_eq!(dump(&set, Layout::Auto)[0], 2);
+    assert_eq!(dump(&set, Layout::Intset(2))[0], 11);
+    assert_eq!(dump(&zset, Layout::Auto)[0], 5);
+    assert_eq!(dump(&zset, Layout::Compact)[0], 17);
+    // An intset keeps the width it is given: 8 bytes per member, then the two members.
+    let wide = dump(&set, Layout::Intset(8));
+    assert_eq!(&wide[2..6], &8u32.to_le_bytes());
+    for v in [hash, zset] {
+        let payload = dump(&v, Layout::Compact);
+        assert_eq!(tandem_rdb::parse_dump_payload(&payload).unwrap(), v);
+    }
+}

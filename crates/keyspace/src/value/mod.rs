@@ -213,13 +213,15 @@ impl Value {
 
     /// How the RDB encoder must lay this value out: Redis writes a hash, set or sorted set
     /// in its in-memory encoding, so one held as `hashtable` / `skiplist` is written in
-    /// that form even when it would fit a compact one, and an intset at its width.
+    /// that form even when it would fit a compact one, a `listpack` stays one whatever
+    /// the thresholds say now, and an intset keeps its width.
     pub fn rdb_layout(&self) -> tandem_rdb::Layout {
         if let Value::Set(SetValue::Intset(s)) = self {
             return tandem_rdb::Layout::Intset(s.width());
         }
         match self.encoding() {
             "hashtable" | "skiplist" => tandem_rdb::Layout::Full,
+            "listpack" => tandem_rdb::Layout::Compact,
             _ => tandem_rdb::Layout::Auto,
         }
     }
