@@ -622,6 +622,11 @@ impl Keyspace {
         if a >= self.dbs.len() || b >= self.dbs.len() {
             return Err(KeyspaceError::DbOutOfRange);
         }
+        if a == b {
+            // Redis's dbSwapDatabases stops here too: no WATCH is touched, no blocked
+            // client woken.
+            return Ok(());
+        }
         self.dbs.swap(a, b);
         self.events.push(Event::Swapped(a, b));
         Ok(())
