@@ -8,7 +8,7 @@
 //! removal swaps the last member into the hole.
 
 use std::borrow::Cow;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
@@ -31,8 +31,8 @@ pub enum SetValue {
 
 /// The members of an `intset` (ascending, unique) and the widest member width it has
 /// held, in bytes: Redis widens an intset for a member that needs it and never narrows it,
-/// and that width shows in DUMP and RDB files.
-#[derive(Clone, Debug, PartialEq)]
+/// and that width shows in DUMP and RDB files. Equality compares the members only.
+#[derive(Clone, Debug)]
 pub struct IntSet {
     values: Vec<i64>,
     width: u8,
@@ -75,6 +75,12 @@ impl IntSet {
     }
 }
 
+impl PartialEq for IntSet {
+    fn eq(&self, other: &IntSet) -> bool {
+        self.values == other.values
+    }
+}
+
 impl Default for IntSet {
     fn default() -> IntSet {
         IntSet::new()
@@ -85,12 +91,6 @@ impl Deref for IntSet {
     type Target = [i64];
     fn deref(&self) -> &[i64] {
         &self.values
-    }
-}
-
-impl DerefMut for IntSet {
-    fn deref_mut(&mut self) -> &mut [i64] {
-        &mut self.values
     }
 }
 
