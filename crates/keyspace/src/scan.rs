@@ -39,16 +39,15 @@ pub(crate) struct ScanCache {
 
 impl Keyspace {
     /// SCAN step: returns the next cursor (0 = done) and the keys of this step; a key present
-    /// for the whole scan is returned at least once (Redis's guarantee). Expired keys are not
-    /// returned (on a master they are deleted, as Redis's SCAN does).
+    /// for the whole scan is returned at least once (Redis's guarantee). Logically expired
+    /// keys are returned too: Redis's SCAN checks expiry only for the keys that pass MATCH
+    /// and TYPE, so the caller filters (and on a master deletes) them after those.
     pub fn scan(&mut self, db: usize, cursor: u64, count: usize, now: Millis) -> (u64, Vec<Key>) {
         self.clock = now;
         let count = count.max(1);
         if cursor >= POS_END {
             return (0, Vec::new());
         }
-        let master_context = self.master_context;
-        let expired = |e: Option<Millis>| !master_context && e.is_some_and(|t| now > t);
         let Some(d) = self.dbs.get(db) else {
             return (0, Vec::new());
         };
@@ -56,7 +55,7 @@ impl Keyspace {
         let cache = &mut self.scan_cache;
         let mut start = cursor;
         let mut seg = segment_of(cursor << 1);
-        let mut found: Vec<(u64, Key, bool)> = Vec::new();
+        let mut found: Vec<Key> = Vec::new();
         let mut next = 0;
         while seg < SEGMENTS {
             let segment = table.segment(seg);
@@ -89,10 +88,9 @@ impl Keyspace {
                     None
                 };
                 let end = take.unwrap_or(order.len());
-                for &(pos, b) in &order[from..end] {
+                for &(_, b) in &order[from..end] {
                     if let Some(e) = slots.get_bucket(b) {
-                        let key = Key::copy_from_slice(e.key());
-                        found.push((pos, key, expired(e.expire())));
+                        found.push(Key::copy_from_slice(e.key()));
                     }
                 }
                 if take.is_some() {
@@ -110,16 +108,6 @@ impl Keyspace {
                 break;
             }
         }
-        let mut keys = Vec::with_capacity(found.len());
-        for (_, key, expired) in found {
-            if expired {
-                if self.deletes_expired() {
-                    self.expire_key(db, hash_key(&key), &key);
-                }
-            } else {
-                keys.push(key);
-            }
-        }
-        (next, keys)
+        (next, found)
     }
 }
