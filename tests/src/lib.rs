@@ -26,6 +26,7 @@
 pub mod corpus;
 pub mod diff;
 pub mod files;
+pub mod fuzz;
 pub mod normalize;
 pub mod probe;
 pub mod proxy;

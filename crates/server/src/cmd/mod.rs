@@ -158,23 +158,33 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         spec,
     };
     let in_multi = ctx.client.multi.is_some();
-    if !tandem_commands::arity_ok(spec, args.len()) {
-        let msg = tandem_commands::wrong_arity_error(spec);
+    // Redis's checks before a command runs, in its order. A rejected command inside
+    // MULTI makes EXEC fail; EXEC itself rejected aborts the transaction (below).
+    let rejection: Option<std::borrow::Cow<'static, str>> =
+        if !tandem_commands::arity_ok(spec, args.len()) {
+            Some(tandem_commands::wrong_arity_error(spec).into())
+        } else if !ctx.client.authenticated && !entry.no_auth {
+            Some("NOAUTH Authentication required.".into())
+        } else if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, spec) {
+            Some(msg.into())
+        } else {
+            crate::persist::rejection(ctx.srv, ctx.client.is_master, spec).map(Into::into)
+        };
+    if let Some(msg) = rejection {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
-        ctx.client.multi_error |= in_multi;
-        ctx.err(&msg);
-    } else if !ctx.client.authenticated && !entry.no_auth {
-        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
-        ctx.client.multi_error |= in_multi;
-        ctx.err("NOAUTH Authentication required.");
-    } else if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, spec) {
-        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
-        ctx.client.multi_error |= in_multi;
-        ctx.err(msg);
-    } else if let Some(msg) = crate::persist::rejection(ctx.srv, ctx.client.is_master, spec) {
-        info::record_rejected(&mut ctx.srv.stats, spec.full_name);
-        ctx.client.multi_error |= in_multi;
-        ctx.err(msg);
+        if spec.full_name == "exec" {
+            // As Redis's execCommandAbort: the transaction is discarded (MULTI state and
+            // WATCHes, even outside MULTI) and the reason is quoted; its own rejection
+            // texts (arity) carry no `ERR` code.
+            multi::discard_transaction(ctx.srv, ctx.client);
+            let reason = msg.strip_prefix("ERR ").unwrap_or(&msg);
+            ctx.err(&format!(
+                "EXECABORT Transaction discarded because of: {reason}"
+            ));
+        } else {
+            ctx.client.multi_error |= in_multi;
+            ctx.err(&msg);
+        }
     } else if in_multi && !entry.multi_passthrough {
         if entry.no_multi {
             ctx.client.multi_error = true;
