@@ -12,6 +12,7 @@
 //! * `test`: everything CI checks, in order ([`test`]); `.ci/run` calls it;
 //! * `bench [NAME...]`: tandem-server against redis-server in one run ([`bench`];
 //!   the replication benchmarks in [`bench_repl`]);
+//! * `fuzz-diff [ARGS]`: a random differential run against redis-server ([`fuzz_diff`]);
 //! * `floors`: the crate layering guard ([`floors`]);
 //! * `tidy`: repository conventions ([`tidy`]);
 //! * `codegen`: generated sources ([`codegen`]).
@@ -24,6 +25,7 @@ mod bench;
 mod bench_repl;
 mod codegen;
 mod floors;
+mod fuzz_diff;
 mod test;
 mod tidy;
 mod util;
@@ -38,6 +40,8 @@ usage: cargo xtask <command> [args]
 commands:
   test              fmt check, clippy, build, cargo test --workspace, floors (what CI runs)
   bench [NAME...]   compare tandem-server with redis-server (`bench --list` for names)
+  fuzz-diff [args]  random commands to tandem-server and redis-server, replies compared
+                    (--seed N --seeds N --count N --reduce --only CMD,.. --skip CMD,..)
   floors            check that crates only depend on lower floors
   tidy              check crate READMEs, crate docs, forbid(unsafe_code), CI matrix
   codegen [args]    regenerate generated sources
@@ -62,6 +66,7 @@ fn dispatch(args: &[String]) -> Result<()> {
     match command.as_str() {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "fuzz-diff" => fuzz_diff::run(rest),
         "floors" => floors::run(rest),
         "tidy" => tidy::run(rest),
         // Works whether codegen returns anyhow::Result<()> or Result<(), String>.
