@@ -421,7 +421,7 @@ pub fn run(opts: &Options, tandem: &ServerProcess, redis: &ServerProcess) -> Res
         history.push(cmd);
         let finding = if !pair.same() {
             Some(Finding::Reply(pair))
-        } else if (i + 1) % opts.digest_every == 0 {
+        } else if (i + 1) % opts.digest_every.max(1) == 0 {
             let digests = session.digests()?;
             (!digests.same()).then_some(Finding::Digest(digests))
         } else {
