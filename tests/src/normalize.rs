@@ -165,7 +165,7 @@ pub fn apply(n: &Normalizer, frame: &mut Frame) {
 }
 
 /// Masks a scalar value (keeping its type); recurses into aggregates.
-fn mask_all(f: &mut Frame) {
+pub(crate) fn mask_all(f: &mut Frame) {
     if f.body.is_some() {
         let verbatim_prefix = if f.kind == b'=' {
             f.body.as_ref().and_then(|b| b.get(..4)).map(<[u8]>::to_vec)

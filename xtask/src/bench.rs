@@ -1343,11 +1343,7 @@ pub fn run(args: &[String]) -> Result<()> {
             );
             bin
         }
-        None => {
-            eprintln!("==> building tandem-server (release)");
-            util::run(util::cargo().args(["build", "--release", "-p", "tandem-server"]))?;
-            util::target_dir()?.join("release").join("tandem-server")
-        }
+        None => util::build_release_server()?,
     };
     let ctx = Ctx {
         requests: opts.requests,

@@ -12,9 +12,7 @@ use crate::{test, util};
 /// Runs the fuzz-diff binary with `args`.
 pub fn run(args: &[String]) -> Result<()> {
     test::ensure_redis()?;
-    eprintln!("==> building tandem-server (release)");
-    util::run(util::cargo().args(["build", "--release", "-p", "tandem-server"]))?;
-    let server = util::target_dir()?.join("release").join("tandem-server");
+    let server = util::build_release_server()?;
     util::run(
         util::cargo()
             .args([

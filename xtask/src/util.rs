@@ -272,6 +272,13 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Builds tandem-server in release and returns the binary's path.
+pub fn build_release_server() -> Result<PathBuf> {
+    eprintln!("==> building tandem-server (release)");
+    run(cargo().args(["build", "--release", "-p", "tandem-server"]))?;
+    Ok(target_dir()?.join("release").join("tandem-server"))
+}
+
 /// Prefix of every temporary directory xtask creates (see [`sweep_stale_temp_dirs`]).
 const TEMP_PREFIX: &str = "tandem-xtask-";
 

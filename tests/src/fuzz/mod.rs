@@ -63,11 +63,6 @@ impl Session {
         })
     }
 
-    /// True inside MULTI (as Redis sees it).
-    pub fn in_multi(&self) -> bool {
-        self.queued.is_some()
-    }
-
     /// Sends `args` to both servers and returns both replies, raw.
     pub fn raw(&mut self, args: &[Vec<u8>]) -> Result<Pair> {
         let tandem = self.tandem.command(args)?;
@@ -81,12 +76,7 @@ impl Session {
         if cmd.pause {
             std::thread::sleep(EXPIRY_PAUSE);
         }
-        let name = cmd
-            .args
-            .first()
-            .map(|a| a.to_ascii_uppercase())
-            .unwrap_or_default();
-        match name.as_slice() {
+        match upper(&cmd.args, 0).as_slice() {
             b"MULTI" if pair.redis.kind == b'+' => self.queued = Some(Vec::new()),
             b"EXEC" | b"DISCARD" => {
                 if let Some(queued) = self.queued.take() {
@@ -188,14 +178,6 @@ fn has_word(args: &[Vec<u8>], word: &str) -> bool {
     args.iter().any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
 }
 
-fn mask(f: &mut Frame) {
-    if f.body.is_some() {
-        *f = Frame::bulk(normalize::MASK);
-    } else if f.kind == b':' {
-        f.head = normalize::MASK.to_vec();
-    }
-}
-
 /// Makes a reply comparable across two servers: hash-table order sorted, random
 /// picks reduced to their count, clock readings masked. Error replies stay as
 /// they are. Beyond the corpus normalisers ([`normalize::for_command`]).
@@ -223,16 +205,18 @@ pub fn normalize_reply(args: &[Vec<u8>], f: &mut Frame) {
         b"TTL" | b"PTTL" | b"EXPIRETIME" | b"PEXPIRETIME"
             if f.as_integer().is_some_and(|n| n >= 0) =>
         {
-            mask(f);
+            normalize::mask_all(f);
         }
-        b"MEMORY" => mask(f),
-        b"OBJECT" if matches!(upper(args, 1).as_slice(), b"IDLETIME" | b"FREQ") => mask(f),
+        b"MEMORY" => normalize::mask_all(f),
+        b"OBJECT" if matches!(upper(args, 1).as_slice(), b"IDLETIME" | b"FREQ") => {
+            normalize::mask_all(f)
+        }
         b"XINFO" if upper(args, 1) == b"CONSUMERS" => {
             for consumer in &mut f.children {
                 let fields = &mut consumer.children;
                 for i in (0..fields.len().saturating_sub(1)).step_by(2) {
                     if fields[i].text() == Some(b"idle") {
-                        mask(&mut fields[i + 1]);
+                        normalize::mask_all(&mut fields[i + 1]);
                     }
                 }
             }
@@ -240,7 +224,7 @@ pub fn normalize_reply(args: &[Vec<u8>], f: &mut Frame) {
         b"XPENDING" if args.len() > 3 => {
             for entry in &mut f.children {
                 if let Some(idle) = entry.children.get_mut(2) {
-                    mask(idle);
+                    normalize::mask_all(idle);
                 }
             }
         }
@@ -304,7 +288,6 @@ pub fn replay(
 ) -> Result<Option<Finding>> {
     let mut session = Session::open(tandem, redis)?;
     session.reset()?;
-    let mut session = Session::open(tandem, redis)?;
     let mut last = None;
     for cmd in cmds {
         last = Some(session.step(cmd)?);
