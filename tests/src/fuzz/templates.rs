@@ -246,11 +246,16 @@ pub const TEMPLATES: &[(u64, &str)] = &[
         "GEORADIUSBYMEMBER {key} {member} {radius} {unit} [WITHCOORD] [WITHDIST] [COUNT {count}] [ASC|DESC] [STORE {key}|STOREDIST {key}]",
     ),
     (1, "GEORADIUS_RO {key} {lon} {lat} {radius} {unit} [WITHDIST] [ASC|DESC]"),
-    // SORT (patterns reach the k0..k5 keys through members like 1, 2, 3).
+    // SORT (patterns reach the k0..k5 keys through members like 1, 2, 3). Equal
+    // ALPHA weights from a BY pattern keep the input order, which for a sorted
+    // set or a hash-table set is hash-table order (random in Redis): that form
+    // never stores, and its reply is normalised.
     (
-        3,
-        "SORT {key} [BY (nosort|k*|k*->f1|x*)] [LIMIT {idx} {count}] [GET (#|k*|k*->f1)]+ [ASC|DESC] [ALPHA] [STORE {key}]",
+        2,
+        "SORT {key} [BY (nosort|k*|k*->f1|x*)] [LIMIT {idx} {count}] [GET (#|k*|k*->f1)]+ [ASC|DESC] [STORE {key}]",
     ),
+    (1, "SORT {key} [LIMIT {idx} {count}] [GET (#|k*|k*->f1)]+ [ASC|DESC] ALPHA [STORE {key}]"),
+    (1, "SORT {key} BY (k*|k*->f1|x*) [LIMIT {idx} {count}] [GET (#|k*|k*->f1)]+ [ASC|DESC] ALPHA"),
     (1, "SORT_RO {key} [BY (nosort|k*)] [LIMIT {idx} {count}] [GET (#|k*)] [DESC] [ALPHA]"),
     // Transactions.
     (4, "MULTI"),

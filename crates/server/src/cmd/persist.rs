@@ -156,10 +156,13 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             },
         );
     if ttl != 0 && !absttl {
-        ttl = ttl.saturating_add(now);
+        // Redis adds without a check: a relative TTL past i64::MAX wraps into the
+        // past, and the key counts as already expired.
+        ttl = ttl.wrapping_add(now);
     }
-    if ttl != 0 && ttl <= now {
-        // Already expired: the key is not created; a replaced key is deleted.
+    if ttl != 0 && ttl <= now && !srv.ks.config().replica_mode {
+        // Already expired (a replica keeps it and waits for its master's DEL): the
+        // key is not created; a replaced key is deleted.
         if deleted {
             srv.ks.touch_modified(db, key);
             srv.dirty += 1;
