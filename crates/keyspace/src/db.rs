@@ -54,6 +54,18 @@ pub struct Keyspace {
     rng: u64,
 }
 
+/// Whether a key is in the table, and whether it is logically expired there
+/// ([`Keyspace::presence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Not in the table.
+    Absent,
+    /// In the table and not expired.
+    Live,
+    /// In the table, past its expire time, not yet deleted.
+    Expired,
+}
+
 /// Lookup outcome after the expiry check.
 enum Found {
     Absent,
@@ -327,6 +339,21 @@ impl Keyspace {
         let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
         entry.touch(stamp);
         Some(entry.value_mut())
+    }
+
+    /// Whether `key` is in the table and whether it is logically expired, with no effect at
+    /// all (no expiry, no access time): Redis's `dictFind` and `keyIsExpired`, which WATCH
+    /// and the flushes of watched keys go by.
+    pub fn presence(&self, db: usize, key: &[u8], now: Millis) -> Presence {
+        let entry = self
+            .dbs
+            .get(db)
+            .and_then(|d| d.table.get(hash_key(key), key));
+        match entry {
+            None => Presence::Absent,
+            Some(e) if self.is_expired(e.expire(), now) => Presence::Expired,
+            Some(_) => Presence::Live,
+        }
     }
 
     /// True if the key exists (and is not logically expired). Does not touch the access time.

@@ -47,7 +47,7 @@ mod snapshot;
 mod table;
 pub mod value;
 
-pub use db::Keyspace;
+pub use db::{Keyspace, Presence};
 
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::SEGMENTS;

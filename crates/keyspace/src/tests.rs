@@ -549,3 +549,19 @@ fn warm_finds_keys_and_changes_nothing() {
     // The access time is untouched.
     assert_eq!(ks.idle_time(0, b"a", NOW + 5_000), idle_before);
 }
+
+#[test]
+fn presence_looks_without_expiring() {
+    let mut ks = ks();
+    ks.config_mut().track_modified = true;
+    ks.set(0, k("a"), s("v"), Expiry::At(NOW));
+    ks.set(0, k("b"), s("v"), Expiry::Clear);
+    assert_eq!(ks.presence(0, b"a", NOW), Presence::Live);
+    assert_eq!(ks.presence(0, b"a", NOW + 1), Presence::Expired);
+    assert_eq!(ks.presence(0, b"b", NOW + 1), Presence::Live);
+    assert_eq!(ks.presence(0, b"c", NOW), Presence::Absent);
+    assert_eq!(ks.presence(99, b"a", NOW), Presence::Absent);
+    // Nothing was deleted or reported.
+    assert_eq!(ks.dbsize(0), 2);
+    assert!(ks.drain_events().is_empty());
+}

@@ -3,12 +3,12 @@
 //! and of keys the server expired, WATCH invalidation, and marking the keys blocked
 //! clients wait on as ready.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tandem_commands::data::{BlockOn, ExecCtx, Handler, Propagation};
-use tandem_keyspace::{DbTarget, Event};
+use tandem_keyspace::{DbTarget, Event, Presence};
 use tandem_resp::Encoder;
 
 use super::{info, Ctx};
@@ -125,16 +125,20 @@ pub fn exec(
     block
 }
 
-/// Every (db, key) that exists now, for the keys watched in any database (a swap compares
-/// a watched key with the other database too).
-fn existing_watched_keys(srv: &mut Server) -> HashSet<(usize, Bytes)> {
+/// Every (db, key) in the tables now (with whether it is logically expired), for the keys
+/// watched in any database (a swap compares a watched key with the other database too).
+/// Looks only: nothing expires here.
+fn existing_watched_keys(srv: &Server) -> Existing {
     let now = now_ms();
-    let keys: HashSet<Bytes> = srv.watched_keys.keys().map(|(_, k)| k.clone()).collect();
-    let mut found = HashSet::new();
+    let keys: HashSet<&Bytes> = srv.watched_keys.keys().map(|(_, k)| k).collect();
+    let mut found = HashMap::new();
     for db in 0..srv.ks.databases() {
         for key in &keys {
-            if srv.ks.exists(db, key, now) {
-                found.insert((db, key.clone()));
+            match srv.ks.presence(db, key, now) {
+                Presence::Absent => {}
+                p => {
+                    found.insert((db, (*key).clone()), p == Presence::Expired);
+                }
             }
         }
     }
@@ -179,19 +183,26 @@ pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
 pub fn after_command_with(
     srv: &mut Server,
     mut current: Option<&mut Client>,
-    existing: Option<&HashSet<(usize, Bytes)>>,
+    existing: Option<&Existing>,
 ) {
     let events = srv.ks.drain_events();
+    // The key of an `Expired` event: the `Modified` that follows it (while WATCH or
+    // blocking is in use) is that expiry, and the key was gone then, whatever the command
+    // did with it afterwards.
+    let mut expired: Option<(usize, Bytes)> = None;
     for ev in events {
+        let just_expired = expired.take();
         match ev {
             Event::Modified { db, key } => {
                 if !srv.blocking.is_empty() {
                     srv.blocking.signal(db, &key);
                 }
-                touch_watched(srv, current.as_deref_mut(), db, &key);
+                let gone = just_expired.is_some_and(|(d, k)| d == db && k == key)
+                    || srv.ks.presence(db, &key, now_ms()) == Presence::Absent;
+                touch_watched(srv, current.as_deref_mut(), db, &key, gone);
             }
             Event::Expired { db, key } => {
-                touch_watched(srv, current.as_deref_mut(), db, &key);
+                expired = Some((db, key.clone()));
                 let verb: &'static [u8] = if srv.data_settings.lazyfree_lazy_expire {
                     b"UNLINK"
                 } else {
@@ -221,51 +232,138 @@ pub fn after_command_with(
     }
 }
 
-fn mark_dirty(srv: &mut Server, current: Option<&mut Client>, ids: &[u64]) {
-    if let Some(c) = current {
-        if ids.contains(&c.id) {
-            c.dirty_cas = true;
-        }
+/// The watched keys a flush or swap found in the tables before it ran: (db, key) to
+/// whether the key was logically expired.
+pub type Existing = HashMap<(usize, Bytes), bool>;
+
+/// Runs `f` on client `id`: `current` (out of `srv.clients` while it runs a command) or
+/// a registered one.
+fn with_client<R>(
+    srv: &mut Server,
+    current: Option<&mut Client>,
+    id: u64,
+    f: impl FnOnce(&mut Server, &mut Client) -> R,
+) -> Option<R> {
+    if let Some(c) = current.filter(|c| c.id == id) {
+        return Some(f(srv, c));
     }
-    for id in ids {
-        if let Some(c) = srv.clients.get_mut(id) {
-            c.dirty_cas = true;
-        }
-    }
+    let mut c = srv.clients.remove(&id)?;
+    let r = f(srv, &mut c);
+    srv.clients.insert(id, c);
+    Some(r)
 }
 
-fn touch_watched(srv: &mut Server, current: Option<&mut Client>, db: usize, key: &Bytes) {
+/// The flag a client's WATCH of (db, key) carries: the key was logically expired when
+/// watched.
+fn watched_expired<'a>(c: &'a mut Client, db: usize, key: &[u8]) -> Option<&'a mut bool> {
+    c.watched
+        .iter_mut()
+        .find(|(d, k, _)| *d == db && k == key)
+        .map(|(_, _, expired)| expired)
+}
+
+/// Breaks a client's transaction: EXEC will fail. Its WATCHes are dropped, as Redis
+/// drops them (nothing can mend them).
+fn break_watch(srv: &mut Server, c: &mut Client) {
+    c.dirty_cas = true;
+    crate::cmd::multi::unwatch_all(srv, c);
+}
+
+/// Redis's `touchWatchedKey`: the clients watching (db, key), in WATCH order, lose their
+/// transaction, except those that watched it already expired: for them a deletion is
+/// no change (the flag clears), and a change to the still-present key ends the walk
+/// without breaking them or the clients after them (as Redis's loop does). `gone`: the
+/// key was not in the table once the event happened.
+fn touch_watched(
+    srv: &mut Server,
+    mut current: Option<&mut Client>,
+    db: usize,
+    key: &Bytes,
+    gone: bool,
+) {
     if srv.watched_keys.is_empty() {
         return;
     }
-    if let Some(ids) = srv.watched_keys.get(&(db, key.clone())).cloned() {
-        mark_dirty(srv, current, &ids);
+    let Some(ids) = srv.watched_keys.get(&(db, key.clone())).cloned() else {
+        return;
+    };
+    for id in ids {
+        let stop = with_client(
+            srv,
+            current.as_deref_mut(),
+            id,
+            |srv, c| match watched_expired(c, db, key) {
+                Some(expired) if *expired => {
+                    if gone {
+                        *expired = false;
+                        false
+                    } else {
+                        true
+                    }
+                }
+                Some(_) => {
+                    break_watch(srv, c);
+                    false
+                }
+                None => false,
+            },
+        );
+        if stop == Some(true) {
+            break;
+        }
     }
 }
 
-/// A flushed database (or one swapped with `other`) breaks the WATCHes of its keys that
-/// existed in it (or in `other`) before the command.
+/// Redis's `touchAllWatchedKeysInDb`: a flushed database (or one swapped with `other`)
+/// breaks the WATCHes of its keys that were in it (or in `other`) before the command.
+/// A key watched already expired that is now gone, or still expired after a swap, is
+/// no change; a key swapped in already expired where none was counts as watched expired.
+/// Without `existing` (a full sync's new dataset), every WATCH in the database breaks.
 fn touch_watched_db(
     srv: &mut Server,
-    current: Option<&mut Client>,
+    mut current: Option<&mut Client>,
     db: usize,
     other: Option<usize>,
-    existing: Option<&HashSet<(usize, Bytes)>>,
+    existing: Option<&Existing>,
 ) {
-    let existed = |key: &Bytes| match existing {
-        None => true,
-        Some(set) => {
-            set.contains(&(db, key.clone()))
-                || other.is_some_and(|o| set.contains(&(o, key.clone())))
-        }
-    };
-    let ids: Vec<u64> = srv
+    let watched: Vec<(Bytes, Vec<u64>)> = srv
         .watched_keys
         .iter()
-        .filter(|((d, key), _)| *d == db && existed(key))
-        .flat_map(|(_, ids)| ids.iter().copied())
+        .filter(|((d, _), _)| *d == db)
+        .map(|((_, key), ids)| (key.clone(), ids.clone()))
         .collect();
-    if !ids.is_empty() {
-        mark_dirty(srv, current, &ids);
+    for (key, ids) in watched {
+        // (in the emptied database, in the one swapped in and whether expired there)
+        let (in_emptied, swapped_in) = match existing {
+            None => (true, None),
+            Some(set) => (
+                set.contains_key(&(db, key.clone())),
+                other.and_then(|o| set.get(&(o, key.clone())).copied()),
+            ),
+        };
+        if !in_emptied && swapped_in.is_none() {
+            continue;
+        }
+        for id in ids {
+            with_client(srv, current.as_deref_mut(), id, |srv, c| {
+                let Some(expired) = watched_expired(c, db, &key) else {
+                    return;
+                };
+                if *expired {
+                    match swapped_in {
+                        None => {
+                            *expired = false;
+                            return;
+                        }
+                        Some(true) => return,
+                        Some(false) => {}
+                    }
+                } else if !in_emptied && swapped_in == Some(true) {
+                    *expired = true;
+                    return;
+                }
+                break_watch(srv, c);
+            });
+        }
     }
 }

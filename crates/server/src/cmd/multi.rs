@@ -7,6 +7,7 @@
 //! touched (or is logically expired now) since WATCH.
 
 use bytes::Bytes;
+use tandem_keyspace::Presence;
 
 use super::{data, execute, Ctx};
 use crate::client::Client;
@@ -94,8 +95,9 @@ pub fn unwatch_all(srv: &mut Server, client: &mut Client) {
     srv.sync_data_settings();
 }
 
+/// Redis's `keyIsExpired`: in the table, past its expire time, not yet deleted.
 fn is_logically_expired(srv: &Server, db: usize, key: &[u8], now: i64) -> bool {
-    srv.ks.expire_at(db, key).is_some_and(|at| at <= now)
+    srv.ks.presence(db, key, now) == Presence::Expired
 }
 
 pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
