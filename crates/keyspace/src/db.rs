@@ -16,11 +16,12 @@
 
 use std::sync::Arc;
 
+use crate::evict::EvictionPool;
 use crate::expire::TtlIndex;
 use crate::lazyfree::{Garbage, LazyFree};
 use crate::scan::ScanCache;
 use crate::snapshot::Snapshot;
-use crate::table::{hash_key, Stored, Table, SEGMENTS};
+use crate::table::{hash_key, Entry, Stored, Table, SEGMENTS};
 use crate::value::{StrValue, Value, LAZYFREE_THRESHOLD};
 use crate::{
     DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats,
@@ -39,7 +40,7 @@ pub(crate) struct Db {
 pub struct Keyspace {
     pub(crate) cfg: KeyspaceConfig,
     pub(crate) dbs: Vec<Db>,
-    events: Vec<Event>,
+    pub(crate) events: Vec<Event>,
     pub(crate) stats: KeyspaceStats,
     lazy: LazyFree,
     /// The last `now` seen; used by the methods that take no time (`set`, LRU stamps).
@@ -51,6 +52,10 @@ pub struct Keyspace {
     pub(crate) expire_paused: bool,
     pub(crate) expire_next_db: usize,
     pub(crate) scan_cache: ScanCache,
+    /// Eviction candidates kept between evictions (LRU, LFU, TTL policies).
+    pub(crate) evict_pool: EvictionPool,
+    /// Where the random eviction policies look next.
+    pub(crate) evict_next_db: usize,
     rng: u64,
 }
 
@@ -73,7 +78,7 @@ enum Found {
     Live((usize, usize)),
 }
 
-fn secs(now: Millis) -> u32 {
+pub(crate) fn secs(now: Millis) -> u32 {
     (now.max(0) / 1000) as u32
 }
 
@@ -87,8 +92,11 @@ fn lfu_minutes(now: Millis) -> u32 {
 
 /// Redis's `LFUDecrAndReturn`: the stamp's counter, decremented by one per
 /// `decay_time` minutes elapsed since the stamp's minute.
-fn lfu_decayed(stamp: u32, now: Millis, decay_time: u32) -> u32 {
-    let then = stamp >> 8;
+pub(crate) fn lfu_decayed(stamp: u32, now: Millis, decay_time: u32) -> u32 {
+    // 16 bits of minutes, as Redis's `ldt`; a stamp left by the LRU policy (seconds,
+    // before a switch to LFU) has more, and is read the same way Redis reads its
+    // 24-bit `lru` field.
+    let then = (stamp >> 8) & 0xffff;
     let counter = stamp & 0xff;
     if decay_time == 0 {
         return counter;
@@ -143,6 +151,8 @@ impl Keyspace {
             expire_paused: false,
             expire_next_db: 0,
             scan_cache: ScanCache::default(),
+            evict_pool: EvictionPool::default(),
+            evict_next_db: 0,
             rng: (hash_key(b"tandem-keyspace-rng") | 1) ^ now as u64,
         }
     }
@@ -202,7 +212,7 @@ impl Keyspace {
         }
     }
 
-    fn next_random(&mut self) -> u64 {
+    pub(crate) fn next_random(&mut self) -> u64 {
         // xorshift64*
         let mut x = self.rng;
         x ^= x >> 12;
@@ -485,7 +495,13 @@ impl Keyspace {
         self.remove_entry(db, hash, key, mode)
     }
 
-    fn remove_entry(&mut self, db: usize, hash: u64, key: &[u8], mode: FreeMode) -> bool {
+    pub(crate) fn remove_entry(
+        &mut self,
+        db: usize,
+        hash: u64,
+        key: &[u8],
+        mode: FreeMode,
+    ) -> bool {
         let Some(d) = self.dbs.get_mut(db) else {
             return false;
         };
@@ -578,6 +594,29 @@ impl Keyspace {
         self.dbs.get(db).map_or(0, |d| d.avg_ttl)
     }
 
+    /// A random entry of `db` drawn with the random numbers `r` and `r2`: a random
+    /// non-empty segment, then a random occupied bucket in it. None if `db` is empty.
+    pub(crate) fn random_entry(&self, db: usize, r: u64, r2: u64) -> Option<&Entry> {
+        let d = self.dbs.get(db)?;
+        if d.table.len() == 0 {
+            return None;
+        }
+        let mut seg = (r as usize) % SEGMENTS;
+        while d.table.segment(seg).slots.is_empty() {
+            seg = (seg + 1) % SEGMENTS;
+        }
+        let slots = &d.table.segment(seg).slots;
+        let buckets = slots.num_buckets().max(1);
+        for k in 0..64u64 {
+            let idx = (r2.wrapping_add(k.wrapping_mul(0x9e37_79b9)) as usize) % buckets;
+            if let Some(s) = slots.get_bucket(idx) {
+                return Some(s);
+            }
+        }
+        let n = slots.len();
+        slots.iter().nth((r2 as usize) % n).map(|e| &**e)
+    }
+
     /// RANDOMKEY. On a master, expired keys met on the way are deleted; in replica mode (and
     /// during a pause) a database where every key has a TTL may return a logically expired
     /// key after 100 tries
@@ -593,28 +632,7 @@ impl Keyspace {
             let all_volatile = d.ttl.len() == d.table.len();
             let r = self.next_random();
             let r2 = self.next_random();
-            let d = self.dbs.get(db)?;
-            let mut seg = (r as usize) % SEGMENTS;
-            while d.table.segment(seg).slots.is_empty() {
-                seg = (seg + 1) % SEGMENTS;
-            }
-            let slots = &d.table.segment(seg).slots;
-            let buckets = slots.num_buckets().max(1);
-            let mut pick = None;
-            for k in 0..64u64 {
-                let idx = (r2.wrapping_add(k.wrapping_mul(0x9e37_79b9)) as usize) % buckets;
-                if let Some(s) = slots.get_bucket(idx) {
-                    pick = Some(s);
-                    break;
-                }
-            }
-            let entry = match pick {
-                Some(e) => e,
-                None => {
-                    let n = slots.len();
-                    slots.iter().nth((r2 as usize) % n)?
-                }
-            };
+            let entry = self.random_entry(db, r, r2)?;
             let key = Key::copy_from_slice(entry.key());
             if !self.is_expired(entry.expire(), now) {
                 return Some(key);
@@ -702,8 +720,19 @@ impl Keyspace {
     /// counter).
     pub fn stats(&self) -> KeyspaceStats {
         let mut s = self.stats.clone();
-        s.lazyfreed_objects = self.lazy.freed();
+        s.lazyfreed_objects = self
+            .lazy
+            .freed()
+            .saturating_sub(self.stats.lazyfreed_objects);
         s
+    }
+
+    /// CONFIG RESETSTAT: every counter back to zero (`lazyfreed_objects` counts from now).
+    pub fn reset_stats(&mut self) {
+        self.stats = KeyspaceStats {
+            lazyfreed_objects: self.lazy.freed(),
+            ..KeyspaceStats::default()
+        };
     }
 
     /// INFO memory `lazyfree_pending_objects`.

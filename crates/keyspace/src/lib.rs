@@ -39,6 +39,7 @@
 use bytes::Bytes;
 
 mod db;
+mod evict;
 mod expire;
 mod lazyfree;
 pub mod rdb_conv;
@@ -48,6 +49,7 @@ mod table;
 pub mod value;
 
 pub use db::{Keyspace, Presence};
+pub use evict::EvictionPolicy;
 
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::SEGMENTS;
@@ -102,6 +104,12 @@ pub enum Event {
     /// The server itself removed an expired key (lazily or in the active cycle); propagate
     /// as `DEL` or, with `lazyfree-lazy-expire yes`, `UNLINK`.
     Expired {
+        db: usize,
+        key: Key,
+    },
+    /// The server evicted a key under `maxmemory` ([`Keyspace::evict`]); propagate as
+    /// `DEL` or, with `lazyfree-lazy-eviction yes`, `UNLINK`.
+    Evicted {
         db: usize,
         key: Key,
     },
@@ -164,8 +172,11 @@ pub enum KeyspaceError {
 #[derive(Clone, Debug, Default)]
 pub struct KeyspaceStats {
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub expired_stale_perc: f64,
     pub expired_time_cap_reached_count: u64,
+    /// Values freed by the lazy-free thread (in the keyspace's own copy: that thread's
+    /// count at the last [`Keyspace::reset_stats`], which [`Keyspace::stats`] subtracts).
     pub lazyfreed_objects: u64,
 }
 

@@ -565,3 +565,19 @@ fn presence_looks_without_expiring() {
     assert_eq!(ks.dbsize(0), 2);
     assert!(ks.drain_events().is_empty());
 }
+
+#[test]
+fn lfu_reads_of_lru_stamps_do_not_overflow() {
+    let mut ks = ks();
+    ks.set(0, k("a"), s("v"), Expiry::Clear);
+    assert!(ks.get(0, b"a", NOW).is_some());
+    // Switch to LFU: the key's stamp is still the LRU one (seconds since the epoch).
+    ks.config_mut().lfu = Some(LfuConfig {
+        log_factor: 10,
+        decay_time: 1,
+    });
+    assert!(ks.frequency(0, b"a", NOW).is_some());
+    assert!(ks
+        .eviction_candidate(EvictionPolicy::AllKeysLfu, 5, NOW)
+        .is_some());
+}

@@ -60,3 +60,72 @@ pub fn peak() -> u64 {
 pub fn sample() {
     let _ = stats();
 }
+
+/// How stale the base of [`used_memory`] may get before it is read again from jemalloc's
+/// totals (which then include what other threads allocated and freed).
+const BASE_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// jemalloc's running totals of what the calling thread allocated and freed.
+struct ThreadCounters {
+    allocated: tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+    deallocated: tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+}
+
+/// A process-wide `used_memory` reading, and the calling thread's net allocation then.
+#[derive(Clone, Copy)]
+struct Base {
+    used: u64,
+    thread_net: u64,
+    at: std::time::Instant,
+}
+
+thread_local! {
+    static COUNTERS: Option<ThreadCounters> = {
+        let allocated = tikv_jemalloc_ctl::thread::allocatedp::read().ok();
+        let deallocated = tikv_jemalloc_ctl::thread::deallocatedp::read().ok();
+        allocated
+            .zip(deallocated)
+            .map(|(allocated, deallocated)| ThreadCounters { allocated, deallocated })
+    };
+    static BASE: std::cell::Cell<Option<Base>> = const { std::cell::Cell::new(None) };
+}
+
+/// What the calling thread allocated minus what it freed, since it started.
+fn thread_net() -> Option<u64> {
+    COUNTERS.with(|c| {
+        c.as_ref()
+            .map(|c| c.allocated.get().wrapping_sub(c.deallocated.get()))
+    })
+}
+
+/// `used_memory` read from jemalloc's totals now (a stats epoch: microseconds), which
+/// becomes the calling thread's base for [`used_memory`].
+pub fn refresh_used_memory() -> u64 {
+    let used = stats().allocated;
+    if let Some(thread_net) = thread_net() {
+        let at = std::time::Instant::now();
+        BASE.with(|b| {
+            b.set(Some(Base {
+                used,
+                thread_net,
+                at,
+            }))
+        });
+    }
+    used
+}
+
+/// `used_memory` as `maxmemory` needs it before every command, cheaply: the last total
+/// read on this thread plus what this thread allocated net since (two loads). Other
+/// threads' allocations and frees (lazy free, background saves) show at the next
+/// refresh, at most [`BASE_MAX_AGE`] later.
+pub fn used_memory() -> u64 {
+    let (Some(base), Some(net)) = (BASE.with(std::cell::Cell::get), thread_net()) else {
+        return refresh_used_memory();
+    };
+    if base.at.elapsed() > BASE_MAX_AGE {
+        return refresh_used_memory();
+    }
+    let delta = net.wrapping_sub(base.thread_net) as i64;
+    base.used.saturating_add_signed(delta)
+}

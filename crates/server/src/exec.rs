@@ -122,6 +122,17 @@ impl Core {
         Duration::from_micros(1_000_000 / hz)
     }
 
+    /// Whether an eviction stopped by its time limit has more to do.
+    pub fn evicting(&self) -> bool {
+        self.srv.lock().evicting
+    }
+
+    /// One more round of eviction (up to its time limit).
+    pub fn evict_step(&self) {
+        let mut srv = self.srv.lock();
+        crate::evict::perform(&mut srv, None);
+    }
+
     /// SIGTERM or SIGINT: shut down like SHUTDOWN with no argument.
     pub fn signal(&self, name: &str) {
         let mut srv = self.srv.lock();
@@ -284,6 +295,10 @@ fn cron(srv: &mut Server) {
         if srv.blocking.has_ready() {
             crate::blocking::serve_ready(srv);
         }
+    }
+    if srv.evict.maxmemory > 0 {
+        // Goes on with an eviction the time limit stopped (Redis's evictionTimeProc).
+        crate::evict::perform(srv, None);
     }
     crate::persist::cron(srv);
     crate::repl::cron(srv);

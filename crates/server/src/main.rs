@@ -20,6 +20,7 @@ mod blocking;
 mod client;
 mod cmd;
 mod config;
+mod evict;
 mod exec;
 mod latency;
 mod log;
@@ -217,7 +218,14 @@ fn run(config: Config) -> i32 {
     runtime.spawn(async move {
         loop {
             let period = cron_core.cron();
-            tokio::time::sleep(period).await;
+            let next = tokio::time::Instant::now() + period;
+            // An eviction its time limit stopped goes on between the other tasks' work
+            // until memory is back within maxmemory (Redis's evictionTimeProc).
+            while cron_core.evicting() && tokio::time::Instant::now() < next {
+                tokio::task::yield_now().await;
+                cron_core.evict_step();
+            }
+            tokio::time::sleep_until(next).await;
         }
     });
     // While a dump loads, its thread says "Ready to accept connections" when done.

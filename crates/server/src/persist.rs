@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::cmd::CheckFlags;
 use bytes::Bytes;
-use tandem_commands::CommandSpec;
 use tandem_keyspace::rdb_conv::{self, SaveError, SaveStats};
 use tandem_keyspace::{EncodingLimits, Expiry, Key, Snapshot, Value};
 use tandem_rdb::{AuxFields, Decoder, EncodeOptions, Item};
@@ -440,26 +440,32 @@ pub fn cron(srv: &mut Server) {
     }
 }
 
-/// Redis's `processCommand` checks that persistence adds: `-MISCONF` for writes (and PING)
-/// after a failed background save, `-LOADING` while a dataset loads. Never for the
-/// master's stream (the master client, `is_master`): a replica applies what its master
-/// sent.
+/// `-MISCONF` for writes (and PING) after a failed background save with
+/// `stop-writes-on-bgsave-error`, as `processCommand` checks it. Never for the master's
+/// stream (the master client, `is_master`): a replica applies what its master sent.
 #[inline]
-pub fn rejection(srv: &Server, is_master: bool, spec: &CommandSpec) -> Option<&'static str> {
-    if (srv.persist.last_bgsave_ok && srv.persist.loading.is_none()) || is_master {
+pub fn misconf_rejection(
+    srv: &Server,
+    is_master: bool,
+    flags: &CheckFlags,
+) -> Option<&'static str> {
+    if srv.persist.last_bgsave_ok || is_master {
         return None;
     }
-    if !srv.persist.last_bgsave_ok
-        && srv.config.get_bool("stop-writes-on-bgsave-error")
+    (srv.config.get_bool("stop-writes-on-bgsave-error")
         && !srv.config.save_params().is_empty()
-        && (spec.is_write() || spec.full_name == "ping")
-    {
-        return Some(MISCONF_ERR);
-    }
-    if srv.persist.loading.is_some() && !spec.has_flag("loading") {
-        return Some(LOADING_ERR);
-    }
-    None
+        && (flags.write || flags.ping))
+        .then_some(MISCONF_ERR)
+}
+
+/// `-LOADING` while a dataset loads, for commands without the `loading` flag.
+#[inline]
+pub fn loading_rejection(
+    srv: &Server,
+    is_master: bool,
+    flags: &CheckFlags,
+) -> Option<&'static str> {
+    (srv.persist.loading.is_some() && !is_master && !flags.loading).then_some(LOADING_ERR)
 }
 
 /// SHUTDOWN's save step (Redis's `prepareForShutdown`): stop a background save, then save

@@ -46,9 +46,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use crate::cmd::CheckFlags;
 use bytes::{Bytes, BytesMut};
 use tandem_backlog::ReplId;
-use tandem_commands::CommandSpec;
 use tandem_keyspace::rdb_conv::{self, ConvError};
 use tandem_keyspace::{Expiry, Keyspace, KeyspaceConfig};
 use tandem_rdb::Item;
@@ -415,15 +415,15 @@ fn renew_master_client(srv: &mut Server, full_sync: bool) {
 /// `-READONLY` for writes and `-MASTERDOWN` for data commands while the link is down with
 /// `replica-serve-stale-data no`, as `processCommand` checks them; never for the master's
 /// own stream.
-pub fn rejection(srv: &Server, client: &Client, spec: &CommandSpec) -> Option<&'static str> {
+pub fn rejection(srv: &Server, client: &Client, flags: &CheckFlags) -> Option<&'static str> {
     let role = srv.replica.role.as_ref()?;
     if client.is_master {
         return None;
     }
-    if spec.is_write() && srv.config.get_bool("replica-read-only") {
+    if flags.write && srv.config.get_bool("replica-read-only") {
         return Some(READONLY_ERR);
     }
-    if !spec.has_flag("stale")
+    if !flags.stale
         && !srv.config.get_bool("replica-serve-stale-data")
         && role.link_state() != LinkState::Connected
     {
@@ -1101,8 +1101,8 @@ mod tests {
         Server::new(crate::config::Config::default(), 6380, Arc::new(shared))
     }
 
-    fn spec(name: &str) -> &'static CommandSpec {
-        tandem_commands::lookup(name.as_bytes()).unwrap()
+    fn spec(name: &str) -> CheckFlags {
+        CheckFlags::of(tandem_commands::lookup(name.as_bytes()).unwrap())
     }
 
     #[test]
@@ -1112,18 +1112,18 @@ mod tests {
         let mut normal = master_client("127.0.0.1", 1);
         normal.id = 7;
         normal.is_master = false;
-        assert_eq!(rejection(&srv, &normal, spec("set")), None);
+        assert_eq!(rejection(&srv, &normal, &spec("set")), None);
         // No runtime in unit tests: the role exists without a follower.
         set_master(&mut srv, "127.0.0.1", 6379);
         assert!(srv.ks.config().replica_mode && srv.data_settings.replica_mode);
-        assert_eq!(rejection(&srv, &normal, spec("set")), Some(READONLY_ERR));
-        assert_eq!(rejection(&srv, &normal, spec("get")), None);
-        assert_eq!(rejection(&srv, &client, spec("set")), None);
+        assert_eq!(rejection(&srv, &normal, &spec("set")), Some(READONLY_ERR));
+        assert_eq!(rejection(&srv, &normal, &spec("get")), None);
+        assert_eq!(rejection(&srv, &client, &spec("set")), None);
         srv.config
             .set(&[(b"replica-serve-stale-data", b"no")])
             .unwrap();
-        assert_eq!(rejection(&srv, &normal, spec("get")), Some(MASTERDOWN_ERR));
-        assert_eq!(rejection(&srv, &normal, spec("info")), None);
+        assert_eq!(rejection(&srv, &normal, &spec("get")), Some(MASTERDOWN_ERR));
+        assert_eq!(rejection(&srv, &normal, &spec("info")), None);
         // CONFIG SET re-derives the keyspace settings: replica mode stays on.
         srv.sync_data_settings();
         assert!(srv.ks.config().replica_mode);

@@ -93,6 +93,10 @@ pub struct Server {
     pub ks: Keyspace,
     pub data_settings: DataSettings,
     pub data_stats: DataStats,
+    /// `maxmemory` and its policy (see [`crate::evict`]).
+    pub evict: crate::evict::EvictSettings,
+    /// An eviction stopped by its time limit with memory still above `maxmemory`.
+    pub evicting: bool,
     /// Changes since the last save (Redis's `server.dirty`).
     pub dirty: u64,
     /// WATCHed keys: (db, key) to the ids of the clients watching it.
@@ -138,6 +142,8 @@ impl Server {
             shared,
             ks: Keyspace::new(keyspace_config(&config_for_ks)),
             data_settings: data_settings(&config_for_ks),
+            evict: crate::evict::EvictSettings::from_config(&config_for_ks),
+            evicting: false,
             data_stats: DataStats::default(),
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),
@@ -179,6 +185,7 @@ impl Server {
         *self.ks.config_mut() = cfg;
         self.data_settings = data_settings(&self.config);
         self.data_settings.replica_mode = self.replica.is_active();
+        self.evict = crate::evict::EvictSettings::from_config(&self.config);
     }
 
     /// Number of databases (`databases` directive).

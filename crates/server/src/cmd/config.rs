@@ -41,6 +41,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.srv.stats = Default::default();
             ctx.srv.stats.samples = samples;
             ctx.srv.data_stats = Default::default();
+            ctx.srv.ks.reset_stats();
             ctx.ok();
         }
         b"rewrite" => match ctx.srv.config.rewrite() {
@@ -86,6 +87,20 @@ fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
                 }
             }
             "logfile" => log::set_file(&ctx.srv.config.get_str("logfile")),
+            "maxmemory" => {
+                // As Redis's updateMaxmemory: warn when already above, and evict now.
+                let max = ctx.srv.evict.maxmemory;
+                let used = crate::alloc::refresh_used_memory();
+                if max > 0 && used > max {
+                    tracing::warn!(
+                        "WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller \
+                         than the current memory usage ({used}). This will result in key \
+                         eviction and/or the inability to accept new write commands depending \
+                         on the maxmemory-policy."
+                    );
+                    crate::evict::perform(ctx.srv, Some(&mut *ctx.client));
+                }
+            }
             "dir" => {
                 let dir = ctx.srv.config.dir();
                 if let Err(e) = std::env::set_current_dir(&dir) {

@@ -31,15 +31,6 @@ pub fn epoch_ms(t: SystemTime) -> i64 {
 /// that cannot be served blocks the client (see [`crate::blocking`]), except inside
 /// MULTI/EXEC and on the master's stream, where it answers as on timeout.
 pub fn run(ctx: &mut Ctx<'_>, handler: Handler, args: &[Bytes]) {
-    // min-replicas-to-write (Redis checks it in processCommand, before the handler); it
-    // never applies on a replica, so never to the master's stream.
-    if !ctx.srv.master.write_allowed()
-        && ctx.spec.flags.contains(&"write")
-        && !ctx.srv.replica.is_active()
-    {
-        ctx.err(super::repl::NOREPLICAS_ERR);
-        return;
-    }
     let may_block = !ctx.srv.master.in_exec() && !ctx.client.is_master;
     if let Some(on) = exec(ctx, handler, args, may_block) {
         crate::blocking::block(ctx.srv, ctx.client, args, on);
@@ -178,6 +169,14 @@ pub fn after_command(srv: &mut Server, mut current: Option<&mut Client>) {
     end_unit(srv, current.as_deref());
 }
 
+/// After deletions the server made on its own (evictions before a command): their
+/// events are handled (WATCHes, propagation), and what they propagated is fed at once,
+/// one command each, not wrapped in MULTI (Redis's `propagateDeletion`).
+pub fn after_server_deletions(srv: &mut Server, current: Option<&mut Client>) {
+    after_command_with(srv, current, None);
+    end_unit(srv, None);
+}
+
 /// [`after_command`], where `existing` lists the watched keys that existed before a flush or
 /// swap (without it, a flush breaks every WATCH on the database).
 pub fn after_command_with(
@@ -208,6 +207,11 @@ pub fn after_command_with(
                 } else {
                     b"DEL"
                 };
+                propagate(srv, db, vec![Bytes::from_static(verb), key]);
+            }
+            Event::Evicted { db, key } => {
+                touch_watched(srv, current.as_deref_mut(), db, &key, true);
+                let verb: &'static [u8] = if srv.evict.lazy { b"UNLINK" } else { b"DEL" };
                 propagate(srv, db, vec![Bytes::from_static(verb), key]);
             }
             Event::Flushed(target) => {

@@ -488,7 +488,7 @@ fn stats_section(s: &mut String, srv: &Server) {
         ks_stats.expired_time_cap_reached_count,
     );
     field(s, "expire_cycle_cpu_milliseconds", 0);
-    field(s, "evicted_keys", 0);
+    field(s, "evicted_keys", ks_stats.evicted_keys);
     field(s, "evicted_clients", 0);
     field(s, "total_eviction_exceeded_time", 0);
     field(s, "current_eviction_exceeded_time", 0);

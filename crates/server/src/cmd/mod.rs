@@ -158,18 +158,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         spec,
     };
     let in_multi = ctx.client.multi.is_some();
-    // Redis's checks before a command runs, in its order. A rejected command inside
-    // MULTI makes EXEC fail; EXEC itself rejected aborts the transaction (below).
-    let rejection: Option<std::borrow::Cow<'static, str>> =
-        if !tandem_commands::arity_ok(spec, args.len()) {
-            Some(tandem_commands::wrong_arity_error(spec).into())
-        } else if !ctx.client.authenticated && !entry.no_auth {
-            Some("NOAUTH Authentication required.".into())
-        } else if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, spec) {
-            Some(msg.into())
-        } else {
-            crate::persist::rejection(ctx.srv, ctx.client.is_master, spec).map(Into::into)
-        };
+    let rejection = rejection(&mut ctx, entry, in_multi, args.len());
     if let Some(msg) = rejection {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         if spec.full_name == "exec" {
@@ -230,6 +219,96 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         }
     }
     finish_reply(ctx.client, ctx.out, mark);
+}
+
+/// The command flags `processCommand`'s checks go by: the command's own, and for EXEC
+/// those of the queued commands too (Redis's `mstate.cmd_flags` / `cmd_inv_flags`), so
+/// that EXEC of a write transaction is refused where the write would be.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckFlags {
+    /// `write` (MISCONF, NOREPLICAS, READONLY).
+    pub write: bool,
+    /// `denyoom`: refused when memory is above `maxmemory` and nothing can be evicted.
+    pub denyoom: bool,
+    /// `stale`: allowed on a replica whose link is down (every command, for EXEC).
+    pub stale: bool,
+    /// `loading`: allowed while a dataset loads (every command, for EXEC).
+    pub loading: bool,
+    /// PING (refused by MISCONF like a write).
+    pub ping: bool,
+}
+
+impl CheckFlags {
+    pub fn of(spec: &CommandSpec) -> CheckFlags {
+        CheckFlags {
+            write: spec.is_write(),
+            denyoom: spec.has_flag("denyoom"),
+            stale: spec.has_flag("stale"),
+            loading: spec.has_flag("loading"),
+            ping: spec.full_name == "ping",
+        }
+    }
+
+    /// Adds a queued command's flags (for EXEC).
+    fn with_queued(mut self, q: CheckFlags) -> CheckFlags {
+        self.write |= q.write;
+        self.denyoom |= q.denyoom;
+        self.stale &= q.stale;
+        self.loading &= q.loading;
+        self
+    }
+}
+
+/// Redis's checks before a command runs, in `processCommand`'s order: arity, NOAUTH, then
+/// (not for the commands EXEC runs, which Redis calls directly) eviction and OOM, MISCONF,
+/// NOREPLICAS, READONLY, MASTERDOWN, LOADING. None: the command may run (or be queued).
+fn rejection(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry,
+    in_multi: bool,
+    argc: usize,
+) -> Option<std::borrow::Cow<'static, str>> {
+    let spec = entry.spec;
+    if !tandem_commands::arity_ok(spec, argc) {
+        return Some(tandem_commands::wrong_arity_error(spec).into());
+    }
+    if !ctx.client.authenticated && !entry.no_auth {
+        return Some("NOAUTH Authentication required.".into());
+    }
+    if ctx.srv.master.in_exec() {
+        return None;
+    }
+    let mut flags = entry.checks;
+    if spec.full_name == "exec" {
+        if let Some(queued) = &ctx.client.multi {
+            for args in queued {
+                if let Ok(q) = resolve(args) {
+                    flags = flags.with_queued(q.checks);
+                }
+            }
+        }
+    }
+    if ctx.srv.evict.maxmemory > 0 {
+        let outcome = crate::evict::perform(ctx.srv, Some(&mut *ctx.client));
+        // Inside MULTI everything but EXEC, DISCARD, QUIT and RESET counts as needing
+        // memory: queueing takes some.
+        let needs_memory = flags.denyoom
+            || (in_multi && !matches!(spec.full_name, "exec" | "discard" | "quit" | "reset"));
+        if outcome == crate::evict::Outcome::Fail && needs_memory {
+            return Some(crate::evict::OOM_ERR.into());
+        }
+    }
+    let is_master = ctx.client.is_master;
+    if let Some(msg) = crate::persist::misconf_rejection(ctx.srv, is_master, &flags) {
+        return Some(msg.into());
+    }
+    if flags.write && !ctx.srv.master.write_allowed() && !ctx.srv.replica.is_active() {
+        return Some(repl::NOREPLICAS_ERR.into());
+    }
+    if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, &flags) {
+        return Some(msg.into());
+    }
+    crate::persist::loading_rejection(ctx.srv, is_master, &flags).map(Into::into)
 }
 
 /// Drops the reply just written when CLIENT REPLY says so.
