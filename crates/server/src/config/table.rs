@@ -426,7 +426,7 @@ pub(crate) static TABLE: &[Directive] = &[
     acted(b("stop-writes-on-bgsave-error", None, M, true)),
     b("set-proc-title", None, I, true),
     b("dynamic-hz", None, M, true),
-    b("lazyfree-lazy-eviction", None, DEBUG, false),
+    acted(b("lazyfree-lazy-eviction", None, DEBUG, false)),
     acted(b("lazyfree-lazy-expire", None, DEBUG, false)),
     acted(b("lazyfree-lazy-server-del", None, DEBUG, false)),
     acted(b("lazyfree-lazy-user-del", None, DEBUG, false)),
@@ -454,12 +454,12 @@ pub(crate) static TABLE: &[Directive] = &[
         true,
     )),
     acted(b("replica-read-only", Some("slave-read-only"), DEBUG, true)),
-    b(
+    acted(b(
         "replica-ignore-maxmemory",
         Some("slave-ignore-maxmemory"),
         M,
         true,
-    ),
+    )),
     b("jemalloc-bg-thread", None, M, true),
     with_bool_check(b("activedefrag", None, DEBUG, false), check_activedefrag),
     b("syslog-enabled", None, I, false),
@@ -589,8 +589,8 @@ pub(crate) static TABLE: &[Directive] = &[
         100,
     ),
     acted(i("repl-diskless-sync-delay", None, M, 0, INT_MAX, 5)),
-    i("maxmemory-samples", None, M, 1, INT_MAX, 5),
-    i("maxmemory-eviction-tenacity", None, M, 0, 100, 10),
+    acted(i("maxmemory-samples", None, M, 1, INT_MAX, 5)),
+    acted(i("maxmemory-eviction-tenacity", None, M, 0, 100, 10)),
     acted(i("timeout", None, M, 0, INT_MAX, 0)),
     acted(i(
         "replica-announce-port",
@@ -698,7 +698,7 @@ pub(crate) static TABLE: &[Directive] = &[
         false,
     )),
     // Unsigned long long configs
-    n("maxmemory", None, M, 0, ULLONG_MAX_AS_I64, 0, MEM, true),
+    acted(n("maxmemory", None, M, 0, ULLONG_MAX_AS_I64, 0, MEM, true)),
     n(
         "cluster-link-sendbuf-limit",
         None,
