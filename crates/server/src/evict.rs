@@ -95,6 +95,18 @@ fn applies(srv: &Server) -> bool {
 pub fn perform(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
     let outcome = evict(srv, current);
     srv.evicting = outcome == Outcome::Running;
+    // Time spent above the limit, as Redis's `stat_*_eviction_exceeded_time`.
+    let stats = &mut srv.stats;
+    match (outcome, stats.eviction_exceeded_since) {
+        (Outcome::Ok, Some(since)) => {
+            stats.eviction_exceeded_total += since.elapsed();
+            stats.eviction_exceeded_since = None;
+        }
+        (Outcome::Running | Outcome::Fail, None) => {
+            stats.eviction_exceeded_since = Some(Instant::now());
+        }
+        _ => {}
+    }
     outcome
 }
 

@@ -5,7 +5,7 @@
 //! batch of pipelined commands atomic with respect to other clients.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,6 +23,11 @@ use crate::net::Shared;
 pub struct Stats {
     /// Commands fed to the replication stream (counted until the stream exists).
     pub propagated_commands: u64,
+    /// Since when used memory has been above `maxmemory` with eviction unable to bring
+    /// it back (INFO `current_eviction_exceeded_time`).
+    pub eviction_exceeded_since: Option<Instant>,
+    /// Earlier such periods, summed (INFO `total_eviction_exceeded_time`).
+    pub eviction_exceeded_total: Duration,
     pub total_connections_received: u64,
     pub total_commands_processed: u64,
     pub total_net_input_bytes: u64,

@@ -98,8 +98,9 @@ fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
                          eviction and/or the inability to accept new write commands depending \
                          on the maxmemory-policy."
                     );
-                    crate::evict::perform(ctx.srv, Some(&mut *ctx.client));
                 }
+                // Evicts at once; a lifted limit ends a period spent above it.
+                crate::evict::perform(ctx.srv, Some(&mut *ctx.client));
             }
             "dir" => {
                 let dir = ctx.srv.config.dir();

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -490,8 +490,16 @@ fn stats_section(s: &mut String, srv: &Server) {
     field(s, "expire_cycle_cpu_milliseconds", 0);
     field(s, "evicted_keys", ks_stats.evicted_keys);
     field(s, "evicted_clients", 0);
-    field(s, "total_eviction_exceeded_time", 0);
-    field(s, "current_eviction_exceeded_time", 0);
+    let exceeded = srv
+        .stats
+        .eviction_exceeded_since
+        .map_or(Duration::ZERO, |t| t.elapsed());
+    field(
+        s,
+        "total_eviction_exceeded_time",
+        (srv.stats.eviction_exceeded_total + exceeded).as_millis(),
+    );
+    field(s, "current_eviction_exceeded_time", exceeded.as_millis());
     field(s, "keyspace_hits", srv.data_stats.keyspace_hits);
     field(s, "keyspace_misses", srv.data_stats.keyspace_misses);
     field(s, "pubsub_channels", 0);
