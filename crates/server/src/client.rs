@@ -59,6 +59,10 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub monitor: bool,
     pub no_evict: bool,
+    /// Pub/Sub subscriptions, in subscription order (see [`crate::cmd::pubsub`]).
+    pub sub_channels: Vec<Bytes>,
+    pub sub_patterns: Vec<Bytes>,
+    pub sub_shard_channels: Vec<Bytes>,
     /// Set by CLIENT KILL / QUIT: the connection closes after the current batch.
     pub close_after_reply: bool,
     /// Full name (`client|list`) of the last command executed.
@@ -117,6 +121,9 @@ impl Client {
             reply_mode: ReplyMode::On,
             monitor: false,
             no_evict: false,
+            sub_channels: Vec::new(),
+            sub_patterns: Vec::new(),
+            sub_shard_channels: Vec::new(),
             close_after_reply: false,
             last_cmd: "NULL",
             qbuf: 0,
@@ -145,6 +152,12 @@ impl Client {
         }
         if self.is_master {
             f.push('M');
+        }
+        if !(self.sub_channels.is_empty()
+            && self.sub_patterns.is_empty()
+            && self.sub_shard_channels.is_empty())
+        {
+            f.push('P');
         }
         if self.multi.is_some() {
             f.push('x');

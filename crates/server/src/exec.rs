@@ -82,6 +82,7 @@ impl Core {
                 srv.monitors -= 1;
             }
             cmd::multi::unwatch_all(&mut srv, &mut client);
+            cmd::pubsub::forget_client(&mut srv, &mut client);
         }
         crate::blocking::forget(&mut srv, id);
     }

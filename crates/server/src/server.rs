@@ -108,6 +108,8 @@ pub struct Server {
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
     /// Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK, ...), see [`crate::blocking`].
     pub blocking: crate::blocking::Blocking,
+    /// Pub/Sub channels and patterns with their subscribers.
+    pub pubsub: crate::cmd::pubsub::PubSub,
     /// Number of clients in MONITOR mode (the feed is skipped when zero).
     pub monitors: usize,
     // added for DEBUG
@@ -153,6 +155,7 @@ impl Server {
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),
             blocking: Default::default(),
+            pubsub: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,

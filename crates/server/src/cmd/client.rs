@@ -342,7 +342,7 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
     let mut s = String::with_capacity(320);
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem=0 \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         c.id,
@@ -354,6 +354,9 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
         idle,
         c.flags(),
         c.db,
+        c.sub_channels.len(),
+        c.sub_patterns.len(),
+        c.sub_shard_channels.len(),
         multi,
         qbuf,
         qbuf_free,

@@ -7,6 +7,14 @@ use super::{parse_i64, Ctx};
 use crate::client::ReplyMode;
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() <= 2 && super::pubsub::in_subscribed_context(ctx.client) {
+        // A subscribed RESP2 client gets `pong` and the argument (or "") as an array.
+        let mut enc = ctx.enc();
+        enc.array_len(2);
+        enc.bulk(b"pong");
+        enc.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+        return;
+    }
     match args.len() {
         1 => ctx.simple("PONG"),
         2 => ctx.bulk(&args[1]),
@@ -32,6 +40,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     if ctx.client.monitor {
         ctx.srv.monitors -= 1;
     }
+    super::pubsub::forget_client(ctx.srv, ctx.client);
     let c = &mut *ctx.client;
     c.monitor = false;
     c.db = 0;

@@ -502,9 +502,9 @@ fn stats_section(s: &mut String, srv: &Server) {
     field(s, "current_eviction_exceeded_time", exceeded.as_millis());
     field(s, "keyspace_hits", srv.data_stats.keyspace_hits);
     field(s, "keyspace_misses", srv.data_stats.keyspace_misses);
-    field(s, "pubsub_channels", 0);
-    field(s, "pubsub_patterns", 0);
-    field(s, "pubsubshard_channels", 0);
+    field(s, "pubsub_channels", srv.pubsub.channel_count());
+    field(s, "pubsub_patterns", srv.pubsub.pattern_count());
+    field(s, "pubsubshard_channels", srv.pubsub.shard_channel_count());
     field(s, "latest_fork_usec", 0);
     field(s, "total_forks", 0);
     field(s, "migrate_cached_sockets", 0);

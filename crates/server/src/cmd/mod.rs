@@ -13,6 +13,7 @@ pub mod failover;
 pub mod info;
 pub mod multi;
 pub mod persist;
+pub mod pubsub;
 pub mod repl;
 pub mod replicaof;
 pub mod server;
@@ -308,6 +309,17 @@ fn rejection(
     if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, &flags) {
         return Some(msg.into());
     }
+    if pubsub::in_subscribed_context(ctx.client) && !pubsub::allowed_when_subscribed(spec.full_name)
+    {
+        return Some(
+            format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+                 RESET are allowed in this context",
+                spec.full_name
+            )
+            .into(),
+        );
+    }
     crate::persist::loading_rejection(ctx.srv, is_master, &flags).map(Into::into)
 }
 
@@ -363,6 +375,15 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "discard" => multi::discard,
         "watch" => multi::watch,
         "unwatch" => multi::unwatch,
+        "subscribe" => pubsub::subscribe,
+        "psubscribe" => pubsub::psubscribe,
+        "ssubscribe" => pubsub::ssubscribe,
+        "unsubscribe" => pubsub::unsubscribe,
+        "punsubscribe" => pubsub::punsubscribe,
+        "sunsubscribe" => pubsub::sunsubscribe,
+        "publish" => pubsub::publish,
+        "spublish" => pubsub::spublish,
+        "pubsub" => pubsub::pubsub,
         _ => return None,
     })
 }

@@ -1,0 +1,371 @@
+//! Pub/Sub: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UNSUBSCRIBEs, PUBLISH, SPUBLISH,
+//! PUBSUB, as Redis 7.0.15's `pubsub.c` (outside cluster mode, sharded channels are a
+//! namespace of their own).
+//!
+//! Who listens to what is kept twice, as in Redis: per channel or pattern the ids of its
+//! subscribers in subscription order ([`PubSub`], in the [`Server`]), and per client its
+//! channels, patterns and shard channels in subscription order (on the [`Client`]).
+//! A message reaches a subscriber as a push (`*3` in RESP2, `>3` in RESP3) through its
+//! connection's event channel, or straight into the reply buffer when the publisher
+//! listens itself (so it comes before PUBLISH's reply, as in Redis).
+//!
+//! PUBLISH and SPUBLISH are propagated to replicas (Redis forces their propagation), so
+//! a replica's subscribers get what is published on its master.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use tandem_resp::{Encoder, Protocol};
+
+use super::Ctx;
+use crate::client::{Client, ClientEvent};
+use crate::server::Server;
+
+/// The server's subscriptions: channel, pattern or shard channel to the ids of its
+/// subscribers, in subscription order.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    channels: HashMap<Bytes, Vec<u64>>,
+    patterns: HashMap<Bytes, Vec<u64>>,
+    shard_channels: HashMap<Bytes, Vec<u64>>,
+}
+
+impl PubSub {
+    /// INFO stats `pubsub_channels`.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// INFO stats `pubsub_patterns`.
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// INFO stats `pubsubshard_channels`.
+    pub fn shard_channel_count(&self) -> usize {
+        self.shard_channels.len()
+    }
+}
+
+/// The three kinds of subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    /// The verbs of the subscribe and unsubscribe replies.
+    fn verbs(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Kind::Channel => (b"subscribe", b"unsubscribe"),
+            Kind::Pattern => (b"psubscribe", b"punsubscribe"),
+            Kind::Shard => (b"ssubscribe", b"sunsubscribe"),
+        }
+    }
+
+    fn table(self, ps: &mut PubSub) -> &mut HashMap<Bytes, Vec<u64>> {
+        match self {
+            Kind::Channel => &mut ps.channels,
+            Kind::Pattern => &mut ps.patterns,
+            Kind::Shard => &mut ps.shard_channels,
+        }
+    }
+
+    fn mine(self, c: &mut Client) -> &mut Vec<Bytes> {
+        match self {
+            Kind::Channel => &mut c.sub_channels,
+            Kind::Pattern => &mut c.sub_patterns,
+            Kind::Shard => &mut c.sub_shard_channels,
+        }
+    }
+
+    /// The count a (un)subscribe reply carries: channels and patterns together, shard
+    /// channels on their own (Redis's `clientSubscriptionsCount` /
+    /// `clientShardSubscriptionsCount`).
+    fn count(self, c: &Client) -> usize {
+        match self {
+            Kind::Shard => c.sub_shard_channels.len(),
+            _ => c.sub_channels.len() + c.sub_patterns.len(),
+        }
+    }
+}
+
+/// `*3` / `>3` verb, name (or a null), count.
+fn reply(enc: &mut Encoder<'_>, verb: &[u8], name: Option<&[u8]>, count: usize) {
+    enc.push_len(3);
+    enc.bulk(verb);
+    match name {
+        Some(n) => enc.bulk(n),
+        None => enc.null(),
+    }
+    enc.integer(count as i64);
+}
+
+fn subscribe_kind(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) {
+    let (verb, _) = kind.verbs();
+    for name in &args[1..] {
+        if !kind.mine(ctx.client).contains(name) {
+            kind.mine(ctx.client).push(name.clone());
+            kind.table(&mut ctx.srv.pubsub)
+                .entry(name.clone())
+                .or_default()
+                .push(ctx.client.id);
+        }
+        let count = kind.count(ctx.client);
+        reply(&mut ctx.enc(), verb, Some(name), count);
+    }
+}
+
+/// Drops `client`'s subscription to `name`; false if it had none.
+fn drop_one(srv: &mut Server, client: &mut Client, kind: Kind, name: &Bytes) -> bool {
+    let mine = kind.mine(client);
+    let Some(at) = mine.iter().position(|n| n == name) else {
+        return false;
+    };
+    mine.remove(at);
+    let table = kind.table(&mut srv.pubsub);
+    if let Some(ids) = table.get_mut(name) {
+        ids.retain(|id| *id != client.id);
+        if ids.is_empty() {
+            table.remove(name);
+        }
+    }
+    true
+}
+
+fn unsubscribe_kind(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) {
+    let (_, verb) = kind.verbs();
+    let names: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        kind.mine(ctx.client).clone()
+    };
+    if names.is_empty() {
+        // Nothing to leave: one reply with a null name.
+        let count = kind.count(ctx.client);
+        reply(&mut ctx.enc(), verb, None, count);
+        return;
+    }
+    for name in &names {
+        drop_one(ctx.srv, ctx.client, kind, name);
+        let count = kind.count(ctx.client);
+        reply(&mut ctx.enc(), verb, Some(name), count);
+    }
+}
+
+/// Leaves every subscription without replying (RESET, a closed connection).
+pub fn forget_client(srv: &mut Server, client: &mut Client) {
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        for name in std::mem::take(kind.mine(client)) {
+            let table = kind.table(&mut srv.pubsub);
+            if let Some(ids) = table.get_mut(&name) {
+                ids.retain(|id| *id != client.id);
+                if ids.is_empty() {
+                    table.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    subscribe_kind(ctx, args, Kind::Channel);
+}
+
+pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    subscribe_kind(ctx, args, Kind::Pattern);
+}
+
+pub fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    subscribe_kind(ctx, args, Kind::Shard);
+}
+
+pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    unsubscribe_kind(ctx, args, Kind::Channel);
+}
+
+pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    unsubscribe_kind(ctx, args, Kind::Pattern);
+}
+
+pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    unsubscribe_kind(ctx, args, Kind::Shard);
+}
+
+/// A message as `proto` frames it: `message channel payload`, or with the matching
+/// pattern first, `pmessage pattern channel payload`; `smessage` for shard channels.
+fn encode_message(
+    proto: Protocol,
+    verb: &[u8],
+    pattern: Option<&[u8]>,
+    channel: &[u8],
+    payload: &[u8],
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(32 + channel.len() + payload.len());
+    let mut enc = Encoder::new(&mut out, proto);
+    enc.push_len(if pattern.is_some() { 4 } else { 3 });
+    enc.bulk(verb);
+    if let Some(p) = pattern {
+        enc.bulk(p);
+    }
+    enc.bulk(channel);
+    enc.bulk(payload);
+    out.freeze()
+}
+
+/// Delivers one message frame to client `id`: into the publisher's own reply buffer when
+/// it is the publisher, else through its event channel.
+fn deliver(ctx: &mut Ctx<'_>, id: u64, frame: impl Fn(Protocol) -> Bytes) {
+    if id == ctx.client.id {
+        let bytes = frame(ctx.client.proto);
+        ctx.out.extend_from_slice(&bytes);
+    } else if let Some(c) = ctx.srv.clients.get(&id) {
+        let _ = c.events.send(ClientEvent::Write(frame(c.proto)));
+    }
+}
+
+/// Sends `payload` on `channel` to its subscribers, then (not for shard channels) to the
+/// subscribers of every matching pattern. Returns how many deliveries were made.
+fn publish_to(ctx: &mut Ctx<'_>, channel: &Bytes, payload: &Bytes, shard: bool) -> usize {
+    let (table, verb): (&HashMap<Bytes, Vec<u64>>, &[u8]) = if shard {
+        (&ctx.srv.pubsub.shard_channels, b"smessage")
+    } else {
+        (&ctx.srv.pubsub.channels, b"message")
+    };
+    let direct: Vec<u64> = table.get(channel).cloned().unwrap_or_default();
+    let mut receivers = 0;
+    for id in direct {
+        deliver(ctx, id, |p| encode_message(p, verb, None, channel, payload));
+        receivers += 1;
+    }
+    if shard {
+        return receivers;
+    }
+    let matching: Vec<(Bytes, Vec<u64>)> = ctx
+        .srv
+        .pubsub
+        .patterns
+        .iter()
+        .filter(|(pat, _)| crate::config::glob::glob_match(pat, channel, false))
+        .map(|(pat, ids)| (pat.clone(), ids.clone()))
+        .collect();
+    for (pat, ids) in matching {
+        for id in ids {
+            deliver(ctx, id, |p| {
+                encode_message(p, b"pmessage", Some(&pat), channel, payload)
+            });
+            receivers += 1;
+        }
+    }
+    receivers
+}
+
+fn publish_kind(ctx: &mut Ctx<'_>, args: &[Bytes], shard: bool) {
+    let receivers = publish_to(ctx, &args[1], &args[2], shard);
+    // Replicas get every PUBLISH (Redis's forceCommandPropagation).
+    let db = ctx.client.db;
+    crate::cmd::data::propagate(ctx.srv, db, args.to_vec());
+    crate::cmd::data::after_command(ctx.srv, Some(ctx.client));
+    ctx.enc().integer(receivers as i64);
+}
+
+pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    publish_kind(ctx, args, false);
+}
+
+pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    publish_kind(ctx, args, true);
+}
+
+/// `PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP`.
+pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"channels" | b"shardchannels" => {
+            let table = if sub == b"channels" {
+                &ctx.srv.pubsub.channels
+            } else {
+                &ctx.srv.pubsub.shard_channels
+            };
+            let pattern = args.get(2);
+            let names: Vec<Bytes> = table
+                .keys()
+                .filter(|name| {
+                    pattern.is_none_or(|p| crate::config::glob::glob_match(p, name, false))
+                })
+                .cloned()
+                .collect();
+            let mut enc = ctx.enc();
+            enc.array_len(names.len());
+            for n in &names {
+                enc.bulk(n);
+            }
+        }
+        b"numsub" | b"shardnumsub" => {
+            let table = if sub == b"numsub" {
+                &ctx.srv.pubsub.channels
+            } else {
+                &ctx.srv.pubsub.shard_channels
+            };
+            let counts: Vec<(Bytes, usize)> = args[2..]
+                .iter()
+                .map(|ch| (ch.clone(), table.get(ch).map_or(0, Vec::len)))
+                .collect();
+            let mut enc = ctx.enc();
+            enc.map_len(counts.len());
+            for (ch, n) in &counts {
+                enc.bulk(ch);
+                enc.integer(*n as i64);
+            }
+        }
+        b"numpat" => {
+            let n = ctx.srv.pubsub.patterns.len();
+            ctx.enc().integer(n as i64);
+        }
+        b"help" => {
+            let lines: &[&str] = &[
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
+            ];
+            let mut e = ctx.enc();
+            tandem_commands::write_help(&mut e, &args[0], lines);
+        }
+        _ => ctx.unknown_subcommand(args),
+    }
+}
+
+/// Whether a RESP2 client is in the subscribed state, where only the (un)subscribe
+/// commands, PING, QUIT and RESET may run.
+pub fn in_subscribed_context(client: &Client) -> bool {
+    client.proto == Protocol::Resp2
+        && !(client.sub_channels.is_empty()
+            && client.sub_patterns.is_empty()
+            && client.sub_shard_channels.is_empty())
+}
+
+/// Commands a RESP2 client may run while subscribed.
+pub fn allowed_when_subscribed(full_name: &str) -> bool {
+    matches!(
+        full_name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
