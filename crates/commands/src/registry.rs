@@ -206,6 +206,7 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("sinterstore", &[]),
     ("sismember", &[]),
     ("slaveof", &[]),
+    ("slowlog", &["get", "help", "len", "reset"]),
     ("smembers", &[]),
     ("smismember", &[]),
     ("smove", &[]),

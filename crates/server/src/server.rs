@@ -108,6 +108,8 @@ pub struct Server {
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
     /// Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK, ...), see [`crate::blocking`].
     pub blocking: crate::blocking::Blocking,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: crate::cmd::slowlog::SlowLog,
     /// Pub/Sub channels and patterns with their subscribers.
     pub pubsub: crate::cmd::pubsub::PubSub,
     /// Number of clients in MONITOR mode (the feed is skipped when zero).
@@ -156,6 +158,7 @@ impl Server {
             watched_keys: std::collections::HashMap::new(),
             blocking: Default::default(),
             pubsub: Default::default(),
+            slowlog: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,
@@ -194,6 +197,7 @@ impl Server {
         self.data_settings = data_settings(&self.config);
         self.data_settings.replica_mode = self.replica.is_active();
         self.evict = crate::evict::EvictSettings::from_config(&self.config);
+        self.slowlog.configure(&self.config);
     }
 
     /// Number of databases (`databases` directive).

@@ -177,7 +177,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 }
 
 /// `addReplySubcommandSyntaxError`: a known subcommand with an argument count it rejects.
-fn subcommand_syntax_error(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+pub(crate) fn subcommand_syntax_error(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let sub = &args[1][..args[1].len().min(128)];
     let msg = format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",

@@ -17,6 +17,7 @@ pub mod pubsub;
 pub mod repl;
 pub mod replicaof;
 pub mod server;
+pub mod slowlog;
 pub mod table;
 
 use bytes::{Bytes, BytesMut};
@@ -214,6 +215,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             .map_or(0, |d| d.as_nanos() as u64);
         let failed = ctx.srv.stats.total_error_replies != errors_before;
         info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
+        if !entry.checks.skip_slowlog {
+            ctx.srv.slowlog.record(ctx.client, &args, ns);
+        }
         ctx.srv.stats.total_commands_processed += 1;
         if ctx.srv.monitors > 0 && !entry.hidden_from_monitor {
             server::feed_monitor(ctx.srv, ctx.client, &args);
@@ -237,6 +241,8 @@ pub struct CheckFlags {
     pub loading: bool,
     /// PING (refused by MISCONF like a write).
     pub ping: bool,
+    /// `skip_slowlog` (EXEC: its commands are logged one by one).
+    pub skip_slowlog: bool,
 }
 
 impl CheckFlags {
@@ -247,6 +253,7 @@ impl CheckFlags {
             stale: spec.has_flag("stale"),
             loading: spec.has_flag("loading"),
             ping: spec.full_name == "ping",
+            skip_slowlog: spec.has_flag("skip_slowlog"),
         }
     }
 
@@ -384,6 +391,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "publish" => pubsub::publish,
         "spublish" => pubsub::spublish,
         "pubsub" => pubsub::pubsub,
+        "slowlog" => slowlog::slowlog,
         _ => return None,
     })
 }

@@ -283,7 +283,7 @@ pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
-        b"channels" | b"shardchannels" => {
+        b"channels" | b"shardchannels" if args.len() <= 3 => {
             let table = if sub == b"channels" {
                 &ctx.srv.pubsub.channels
             } else {
@@ -341,7 +341,7 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let mut e = ctx.enc();
             tandem_commands::write_help(&mut e, &args[0], lines);
         }
-        _ => ctx.unknown_subcommand(args),
+        _ => super::client::subcommand_syntax_error(ctx, args),
     }
 }
 

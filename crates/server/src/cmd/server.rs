@@ -76,7 +76,7 @@ pub fn feed_monitor(srv: &Server, client: &Client, args: &[Bytes]) {
 }
 
 /// Indexes of arguments that MONITOR must not show (passwords).
-fn redacted_args(args: &[Bytes]) -> Vec<usize> {
+pub(crate) fn redacted_args(args: &[Bytes]) -> Vec<usize> {
     let name = &args[0];
     if name.eq_ignore_ascii_case(b"auth") {
         return (1..args.len()).collect();
