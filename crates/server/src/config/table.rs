@@ -662,7 +662,7 @@ pub(crate) static TABLE: &[Directive] = &[
     ),
     // Unsigned long configs (bounds checked as signed, like Redis)
     i("active-defrag-max-scan-fields", None, M, 1, LONG_MAX, 1000),
-    i("slowlog-max-len", None, M, 0, LONG_MAX, 128),
+    acted(i("slowlog-max-len", None, M, 0, LONG_MAX, 128)),
     i("acllog-max-len", None, M, 0, LONG_MAX, 128),
     // Long long configs
     i(
@@ -674,7 +674,7 @@ pub(crate) static TABLE: &[Directive] = &[
         5000,
     ),
     i("cluster-node-timeout", None, M, 0, LONG_MAX, 15000),
-    i("slowlog-log-slower-than", None, M, -1, LONG_MAX, 10000),
+    acted(i("slowlog-log-slower-than", None, M, -1, LONG_MAX, 10000)),
     i("latency-monitor-threshold", None, M, 0, LONG_MAX, 0),
     acted(n(
         "proto-max-bulk-len",
