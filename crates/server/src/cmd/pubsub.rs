@@ -179,6 +179,11 @@ pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 }
 
 pub fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    // Inside EXEC (which denies blocking) only SUBSCRIBE and PSUBSCRIBE are let through.
+    if ctx.srv.master.in_exec() {
+        ctx.err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
     subscribe_kind(ctx, args, Kind::Shard);
 }
 
@@ -313,8 +318,9 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 .iter()
                 .map(|ch| (ch.clone(), table.get(ch).map_or(0, Vec::len)))
                 .collect();
+            // A flat array even in RESP3, as Redis 7.0 answers it.
             let mut enc = ctx.enc();
-            enc.map_len(counts.len());
+            enc.array_len(counts.len() * 2);
             for (ch, n) in &counts {
                 enc.bulk(ch);
                 enc.integer(*n as i64);
