@@ -1,10 +1,12 @@
 //! Pub/Sub across replication, against real Redis both ways: a message PUBLISHed (or
 //! SPUBLISHed) on a master reaches the subscribers of its replica, whichever of the two
-//! is tandem-server, because both propagate PUBLISH in the replication stream.
-//! Every read is bounded by the connection's read timeout.
+//! is tandem-server, because both propagate PUBLISH in the replication stream. And a
+//! subscriber that stops reading is disconnected by `client-output-buffer-limit pubsub`,
+//! by both servers alike.
+//! Every read is bounded by the connection's read timeout, every wait by a poll limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tandem_tests::probe::{cmds, text, wait_in_sync};
+use tandem_tests::probe::{cmds, text, wait_in_sync, wait_until};
 use tandem_tests::resp::{Frame, Reply};
 use tandem_tests::{Flavor, RespConn, ServerProcess};
 
@@ -67,4 +69,39 @@ fn tandem_master_publishes_to_redis_replica_subscribers() {
 #[test]
 fn redis_master_publishes_to_tandem_replica_subscribers() {
     published_on_master_reach_replica_subscribers(Flavor::Redis, Flavor::Tandem);
+}
+
+/// A subscriber that stops reading is disconnected once what waits for it passes the
+/// `pubsub` class's hard limit, on both servers; the server goes on.
+fn slow_subscriber_is_dropped(flavor: Flavor) {
+    let srv = ServerProcess::start(
+        flavor,
+        &["--client-output-buffer-limit", "pubsub 1mb 512kb 60"],
+    )
+    .unwrap();
+    let mut sub = srv.connect().unwrap();
+    assert_eq!(
+        words(&cmds(&mut sub, &["SUBSCRIBE", "flood"])),
+        ["subscribe", "flood", "1"]
+    );
+    // From here on `sub` reads nothing.
+    let mut p = srv.connect().unwrap();
+    let payload = "x".repeat(100_000);
+    wait_until("the slow subscriber to be dropped", || {
+        cmds(&mut p, &["PUBLISH", "flood", &payload]);
+        let numsub = cmds(&mut p, &["PUBSUB", "NUMSUB", "flood"]);
+        numsub.children.get(1).and_then(Frame::as_integer) == Some(0)
+    });
+    assert_eq!(text(&cmds(&mut p, &["PING"])), "PONG");
+    drop(sub);
+}
+
+#[test]
+fn slow_subscriber_is_dropped_by_tandem() {
+    slow_subscriber_is_dropped(Flavor::Tandem);
+}
+
+#[test]
+fn slow_subscriber_is_dropped_by_redis() {
+    slow_subscriber_is_dropped(Flavor::Redis);
 }

@@ -21,6 +21,39 @@ pub enum ClientEvent {
     Write(Bytes),
 }
 
+/// What a client's connection task still has to write of the pushes sent to it (Pub/Sub
+/// messages, the MONITOR feed), shared with the executor, which enforces
+/// `client-output-buffer-limit` on it; and the switch that closes the connection at
+/// once, even while the task waits for a full socket.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    pending: std::sync::atomic::AtomicU64,
+    kill: tokio::sync::Notify,
+}
+
+impl OutQueue {
+    /// Bytes sent to the connection task and not yet written to the socket.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The connection task wrote `n` bytes of pushes.
+    pub fn written(&self, n: usize) {
+        self.pending
+            .fetch_sub(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Closes the connection now, whatever its task is waiting for.
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+
+    /// Completes when [`OutQueue::kill`] was called (before or after).
+    pub async fn killed(&self) {
+        self.kill.notified().await;
+    }
+}
+
 /// How replies are currently delivered (CLIENT REPLY).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -97,6 +130,10 @@ pub struct Client {
     pub repl: crate::repl::ClientRepl,
     /// The replica's pseudo client that runs its master's stream (`flags=M`).
     pub is_master: bool,
+    /// Pushes on their way to the socket (see [`OutQueue`]).
+    pub out: std::sync::Arc<OutQueue>,
+    /// Since when the pushes waiting for this client exceed its class's soft limit.
+    pub obuf_soft_since: Option<std::time::Instant>,
 }
 
 impl Client {
@@ -135,6 +172,8 @@ impl Client {
             watched: Vec::new(),
             dirty_cas: false,
             killed: false,
+            out: Default::default(),
+            obuf_soft_since: None,
             blocked: false,
             repl: crate::repl::ClientRepl::default(),
             is_master: false,
@@ -142,6 +181,26 @@ impl Client {
     }
 
     /// Redis's `flags=` letters for CLIENT LIST.
+    /// Sends bytes for the connection task to write (a Pub/Sub message, the MONITOR
+    /// feed), counted in its [`OutQueue`]. Returns the bytes now waiting.
+    pub fn push(&self, bytes: Bytes) -> u64 {
+        let n = bytes.len() as u64;
+        let before = self
+            .out
+            .pending
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.events.send(ClientEvent::Write(bytes));
+        before + n
+    }
+
+    /// Whether this client has Pub/Sub subscriptions (flag `P`; the `pubsub` class of
+    /// `client-output-buffer-limit`).
+    pub fn subscribed(&self) -> bool {
+        !(self.sub_channels.is_empty()
+            && self.sub_patterns.is_empty()
+            && self.sub_shard_channels.is_empty())
+    }
+
     pub fn flags(&self) -> String {
         let mut f = String::new();
         if self.repl.is_replica && !self.monitor {
@@ -153,10 +212,7 @@ impl Client {
         if self.is_master {
             f.push('M');
         }
-        if !(self.sub_channels.is_empty()
-            && self.sub_patterns.is_empty()
-            && self.sub_shard_channels.is_empty())
-        {
+        if self.subscribed() {
             f.push('P');
         }
         if self.multi.is_some() {

@@ -65,13 +65,14 @@ impl Core {
         id: u64,
         meta: ConnMeta,
         events: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
-    ) -> bool {
+    ) -> (bool, std::sync::Arc<crate::client::OutQueue>) {
         let mut srv = self.srv.lock();
         let authed = !srv.requires_auth();
         srv.stats.total_connections_received += 1;
-        srv.clients
-            .insert(id, Box::new(Client::new(id, meta, events, authed)));
-        authed
+        let client = Client::new(id, meta, events, authed);
+        let out = client.out.clone();
+        srv.clients.insert(id, Box::new(client));
+        (authed, out)
     }
 
     /// Forgets a closed connection.
@@ -316,10 +317,14 @@ fn cron(srv: &mut Server) {
 }
 
 /// Writes `bytes` to every MONITOR client.
-pub fn feed_monitors(srv: &Server, line: Bytes) {
-    for c in srv.clients.values() {
-        if c.monitor {
-            let _ = c.events.send(ClientEvent::Write(line.clone()));
-        }
+pub fn feed_monitors(srv: &mut Server, line: Bytes) {
+    let ids: Vec<u64> = srv
+        .clients
+        .values()
+        .filter(|c| c.monitor && !c.killed)
+        .map(|c| c.id)
+        .collect();
+    for id in ids {
+        crate::cmd::pubsub::push_to(srv, id, line.clone());
     }
 }

@@ -127,7 +127,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
         laddr,
         fd: fd_of(&stream),
     };
-    let mut authenticated = core.connect(id, meta, ev_tx);
+    let (mut authenticated, pushes) = core.connect(id, meta, ev_tx);
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();
@@ -141,7 +141,14 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
             Wake::Event(ev) => match ev {
                 None | Some(ClientEvent::Kill) => break 'conn,
                 Some(ClientEvent::Write(bytes)) => {
-                    if stream.write_all(&bytes).await.is_err() {
+                    // A client closed for its output buffer limit must not wait for its
+                    // socket to drain first.
+                    let written = tokio::select! {
+                        r = stream.write_all(&bytes) => r.is_ok(),
+                        () = pushes.killed() => false,
+                    };
+                    pushes.written(bytes.len());
+                    if !written {
                         break 'conn;
                     }
                 }

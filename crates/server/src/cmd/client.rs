@@ -334,7 +334,10 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
     } else {
         CLIENT_STRUCT_MEM_NO_QBUF
     };
-    let tot_mem = qbuf_alloc + rbs + argv_mem + 8 * argc + multi_mem + 24 * multi_cmds + struct_mem;
+    // Pushes (Pub/Sub messages, MONITOR lines) not yet written to the socket.
+    let omem = c.out.pending() as usize;
+    let tot_mem =
+        qbuf_alloc + rbs + argv_mem + 8 * argc + multi_mem + 24 * multi_cmds + struct_mem + omem;
     let resp = match c.proto {
         tandem_resp::Protocol::Resp2 => 2,
         tandem_resp::Protocol::Resp3 => 3,
@@ -343,7 +346,7 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
     let _ = write!(
         s,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
-         multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem=0 \
+         multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         c.id,
         c.meta.addr,
@@ -364,6 +367,7 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
         multi_mem,
         rbs,
         rbp,
+        omem,
         tot_mem,
         c.last_cmd,
         c.user,

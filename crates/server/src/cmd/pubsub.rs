@@ -221,13 +221,52 @@ fn encode_message(
 }
 
 /// Delivers one message frame to client `id`: into the publisher's own reply buffer when
-/// it is the publisher, else through its event channel.
+/// it is the publisher, else through its connection task ([`push_to`]).
 fn deliver(ctx: &mut Ctx<'_>, id: u64, frame: impl Fn(Protocol) -> Bytes) {
     if id == ctx.client.id {
         let bytes = frame(ctx.client.proto);
         ctx.out.extend_from_slice(&bytes);
-    } else if let Some(c) = ctx.srv.clients.get(&id) {
-        let _ = c.events.send(ClientEvent::Write(frame(c.proto)));
+    } else if let Some(proto) = ctx.srv.clients.get(&id).map(|c| c.proto) {
+        push_to(ctx.srv, id, frame(proto));
+    }
+}
+
+/// Sends `bytes` to client `id`'s connection task, then applies
+/// `client-output-buffer-limit` to what waits there: past the hard limit, or past the
+/// soft limit for longer than its seconds, the client is closed at once, as Redis's
+/// `closeClientOnOutputBufferLimitReached` (a client already closing gets nothing more).
+pub fn push_to(srv: &mut Server, id: u64, bytes: Bytes) {
+    let limits = srv.config.client_output_buffer_limits();
+    let Some(c) = srv.clients.get_mut(&id) else {
+        return;
+    };
+    if c.killed {
+        return;
+    }
+    let pending = c.push(bytes);
+    // Replicas have their own task and limits (see `repl`); this is normal or pubsub.
+    let limit = if c.subscribed() { limits[2] } else { limits[0] };
+    let hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes as u64;
+    let soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes as u64;
+    let over_soft_long = match (soft, c.obuf_soft_since) {
+        (false, _) => {
+            c.obuf_soft_since = None;
+            false
+        }
+        (true, None) => {
+            c.obuf_soft_since = Some(std::time::Instant::now());
+            limit.soft_seconds <= 0
+        }
+        (true, Some(since)) => since.elapsed().as_secs() >= limit.soft_seconds.max(0) as u64,
+    };
+    if hard || over_soft_long {
+        tracing::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            crate::cmd::client::info_line(c, None, std::time::SystemTime::now())
+        );
+        c.killed = true;
+        c.out.kill();
+        let _ = c.events.send(ClientEvent::Kill);
     }
 }
 

@@ -47,7 +47,7 @@ pub fn repr(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Sends a command executed by `client` to every MONITOR client, as Redis formats it.
-pub fn feed_monitor(srv: &Server, client: &Client, args: &[Bytes]) {
+pub fn feed_monitor(srv: &mut Server, client: &Client, args: &[Bytes]) {
     if srv.monitors == 0 {
         return;
     }
