@@ -246,8 +246,8 @@ pub fn push_to(srv: &mut Server, id: u64, bytes: Bytes) {
     let pending = c.push(bytes);
     // Replicas have their own task and limits (see `repl`); this is normal or pubsub.
     let limit = if c.subscribed() { limits[2] } else { limits[0] };
-    let hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes as u64;
-    let soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes as u64;
+    let hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes;
+    let soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes;
     let over_soft_long = match (soft, c.obuf_soft_since) {
         (false, _) => {
             c.obuf_soft_since = None;
