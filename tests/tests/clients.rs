@@ -327,3 +327,61 @@ fn debian_stock_redis_conf_is_accepted() {
         debian_conf(Flavor::Tandem);
     }
 }
+
+/// CLIENT KILL closes a client at once even while its replies wait for a socket it does
+/// not read (Redis frees the client and drops them), on both servers.
+fn kill_of_a_client_that_does_not_read(flavor: Flavor) {
+    let server = start(flavor);
+    let mut admin = server.connect().unwrap();
+    let big = "x".repeat(4 * 1024 * 1024);
+    admin.command(&["SET", "big", &big]).unwrap();
+    let mut stuck = server.connect().unwrap();
+    let id = stuck
+        .command(&["CLIENT", "ID"])
+        .unwrap()
+        .as_integer()
+        .unwrap();
+    // 64 MB of replies asked for and never read.
+    let mut wire = Vec::new();
+    for _ in 0..16 {
+        wire.extend_from_slice(&tandem_tests::resp::encode_command(&["GET", "big"]));
+    }
+    stuck.send_raw(&wire).unwrap();
+    let connected = |c: &mut tandem_tests::RespConn| {
+        let info = c.command(&["INFO", "clients"]).unwrap();
+        info.as_string()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:").map(str::to_string))
+    };
+    tandem_tests::probe::wait_until("the stuck client to be counted", || {
+        connected(&mut admin).as_deref() == Some("2")
+    });
+    let killed = admin
+        .command(&["CLIENT", "KILL", "ID", &id.to_string()])
+        .unwrap();
+    assert_eq!(killed.as_integer(), Some(1));
+    tandem_tests::probe::wait_until("the killed client to be gone", || {
+        connected(&mut admin).as_deref() == Some("1")
+    });
+    // The connection was closed without the replies still waiting: reading what reached
+    // the socket ends in a close well before all 16 replies.
+    let mut replies = 0;
+    while let Ok(tandem_tests::resp::Reply::Frame(_)) = stuck.read_reply() {
+        replies += 1;
+    }
+    assert!(
+        replies < 16,
+        "all {replies} replies were sent after CLIENT KILL"
+    );
+}
+
+#[test]
+fn kill_of_a_client_that_does_not_read_tandem() {
+    kill_of_a_client_that_does_not_read(Flavor::Tandem);
+}
+
+#[test]
+fn kill_of_a_client_that_does_not_read_redis() {
+    kill_of_a_client_that_does_not_read(Flavor::Redis);
+}

@@ -28,6 +28,7 @@ pub enum ClientEvent {
 #[derive(Debug, Default)]
 pub struct OutQueue {
     pending: std::sync::atomic::AtomicU64,
+    dead: std::sync::atomic::AtomicBool,
     kill: tokio::sync::Notify,
 }
 
@@ -45,12 +46,21 @@ impl OutQueue {
 
     /// Closes the connection now, whatever its task is waiting for.
     pub fn kill(&self) {
-        self.kill.notify_one();
+        self.dead.store(true, std::sync::atomic::Ordering::Release);
+        self.kill.notify_waiters();
     }
 
     /// Completes when [`OutQueue::kill`] was called (before or after).
     pub async fn killed(&self) {
-        self.kill.notified().await;
+        loop {
+            let mut wait = std::pin::pin!(self.kill.notified());
+            // Registered before the flag is read: a kill in between still wakes it.
+            wait.as_mut().enable();
+            if self.dead.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            wait.await;
+        }
     }
 }
 

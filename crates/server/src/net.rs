@@ -143,10 +143,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                 Some(ClientEvent::Write(bytes)) => {
                     // A client closed for its output buffer limit must not wait for its
                     // socket to drain first.
-                    let written = tokio::select! {
-                        r = stream.write_all(&bytes) => r.is_ok(),
-                        () = pushes.killed() => false,
-                    };
+                    let written = write_unless_killed(&mut stream, &bytes, &pushes).await;
                     pushes.written(bytes.len());
                     if !written {
                         break 'conn;
@@ -226,7 +223,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                             // Redis's order: run every ready connection's requests, then
                             // write all the replies (see [`reply_after_the_others`]).
                             reply_after_the_others().await;
-                            if stream.write_all(&out).await.is_err() {
+                            if !write_unless_killed(&mut stream, &out, &pushes).await {
                                 break 'conn;
                             }
                         }
@@ -336,6 +333,26 @@ async fn next_wake(
         read.as_mut().poll(cx).map(Wake::Read)
     })
     .await
+}
+
+/// Writes `buf`, unless the client is killed first (CLIENT KILL, an output buffer limit)
+/// while the socket is full: Redis frees such a client at once. The usual case, a socket
+/// that takes everything now, costs one `write` as `write_all` would.
+async fn write_unless_killed(
+    stream: &mut TcpStream,
+    buf: &[u8],
+    out: &crate::client::OutQueue,
+) -> bool {
+    let rest = match stream.try_write(buf) {
+        Ok(n) if n == buf.len() => return true,
+        Ok(n) => &buf[n..],
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf,
+        Err(_) => return false,
+    };
+    tokio::select! {
+        r = stream.write_all(rest) => r.is_ok(),
+        () = out.killed() => false,
+    }
 }
 
 fn limits(shared: &Shared, authenticated: bool) -> Limits {

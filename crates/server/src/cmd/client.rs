@@ -505,6 +505,7 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             crate::replication_replica::kill_master_link(ctx.srv);
         } else if let Some(c) = ctx.srv.clients.get_mut(&id) {
             let _ = c.events.send(ClientEvent::Kill);
+            c.out.kill();
             c.killed = true;
             // Redis frees it at once: it leaves the blocked clients now.
             crate::blocking::forget(ctx.srv, id);
