@@ -281,5 +281,6 @@ pub fn data_settings(c: &Config) -> DataSettings {
         replica_mode: false,
         limits: encoding_limits(c),
         hll_sparse_max_bytes: c.get_i64("hll-sparse-max-bytes").max(0) as usize,
+        notify_flags: c.notify_keyspace_events(),
     }
 }

@@ -13,7 +13,7 @@ use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{Expiry, StrValue, Value};
 
-use super::{ExecCtx, Handler};
+use super::{notify, ExecCtx, Handler};
 
 /// The error replies of the HyperLogLog commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +156,7 @@ fn pfadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), HllError> {
     }
     if updated > 0 {
         changed(ctx, key, updated);
+        ctx.notify(notify::STRING, "pfadd", key);
     }
     ctx.enc.integer(i64::from(updated > 0));
     Ok(())
@@ -246,6 +247,8 @@ fn pfmerge(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), HllError> {
     }
     result?;
     changed(ctx, key, 1);
+    // PFMERGE is announced as a PFADD, as in Redis.
+    ctx.notify(notify::STRING, "pfadd", key);
     ctx.enc.ok();
     Ok(())
 }

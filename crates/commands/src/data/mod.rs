@@ -43,6 +43,44 @@ pub struct DataSettings {
     pub limits: EncodingLimits,
     /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
     pub hll_sparse_max_bytes: usize,
+    /// `notify-keyspace-events` as Redis's flag bits (see [`notify`]); 0 turns every
+    /// keyspace notification off.
+    pub notify_flags: i32,
+}
+
+/// Keyspace notification classes, the bits of `notify-keyspace-events` as Redis numbers
+/// them (`NOTIFY_*`).
+pub mod notify {
+    /// `K`: publish on `__keyspace@<db>__:<key>`.
+    pub const KEYSPACE: i32 = 1;
+    /// `E`: publish on `__keyevent@<db>__:<event>`.
+    pub const KEYEVENT: i32 = 1 << 1;
+    /// `g`: generic commands (DEL, EXPIRE, RENAME, ...).
+    pub const GENERIC: i32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: i32 = 1 << 3;
+    pub const LIST: i32 = 1 << 4;
+    pub const SET: i32 = 1 << 5;
+    pub const HASH: i32 = 1 << 6;
+    pub const ZSET: i32 = 1 << 7;
+    /// `x`: a key expired.
+    pub const EXPIRED: i32 = 1 << 8;
+    /// `e`: a key was evicted.
+    pub const EVICTED: i32 = 1 << 9;
+    pub const STREAM: i32 = 1 << 10;
+    /// `n`: a key was created.
+    pub const NEW: i32 = 1 << 14;
+}
+
+/// One keyspace notification a command fired (Redis's `notifyKeyspaceEvent`): the server
+/// publishes it once the command has run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// One of the [`notify`] classes.
+    pub class: i32,
+    pub event: &'static str,
+    pub key: Bytes,
+    pub db: usize,
 }
 
 /// Counters data commands update (INFO stats).
@@ -105,6 +143,32 @@ pub struct ExecCtx<'a, 'e> {
     /// Set by a blocking command that cannot be served now (and `may_block` is true): it
     /// wrote no reply, and the server parks the client on these keys.
     pub block: Option<BlockOn>,
+    /// Keyspace notifications fired so far, in order ([`ExecCtx::notify`]).
+    pub notes: Vec<Notification>,
+}
+
+impl ExecCtx<'_, '_> {
+    /// Fires a keyspace notification of `class` for `key` in the current database, if
+    /// `notify-keyspace-events` asks for that class (and for K or E).
+    #[inline]
+    pub fn notify(&mut self, class: i32, event: &'static str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// [`ExecCtx::notify`] for a key of database `db` (MOVE, COPY ... DB).
+    #[inline]
+    pub fn notify_in(&mut self, db: usize, class: i32, event: &'static str, key: &[u8]) {
+        let flags = self.settings.notify_flags;
+        if flags & class == 0 || flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
+            return;
+        }
+        self.notes.push(Notification {
+            class,
+            event,
+            key: Bytes::copy_from_slice(key),
+            db,
+        });
+    }
 }
 
 /// What a blocking command (BLPOP, BZPOPMIN, XREAD BLOCK, ...) asks for when nothing can be

@@ -443,6 +443,7 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
                     .set(ctx.db, Bytes::copy_from_slice(dst), v, Expiry::Clear);
                 ctx.dirty += outputlen as u64;
                 ctx.ks.touch_modified(ctx.db, dst);
+                ctx.notify(super::notify::LIST, "sortstore", dst);
             } else {
                 let mode = if ctx.ks.config().lazyfree_lazy_server_del {
                     FreeMode::Async
@@ -452,6 +453,7 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
                 if ctx.ks.delete(ctx.db, dst, ctx.now, mode) {
                     ctx.dirty += 1;
                     ctx.ks.touch_modified(ctx.db, dst);
+                    ctx.notify(super::notify::GENERIC, "del", dst);
                 }
             }
             ctx.enc.integer(outputlen as i64);

@@ -81,6 +81,7 @@ impl Env {
             stats: &mut self.stats,
             may_block: self.may_block,
             block: None,
+            notes: Vec::new(),
         };
         h(&mut ctx, &args);
         let dirty = ctx.dirty;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tandem_commands::data::{BlockOn, ExecCtx, Handler, Propagation};
+use tandem_commands::data::{notify, BlockOn, ExecCtx, Handler, Propagation};
 use tandem_keyspace::{DbTarget, Event, Presence};
 use tandem_resp::Encoder;
 
@@ -75,10 +75,12 @@ pub fn exec(
         stats: &mut srv.data_stats,
         may_block,
         block: None,
+        notes: Vec::new(),
     };
     handler(&mut ectx, args);
     let dirty = ectx.dirty;
     let block = ectx.block.take();
+    let notes = std::mem::take(&mut ectx.notes);
     srv.dirty += dirty;
     // Handlers write errors straight into the buffer: count them like other error replies.
     if ctx.out.get(mark) == Some(&b'-') {
@@ -109,11 +111,82 @@ pub fn exec(
         srv.blocking.signal(ctx.client.db, &args[2]);
     }
     after_command_with(srv, Some(&mut *ctx.client), existing.as_ref());
+    if !notes.is_empty() {
+        publish_notes(srv, ctx.client, ctx.out, mark, &notes);
+    }
     for cmd in cmds {
         propagate(srv, ctx.client.db, cmd);
     }
     end_unit(srv, Some(ctx.client));
     block
+}
+
+/// A keyspace notification fired by a server command (RESTORE) for `key` in the client's
+/// database, published at once (before the command's reply).
+pub fn notify_now(ctx: &mut Ctx<'_>, class: i32, event: &'static str, key: &Bytes) {
+    if ctx.srv.data_settings.notify_flags & class == 0 {
+        return;
+    }
+    let note = tandem_commands::data::Notification {
+        class,
+        event,
+        key: key.clone(),
+        db: ctx.client.db,
+    };
+    let mut me = Some(super::pubsub::Publisher {
+        client: ctx.client,
+        out: Some(&mut *ctx.out),
+    });
+    super::pubsub::publish_notification(ctx.srv, &mut me, &note);
+}
+
+/// A keyspace notification for something the server did on its own (expiry, eviction).
+fn server_notification(
+    srv: &mut Server,
+    current: Option<&Client>,
+    class: i32,
+    event: &'static str,
+    db: usize,
+    key: &Bytes,
+) {
+    if srv.data_settings.notify_flags & class == 0 {
+        return;
+    }
+    let note = tandem_commands::data::Notification {
+        class,
+        event,
+        key: key.clone(),
+        db,
+    };
+    let mut me = current.map(|client| super::pubsub::Publisher { client, out: None });
+    super::pubsub::publish_notification(srv, &mut me, &note);
+}
+
+/// Publishes the keyspace notifications a command fired. Those for the client itself
+/// (a RESP3 subscriber of its own keys) go before the command's reply, which starts at
+/// `mark` in `out`, as in Redis where they are written while the command runs.
+fn publish_notes(
+    srv: &mut Server,
+    client: &Client,
+    out: &mut bytes::BytesMut,
+    mark: usize,
+    notes: &[tandem_commands::data::Notification],
+) {
+    let mut mine = bytes::BytesMut::new();
+    {
+        let mut me = Some(super::pubsub::Publisher {
+            client,
+            out: Some(&mut mine),
+        });
+        for note in notes {
+            super::pubsub::publish_notification(srv, &mut me, note);
+        }
+    }
+    if !mine.is_empty() && mark <= out.len() {
+        let reply = out.split_off(mark);
+        out.extend_from_slice(&mine);
+        out.unsplit(reply);
+    }
 }
 
 /// Every (db, key) in the tables now (with whether it is logically expired), for the keys
@@ -202,6 +275,14 @@ pub fn after_command_with(
             }
             Event::Expired { db, key } => {
                 expired = Some((db, key.clone()));
+                server_notification(
+                    srv,
+                    current.as_deref(),
+                    notify::EXPIRED,
+                    "expired",
+                    db,
+                    &key,
+                );
                 let verb: &'static [u8] = if srv.data_settings.lazyfree_lazy_expire {
                     b"UNLINK"
                 } else {
@@ -210,6 +291,14 @@ pub fn after_command_with(
                 propagate(srv, db, vec![Bytes::from_static(verb), key]);
             }
             Event::Evicted { db, key } => {
+                server_notification(
+                    srv,
+                    current.as_deref(),
+                    notify::EVICTED,
+                    "evicted",
+                    db,
+                    &key,
+                );
                 touch_watched(srv, current.as_deref_mut(), db, &key, true);
                 let verb: &'static [u8] = if srv.evict.lazy { b"UNLINK" } else { b"DEL" };
                 propagate(srv, db, vec![Bytes::from_static(verb), key]);

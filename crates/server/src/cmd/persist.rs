@@ -3,6 +3,7 @@
 //! [`crate::persist`]; these handlers parse arguments and reply as Redis 7.0.15 does.
 
 use bytes::Bytes;
+use tandem_commands::data::notify;
 use tandem_keyspace::{Expiry, FreeMode};
 
 use super::{data, parse_i64, Ctx};
@@ -170,6 +171,9 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             data::propagate(srv, db, vec![Bytes::from_static(verb), key.clone()]);
         }
         data::after_command(srv, Some(ctx.client));
+        if deleted {
+            data::notify_now(ctx, notify::GENERIC, "del", key);
+        }
         ctx.ok();
         return;
     }
@@ -196,6 +200,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     data::propagate(srv, db, prop);
     data::after_command(srv, Some(ctx.client));
+    data::notify_now(ctx, notify::GENERIC, "restore", key);
     ctx.ok();
 }
 

@@ -220,14 +220,32 @@ fn encode_message(
     out.freeze()
 }
 
-/// Delivers one message frame to client `id`: into the publisher's own reply buffer when
-/// it is the publisher, else through its connection task ([`push_to`]).
-fn deliver(ctx: &mut Ctx<'_>, id: u64, frame: impl Fn(Protocol) -> Bytes) {
-    if id == ctx.client.id {
-        let bytes = frame(ctx.client.proto);
-        ctx.out.extend_from_slice(&bytes);
-    } else if let Some(proto) = ctx.srv.clients.get(&id).map(|c| c.proto) {
-        push_to(ctx.srv, id, frame(proto));
+/// The client running the command that publishes (it is out of `srv.clients`), with its
+/// reply buffer when messages to itself may go there (before the command's reply).
+pub struct Publisher<'a> {
+    pub client: &'a Client,
+    pub out: Option<&'a mut BytesMut>,
+}
+
+/// Delivers one message frame to client `id`: the publisher itself gets it in its reply
+/// buffer (or through its connection task when there is none), others through theirs
+/// ([`push_to`]).
+fn deliver(
+    srv: &mut Server,
+    me: &mut Option<Publisher<'_>>,
+    id: u64,
+    frame: impl Fn(Protocol) -> Bytes,
+) {
+    if let Some(p) = me.as_mut().filter(|p| p.client.id == id) {
+        let bytes = frame(p.client.proto);
+        match p.out.as_mut() {
+            Some(out) => out.extend_from_slice(&bytes),
+            None => {
+                p.client.push(bytes);
+            }
+        }
+    } else if let Some(proto) = srv.clients.get(&id).map(|c| c.proto) {
+        push_to(srv, id, frame(proto));
     }
 }
 
@@ -272,23 +290,30 @@ pub fn push_to(srv: &mut Server, id: u64, bytes: Bytes) {
 
 /// Sends `payload` on `channel` to its subscribers, then (not for shard channels) to the
 /// subscribers of every matching pattern. Returns how many deliveries were made.
-fn publish_to(ctx: &mut Ctx<'_>, channel: &Bytes, payload: &Bytes, shard: bool) -> usize {
+pub fn publish_message(
+    srv: &mut Server,
+    me: &mut Option<Publisher<'_>>,
+    channel: &[u8],
+    payload: &[u8],
+    shard: bool,
+) -> usize {
     let (table, verb): (&HashMap<Bytes, Vec<u64>>, &[u8]) = if shard {
-        (&ctx.srv.pubsub.shard_channels, b"smessage")
+        (&srv.pubsub.shard_channels, b"smessage")
     } else {
-        (&ctx.srv.pubsub.channels, b"message")
+        (&srv.pubsub.channels, b"message")
     };
     let direct: Vec<u64> = table.get(channel).cloned().unwrap_or_default();
     let mut receivers = 0;
     for id in direct {
-        deliver(ctx, id, |p| encode_message(p, verb, None, channel, payload));
+        deliver(srv, me, id, |p| {
+            encode_message(p, verb, None, channel, payload)
+        });
         receivers += 1;
     }
-    if shard {
+    if shard || srv.pubsub.patterns.is_empty() {
         return receivers;
     }
-    let matching: Vec<(Bytes, Vec<u64>)> = ctx
-        .srv
+    let matching: Vec<(Bytes, Vec<u64>)> = srv
         .pubsub
         .patterns
         .iter()
@@ -297,7 +322,7 @@ fn publish_to(ctx: &mut Ctx<'_>, channel: &Bytes, payload: &Bytes, shard: bool) 
         .collect();
     for (pat, ids) in matching {
         for id in ids {
-            deliver(ctx, id, |p| {
+            deliver(srv, me, id, |p| {
                 encode_message(p, b"pmessage", Some(&pat), channel, payload)
             });
             receivers += 1;
@@ -306,8 +331,38 @@ fn publish_to(ctx: &mut Ctx<'_>, channel: &Bytes, payload: &Bytes, shard: bool) 
     receivers
 }
 
+/// Publishes a keyspace notification (Redis's `notifyKeyspaceEvent`): the event name on
+/// `__keyspace@<db>__:<key>` (flag K), the key on `__keyevent@<db>__:<event>` (flag E).
+pub fn publish_notification(
+    srv: &mut Server,
+    me: &mut Option<Publisher<'_>>,
+    note: &tandem_commands::data::Notification,
+) {
+    use tandem_commands::data::notify;
+    let flags = srv.data_settings.notify_flags;
+    if flags & note.class == 0 || (srv.pubsub.channels.is_empty() && srv.pubsub.patterns.is_empty())
+    {
+        return;
+    }
+    if flags & notify::KEYSPACE != 0 {
+        let mut channel = format!("__keyspace@{}__:", note.db).into_bytes();
+        channel.extend_from_slice(&note.key);
+        publish_message(srv, me, &channel, note.event.as_bytes(), false);
+    }
+    if flags & notify::KEYEVENT != 0 {
+        let channel = format!("__keyevent@{}__:{}", note.db, note.event);
+        publish_message(srv, me, channel.as_bytes(), &note.key, false);
+    }
+}
+
 fn publish_kind(ctx: &mut Ctx<'_>, args: &[Bytes], shard: bool) {
-    let receivers = publish_to(ctx, &args[1], &args[2], shard);
+    let receivers = {
+        let mut me = Some(Publisher {
+            client: ctx.client,
+            out: Some(&mut *ctx.out),
+        });
+        publish_message(ctx.srv, &mut me, &args[1], &args[2], shard)
+    };
     // Replicas get every PUBLISH (Redis's forceCommandPropagation).
     let db = ctx.client.db;
     crate::cmd::data::propagate(ctx.srv, db, args.to_vec());

@@ -380,8 +380,15 @@ impl Config {
         }
     }
 
+    /// `notify-keyspace-events` as Redis's flag bits.
+    pub fn notify_keyspace_events(&self) -> i32 {
+        match self.value("notify-keyspace-events") {
+            Some(Value::Notify(v)) => *v,
+            _ => 0,
+        }
+    }
+
     /// `client-output-buffer-limit` for normal, replica and pubsub clients.
-    #[allow(dead_code)] // public API; not every caller exists yet
     pub fn client_output_buffer_limits(&self) -> [ObufLimit; 3] {
         match self.value("client-output-buffer-limit") {
             Some(Value::Obuf(v)) => *v,

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tandem_keyspace::FreeMode;
 
 use super::{arg, cstr, is, lookup_read, parse_i64, Access, CmdResult, GenericError};
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// The NX / XX / GT / LT options.
 #[derive(Clone, Copy, Debug, Default)]
@@ -145,8 +145,10 @@ fn expire_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], kind: &ExpireKind) 
         let verb: &'static [u8] = if lazy { b"UNLINK" } else { b"DEL" };
         ctx.prop
             .rewrite(vec![vec![Bytes::from_static(verb), key.clone()]]);
+        ctx.notify(notify::GENERIC, "del", key);
     } else {
         ctx.ks.set_expire(ctx.db, key, when);
+        ctx.notify(notify::GENERIC, "expire", key);
         let mut cmd = args.to_vec();
         if kind.relative || kind.seconds {
             if let Some(a) = cmd.get_mut(0) {
@@ -219,6 +221,7 @@ pub(super) fn persist(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     if removed {
         ctx.ks.touch_modified(ctx.db, key);
         ctx.dirty += 1;
+        ctx.notify(notify::GENERIC, "persist", key);
     }
     ctx.enc.integer(i64::from(removed));
     Ok(())

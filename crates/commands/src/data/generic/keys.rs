@@ -7,7 +7,7 @@ use tandem_keyspace::{DbTarget, Expiry, FreeMode};
 use super::{
     arg, cstr, db_index, is, lookup_read, parse_i32, parse_i64, Access, CmdResult, GenericError,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 use crate::glob::string_match;
 
 fn free_mode(lazy: bool) -> FreeMode {
@@ -40,6 +40,7 @@ fn delete_keys(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], lazy: bool) -> CmdResu
         if ctx.ks.delete(ctx.db, key, ctx.now, mode) {
             ctx.ks.touch_modified(ctx.db, key);
             ctx.dirty += 1;
+            ctx.notify(notify::GENERIC, "del", key);
             deleted += 1;
         }
     }
@@ -250,6 +251,8 @@ fn rename_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], nx: bool) -> CmdRes
     ctx.ks.touch_modified(ctx.db, src);
     ctx.ks.touch_modified(ctx.db, dst);
     ctx.dirty += 1;
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     reply(ctx, true);
     Ok(())
 }
@@ -276,6 +279,8 @@ pub(super) fn move_cmd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     ctx.ks.touch_modified(ctx.db, key);
     ctx.ks.touch_modified(dst, key);
     ctx.dirty += 1;
+    ctx.notify(notify::GENERIC, "move_from", key);
+    ctx.notify_in(dst, notify::GENERIC, "move_to", key);
     ctx.enc.integer(1);
     Ok(())
 }
@@ -317,6 +322,7 @@ pub(super) fn copy(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     ctx.ks.set(dst_db, dst, value, expiry_of(expire));
     ctx.ks.touch_modified(dst_db, dst);
     ctx.dirty += 1;
+    ctx.notify_in(dst_db, notify::GENERIC, "copy_to", dst);
     ctx.enc.integer(1);
     Ok(())
 }

@@ -16,7 +16,7 @@ use tandem_keyspace::{Expiry, FreeMode, StrValue, Value};
 use super::{
     changed, encode_arg, is_opt, parse_i64, read_any, read_str, reply_str, word, StrError,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 const NX: u32 = 1 << 0;
 const XX: u32 = 1 << 1;
@@ -182,6 +182,10 @@ fn set_generic(
         expiry,
     );
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "set", key);
+    if ms.is_some() {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
     if let Some(at) = ms {
         ctx.prop.rewrite(vec![vec![
             word("SET"),
@@ -316,9 +320,11 @@ pub(super) fn getex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
             let cmd = if lazy { "UNLINK" } else { "DEL" };
             ctx.prop.rewrite(vec![vec![word(cmd), key.clone()]]);
             changed(ctx, key, 1);
+            ctx.notify(notify::GENERIC, "del", key);
         }
         Some(at) => {
             ctx.ks.set_expire(ctx.db, key, at);
+            ctx.notify(notify::GENERIC, "expire", key);
             ctx.prop.rewrite(vec![vec![
                 word("PEXPIREAT"),
                 key.clone(),
@@ -329,6 +335,7 @@ pub(super) fn getex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
         None if o.flags & PERSIST != 0 && ctx.ks.persist(ctx.db, key) => {
             ctx.prop.rewrite(vec![vec![word("PERSIST"), key.clone()]]);
             changed(ctx, key, 1);
+            ctx.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
@@ -352,6 +359,7 @@ pub(super) fn getdel(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
         let cmd = if lazy { "UNLINK" } else { "DEL" };
         ctx.prop.rewrite(vec![vec![word(cmd), key.clone()]]);
         changed(ctx, key, 1);
+        ctx.notify(notify::GENERIC, "del", key);
     }
     Ok(())
 }
@@ -370,6 +378,7 @@ pub(super) fn getset(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
         Expiry::Clear,
     );
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "set", key);
     let mut argv = args.to_vec();
     argv[0] = word("SET");
     ctx.prop.rewrite(vec![argv]);
@@ -413,6 +422,7 @@ fn mset_generic(
             Expiry::Clear,
         );
         ctx.ks.touch_modified(ctx.db, &pair[0]);
+        ctx.notify(notify::STRING, "set", &pair[0]);
     }
     ctx.dirty += ((args.len() - 1) / 2) as u64;
     if nx {

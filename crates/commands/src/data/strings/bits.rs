@@ -14,7 +14,7 @@ use tandem_resp::num::string2ll;
 use super::{
     changed, clamp_range, cstr, is_opt, new_raw, parse_i64, read_str, str_bytes, with_raw, StrError,
 };
-use crate::data::{DataSettings, ExecCtx};
+use crate::data::{notify, DataSettings, ExecCtx};
 
 /// `getBitOffsetFromArgument`: a bit offset, optionally `#n` (times `bits`) for BITFIELD.
 fn bit_offset(settings: &DataSettings, arg: &[u8], hash: bool, bits: u32) -> Result<u64, StrError> {
@@ -86,6 +86,7 @@ pub(super) fn setbit(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
     });
     if dirty {
         changed(ctx, key, 1);
+        ctx.notify(notify::STRING, "setbit", key);
     }
     ctx.enc.integer(i64::from(old));
     Ok(())
@@ -362,6 +363,7 @@ pub(super) fn bitop(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
         let v = Value::String(new_raw(Bytes::from(res)));
         ctx.ks.set(ctx.db, target, v, Expiry::Clear);
         changed(ctx, target, 1);
+        ctx.notify(notify::STRING, "set", target);
     } else {
         let mode = if ctx.ks.config().lazyfree_lazy_server_del {
             FreeMode::Async
@@ -370,6 +372,7 @@ pub(super) fn bitop(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
         };
         if ctx.ks.delete(ctx.db, target, ctx.now, mode) {
             changed(ctx, target, 1);
+            ctx.notify(notify::GENERIC, "del", target);
         }
     }
     ctx.enc.integer(maxlen as i64);
@@ -668,6 +671,7 @@ fn bitfield_generic(
     }
     if changes > 0 {
         changed(ctx, key, changes);
+        ctx.notify(notify::STRING, "setbit", key);
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use tandem_resp::num::string2ll;
 
 use super::longdouble::LongDouble;
 use super::{changed, new_string, parse_i64, word, write_str, StrError};
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// Redis's `incrDecrCommand`.
 fn incr_decr(ctx: &mut ExecCtx<'_, '_>, key: &Bytes, incr: i64) -> Result<(), StrError> {
@@ -35,6 +35,7 @@ fn incr_decr(ctx: &mut ExecCtx<'_, '_>, key: &Bytes, incr: i64) -> Result<(), St
         }
     };
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.enc.integer(new);
     Ok(())
 }
@@ -87,6 +88,7 @@ pub(super) fn incrbyfloat(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(
         _ => ctx.ks.set(ctx.db, key, Value::String(new), Expiry::Clear),
     }
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     ctx.enc.bulk(&text);
     ctx.prop
         .rewrite(vec![vec![word("SET"), key.clone(), text, word("KEEPTTL")]]);

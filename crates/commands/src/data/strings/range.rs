@@ -11,7 +11,7 @@ use super::{
     changed, check_len, clamp_range, encode_arg, is_opt, new_raw, parse_i64, read_any, read_str,
     str_bytes, str_len, with_raw, write_str, StrError,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// APPEND key value
 pub(super) fn append(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), StrError> {
@@ -33,6 +33,7 @@ pub(super) fn append(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), St
         }
     };
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "append", key);
     ctx.enc.integer(total as i64);
     Ok(())
 }
@@ -116,6 +117,7 @@ pub(super) fn setrange(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), 
         len
     };
     changed(ctx, key, 1);
+    ctx.notify(notify::STRING, "setrange", key);
     ctx.enc.integer(len as i64);
     Ok(())
 }
