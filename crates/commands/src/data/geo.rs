@@ -21,7 +21,7 @@ use tandem_resp::num::string2ll;
 use tandem_resp::Protocol;
 
 use self::hash::{Shape, ShapeKind};
-use super::{ExecCtx, Handler};
+use super::{notify, ExecCtx, Handler};
 
 /// The error replies of the geo commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -371,6 +371,8 @@ fn geoadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), GeoError> {
     }
     if added + updated > 0 {
         changed(ctx, key, added + updated);
+        // GEOADD runs as a ZADD in Redis, and is announced as one.
+        ctx.notify(notify::ZSET, "zadd", key);
         let mut zadd: Vec<Bytes> = Vec::with_capacity(longidx + points.len() * 2);
         zadd.push(Bytes::from_static(b"zadd"));
         zadd.extend(args[1..longidx].iter().cloned());
@@ -662,6 +664,7 @@ fn search(
         if let Some(dest) = storekey {
             if ctx.ks.delete(ctx.db, dest, ctx.now, FreeMode::Sync) {
                 changed(ctx, dest, 1);
+                ctx.notify(notify::GENERIC, "del", dest);
             }
             ctx.enc.integer(0);
         } else {
@@ -749,8 +752,15 @@ fn search(
         let k = Bytes::copy_from_slice(dest);
         ctx.ks.set(ctx.db, k, Value::ZSet(z), Expiry::Clear);
         changed(ctx, dest, n);
+        let event = if flags.search {
+            "geosearchstore"
+        } else {
+            "georadiusstore"
+        };
+        ctx.notify(notify::ZSET, event, dest);
     } else if ctx.ks.delete(ctx.db, dest, ctx.now, FreeMode::Sync) {
         changed(ctx, dest, 1);
+        ctx.notify(notify::GENERIC, "del", dest);
     }
     ctx.enc.integer(n as i64);
     Ok(())

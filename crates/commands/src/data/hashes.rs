@@ -23,7 +23,7 @@ use crate::data::run;
 use bytes::Bytes;
 use tandem_keyspace::{HashValue, Keyspace, Millis, Value};
 
-use super::{DataStats, ExecCtx, Handler};
+use super::{notify, DataStats, ExecCtx, Handler};
 
 /// The error replies of the hash commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -115,10 +115,12 @@ fn read_hash<'k>(
     }
 }
 
-/// Records `n` changes to `key`: `server.dirty += n` and the WATCH signal.
-fn changed(ctx: &mut ExecCtx<'_, '_>, key: &[u8], n: u64) {
+/// Records `n` changes to `key`: `server.dirty += n`, the WATCH signal and the keyspace
+/// notification `event`.
+fn changed(ctx: &mut ExecCtx<'_, '_>, key: &[u8], n: u64, event: &'static str) {
     ctx.dirty += n;
     ctx.ks.touch_modified(ctx.db, key);
+    ctx.notify(notify::HASH, event, key);
 }
 
 /// A key, field or value to store: copied, so that it never pins the connection's read

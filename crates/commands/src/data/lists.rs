@@ -29,7 +29,7 @@ use bytes::Bytes;
 use tandem_keyspace::{FreeMode, Keyspace, ListValue, Millis, Value};
 use tandem_resp::num::string2ll;
 
-use super::{DataStats, ExecCtx, Handler};
+use super::{notify, DataStats, ExecCtx, Handler};
 
 /// The error replies of the list commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +151,22 @@ impl End {
         })
     }
 
+    /// The keyspace event of a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            End::Head => "lpop",
+            End::Tail => "rpop",
+        }
+    }
+
+    /// The keyspace event of a push at this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            End::Head => "lpush",
+            End::Tail => "rpush",
+        }
+    }
+
     /// The pop command Redis propagates for this end (`shared.lpop` / `shared.rpop`).
     fn pop_command(self) -> Bytes {
         Bytes::from_static(match self {
@@ -240,12 +256,17 @@ fn write_list<'k>(
     }
 }
 
-/// What a write leaves behind: `n` changes (`server.dirty += n`), the WATCH signal, and the
-/// key deleted when the list became empty.
-fn changed(ctx: &mut ExecCtx<'_, '_>, key: &[u8], n: u64, emptied: bool) {
+/// What a write leaves behind: `n` changes (`server.dirty += n`), the WATCH signal, the
+/// keyspace notification `event`, and the key deleted (notified as `del`) when the list
+/// became empty.
+fn changed(ctx: &mut ExecCtx<'_, '_>, key: &[u8], n: u64, emptied: bool, event: &'static str) {
     if emptied {
         ctx.ks.delete(ctx.db, key, ctx.now, FreeMode::Sync);
     }
     ctx.ks.touch_modified(ctx.db, key);
     ctx.dirty += n;
+    ctx.notify(notify::LIST, event, key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }

@@ -27,7 +27,7 @@ use tandem_keyspace::value::Member;
 use tandem_keyspace::{Expiry, FreeMode, SetValue, Value};
 use tandem_resp::num::string2ll;
 
-use super::{ExecCtx, Handler};
+use super::{notify, ExecCtx, Handler};
 
 /// The error replies of the set commands, spelled as Redis 7.0.15 spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -216,6 +216,7 @@ fn sadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), SetError> {
     }
     if added > 0 {
         changed(ctx, key, added);
+        ctx.notify(notify::SET, "sadd", key);
     }
     ctx.enc.integer(added as i64);
     Ok(())
@@ -249,6 +250,10 @@ fn srem(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), SetError> {
     }
     if deleted > 0 {
         changed(ctx, key, deleted);
+        ctx.notify(notify::SET, "srem", key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.enc.integer(deleted as i64);
     Ok(())
@@ -286,10 +291,15 @@ fn smove(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), SetError> {
         set_key(ctx, dst, Value::Set(SetValue::new_for(member)));
     }
     changed(ctx, src, 1);
+    ctx.notify(notify::SET, "srem", src);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", src);
+    }
     let limits = ctx.settings.limits;
     let added = set_mut(ctx, dst).is_some_and(|s| s.insert_slice(member, &limits));
     if added {
         changed(ctx, dst, 1);
+        ctx.notify(notify::SET, "sadd", dst);
     }
     ctx.enc.integer(1);
     Ok(())

@@ -6,7 +6,7 @@ use tandem_resp::num::string2ll;
 
 use super::{changed, own, HashError};
 use crate::data::strings::longdouble::LongDouble;
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// Redis's `hashTypeTryConversion` for the arguments of a write: a listpack becomes a
 /// table first when any field or value is longer than `hash-max-listpack-value`.
@@ -54,7 +54,7 @@ fn set_generic(
             created
         }
     };
-    changed(ctx, key, (pairs.len() / 2) as u64);
+    changed(ctx, key, (pairs.len() / 2) as u64, "hset");
     Ok(created)
 }
 
@@ -91,7 +91,7 @@ pub(super) fn hsetnx(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Ha
             ctx.ks.set(ctx.db, key, Value::Hash(h), Expiry::Clear);
         }
     }
-    changed(ctx, key, 1);
+    changed(ctx, key, 1, "hset");
     ctx.enc.integer(1);
     Ok(())
 }
@@ -121,7 +121,10 @@ pub(super) fn hdel(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Hash
         ctx.ks.delete(ctx.db, key, ctx.now, FreeMode::Sync);
     }
     if deleted > 0 {
-        changed(ctx, key, deleted as u64);
+        changed(ctx, key, deleted as u64, "hdel");
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.enc.integer(deleted);
     Ok(())
@@ -142,8 +145,9 @@ fn current<'k>(
     }
 }
 
-/// Stores `value` in `field` (creating the key if needed) through `hashTypeSet`.
-fn store(ctx: &mut ExecCtx<'_, '_>, key: &[u8], field: &[u8], value: Bytes) {
+/// Stores `value` in `field` (creating the key if needed) through `hashTypeSet`, and
+/// notifies `event`.
+fn store(ctx: &mut ExecCtx<'_, '_>, key: &[u8], field: &[u8], value: Bytes, event: &'static str) {
     let limits = ctx.settings.limits;
     match ctx.ks.get_mut(ctx.db, key, ctx.now) {
         Some(Value::Hash(h)) => {
@@ -155,7 +159,7 @@ fn store(ctx: &mut ExecCtx<'_, '_>, key: &[u8], field: &[u8], value: Bytes) {
             ctx.ks.set(ctx.db, key, Value::Hash(h), Expiry::Clear);
         }
     }
-    changed(ctx, key, 1);
+    changed(ctx, key, 1, event);
 }
 
 /// HINCRBY key field increment
@@ -167,7 +171,7 @@ pub(super) fn hincrby(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), H
         Some(v) => string2ll(v).ok_or(HashError::HashNotInteger)?,
     };
     let new = old.checked_add(incr).ok_or(HashError::Overflow)?;
-    store(ctx, key, field, Bytes::from(new.to_string()));
+    store(ctx, key, field, Bytes::from(new.to_string()), "hincrby");
     ctx.enc.integer(new);
     Ok(())
 }
@@ -189,7 +193,7 @@ pub(super) fn hincrbyfloat(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<
         return Err(HashError::NanOrInfinity);
     }
     let text = Bytes::from(sum.format_human());
-    store(ctx, key, field, text.clone());
+    store(ctx, key, field, text.clone(), "hincrbyfloat");
     ctx.enc.bulk(&text);
     ctx.prop.rewrite(vec![vec![
         Bytes::from_static(b"HSET"),

@@ -16,7 +16,7 @@ use tandem_resp::Encoder;
 
 use super::{changed, own, parse_range, pop_end, push_end, write_list, End, ListError};
 use crate::data::blocking::{reply_timeout, timeout_secs};
-use crate::data::{BlockOn, ExecCtx, TimeoutReply};
+use crate::data::{notify, BlockOn, ExecCtx, TimeoutReply};
 
 /// LPOP key [count]
 pub(super) fn lpop(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), ListError> {
@@ -71,7 +71,7 @@ fn pop_generic(
         },
     };
     let emptied = list.is_empty();
-    changed(ctx, key, popped, emptied);
+    changed(ctx, key, popped, emptied, end.pop_event());
     Ok(())
 }
 
@@ -214,7 +214,7 @@ fn serve_pop(
             }
         };
         let emptied = list.is_empty();
-        changed(ctx, key, popped, emptied);
+        changed(ctx, key, popped, emptied, end.pop_event());
         let mut cmd = vec![end.pop_command(), key.clone()];
         if count.is_some() {
             cmd.push(Bytes::from(popped.to_string()));
@@ -332,7 +332,8 @@ fn lmove_generic(
         };
         ctx.enc.bulk(&value);
         push_end(list, to, value);
-        changed(ctx, src, 1, false);
+        ctx.notify(notify::LIST, to.push_event(), dst);
+        changed(ctx, src, 1, false, from.pop_event());
         return Ok(true);
     }
     let dst_exists = write_list(ctx.ks, ctx.db, ctx.now, dst)?.is_some();
@@ -355,6 +356,7 @@ fn lmove_generic(
     }
     // Redis signals the destination first, then the source.
     ctx.ks.touch_modified(ctx.db, dst);
-    changed(ctx, src, 1, emptied);
+    ctx.notify(notify::LIST, to.push_event(), dst);
+    changed(ctx, src, 1, emptied, from.pop_event());
     Ok(true)
 }

@@ -60,7 +60,7 @@ fn push(
         }
     };
     ctx.enc.integer(len as i64);
-    changed(ctx, key, elements.len() as u64, false);
+    changed(ctx, key, elements.len() as u64, false, end.push_event());
     Ok(())
 }
 
@@ -84,7 +84,7 @@ pub(super) fn linsert(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), L
     };
     list.items.insert(at + usize::from(after), own(&args[4]));
     let len = list.len();
-    changed(ctx, key, 1, false);
+    changed(ctx, key, 1, false, "linsert");
     ctx.enc.integer(len as i64);
     Ok(())
 }
@@ -101,7 +101,7 @@ pub(super) fn lset(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), List
     };
     *slot = own(&args[3]);
     ctx.enc.ok();
-    changed(ctx, key, 1, false);
+    changed(ctx, key, 1, false, "lset");
     Ok(())
 }
 
@@ -142,7 +142,7 @@ pub(super) fn lrem(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), List
             false
         });
         let emptied = list.is_empty();
-        changed(ctx, key, removing, emptied);
+        changed(ctx, key, removing, emptied, "lrem");
     }
     ctx.enc.integer(removing as i64);
     Ok(())
@@ -171,7 +171,7 @@ pub(super) fn ltrim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Lis
         }
     };
     let emptied = list.is_empty();
-    changed(ctx, key, removed as u64, emptied);
+    changed(ctx, key, removed as u64, emptied, "ltrim");
     ctx.enc.ok();
     Ok(())
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tandem_keyspace::{SetValue, Value};
 
 use super::{changed, db_delete, parse_long, reply_member, set_key, SetError};
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// The sets named by `keys`, `None` for missing keys: Redis's loop of `lookupKeyRead` +
 /// `checkType`, stopping at the first key of another type.
@@ -122,6 +122,7 @@ fn inter_generic(
             InterOut::Store(dst) => {
                 if db_delete(ctx, dst) {
                     changed(ctx, dst, 1);
+                    ctx.notify(notify::GENERIC, "del", dst);
                 }
                 ctx.enc.integer(0);
             }
@@ -168,24 +169,26 @@ fn inter_generic(
             }
             drop(others);
             drop(sets);
-            store_result(ctx, dst, result);
+            store_result(ctx, dst, result, "sinterstore");
         }
     }
     Ok(())
 }
 
 /// The end of the STORE variants: a non-empty result replaces the destination (TTL
-/// dropped), an empty one deletes it.
-fn store_result(ctx: &mut ExecCtx<'_, '_>, dst: &Bytes, result: SetValue) {
+/// dropped) and is notified as `event`, an empty one deletes it (`del`).
+fn store_result(ctx: &mut ExecCtx<'_, '_>, dst: &Bytes, result: SetValue, event: &'static str) {
     let n = result.len();
     if n > 0 {
         set_key(ctx, dst, Value::Set(result));
         changed(ctx, dst, 1);
+        ctx.notify(notify::SET, event, dst);
         ctx.enc.integer(n as i64);
     } else {
         ctx.enc.integer(0);
         if db_delete(ctx, dst) {
             changed(ctx, dst, 1);
+            ctx.notify(notify::GENERIC, "del", dst);
         }
     }
 }
@@ -229,7 +232,13 @@ fn union_diff(
     drop(sets);
     match dst {
         None => reply_set(ctx, &result),
-        Some(dst) => store_result(ctx, dst, result),
+        Some(dst) => {
+            let event = match op {
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            store_result(ctx, dst, result, event);
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use tandem_keyspace::{SetValue, Value};
 
 use super::algebra::{reply_set, union_of_one};
 use super::{changed, db_delete, own, parse_long, reply_member, with_read_set, SetError};
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// Redis's `SPOP_MOVE_STRATEGY_MUL`.
 const SPOP_MOVE_STRATEGY_MUL: u64 = 5;
@@ -90,6 +90,10 @@ fn spop_one(ctx: &mut ExecCtx<'_, '_>, key: &Bytes) -> Result<(), SetError> {
         db_delete(ctx, key);
     }
     changed(ctx, key, 1);
+    ctx.notify(notify::SET, "spop", key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
     Ok(())
 }
 
@@ -125,6 +129,8 @@ fn spop_count(ctx: &mut ExecCtx<'_, '_>, key: &Bytes, count: &[u8]) -> Result<()
         ctx.prop
             .rewrite(vec![vec![Bytes::from_static(b"DEL"), own(key)]]);
         changed(ctx, key, size);
+        ctx.notify(notify::SET, "spop", key);
+        ctx.notify(notify::GENERIC, "del", key);
         return Ok(());
     }
     ctx.enc.set_len(count as usize);
@@ -166,6 +172,7 @@ fn spop_count(ctx: &mut ExecCtx<'_, '_>, key: &Bytes, count: &[u8]) -> Result<()
     }
     ctx.prop.rewrite(srems);
     changed(ctx, key, count);
+    ctx.notify(notify::SET, "spop", key);
     Ok(())
 }
 

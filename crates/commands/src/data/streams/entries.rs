@@ -9,7 +9,7 @@ use super::{
     changed, cstr, id_bytes, is_opt, parse_id_generic, parse_interval, parse_ll, parse_strict_id,
     read_stream, reply_entries, reply_id, write_stream, IdMode, XError,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// Parsed XADD / XTRIM options (`streamAddTrimArgs`).
 #[derive(Default)]
@@ -224,8 +224,9 @@ pub(super) fn xadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XErr
     reply_id(ctx.enc, id);
 
     let mut argv: Option<Vec<Bytes>> = None;
+    let mut trimmed = 0;
     if let Some(by) = a.trim {
-        s.entries.trim(by, a.approx, a.limit);
+        trimmed = s.entries.trim(by, a.approx, a.limit);
         if a.approx {
             let v = argv.get_or_insert_with(|| args.to_vec());
             v[a.trim_arg - 1] = Bytes::from_static(b"=");
@@ -236,6 +237,10 @@ pub(super) fn xadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XErr
         argv.get_or_insert_with(|| args.to_vec())[idpos] = id_bytes(id);
     }
     changed(ctx, key, 1);
+    ctx.notify(notify::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", key);
+    }
     if let Some(v) = argv {
         ctx.prop.rewrite(vec![v]);
     }
@@ -263,6 +268,7 @@ pub(super) fn xtrim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XEr
             ctx.prop.rewrite(vec![v]);
         }
         changed(ctx, key, deleted);
+        ctx.notify(notify::STREAM, "xtrim", key);
     }
     ctx.enc.integer(deleted as i64);
     Ok(())
@@ -299,6 +305,7 @@ pub(super) fn xdel(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XErr
             s.entries.first_id = s.entries.edge_id(true, true);
         }
         changed(ctx, key, deleted);
+        ctx.notify(notify::STREAM, "xdel", key);
     }
     ctx.enc.integer(deleted as i64);
     Ok(())
@@ -414,5 +421,6 @@ pub(super) fn xsetid(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
     ctx.enc.ok();
     // Redis 7.0.15 does not signal the key as modified here (WATCH stays intact).
     ctx.dirty += 1;
+    ctx.notify(notify::STREAM, "xsetid", &args[1]);
     Ok(())
 }

@@ -11,7 +11,7 @@ use super::{
     parse_ll_msg, parse_strict_id, prop_setid, prop_xclaim, read_stream, reply_entry, reply_id,
     subcommand_syntax, write_stream, XError,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 use crate::write_help;
 
 const XGROUP_HELP: &[&str] = &[
@@ -109,6 +109,7 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
         s.groups.insert(own(&args[3]), Group::new(id, entries_read));
         ctx.enc.ok();
         ctx.dirty += 1;
+        ctx.notify(notify::STREAM, "xgroup-create", &args[2]);
     } else if is_opt(opt, "SETID") && (argc == 5 || argc == 7) {
         let Some(s) = write_stream(ctx.ks, db, &args[2], now)? else {
             return Ok(());
@@ -124,6 +125,7 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
         }
         ctx.enc.ok();
         ctx.dirty += 1;
+        ctx.notify(notify::STREAM, "xgroup-setid", &args[2]);
     } else if is_opt(opt, "DESTROY") && argc == 4 {
         let Some(s) = write_stream(ctx.ks, db, &args[2], now)? else {
             return Ok(());
@@ -131,6 +133,7 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
         if s.groups.remove(&args[3]).is_some() {
             ctx.enc.integer(1);
             ctx.dirty += 1;
+            ctx.notify(notify::STREAM, "xgroup-destroy", &args[2]);
         } else {
             ctx.enc.integer(0);
         }
@@ -147,6 +150,7 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
         };
         if created {
             ctx.dirty += 1;
+            ctx.notify(notify::STREAM, "xgroup-createconsumer", &args[2]);
         }
         ctx.enc.integer(i64::from(created));
     } else if is_opt(opt, "DELCONSUMER") && argc == 5 {
@@ -154,6 +158,7 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
             return Ok(());
         };
         let mut pending = 0;
+        let mut deleted = false;
         if let Some(g) = s.groups.get_mut(&args[3]) {
             if let Some(consumer) = g.consumers.remove(&args[4]) {
                 pending = consumer.pel.len();
@@ -161,7 +166,11 @@ pub(super) fn xgroup(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
                     g.pel.remove(id);
                 }
                 ctx.dirty += 1;
+                deleted = true;
             }
+        }
+        if deleted {
+            ctx.notify(notify::STREAM, "xgroup-delconsumer", &args[2]);
         }
         ctx.enc.integer(pending as i64);
     } else {
@@ -331,6 +340,8 @@ pub(super) fn xpending(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), 
 struct Claimer<'a> {
     name: &'a Bytes,
     consumer_ready: bool,
+    /// The consumer did not exist and was created (notified `xgroup-createconsumer`).
+    created: bool,
 }
 
 impl Claimer<'_> {
@@ -347,6 +358,7 @@ impl Claimer<'_> {
             }
             None => {
                 g.consumers.insert(own(self.name), Consumer::new(now));
+                self.created = true;
                 true
             }
         }
@@ -453,6 +465,7 @@ pub(super) fn xclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
     let mut claimer = Claimer {
         name: &args[3],
         consumer_ready: false,
+        created: false,
     };
     for (id, argj) in ids {
         let exists = entries.contains(id);
@@ -514,6 +527,9 @@ pub(super) fn xclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XE
         dirty += 1;
     }
     ctx.dirty += dirty;
+    if claimer.created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+    }
     ctx.enc.array_len(n_replies);
     ctx.enc.raw(&body);
     Ok(())
@@ -565,6 +581,7 @@ pub(super) fn xautoclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<()
     let mut claimer = Claimer {
         name: &args[3],
         consumer_ready: false,
+        created: false,
     };
     // The PEL position: the next entry examined is the first at or after `pos`.
     let mut pos = Some(start);
@@ -625,6 +642,9 @@ pub(super) fn xautoclaim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<()
             .unwrap_or_default()
     };
     ctx.dirty += dirty;
+    if claimer.created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+    }
     let out = &mut *ctx.enc;
     out.array_len(3);
     reply_id(out, cursor);

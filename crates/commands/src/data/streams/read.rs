@@ -15,7 +15,7 @@ use super::{
     prop_createconsumer, prop_setid, prop_xclaim, read_stream, reply_entry, reply_id, XError,
 };
 use crate::data::blocking::timeout_millis;
-use crate::data::{BlockOn, ExecCtx, Propagation, TimeoutReply};
+use crate::data::{notify, BlockOn, ExecCtx, Propagation, TimeoutReply};
 
 /// Count a blocked XREAD uses when none was given (`XREAD_BLOCKED_DEFAULT_COUNT`).
 const BLOCKED_DEFAULT_COUNT: &[u8] = b"1000";
@@ -161,6 +161,7 @@ pub(super) fn xread(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XEr
                     now: ctx.now,
                     prop: ctx.prop,
                     dirty: &mut ctx.dirty,
+                    created: false,
                 };
                 group_read.serve(
                     &mut enc,
@@ -169,6 +170,9 @@ pub(super) fn xread(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), XEr
                     noack,
                     history,
                 );
+                if group_read.created {
+                    ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+                }
                 ctx.dirty += 1;
                 served += 1;
             }
@@ -243,6 +247,8 @@ struct GroupRead<'a> {
     now: i64,
     prop: &'a mut Propagation,
     dirty: &'a mut u64,
+    /// Set when the read created its consumer (notified `xgroup-createconsumer`).
+    created: bool,
 }
 
 impl GroupRead<'_> {
@@ -268,6 +274,7 @@ impl GroupRead<'_> {
                     .consumers
                     .insert(own(self.consumer), Consumer::new(self.now));
                 *self.dirty += 1;
+                self.created = true;
                 if noack {
                     prop_createconsumer(self.prop, self.key, self.group, self.consumer);
                 }

@@ -12,7 +12,7 @@ use super::{
     changed, is_opt, list_header, parse_lex_range, parse_long, parse_score_range, read_zset,
     reply_elem, ZError, ZResult,
 };
-use crate::data::ExecCtx;
+use crate::data::{notify, ExecCtx};
 
 /// ZCARD key
 pub(super) fn zcard(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
@@ -235,18 +235,25 @@ fn zrange_generic(
             .collect(),
         None => Vec::new(),
     };
-    store_result(ctx, dst, items);
+    store_result(ctx, dst, items, "zrangestore");
     Ok(())
 }
 
 /// Stores a computed sorted set at `dst` (or deletes `dst` for an empty result) and replies
 /// with its size, as ZRANGESTORE / ZUNIONSTORE do.
-pub(super) fn store_result(ctx: &mut ExecCtx<'_, '_>, dst: &Bytes, items: Vec<(Bytes, f64)>) {
+/// The stored set is notified as `event`, a deleted destination as `del`.
+pub(super) fn store_result(
+    ctx: &mut ExecCtx<'_, '_>,
+    dst: &Bytes,
+    items: Vec<(Bytes, f64)>,
+    event: &'static str,
+) {
     let n = items.len();
     if n == 0 {
         ctx.enc.integer(0);
         if super::delete_key(ctx, dst) {
             changed(ctx, dst, 1);
+            ctx.notify(notify::GENERIC, "del", dst);
         }
         return;
     }
@@ -254,6 +261,7 @@ pub(super) fn store_result(ctx: &mut ExecCtx<'_, '_>, dst: &Bytes, items: Vec<(B
     ctx.ks.set(ctx.db, dst, Value::ZSet(z), Expiry::Clear);
     ctx.enc.integer(n as i64);
     changed(ctx, dst, 1);
+    ctx.notify(notify::ZSET, event, dst);
 }
 
 /// The elements a ZRANGE-family command selects, in reply order.

@@ -302,7 +302,7 @@ fn generic(
     };
     drop(srcs);
     if let Some(dst) = dst {
-        store_result(ctx, dst, result);
+        store_result(ctx, dst, result, name);
         return Ok(());
     }
     // The reply lists the result in sorted set order.

@@ -8,7 +8,7 @@ use super::{
     parse_long_in, parse_score_range, word, write_zset, ZError, ZResult,
 };
 use crate::data::blocking::timeout_secs;
-use crate::data::{BlockOn, ExecCtx, TimeoutReply};
+use crate::data::{notify, BlockOn, ExecCtx, TimeoutReply};
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
 pub(super) fn zadd(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
@@ -165,6 +165,7 @@ fn zadd_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], zincrby: bool) -> ZRe
     outcome?;
     if added + updated > 0 {
         changed(ctx, key, added + updated);
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     reply_add(ctx, f.incr, ch, added, updated, processed, last);
     Ok(())
@@ -216,6 +217,10 @@ pub(super) fn zrem(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
     }
     if deleted > 0 {
         changed(ctx, key, deleted);
+        ctx.notify(notify::ZSET, "zrem", key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.enc.integer(deleted as i64);
     Ok(())
@@ -225,7 +230,7 @@ pub(super) fn zrem(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
 pub(super) fn zremrangebyrank(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
     let start = parse_long(&args[2])?;
     let end = parse_long(&args[3])?;
-    remove_range(ctx, &args[1], |z| {
+    remove_range(ctx, &args[1], "zremrangebyrank", |z| {
         let llen = z.len() as i64;
         let mut start = if start < 0 { llen + start } else { start };
         let end = if end < 0 { llen + end } else { end };
@@ -241,7 +246,7 @@ pub(super) fn zremrangebyrank(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZRes
 /// ZREMRANGEBYSCORE key min max
 pub(super) fn zremrangebyscore(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
     let range = parse_score_range(&args[2], &args[3])?;
-    remove_range(ctx, &args[1], |z| {
+    remove_range(ctx, &args[1], "zremrangebyscore", |z| {
         let lo = z.first_in_score(&range)?;
         let hi = z.partition_point(|_, s| range.lte_max(s));
         Some((lo, hi.max(lo)))
@@ -251,7 +256,7 @@ pub(super) fn zremrangebyscore(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZRe
 /// ZREMRANGEBYLEX key min max
 pub(super) fn zremrangebylex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResult {
     let range = parse_lex_range(&args[2], &args[3])?;
-    remove_range(ctx, &args[1], |z| {
+    remove_range(ctx, &args[1], "zremrangebylex", |z| {
         let lo = z.first_in_lex(&range)?;
         let n = z
             .range(lo, z.len())
@@ -265,6 +270,7 @@ pub(super) fn zremrangebylex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> ZResu
 fn remove_range(
     ctx: &mut ExecCtx<'_, '_>,
     key: &Bytes,
+    event: &'static str,
     span: impl FnOnce(&ZSetValue) -> Option<(usize, usize)>,
 ) -> ZResult {
     let (deleted, emptied) = {
@@ -282,6 +288,10 @@ fn remove_range(
     }
     if deleted > 0 {
         changed(ctx, key, deleted as u64);
+        ctx.notify(notify::ZSET, event, key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.enc.integer(deleted as i64);
     Ok(())
@@ -346,6 +356,10 @@ fn pop_from(
     }
     if n > 0 {
         changed(ctx, key, n as u64);
+        ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     Ok(n)
 }
