@@ -24,7 +24,7 @@ use crate::snapshot::Snapshot;
 use crate::table::{hash_key, Entry, Stored, Table, SEGMENTS};
 use crate::value::{StrValue, Value, LAZYFREE_THRESHOLD};
 use crate::{
-    DbTarget, Event, Expiry, FreeMode, Key, KeyspaceConfig, KeyspaceError, KeyspaceStats,
+    DbTarget, Event, Expiry, FreeMode, Key, KeyNote, KeyspaceConfig, KeyspaceError, KeyspaceStats,
     LfuConfig, Millis,
 };
 
@@ -52,6 +52,8 @@ pub struct Keyspace {
     pub(crate) expire_paused: bool,
     pub(crate) expire_next_db: usize,
     pub(crate) scan_cache: ScanCache,
+    /// Notifications recorded for the server ([`KeyNote`]), oldest first.
+    pub(crate) notes: Vec<KeyNote>,
     /// Eviction candidates kept between evictions (LRU, LFU, TTL policies).
     pub(crate) evict_pool: EvictionPool,
     /// Where the random eviction policies look next.
@@ -151,6 +153,7 @@ impl Keyspace {
             expire_paused: false,
             expire_next_db: 0,
             scan_cache: ScanCache::default(),
+            notes: Vec::new(),
             evict_pool: EvictionPool::default(),
             evict_next_db: 0,
             rng: (hash_key(b"tandem-keyspace-rng") | 1) ^ now as u64,
@@ -241,6 +244,12 @@ impl Keyspace {
         };
         self.free_value(entry.into_stored(), mode);
         let key = Key::copy_from_slice(key);
+        if self.cfg.note_expired {
+            self.notes.push(KeyNote::Expired {
+                db,
+                key: key.clone(),
+            });
+        }
         if self.cfg.track_modified {
             self.events.push(Event::Expired {
                 db,
@@ -465,6 +474,12 @@ impl Keyspace {
         let old = d
             .table
             .insert(hash, key, Stored::new(value), new_expire, stamp);
+        if old.is_none() && self.cfg.note_new {
+            self.notes.push(KeyNote::New {
+                db,
+                key: Key::copy_from_slice(key),
+            });
+        }
         if let Some(old) = old {
             let mode = if self.cfg.lazyfree_lazy_server_del {
                 FreeMode::Async
@@ -709,6 +724,15 @@ impl Keyspace {
         Snapshot {
             dbs: self.dbs.iter().map(|d| d.table.clone()).collect(),
         }
+    }
+
+    /// The [`KeyNote`]s recorded since the last call, oldest first.
+    #[inline]
+    pub fn take_notes(&mut self) -> Vec<KeyNote> {
+        if self.notes.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.notes)
     }
 
     /// Events since the last drain.

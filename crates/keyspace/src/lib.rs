@@ -135,6 +135,20 @@ pub struct KeyspaceConfig {
     /// Set under an LFU `maxmemory-policy`: access stamps hold Redis's LFU counter
     /// (OBJECT FREQ) instead of the last access time (OBJECT IDLETIME).
     pub lfu: Option<LfuConfig>,
+    /// Record a [`KeyNote::New`] for every key created (keyspace notifications, class n).
+    pub note_new: bool,
+    /// Record a [`KeyNote::Expired`] for every key the server expires (class x).
+    pub note_expired: bool,
+}
+
+/// A keyspace notification the keyspace itself fires, in the order things happened, for
+/// the server to publish between a command's own ([`Keyspace::take_notes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyNote {
+    /// A key was created (Redis's `dbAdd`: event `new`).
+    New { db: usize, key: Key },
+    /// A key was expired (event `expired`).
+    Expired { db: usize, key: Key },
 }
 
 /// Redis's LFU parameters (`lfu-log-factor`, `lfu-decay-time`).
@@ -157,6 +171,8 @@ impl Default for KeyspaceConfig {
             track_modified: false,
             limits: EncodingLimits::default(),
             lfu: None,
+            note_new: false,
+            note_expired: false,
         }
     }
 }

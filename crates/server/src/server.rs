@@ -236,7 +236,12 @@ pub fn random_hex40() -> String {
 
 /// The keyspace's settings from the configuration.
 pub fn keyspace_config(c: &Config) -> KeyspaceConfig {
+    use tandem_commands::data::notify;
+    let flags = c.notify_keyspace_events();
+    let publishes = flags & (notify::KEYSPACE | notify::KEYEVENT) != 0;
     KeyspaceConfig {
+        note_new: publishes && flags & notify::NEW != 0,
+        note_expired: publishes && flags & notify::EXPIRED != 0,
         databases: c.get_i64("databases").max(1) as usize,
         replica_mode: false,
         lazyfree_lazy_expire: c.get_bool("lazyfree-lazy-expire"),

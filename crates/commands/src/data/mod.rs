@@ -72,6 +72,22 @@ pub mod notify {
     pub const NEW: i32 = 1 << 14;
 }
 
+impl From<tandem_keyspace::KeyNote> for Notification {
+    /// The keyspace's own notes: `new` (class n) and `expired` (class x).
+    fn from(n: tandem_keyspace::KeyNote) -> Notification {
+        let (class, event, db, key) = match n {
+            tandem_keyspace::KeyNote::New { db, key } => (notify::NEW, "new", db, key),
+            tandem_keyspace::KeyNote::Expired { db, key } => (notify::EXPIRED, "expired", db, key),
+        };
+        Notification {
+            class,
+            event,
+            key,
+            db,
+        }
+    }
+}
+
 /// One keyspace notification a command fired (Redis's `notifyKeyspaceEvent`): the server
 /// publishes it once the command has run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +164,14 @@ pub struct ExecCtx<'a, 'e> {
 }
 
 impl ExecCtx<'_, '_> {
+    /// Moves the keyspace's own notifications ([`tandem_keyspace::KeyNote`]: `new`,
+    /// `expired`) into [`ExecCtx::notes`], in the order they happened.
+    pub fn take_key_notes(&mut self) {
+        for n in self.ks.take_notes() {
+            self.notes.push(Notification::from(n));
+        }
+    }
+
     /// Fires a keyspace notification of `class` for `key` in the current database, if
     /// `notify-keyspace-events` asks for that class (and for K or E).
     #[inline]
@@ -158,6 +182,8 @@ impl ExecCtx<'_, '_> {
     /// [`ExecCtx::notify`] for a key of database `db` (MOVE, COPY ... DB).
     #[inline]
     pub fn notify_in(&mut self, db: usize, class: i32, event: &'static str, key: &[u8]) {
+        // What the keyspace noted meanwhile (keys created, keys expired) came first.
+        self.take_key_notes();
         let flags = self.settings.notify_flags;
         if flags & class == 0 || flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
             return;

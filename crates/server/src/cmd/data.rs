@@ -80,6 +80,7 @@ pub fn exec(
     handler(&mut ectx, args);
     let dirty = ectx.dirty;
     let block = ectx.block.take();
+    ectx.take_key_notes();
     let notes = std::mem::take(&mut ectx.notes);
     srv.dirty += dirty;
     // Handlers write errors straight into the buffer: count them like other error replies.
@@ -257,6 +258,18 @@ pub fn after_command_with(
     mut current: Option<&mut Client>,
     existing: Option<&Existing>,
 ) {
+    // What the keyspace noted outside a data command (active expiry, lookups of server
+    // commands): `expired` and `new` notifications.
+    let key_notes = srv.ks.take_notes();
+    if !key_notes.is_empty() {
+        let mut me = current
+            .as_deref()
+            .map(|client| super::pubsub::Publisher { client, out: None });
+        for n in key_notes {
+            let note = tandem_commands::data::Notification::from(n);
+            super::pubsub::publish_notification(srv, &mut me, &note);
+        }
+    }
     let events = srv.ks.drain_events();
     // The key of an `Expired` event: the `Modified` that follows it (while WATCH or
     // blocking is in use) is that expiry, and the key was gone then, whatever the command
@@ -275,14 +288,6 @@ pub fn after_command_with(
             }
             Event::Expired { db, key } => {
                 expired = Some((db, key.clone()));
-                server_notification(
-                    srv,
-                    current.as_deref(),
-                    notify::EXPIRED,
-                    "expired",
-                    db,
-                    &key,
-                );
                 let verb: &'static [u8] = if srv.data_settings.lazyfree_lazy_expire {
                     b"UNLINK"
                 } else {
