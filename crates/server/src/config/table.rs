@@ -876,12 +876,12 @@ pub(crate) static TABLE: &[Directive] = &[
         MULTI_ARG,
         Kind::OomScoreAdjValues,
     ),
-    sp(
+    acted(sp(
         "notify-keyspace-events",
         None,
         M,
         Kind::NotifyKeyspaceEvents,
-    ),
+    )),
     acted(sp("bind", None, MULTI_ARG, Kind::Bind)),
     acted(sp(
         "replicaof",
