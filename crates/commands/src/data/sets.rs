@@ -287,13 +287,14 @@ fn smove(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), SetError> {
     if emptied {
         db_delete(ctx, src);
     }
-    if dst_found == Found::Absent {
-        set_key(ctx, dst, Value::Set(SetValue::new_for(member)));
-    }
     changed(ctx, src, 1);
     ctx.notify(notify::SET, "srem", src);
     if emptied {
         ctx.notify(notify::GENERIC, "del", src);
+    }
+    // Created after the source's events, as Redis's `dbAdd` (its `new` event) comes then.
+    if dst_found == Found::Absent {
+        set_key(ctx, dst, Value::Set(SetValue::new_for(member)));
     }
     let limits = ctx.settings.limits;
     let added = set_mut(ctx, dst).is_some_and(|s| s.insert_slice(member, &limits));
