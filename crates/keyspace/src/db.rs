@@ -323,6 +323,20 @@ impl Keyspace {
         Some(entry.value())
     }
 
+    /// [`Keyspace::get`] for a client's read lookup (Redis's `lookupKeyRead`): a miss is
+    /// also noted ([`Keyspace::note_miss`]).
+    pub fn get_read(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
+        let hash = hash_key(key);
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
+            self.note_miss(db, key);
+            return None;
+        };
+        let entry = self.dbs.get(db)?.table.at(at)?;
+        let stamp = touch_stamp(self.cfg.lfu, entry.last_access(), now, &mut self.rng);
+        entry.touch(stamp);
+        Some(entry.value())
+    }
+
     /// [`Keyspace::get`] returning a shared handle on the value, for commands that read
     /// several values at once (SINTER, SUNION, ...). Drop it before writing to the key, or
     /// the write copies the value.
@@ -342,6 +356,17 @@ impl Keyspace {
     pub fn peek(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
         let hash = hash_key(key);
         let Found::Live(at) = self.check(db, hash, key, now, false) else {
+            return None;
+        };
+        Some(self.dbs.get(db)?.table.at(at)?.value())
+    }
+
+    /// [`Keyspace::peek`] for a client's read lookup (TYPE, EXISTS, TTL: Redis's
+    /// `LOOKUP_NOTOUCH`): a miss is also noted ([`Keyspace::note_miss`]).
+    pub fn peek_read(&mut self, db: usize, key: &[u8], now: Millis) -> Option<&Value> {
+        let hash = hash_key(key);
+        let Found::Live(at) = self.check(db, hash, key, now, false) else {
+            self.note_miss(db, key);
             return None;
         };
         Some(self.dbs.get(db)?.table.at(at)?.value())
@@ -723,6 +748,18 @@ impl Keyspace {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             dbs: self.dbs.iter().map(|d| d.table.clone()).collect(),
+        }
+    }
+
+    /// A read lookup of `key` found nothing: recorded as a [`KeyNote::Miss`] when asked
+    /// for (the callers are the read lookups that Redis lets notify).
+    #[inline]
+    pub fn note_miss(&mut self, db: usize, key: &[u8]) {
+        if self.cfg.note_miss {
+            self.notes.push(KeyNote::Miss {
+                db,
+                key: Key::copy_from_slice(key),
+            });
         }
     }
 

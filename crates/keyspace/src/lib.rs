@@ -139,6 +139,8 @@ pub struct KeyspaceConfig {
     pub note_new: bool,
     /// Record a [`KeyNote::Expired`] for every key the server expires (class x).
     pub note_expired: bool,
+    /// Record a [`KeyNote::Miss`] for every read lookup that finds nothing (class m).
+    pub note_miss: bool,
 }
 
 /// A keyspace notification the keyspace itself fires, in the order things happened, for
@@ -149,6 +151,8 @@ pub enum KeyNote {
     New { db: usize, key: Key },
     /// A key was expired (event `expired`).
     Expired { db: usize, key: Key },
+    /// A read lookup found nothing (event `keymiss`).
+    Miss { db: usize, key: Key },
 }
 
 /// Redis's LFU parameters (`lfu-log-factor`, `lfu-decay-time`).
@@ -173,6 +177,7 @@ impl Default for KeyspaceConfig {
             lfu: None,
             note_new: false,
             note_expired: false,
+            note_miss: false,
         }
     }
 }

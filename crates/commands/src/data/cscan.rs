@@ -227,6 +227,7 @@ fn scan(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], kind: Kind) -> Result<(), Sca
     let cursor = parse_cursor(&args[2])?;
     let Some(value) = ctx.ks.get(ctx.db, &args[1], ctx.now) else {
         ctx.stats.keyspace_misses += 1;
+        ctx.ks.note_miss(ctx.db, &args[1]);
         head(ctx.enc, 0, 0);
         return Ok(());
     };

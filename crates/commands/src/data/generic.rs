@@ -153,8 +153,10 @@ fn arg(args: &[Bytes], i: usize) -> &[u8] {
 enum Access {
     /// `lookupKeyRead`: the access time is refreshed (TOUCH, COPY's source).
     Touch,
-    /// `LOOKUP_NOTOUCH`: the access time is left alone (EXISTS, TYPE, TTL, OBJECT, ...).
+    /// `LOOKUP_NOTOUCH`: the access time is left alone (EXISTS, TYPE, TTL, ...).
     NoTouch,
+    /// `LOOKUP_NOTOUCH | LOOKUP_NONOTIFY` (OBJECT): nor is a miss notified.
+    NoTouchNoNotify,
 }
 
 /// A read lookup (Redis's `lookupKeyRead*`): expires the key if needed and counts a
@@ -169,7 +171,8 @@ fn lookup_read<'k>(
 ) -> Option<&'k Value> {
     let found = match access {
         Access::Touch => return super::lookup_key_read(ks, stats, db, key, now),
-        Access::NoTouch => ks.peek(db, key, now),
+        Access::NoTouch => ks.peek_read(db, key, now),
+        Access::NoTouchNoNotify => ks.peek(db, key, now),
     };
     if found.is_some() {
         stats.keyspace_hits += 1;

@@ -68,6 +68,8 @@ pub mod notify {
     /// `e`: a key was evicted.
     pub const EVICTED: i32 = 1 << 9;
     pub const STREAM: i32 = 1 << 10;
+    /// `m`: a read lookup found nothing (not part of `A`).
+    pub const KEY_MISS: i32 = 1 << 11;
     /// `n`: a key was created.
     pub const NEW: i32 = 1 << 14;
 }
@@ -78,6 +80,7 @@ impl From<tandem_keyspace::KeyNote> for Notification {
         let (class, event, db, key) = match n {
             tandem_keyspace::KeyNote::New { db, key } => (notify::NEW, "new", db, key),
             tandem_keyspace::KeyNote::Expired { db, key } => (notify::EXPIRED, "expired", db, key),
+            tandem_keyspace::KeyNote::Miss { db, key } => (notify::KEY_MISS, "keymiss", db, key),
         };
         Notification {
             class,
@@ -233,7 +236,7 @@ pub(crate) fn lookup_key_read<'k>(
     key: &[u8],
     now: Millis,
 ) -> Option<&'k Value> {
-    let found = ks.get(db, key, now);
+    let found = ks.get_read(db, key, now);
     if found.is_some() {
         stats.keyspace_hits += 1;
     } else {

@@ -150,6 +150,7 @@ fn with_read_set<R>(
     match v.as_deref() {
         None => {
             ctx.stats.keyspace_misses += 1;
+            ctx.ks.note_miss(ctx.db, key);
             Ok(f(ctx, None))
         }
         Some(Value::Set(s)) => {

@@ -230,6 +230,7 @@ fn lookup_by_pattern(ctx: &mut ExecCtx<'_, '_>, pattern: &[u8], subst: &[u8]) ->
     let found = match ctx.ks.get(ctx.db, &key, ctx.now) {
         None => {
             ctx.stats.keyspace_misses += 1;
+            ctx.ks.note_miss(ctx.db, &key);
             return None;
         }
         Some(v) => match (field, v) {
@@ -268,6 +269,7 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
         ctx.stats.keyspace_hits += 1;
     } else {
         ctx.stats.keyspace_misses += 1;
+        ctx.ks.note_miss(ctx.db, key);
     }
 
     if o.dontsort && matches!(kind, Some(Source::Set)) && o.store.is_some() {

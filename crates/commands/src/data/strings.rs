@@ -283,6 +283,7 @@ fn read_str(ctx: &mut ExecCtx<'_, '_>, key: &[u8]) -> Result<Option<StrValue>, S
     match ctx.ks.get(ctx.db, key, ctx.now) {
         None => {
             ctx.stats.keyspace_misses += 1;
+            ctx.ks.note_miss(ctx.db, key);
             Ok(None)
         }
         Some(v) => {
@@ -302,6 +303,7 @@ fn read_any(ctx: &mut ExecCtx<'_, '_>, key: &[u8]) -> Option<Option<StrValue>> {
     match ctx.ks.get(ctx.db, key, ctx.now) {
         None => {
             ctx.stats.keyspace_misses += 1;
+            ctx.ks.note_miss(ctx.db, key);
             None
         }
         Some(v) => {

@@ -55,10 +55,15 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let now = data::now_ms();
     let db = ctx.client.db;
-    let payload = match ctx.srv.ks.get(db, &args[1], now) {
-        None => None,
+    // lookupKeyRead: a keyspace hit or miss (and a `keymiss` notification).
+    let payload = match ctx.srv.ks.get_read(db, &args[1], now) {
+        None => {
+            ctx.srv.data_stats.keyspace_misses += 1;
+            None
+        }
         Some(v) => {
             let v = v.clone();
+            ctx.srv.data_stats.keyspace_hits += 1;
             Some(persist::dump_value(ctx.srv, &v))
         }
     };

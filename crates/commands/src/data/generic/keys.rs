@@ -239,7 +239,8 @@ fn rename_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], nx: bool) -> CmdRes
         return Ok(());
     }
     // Looked up even when it will be overwritten: an expired destination is removed first.
-    if ctx.ks.exists(ctx.db, dst, ctx.now) && nx {
+    let dst_exists = ctx.ks.exists(ctx.db, dst, ctx.now);
+    if dst_exists && nx {
         reply(ctx, false);
         return Ok(());
     }
@@ -247,6 +248,11 @@ fn rename_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], nx: bool) -> CmdRes
         .ks
         .take(ctx.db, src, ctx.now)
         .ok_or(GenericError::NoSuchKey)?;
+    if dst_exists {
+        // Redis deletes the old destination and adds the key anew (its `new` event).
+        let lazy = ctx.ks.config().lazyfree_lazy_server_del;
+        ctx.ks.delete(ctx.db, dst, ctx.now, free_mode(lazy));
+    }
     ctx.ks.set(ctx.db, dst, value, expiry_of(expire));
     ctx.ks.touch_modified(ctx.db, src);
     ctx.ks.touch_modified(ctx.db, dst);
@@ -315,9 +321,15 @@ pub(super) fn copy(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let expire = ctx.ks.expire_at(ctx.db, src);
-    if ctx.ks.exists(dst_db, dst, ctx.now) && !replace {
+    let dst_exists = ctx.ks.exists(dst_db, dst, ctx.now);
+    if dst_exists && !replace {
         ctx.enc.integer(0);
         return Ok(());
+    }
+    if dst_exists {
+        // REPLACE deletes the old destination and adds the copy anew (its `new` event).
+        let lazy = ctx.ks.config().lazyfree_lazy_server_del;
+        ctx.ks.delete(dst_db, dst, ctx.now, free_mode(lazy));
     }
     ctx.ks.set(dst_db, dst, value, expiry_of(expire));
     ctx.ks.touch_modified(dst_db, dst);

@@ -40,7 +40,14 @@ const HELP: &[&str] = &[
 /// `OBJECT ENCODING key`.
 pub(super) fn encoding(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    if let Some(v) = lookup_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now, Access::NoTouch) {
+    if let Some(v) = lookup_read(
+        ctx.ks,
+        ctx.stats,
+        ctx.db,
+        key,
+        ctx.now,
+        Access::NoTouchNoNotify,
+    ) {
         let name = v.encoding();
         ctx.enc.bulk(name.as_bytes());
     } else {
@@ -52,11 +59,18 @@ pub(super) fn encoding(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT REFCOUNT key`.
 pub(super) fn refcount(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    let count =
-        lookup_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now, Access::NoTouch).map(|v| match v {
-            Value::String(StrValue::Int(n)) if (0..SHARED_INTEGERS).contains(n) => SHARED_REFCOUNT,
-            _ => 1,
-        });
+    let count = lookup_read(
+        ctx.ks,
+        ctx.stats,
+        ctx.db,
+        key,
+        ctx.now,
+        Access::NoTouchNoNotify,
+    )
+    .map(|v| match v {
+        Value::String(StrValue::Int(n)) if (0..SHARED_INTEGERS).contains(n) => SHARED_REFCOUNT,
+        _ => 1,
+    });
     match count {
         Some(n) => ctx.enc.integer(n),
         None => ctx.enc.null(),
@@ -67,7 +81,16 @@ pub(super) fn refcount(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT IDLETIME key`.
 pub(super) fn idletime(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    if lookup_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now, Access::NoTouch).is_none() {
+    if lookup_read(
+        ctx.ks,
+        ctx.stats,
+        ctx.db,
+        key,
+        ctx.now,
+        Access::NoTouchNoNotify,
+    )
+    .is_none()
+    {
         ctx.enc.null();
         return Ok(());
     }
@@ -82,7 +105,16 @@ pub(super) fn idletime(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT FREQ key`.
 pub(super) fn freq(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    if lookup_read(ctx.ks, ctx.stats, ctx.db, key, ctx.now, Access::NoTouch).is_none() {
+    if lookup_read(
+        ctx.ks,
+        ctx.stats,
+        ctx.db,
+        key,
+        ctx.now,
+        Access::NoTouchNoNotify,
+    )
+    .is_none()
+    {
         ctx.enc.null();
         return Ok(());
     }

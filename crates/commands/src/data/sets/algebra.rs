@@ -29,6 +29,7 @@ fn read_sets(
         match ctx.ks.get_shared(ctx.db, key, ctx.now) {
             None => {
                 ctx.stats.keyspace_misses += 1;
+                ctx.ks.note_miss(ctx.db, key);
                 sets.push(None);
             }
             Some(v) => {

@@ -281,6 +281,7 @@ pub(super) fn get(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), StrEr
     match ctx.ks.get(ctx.db, &args[1], ctx.now) {
         None => {
             ctx.stats.keyspace_misses += 1;
+            ctx.ks.note_miss(ctx.db, &args[1]);
             ctx.enc.null();
         }
         Some(v) => {

@@ -178,7 +178,10 @@ fn generic(
     for _ in 0..setnum {
         let value = ctx.ks.get_shared(ctx.db, &args[j], ctx.now);
         match &value {
-            None => ctx.stats.keyspace_misses += 1,
+            None => {
+                ctx.stats.keyspace_misses += 1;
+                ctx.ks.note_miss(ctx.db, &args[j]);
+            }
             Some(v) => {
                 ctx.stats.keyspace_hits += 1;
                 if !matches!(**v, Value::ZSet(_) | Value::Set(_)) {
