@@ -37,17 +37,23 @@ const HELP: &[&str] = &[
     "    <key>.",
 ];
 
-/// `OBJECT ENCODING key`.
-pub(super) fn encoding(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
-    let key = arg(args, 2);
-    if let Some(v) = lookup_read(
+/// OBJECT's lookup (Redis's `objectCommandLookup`): a read that leaves the access time
+/// alone and notifies no key miss.
+fn lookup<'k>(ctx: &'k mut ExecCtx<'_, '_>, key: &[u8]) -> Option<&'k Value> {
+    lookup_read(
         ctx.ks,
         ctx.stats,
         ctx.db,
         key,
         ctx.now,
         Access::NoTouchNoNotify,
-    ) {
+    )
+}
+
+/// `OBJECT ENCODING key`.
+pub(super) fn encoding(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
+    let key = arg(args, 2);
+    if let Some(v) = lookup(ctx, key) {
         let name = v.encoding();
         ctx.enc.bulk(name.as_bytes());
     } else {
@@ -59,15 +65,7 @@ pub(super) fn encoding(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT REFCOUNT key`.
 pub(super) fn refcount(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    let count = lookup_read(
-        ctx.ks,
-        ctx.stats,
-        ctx.db,
-        key,
-        ctx.now,
-        Access::NoTouchNoNotify,
-    )
-    .map(|v| match v {
+    let count = lookup(ctx, key).map(|v| match v {
         Value::String(StrValue::Int(n)) if (0..SHARED_INTEGERS).contains(n) => SHARED_REFCOUNT,
         _ => 1,
     });
@@ -81,16 +79,7 @@ pub(super) fn refcount(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT IDLETIME key`.
 pub(super) fn idletime(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    if lookup_read(
-        ctx.ks,
-        ctx.stats,
-        ctx.db,
-        key,
-        ctx.now,
-        Access::NoTouchNoNotify,
-    )
-    .is_none()
-    {
+    if lookup(ctx, key).is_none() {
         ctx.enc.null();
         return Ok(());
     }
@@ -105,16 +94,7 @@ pub(super) fn idletime(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
 /// `OBJECT FREQ key`.
 pub(super) fn freq(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> CmdResult {
     let key = arg(args, 2);
-    if lookup_read(
-        ctx.ks,
-        ctx.stats,
-        ctx.db,
-        key,
-        ctx.now,
-        Access::NoTouchNoNotify,
-    )
-    .is_none()
-    {
+    if lookup(ctx, key).is_none() {
         ctx.enc.null();
         return Ok(());
     }
