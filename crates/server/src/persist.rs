@@ -768,6 +768,8 @@ fn insert_batch(srv: &mut Server, batch: Vec<LoadedKey>) {
         };
         srv.ks.set(k.db, k.key, k.value, expiry);
     }
+    // Loaded keys are not announced (Redis's dbAddRDBLoad fires no `new`).
+    drop(srv.ks.take_notes());
 }
 
 /// Starts loading `dir/dbfilename` at start-up on a background thread, when the file

@@ -938,6 +938,8 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
     *ks.config_mut() = srv.ks.config().clone();
     ks.config_mut().replica_mode = true;
     let old = std::mem::replace(&mut srv.ks, ks);
+    // The loaded keys are not announced (no `new` events for a full sync's dataset).
+    drop(srv.ks.take_notes());
     // Every WATCH is broken, as by a FLUSHALL.
     let watchers: Vec<u64> = srv.watched_keys.values().flatten().copied().collect();
     for id in watchers {
