@@ -14,7 +14,7 @@
 
 use crate::db::{lfu_decayed, secs, Keyspace};
 use crate::table::hash_key;
-use crate::{Event, FreeMode, Key, Millis};
+use crate::{Event, FreeMode, Key, KeyNote, Millis};
 
 /// `maxmemory-policy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,10 +115,14 @@ impl Keyspace {
             return false;
         }
         self.stats.evicted_keys += 1;
-        self.events.push(Event::Evicted {
-            db,
-            key: Key::copy_from_slice(key),
-        });
+        let key = Key::copy_from_slice(key);
+        if self.cfg.note_evicted {
+            self.notes.push(KeyNote::Evicted {
+                db,
+                key: key.clone(),
+            });
+        }
+        self.events.push(Event::Evicted { db, key });
         true
     }
 

@@ -141,6 +141,8 @@ pub struct KeyspaceConfig {
     pub note_expired: bool,
     /// Record a [`KeyNote::Miss`] for every read lookup that finds nothing (class m).
     pub note_miss: bool,
+    /// Record a [`KeyNote::Evicted`] for every key evicted (class e).
+    pub note_evicted: bool,
 }
 
 /// A keyspace notification the keyspace itself fires, in the order things happened, for
@@ -153,6 +155,8 @@ pub enum KeyNote {
     Expired { db: usize, key: Key },
     /// A read lookup found nothing (event `keymiss`).
     Miss { db: usize, key: Key },
+    /// A key was evicted under `maxmemory` (event `evicted`).
+    Evicted { db: usize, key: Key },
 }
 
 /// Redis's LFU parameters (`lfu-log-factor`, `lfu-decay-time`).
@@ -178,6 +182,7 @@ impl Default for KeyspaceConfig {
             note_new: false,
             note_expired: false,
             note_miss: false,
+            note_evicted: false,
         }
     }
 }

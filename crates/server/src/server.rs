@@ -243,6 +243,7 @@ pub fn keyspace_config(c: &Config) -> KeyspaceConfig {
         note_new: publishes && flags & notify::NEW != 0,
         note_expired: publishes && flags & notify::EXPIRED != 0,
         note_miss: publishes && flags & notify::KEY_MISS != 0,
+        note_evicted: publishes && flags & notify::EVICTED != 0,
         databases: c.get_i64("databases").max(1) as usize,
         replica_mode: false,
         lazyfree_lazy_expire: c.get_bool("lazyfree-lazy-expire"),

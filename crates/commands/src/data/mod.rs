@@ -81,6 +81,7 @@ impl From<tandem_keyspace::KeyNote> for Notification {
             tandem_keyspace::KeyNote::New { db, key } => (notify::NEW, "new", db, key),
             tandem_keyspace::KeyNote::Expired { db, key } => (notify::EXPIRED, "expired", db, key),
             tandem_keyspace::KeyNote::Miss { db, key } => (notify::KEY_MISS, "keymiss", db, key),
+            tandem_keyspace::KeyNote::Evicted { db, key } => (notify::EVICTED, "evicted", db, key),
         };
         Notification {
             class,

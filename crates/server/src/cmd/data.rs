@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tandem_commands::data::{notify, BlockOn, ExecCtx, Handler, Propagation};
+use tandem_commands::data::{BlockOn, ExecCtx, Handler, Propagation};
 use tandem_keyspace::{DbTarget, Event, Presence};
 use tandem_resp::Encoder;
 
@@ -141,28 +141,6 @@ pub fn notify_now(ctx: &mut Ctx<'_>, class: i32, event: &'static str, key: &Byte
     super::pubsub::publish_notification(ctx.srv, &mut me, &note);
 }
 
-/// A keyspace notification for something the server did on its own (expiry, eviction).
-fn server_notification(
-    srv: &mut Server,
-    current: Option<&Client>,
-    class: i32,
-    event: &'static str,
-    db: usize,
-    key: &Bytes,
-) {
-    if srv.data_settings.notify_flags & class == 0 {
-        return;
-    }
-    let note = tandem_commands::data::Notification {
-        class,
-        event,
-        key: key.clone(),
-        db,
-    };
-    let mut me = current.map(|client| super::pubsub::Publisher { client, out: None });
-    super::pubsub::publish_notification(srv, &mut me, &note);
-}
-
 /// Publishes the keyspace notifications a command fired. Those for the client itself
 /// (a RESP3 subscriber of its own keys) go before the command's reply, which starts at
 /// `mark` in `out`, as in Redis where they are written while the command runs.
@@ -258,8 +236,8 @@ pub fn after_command_with(
     mut current: Option<&mut Client>,
     existing: Option<&Existing>,
 ) {
-    // What the keyspace noted outside a data command (active expiry, lookups of server
-    // commands): `expired` and `new` notifications.
+    // What the keyspace noted outside a data command (active expiry, evictions, lookups
+    // of server commands): `expired`, `evicted`, `new` and `keymiss` notifications.
     let key_notes = srv.ks.take_notes();
     if !key_notes.is_empty() {
         let mut me = current
@@ -296,14 +274,6 @@ pub fn after_command_with(
                 propagate(srv, db, vec![Bytes::from_static(verb), key]);
             }
             Event::Evicted { db, key } => {
-                server_notification(
-                    srv,
-                    current.as_deref(),
-                    notify::EVICTED,
-                    "evicted",
-                    db,
-                    &key,
-                );
                 touch_watched(srv, current.as_deref_mut(), db, &key, true);
                 let verb: &'static [u8] = if srv.evict.lazy { b"UNLINK" } else { b"DEL" };
                 propagate(srv, db, vec![Bytes::from_static(verb), key]);

@@ -448,10 +448,7 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// Whether a RESP2 client is in the subscribed state, where only the (un)subscribe
 /// commands, PING, QUIT and RESET may run.
 pub fn in_subscribed_context(client: &Client) -> bool {
-    client.proto == Protocol::Resp2
-        && !(client.sub_channels.is_empty()
-            && client.sub_patterns.is_empty()
-            && client.sub_shard_channels.is_empty())
+    client.proto == Protocol::Resp2 && client.subscribed()
 }
 
 /// Commands a RESP2 client may run while subscribed.
