@@ -30,6 +30,7 @@ mod repl;
 mod replication_replica;
 mod server;
 mod sha1;
+mod spin;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -214,6 +215,11 @@ fn run(config: Config) -> i32 {
         });
     }
     runtime.spawn(signals(core.clone()));
+    if io_threads == 1 {
+        if let Some(window) = spin::window_from_env() {
+            runtime.spawn(spin::run(window));
+        }
+    }
     let cron_core = core.clone();
     runtime.spawn(async move {
         loop {

@@ -153,7 +153,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
             Wake::Read(read) => {
                 match read {
                     Ok(0) | Err(_) => break 'conn,
-                    Ok(_) => {}
+                    Ok(_) => crate::spin::kick(),
                 }
                 // Decode and run until nothing complete is left: a request that broke the
                 // unauthenticated limits stays buffered in case an earlier one was AUTH.
