@@ -72,9 +72,12 @@ impl LazyFree {
         std::thread::Builder::new()
             .name("lazyfree".into())
             .spawn(move || {
+                crate::background::lower_thread_priority();
                 for garbage in rx {
                     let n = garbage.objects();
+                    let job = crate::background::job();
                     drop(garbage);
+                    drop(job);
                     counters.pending.fetch_sub(n, Ordering::Relaxed);
                     counters.freed.fetch_add(n, Ordering::Relaxed);
                 }

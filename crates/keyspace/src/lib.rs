@@ -38,6 +38,7 @@
 
 use bytes::Bytes;
 
+pub mod background;
 mod db;
 mod evict;
 mod expire;

@@ -44,14 +44,26 @@ pub struct Link {
     /// Set once the first ACK arrived.
     acked: AtomicBool,
     ack_notify: Notify,
+    /// A full resync counts as a background job (`tandem_keyspace::background`) from its
+    /// start to the replica's first ACK, which it sends once it has loaded the RDB: a
+    /// replica on the same machine needs the core the network thread would spin on.
+    sync_job: std::sync::Mutex<Option<tandem_keyspace::background::Job>>,
 }
 
 impl Link {
     fn record_ack(&self, offset: i64) {
         self.ack_off.fetch_max(offset, Ordering::SeqCst);
         self.ack_time.store(crate::unix_secs(), Ordering::SeqCst);
-        self.acked.store(true, Ordering::SeqCst);
+        if !self.acked.swap(true, Ordering::SeqCst) {
+            self.set_sync_job(None);
+        }
         self.ack_notify.notify_waiters();
+    }
+
+    fn set_sync_job(&self, job: Option<tandem_keyspace::background::Job>) {
+        if let Ok(mut slot) = self.sync_job.lock() {
+            *slot = job;
+        }
     }
 
     async fn first_ack(&self) {
@@ -232,6 +244,10 @@ struct Writer<'a, W> {
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn run(mut self, presync: bool) -> Result<(), LinkError> {
+        if presync && !self.rdb_only {
+            self.link
+                .set_sync_job(Some(tandem_keyspace::background::job()));
+        }
         if presync {
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);

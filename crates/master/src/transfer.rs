@@ -141,6 +141,7 @@ pub(crate) fn spawn_disk(job: SnapshotJob, offset: i64, req: u8) -> std::io::Res
     std::thread::Builder::new()
         .name("repl-rdb".into())
         .spawn(move || {
+            let _job = tandem_keyspace::background::low_priority_job();
             let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed);
             let path = job
                 .dir
@@ -241,6 +242,7 @@ pub(crate) fn spawn_socket(
     std::thread::Builder::new()
         .name("repl-rdb".into())
         .spawn(move || {
+            let _job = tandem_keyspace::background::low_priority_job();
             let fan = FanOut {
                 sinks: sinks.into_iter().map(Some).collect(),
                 buf: Vec::with_capacity(CHUNK),

@@ -349,7 +349,10 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), ()> {
     let (kd, c) = (keys_done.clone(), cancel.clone());
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
-        .spawn(move || job.run(&kd, &c));
+        .spawn(move || {
+            let _job = tandem_keyspace::background::low_priority_job();
+            job.run(&kd, &c)
+        });
     match spawned {
         Ok(handle) => {
             tracing::info!(
@@ -806,7 +809,10 @@ pub fn start_loading(core: &Arc<Core>) -> bool {
     let core = core.clone();
     let spawned = std::thread::Builder::new()
         .name("rdb-load".into())
-        .spawn(move || load_thread(&core, file, &settings));
+        .spawn(move || {
+            let _job = tandem_keyspace::background::job();
+            load_thread(&core, file, &settings)
+        });
     if let Err(e) = spawned {
         tracing::warn!("Fatal error loading the DB: {}. Exiting.", os_err(&e));
         std::process::exit(1);

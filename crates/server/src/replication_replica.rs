@@ -694,9 +694,12 @@ fn loader_thread(
     queued: &AtomicUsize,
 ) {
     let mut staging: Option<Staging> = None;
+    // Counts as a background job from Start to Done or Abort.
+    let mut _job = None;
     while let Ok(msg) = rx.recv() {
         match msg {
             LoadMsg::Start(cfg) => {
+                _job = Some(tandem_keyspace::background::job());
                 staging = Some(Staging {
                     ks: Keyspace::new(*cfg),
                     keys_loaded: 0,
@@ -715,7 +718,10 @@ fn loader_thread(
                 queued.fetch_sub(n, Ordering::Relaxed);
             }
             // The old data was never touched: dropping the staging set is the rollback.
-            LoadMsg::Abort => staging = None,
+            LoadMsg::Abort => {
+                staging = None;
+                _job = None;
+            }
             LoadMsg::Done(done) => {
                 let st = staging.take();
                 with_current(core, generation, |srv| {
@@ -724,6 +730,7 @@ fn loader_thread(
                     }
                     finish_pending_load(srv);
                 });
+                _job = None;
             }
         }
     }
@@ -955,7 +962,10 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
     if lazy {
         let freed = std::thread::Builder::new()
             .name("lazyfree-sync".into())
-            .spawn(move || drop(old));
+            .spawn(move || {
+                let _job = tandem_keyspace::background::low_priority_job();
+                drop(old)
+            });
         if let Err(e) = freed {
             tracing::warn!("Could not free the old dataset in the background: {e}");
         }

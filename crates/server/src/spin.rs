@@ -12,6 +12,10 @@
 //! window find the thread awake. With no client activity it sleeps, and the first read
 //! wakes it again (a wake within the thread, no system call).
 //!
+//! Spinning pays only with a spare core: the thread does not spin while a background job
+//! of this process (a save, a full sync until the replica acknowledges it, a load, a lazy
+//! free) runs.
+//!
 //! The window is `TANDEM_BUSY_POLL_US` microseconds (0 turns the spinner off). It only
 //! runs with one network thread (tokio's current-thread scheduler), whose tasks all run on
 //! the thread that starts it.
@@ -42,11 +46,17 @@ pub fn kick() {
 }
 
 /// The spinner task: polls the I/O driver for up to `window` after client activity, while
-/// activity comes often enough for that to pay.
+/// activity comes often enough for that to pay and no background job needs the core.
 ///
 /// It keeps a moving average of the time between the reads it observes (one in eight
 /// weights each new gap) and spins only while that average is below the window: light
 /// traffic, whose next request would rarely come within the window, never makes it spin.
+/// It does not spin while a background job of this process runs (a save, a transfer, a
+/// load, a lazy free: `tandem_keyspace::background::busy`): that job needs the core.
+/// A full resync counts as such a job until the replica's first ACK. A thread that sleeps
+/// between requests also gets a contended core back faster when it wakes (the scheduler
+/// favours threads that slept): spinning while a replica loads on the same machine tripled
+/// the p99 PING latency of `cargo xtask bench fullsync`.
 pub async fn run(window: Duration) {
     let mut seen = ACTIVITY.with(Cell::get);
     let mut last = Instant::now();
@@ -55,9 +65,9 @@ pub async fn run(window: Duration) {
     let mut until = last;
     loop {
         let now_activity = ACTIVITY.with(Cell::get);
+        let now = Instant::now();
         if now_activity != seen {
             seen = now_activity;
-            let now = Instant::now();
             // Capped, so that a burst after a long idle spell starts spinning within a
             // few dozen reads.
             let gap = now.saturating_duration_since(last).min(window * 16);
@@ -65,7 +75,7 @@ pub async fn run(window: Duration) {
             last = now;
             until = if avg_gap < window { now + window } else { now };
         }
-        if Instant::now() < until {
+        if now < until && !tandem_keyspace::background::busy() {
             // Deferred until the driver has been polled: one `epoll_wait(0)` per turn.
             tokio::task::yield_now().await;
             continue;
