@@ -244,11 +244,11 @@ struct Writer<'a, W> {
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn run(mut self, presync: bool) -> Result<(), LinkError> {
-        if presync && !self.rdb_only {
-            self.link
-                .set_sync_job(Some(tandem_keyspace::background::job()));
-        }
         if presync {
+            if !self.rdb_only {
+                self.link
+                    .set_sync_job(Some(tandem_keyspace::background::job()));
+            }
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
             let (header, payload) = loop {
