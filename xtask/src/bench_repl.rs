@@ -24,9 +24,12 @@
 //!   `-P 1` and `-P 16` on a master of the side under test with 0, 1 and 2 redis-server
 //!   replicas attached (a tandem-server master and a redis-server master, each with its
 //!   own replicas, run at once; each load runs on one then the other), and the largest
-//!   lag in bytes (`master_repl_offset` minus a
-//!   replica's acknowledged `offset` in INFO replication, sampled every 20 ms) seen
-//!   during each run.
+//!   lag in bytes seen during each run: every 20 ms the sampler reads each replica's
+//!   applied offset (`master_repl_offset` in the replica's own INFO replication), then
+//!   the master's `master_repl_offset`, and takes the difference (the writes made between
+//!   the two reads count as lag, alike on both sides). The offsets replicas acknowledge
+//!   to the master would not do: they ACK once a second, so that difference grows with
+//!   the throughput rather than with how far behind a replica is.
 
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -448,10 +451,15 @@ impl Topology {
         let args = ["-t", "set", "-r", "1000000", "-d", "100"];
         let stop = AtomicBool::new(false);
         let lag_client = RespClient::connect(self.master.port)?;
+        let replica_clients = self
+            .replicas
+            .iter()
+            .map(|r| RespClient::connect(r.port))
+            .collect::<Result<Vec<_>>>()?;
         let master = &self.master;
         let (bench, lag) = thread::scope(|scope| {
             let stop = &stop;
-            let sampler = scope.spawn(move || max_lag(lag_client, stop));
+            let sampler = scope.spawn(move || max_lag(lag_client, replica_clients, stop));
             let bench = ctx.redis_benchmark(master, &args, pipeline);
             stop.store(true, Ordering::Relaxed);
             let lag = sampler
@@ -580,13 +588,22 @@ fn wait_caught_up(client: &mut RespClient, n: usize) -> Result<()> {
     }
 }
 
-/// Largest `master_repl_offset - offset` of any replica, sampled until `stop`.
-fn max_lag(mut client: RespClient, stop: &AtomicBool) -> Result<i64> {
+/// Largest gap between the master's `master_repl_offset` and the offset a replica has
+/// applied (its own `master_repl_offset`, read first), sampled until `stop`.
+fn max_lag(
+    mut master: RespClient,
+    mut replicas: Vec<RespClient>,
+    stop: &AtomicBool,
+) -> Result<i64> {
     let mut worst = 0;
     while !stop.load(Ordering::Relaxed) {
-        let (master, replicas) = offsets(&mut client)?;
-        for (_, off) in replicas {
-            worst = worst.max(master - off);
+        let mut applied = Vec::with_capacity(replicas.len());
+        for replica in &mut replicas {
+            applied.push(offsets(replica)?.0);
+        }
+        let (offset, _) = offsets(&mut master)?;
+        for off in applied {
+            worst = worst.max(offset - off);
         }
         thread::sleep(LAG_EVERY);
     }
