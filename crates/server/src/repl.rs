@@ -38,6 +38,9 @@ pub struct ClientRepl {
     pub conf: ReplConf,
     /// It sent PSYNC/SYNC and is now a replica (CLIENT LIST flag `S`, type `replica`).
     pub is_replica: bool,
+    /// Its link with the master once it is a replica: the stream bytes queued for it and
+    /// not yet written count in its output buffer (CLIENT LIST `omem`).
+    pub link: Option<std::sync::Arc<tandem_master::Link>>,
     /// Work for the connection task once the current command's reply is written.
     pub handoff: Option<Handoff>,
 }

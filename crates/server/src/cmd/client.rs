@@ -11,6 +11,7 @@
 //! id order.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -334,8 +335,14 @@ pub fn info_line(c: &Client, current: Option<&[Bytes]>, now: SystemTime) -> Stri
     } else {
         CLIENT_STRUCT_MEM_NO_QBUF
     };
-    // Pushes (Pub/Sub messages, MONITOR lines) not yet written to the socket.
-    let omem = c.out.pending() as usize;
+    // Pushes (Pub/Sub messages, MONITOR lines) and, for a replica, stream bytes not yet
+    // written to the socket.
+    let stream = c
+        .repl
+        .link
+        .as_ref()
+        .map_or(0, |l| l.pending.load(Ordering::Relaxed));
+    let omem = c.out.pending() as usize + stream;
     let tot_mem =
         qbuf_alloc + rbs + argv_mem + 8 * argc + multi_mem + 24 * multi_cmds + struct_mem + omem;
     let resp = match c.proto {
