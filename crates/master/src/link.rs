@@ -140,6 +140,11 @@ impl ReplicaTask {
         self.id
     }
 
+    /// The state this task shares with the master (offsets, queued bytes).
+    pub fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
     /// Feeds the replica until the connection ends or the master drops it. `leftover` holds
     /// bytes the connection had read but not processed yet.
     pub async fn run<S>(

@@ -80,11 +80,7 @@ pub fn sync(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         SyncOutcome::Error(msg) => ctx.err(&msg),
         SyncOutcome::Replica(task) => {
             ctx.client.repl.is_replica = true;
-            ctx.client.repl.link = master
-                .replicas()
-                .iter()
-                .find(|r| r.id == ctx.client.id)
-                .map(|r| r.link.clone());
+            ctx.client.repl.link = Some(task.link().clone());
             ctx.client.repl.handoff = Some(Handoff::Replica(task));
         }
     }
