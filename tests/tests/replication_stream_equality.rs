@@ -523,3 +523,60 @@ fn a_replica_that_stops_reading_does_not_stall_the_master() {
         drop(raw);
     }
 }
+
+/// The stream queued for a replica that does not read is not counted against
+/// `maxmemory`: the master does not evict its data for it (Redis leaves its replication
+/// buffer beyond the backlog out, `mem_not_counted_for_evict`).
+#[test]
+fn a_lagging_replica_does_not_make_the_master_evict() {
+    for flavor in [Flavor::Redis, Flavor::Tandem] {
+        let master = start(
+            flavor,
+            &[
+                "--client-output-buffer-limit",
+                "replica 0 0 0",
+                "--maxmemory-policy",
+                "allkeys-random",
+            ],
+        );
+        let mut m = master.connect().unwrap();
+        for i in 0..100 {
+            ok(&mut m, &["SET", &format!("keep:{i}"), "v"]);
+        }
+        let mut raw = RawReplica::connect(&master);
+        raw.sync();
+        wait_until("the raw replica to be online", || {
+            text(&cmds(&mut m, &["INFO", "replication"])).contains("state=online")
+        });
+        ok(&mut m, &["SET", "streaming", "1"]);
+        raw.commands_until("streaming");
+        let used: u64 = info_field(&mut m, "memory", "used_memory")
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        let limit = (used + 8 * 1024 * 1024).to_string();
+        ok(&mut m, &["CONFIG", "SET", "maxmemory", &limit]);
+        // The raw replica reads nothing from now on: 40 MB of stream (one key rewritten,
+        // so the data itself stays small) wait for it, mostly at the master.
+        let value = "x".repeat(1024 * 1024);
+        for i in 0..40 {
+            let reply = text(&cmds(&mut m, &["SET", "big", &value]));
+            assert_eq!(reply, "OK", "{flavor:?}: SET number {i}");
+        }
+        let not_counted: u64 = info_field(&mut m, "memory", "mem_not_counted_for_evict")
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(not_counted >= 16 * 1024 * 1024, "{flavor:?}: {not_counted}");
+        assert_eq!(
+            info_field(&mut m, "stats", "evicted_keys").as_deref(),
+            Some("0"),
+            "{flavor:?}"
+        );
+        assert_eq!(
+            cmds(&mut m, &["DBSIZE"]).as_integer(),
+            Some(102),
+            "{flavor:?}"
+        );
+        ok(&mut m, &["CONFIG", "SET", "maxmemory", "0"]);
+        drop(raw);
+    }
+}

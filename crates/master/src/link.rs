@@ -41,6 +41,9 @@ pub struct Link {
     pub ack_time: AtomicI64,
     /// Stream bytes queued for the replica and not yet written (its output buffer).
     pub pending: AtomicUsize,
+    /// The memory those queued chunks take: each one's length rounded up to the
+    /// allocator's size class ([`held_size`]).
+    pub held: AtomicUsize,
     /// Set once the first ACK arrived.
     acked: AtomicBool,
     ack_notify: Notify,
@@ -51,6 +54,19 @@ pub struct Link {
 }
 
 impl Link {
+    /// A chunk of `len` bytes was queued.
+    pub(crate) fn queued(&self, len: usize) {
+        self.pending.fetch_add(len, Ordering::SeqCst);
+        self.held.fetch_add(held_size(len), Ordering::SeqCst);
+    }
+
+    /// Chunks of `len` bytes in all, taking `held` bytes of memory, were written (or
+    /// dropped).
+    fn written(&self, len: usize, held: usize) {
+        self.pending.fetch_sub(len, Ordering::SeqCst);
+        self.held.fetch_sub(held, Ordering::SeqCst);
+    }
+
     fn record_ack(&self, offset: i64) {
         self.ack_off.fetch_max(offset, Ordering::SeqCst);
         self.ack_time.store(crate::unix_secs(), Ordering::SeqCst);
@@ -75,6 +91,22 @@ impl Link {
             notified.await;
         }
     }
+}
+
+/// The memory an allocation of `len` bytes takes: jemalloc's size classes (16-byte
+/// spacing up to 128 bytes, then four classes per doubling). A queued 1 MB command takes
+/// 1.25 MB; counting only its length would leave a quarter of it out of what
+/// `maxmemory` is told not to count.
+pub(crate) fn held_size(len: usize) -> usize {
+    if len <= 8 {
+        return 8;
+    }
+    if len <= 128 {
+        return len.next_multiple_of(16);
+    }
+    // `len` is in (2^(lg-1), 2^lg]; that group's classes are 2^(lg-3) apart.
+    let lg = usize::BITS - (len - 1).leading_zeros();
+    len.next_multiple_of(1 << (lg - 3))
 }
 
 /// What a replica's task reports to the server.
@@ -262,7 +294,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                         Some(Feed::FullResync { header, payload }) => break (header, payload),
                         Some(Feed::Stream(b)) => {
                             // Not expected before the snapshot; keep the accounting right.
-                            self.link.pending.fetch_sub(b.len(), Ordering::SeqCst);
+                            self.link.written(b.len(), held_size(b.len()));
                         }
                         None => return Err(LinkError::Dropped),
                     },
@@ -368,6 +400,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             };
             // Gather what else is queued into one write.
             let mut queued = first.len();
+            let mut held = held_size(first.len());
             let mut more = false;
             while queued < MAX_GATHER {
                 match self.feed.try_recv() {
@@ -378,6 +411,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                             more = true;
                         }
                         queued += b.len();
+                        held += held_size(b.len());
                         gather.extend_from_slice(&b);
                     }
                     Ok(Feed::FullResync { .. }) => {}
@@ -389,7 +423,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             } else {
                 self.wr.write_all(&first).await?;
             }
-            self.link.pending.fetch_sub(queued, Ordering::SeqCst);
+            self.link.written(queued, held);
             if gather.capacity() > 4 * MAX_GATHER {
                 gather = BytesMut::new();
             }

@@ -175,7 +175,7 @@ impl Replica {
     }
 
     fn send(&self, bytes: Bytes) {
-        self.link.pending.fetch_add(bytes.len(), Ordering::SeqCst);
+        self.link.queued(bytes.len());
         if self.tx.send(Feed::Stream(bytes)).is_err() {
             // The task is gone; the server removes the replica when its connection ends.
         }
@@ -1029,6 +1029,20 @@ impl Master {
     /// The attached replicas, in attach order.
     pub fn replicas(&self) -> &[Replica] {
         &self.replicas
+    }
+
+    /// Memory the stream queued for the replicas and not yet written holds, in bytes
+    /// (allocation sizes, [`crate::link::held_size`]):
+    /// the most any one replica has queued, since every replica's queue holds the same
+    /// shared chunks (a later one's is a suffix of an earlier one's). Redis leaves the
+    /// like of it (its replication buffer beyond the backlog) out of the memory that
+    /// `maxmemory` counts, and shows it in INFO memory.
+    pub fn queued_stream_bytes(&self) -> usize {
+        self.replicas
+            .iter()
+            .map(|r| r.link.held.load(Ordering::SeqCst))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether client `id` is an attached replica.

@@ -353,3 +353,15 @@ fn a_batch_reaches_replicas_at_its_end_and_a_replica_attaching_meanwhile_gets_on
     let end2 = m.backlog.master_repl_offset();
     assert_eq!(pending(&m, 2), (end2 - first) as usize);
 }
+
+#[test]
+fn held_size_follows_jemalloc_size_classes() {
+    use crate::link::held_size;
+    assert_eq!(held_size(1), 8);
+    assert_eq!(held_size(17), 32);
+    assert_eq!(held_size(128), 128);
+    assert_eq!(held_size(129), 160);
+    assert_eq!(held_size(4096), 4096);
+    assert_eq!(held_size(4097), 5120);
+    assert_eq!(held_size(1024 * 1024 + 43), 1280 * 1024);
+}

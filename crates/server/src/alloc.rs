@@ -11,6 +11,15 @@ use std::sync::OnceLock;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// INFO's `mem_allocator`: `jemalloc-<major.minor.bugfix>`, as Redis names it.
+pub fn name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| match tikv_jemalloc_ctl::version::read() {
+        Ok(v) => format!("jemalloc-{}", v.split('-').next().unwrap_or(v)),
+        Err(_) => "jemalloc".to_owned(),
+    })
+}
+
 /// What the allocator reports, in bytes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllocStats {

@@ -11,8 +11,10 @@
 //! default); the next command goes on, and so does the cron task between other tasks
 //! (`Core::evict_step`) until memory is back within the limit.
 //!
-//! Not counted apart, unlike Redis: the replicas' output buffers (Tandem's replicas read
-//! from the shared backlog, see ARCHITECTURE.md), so they count as used memory.
+//! Not counted, as in Redis (`freeMemoryGetNotCountedMemory`): the replication stream
+//! queued for replicas and not yet written ([`tandem_master::Master::queued_stream_bytes`],
+//! INFO's `mem_not_counted_for_evict`). A replica that falls behind must not make the
+//! master evict its data.
 
 use std::time::{Duration, Instant};
 
@@ -110,16 +112,24 @@ pub fn perform(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
     outcome
 }
 
+/// Used memory that `maxmemory` does not count (INFO's `mem_not_counted_for_evict`): the
+/// stream queued for replicas.
+pub fn not_counted(srv: &Server) -> u64 {
+    srv.master.queued_stream_bytes() as u64
+}
+
 fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
     if !applies(srv) {
         return Outcome::Ok;
     }
     let settings = srv.evict;
-    if crate::alloc::used_memory() <= settings.maxmemory {
+    let not_counted = not_counted(srv);
+    let counted = |used: u64| used.saturating_sub(not_counted);
+    if counted(crate::alloc::used_memory()) <= settings.maxmemory {
         return Outcome::Ok;
     }
     // The quick reading says over: read the totals before evicting anything.
-    let mut used = crate::alloc::refresh_used_memory();
+    let mut used = counted(crate::alloc::refresh_used_memory());
     if used <= settings.maxmemory {
         return Outcome::Ok;
     }
@@ -148,11 +158,11 @@ fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
             evicted += 1;
         }
         // Freed on this thread shows at once; on the lazy-free thread, at a refresh.
-        used = if settings.lazy && evicted.is_multiple_of(16) {
+        used = counted(if settings.lazy && evicted.is_multiple_of(16) {
             crate::alloc::refresh_used_memory()
         } else {
             crate::alloc::used_memory()
-        };
+        });
         if evicted.is_multiple_of(16) && limit.is_some_and(|l| start.elapsed() > l) {
             outcome = Outcome::Running;
             break;
@@ -161,7 +171,7 @@ fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
     if outcome == Outcome::Fail && srv.ks.lazyfree_pending() > 0 {
         // Values being freed in the background may be enough: wait a little, as Redis.
         std::thread::sleep(limit.unwrap_or(Duration::from_micros(500)));
-        if crate::alloc::refresh_used_memory() <= settings.maxmemory {
+        if counted(crate::alloc::refresh_used_memory()) <= settings.maxmemory {
             outcome = Outcome::Ok;
         }
     }

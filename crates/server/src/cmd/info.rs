@@ -350,18 +350,22 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "rss_overhead_bytes", diff(rss, alloc.resident));
     field(s, "mem_fragmentation_ratio", ratio(rss, used));
     field(s, "mem_fragmentation_bytes", diff(rss, used));
-    field(s, "mem_not_counted_for_evict", 0);
+    // The stream queued for replicas is Redis's replication buffer beyond the backlog:
+    // not counted for eviction, part of the replicas' client memory and of the total.
+    let queued = srv.master.queued_stream_bytes();
+    let backlog = srv.master.backlog.memory_usage();
     field(
         s,
-        "mem_replication_backlog",
-        srv.master.backlog.memory_usage(),
+        "mem_not_counted_for_evict",
+        crate::evict::not_counted(srv),
     );
-    field(s, "mem_total_replication_buffers", 0);
-    field(s, "mem_clients_slaves", 0);
+    field(s, "mem_replication_backlog", backlog);
+    field(s, "mem_total_replication_buffers", backlog + queued);
+    field(s, "mem_clients_slaves", queued);
     field(s, "mem_clients_normal", 0);
     field(s, "mem_cluster_links", 0);
     field(s, "mem_aof_buffer", 0);
-    field(s, "mem_allocator", "libc");
+    field(s, "mem_allocator", crate::alloc::name());
     field(s, "active_defrag_running", 0);
     field(s, "lazyfree_pending_objects", srv.ks.lazyfree_pending());
     field(s, "lazyfreed_objects", srv.ks.stats().lazyfreed_objects);
