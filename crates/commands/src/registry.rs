@@ -137,7 +137,10 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("lrem", &[]),
     ("lset", &[]),
     ("ltrim", &[]),
-    ("memory", &["help", "usage"]),
+    (
+        "memory",
+        &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
+    ),
     ("mget", &[]),
     ("monitor", &[]),
     ("move", &[]),

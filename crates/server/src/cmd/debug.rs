@@ -99,6 +99,10 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             tandem_commands::write_help(&mut e, &args[0], MEMORY_HELP);
         }
         b"usage" => memory_usage_command(ctx, args),
+        b"stats" => crate::cmd::memory::stats(ctx),
+        b"doctor" => crate::cmd::memory::doctor(ctx),
+        b"malloc-stats" => crate::cmd::memory::malloc_stats(ctx),
+        b"purge" => crate::cmd::memory::purge(ctx),
         _ => ctx.unknown_subcommand(args),
     }
 }

@@ -262,17 +262,10 @@ pub fn resident_bytes() -> u64 {
 /// process started; the dataset is what grew since then minus the key tables' slots
 /// (counted as overhead, as Redis counts its main dictionaries).
 fn memory_section(s: &mut String, srv: &Server) {
-    let rss = resident_bytes();
-    let alloc = crate::alloc::stats();
-    let used = alloc.allocated;
-    let peak = crate::alloc::peak().max(used);
+    let o = crate::cmd::memory::Overhead::now(srv);
+    let (rss, alloc, used, peak) = (o.rss, o.alloc, o.used, o.peak);
     let total = proc_kb("/proc/meminfo", "MemTotal").unwrap_or(0);
     let maxmemory = srv.config.get_i64("maxmemory").max(0) as u64;
-    let peak_perc = if peak > 0 {
-        used as f64 * 100.0 / peak as f64
-    } else {
-        0.0
-    };
     s.push_str("# Memory\r\n");
     field(s, "used_memory", used);
     field(s, "used_memory_human", bytes_to_human(used));
@@ -280,21 +273,15 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_rss_human", bytes_to_human(rss));
     field(s, "used_memory_peak", peak);
     field(s, "used_memory_peak_human", bytes_to_human(peak));
-    field(s, "used_memory_peak_perc", format!("{peak_perc:.2}%"));
-    // Overhead: the start-up footprint plus one table slot (about 74 bytes with the hash
-    // table's load factor and control byte) per key.
-    let startup = crate::alloc::startup().min(used);
-    let keys: u64 = (0..srv.ks.databases())
-        .map(|db| srv.ks.dbsize(db) as u64)
-        .sum();
-    let overhead = (startup + keys * 74).min(used);
-    let dataset = used - overhead;
-    let net = (used - startup).max(1);
-    let dataset_perc = dataset as f64 * 100.0 / net as f64;
-    field(s, "used_memory_overhead", overhead);
-    field(s, "used_memory_startup", startup);
-    field(s, "used_memory_dataset", dataset);
-    field(s, "used_memory_dataset_perc", format!("{dataset_perc:.2}%"));
+    field(s, "used_memory_peak_perc", format!("{:.2}%", o.peak_perc));
+    field(s, "used_memory_overhead", o.total);
+    field(s, "used_memory_startup", o.startup);
+    field(s, "used_memory_dataset", o.dataset);
+    field(
+        s,
+        "used_memory_dataset_perc",
+        format!("{:.2}%", o.dataset_perc),
+    );
     field(s, "allocator_allocated", alloc.allocated);
     field(s, "allocator_active", alloc.active);
     field(s, "allocator_resident", alloc.resident);
@@ -311,8 +298,16 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_vm_functions", 33792);
     field(s, "used_memory_vm_total", 66560);
     field(s, "used_memory_vm_total_human", "65.00K");
-    field(s, "used_memory_functions", 200);
-    field(s, "used_memory_scripts", 200);
+    field(
+        s,
+        "used_memory_functions",
+        crate::cmd::memory::FUNCTIONS_CACHES,
+    );
+    field(
+        s,
+        "used_memory_scripts",
+        crate::cmd::memory::FUNCTIONS_CACHES,
+    );
     field(s, "used_memory_scripts_human", "200B");
     field(s, "maxmemory", maxmemory);
     field(s, "maxmemory_human", bytes_to_human(maxmemory));
@@ -352,16 +347,18 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "mem_fragmentation_bytes", diff(rss, used));
     // The stream queued for replicas is Redis's replication buffer beyond the backlog:
     // not counted for eviction, part of the replicas' client memory and of the total.
-    let queued = srv.master.queued_stream_bytes();
-    let backlog = srv.master.backlog.memory_usage();
     field(
         s,
         "mem_not_counted_for_evict",
         crate::evict::not_counted(srv),
     );
-    field(s, "mem_replication_backlog", backlog);
-    field(s, "mem_total_replication_buffers", backlog + queued);
-    field(s, "mem_clients_slaves", queued);
+    field(s, "mem_replication_backlog", o.backlog);
+    field(
+        s,
+        "mem_total_replication_buffers",
+        o.backlog + o.clients_slaves,
+    );
+    field(s, "mem_clients_slaves", o.clients_slaves);
     field(s, "mem_clients_normal", 0);
     field(s, "mem_cluster_links", 0);
     field(s, "mem_aof_buffer", 0);

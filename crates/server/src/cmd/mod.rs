@@ -11,6 +11,7 @@ pub mod data;
 pub mod debug;
 pub mod failover;
 pub mod info;
+pub mod memory;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
