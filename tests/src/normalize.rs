@@ -24,6 +24,7 @@
 //! | `scan-sorted` | `SCAN` | the key names of the step sorted (the cursor is compared) |
 //! | `memory-stats` | `MEMORY STATS` | every value (names kept, nested `db.N` maps too) |
 //! | `malloc-stats` | `MEMORY MALLOC-STATS` | the report text |
+//! | `latency-histogram` | `LATENCY HISTOGRAM` | commands sorted by name; each `histogram_usec` map replaced by one masked value (the calls are compared) |
 //!
 //! Adding one: write a `fn(&mut Frame)` and add a row to [`NORMALIZERS`] (and
 //! to the table above and `tests/diff/README.md`).
@@ -150,6 +151,12 @@ pub static NORMALIZERS: &[Normalizer] = &[
         command: "memory",
         subcommand: Some("stats"),
         apply: memory_stats,
+    },
+    Normalizer {
+        name: "latency-histogram",
+        command: "latency",
+        subcommand: Some("histogram"),
+        apply: latency_histogram,
     },
     Normalizer {
         name: "malloc-stats",
@@ -284,6 +291,18 @@ fn memory_stats(f: &mut Frame) {
         } else {
             for (_, figure) in pairs_mut(v) {
                 mask_all(figure);
+            }
+        }
+    }
+}
+
+/// LATENCY HISTOGRAM: commands in hash-table order, bucket counts by timing.
+fn latency_histogram(f: &mut Frame) {
+    sort_pairs(f);
+    for (_, stats) in pairs_mut(f) {
+        for (k, v) in pairs_mut(stats) {
+            if key_is(k, "histogram_usec") {
+                *v = Frame::bulk(MASK.to_vec());
             }
         }
     }

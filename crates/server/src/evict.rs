@@ -154,8 +154,13 @@ fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
             outcome = Outcome::Fail;
             break;
         };
+        let del_started = srv.latency_monitor.enabled().then(Instant::now);
         if srv.ks.evict(db, &key, mode) {
             evicted += 1;
+        }
+        if let Some(t) = del_started {
+            let ms = t.elapsed().as_millis() as u64;
+            srv.latency_monitor.add_if_needed("eviction-del", ms);
         }
         // Freed on this thread shows at once; on the lazy-free thread, at a refresh.
         used = counted(if settings.lazy && evicted.is_multiple_of(16) {
@@ -175,6 +180,8 @@ fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
             outcome = Outcome::Ok;
         }
     }
+    let ms = start.elapsed().as_millis() as u64;
+    srv.latency_monitor.add_if_needed("eviction-cycle", ms);
     if evicted > 0 {
         tracing::trace!("Evicted {evicted} keys under maxmemory");
         crate::cmd::data::after_server_deletions(srv, current);

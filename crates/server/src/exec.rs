@@ -292,7 +292,10 @@ fn cron(srv: &mut Server) {
         // Redis's slow cycle: up to 25% of the time between two cron runs.
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         let budget = Duration::from_micros(1_000_000 / hz / 4);
+        let started = Instant::now();
         srv.ks.active_expire_cycle(cmd::data::now_ms(), budget);
+        let ms = started.elapsed().as_millis() as u64;
+        srv.latency_monitor.add_if_needed("expire-cycle", ms);
         cmd::data::after_command(srv, None);
         if srv.blocking.has_ready() {
             crate::blocking::serve_ready(srv);

@@ -110,6 +110,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// SLOWLOG's entries and settings.
     pub slowlog: crate::cmd::slowlog::SlowLog,
+    /// The latency monitor's events (LATENCY).
+    pub latency_monitor: crate::latency::Monitor,
     /// Pub/Sub channels and patterns with their subscribers.
     pub pubsub: crate::cmd::pubsub::PubSub,
     /// Number of clients in MONITOR mode (the feed is skipped when zero).
@@ -159,6 +161,7 @@ impl Server {
             blocking: Default::default(),
             pubsub: Default::default(),
             slowlog: Default::default(),
+            latency_monitor: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,
@@ -198,6 +201,8 @@ impl Server {
         self.data_settings.replica_mode = self.replica.is_active();
         self.evict = crate::evict::EvictSettings::from_config(&self.config);
         self.slowlog.configure(&self.config);
+        self.latency_monitor.threshold =
+            self.config.get_i64("latency-monitor-threshold").max(0) as u64;
     }
 
     /// Number of databases (`databases` directive).

@@ -11,6 +11,7 @@ pub mod data;
 pub mod debug;
 pub mod failover;
 pub mod info;
+pub mod latency;
 pub mod memory;
 pub mod multi;
 pub mod persist;
@@ -216,6 +217,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             .map_or(0, |d| d.as_nanos() as u64);
         let failed = ctx.srv.stats.total_error_replies != errors_before;
         info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
+        if ctx.srv.latency_monitor.enabled() {
+            let event = if entry.fast {
+                "fast-command"
+            } else {
+                "command"
+            };
+            ctx.srv.latency_monitor.add_if_needed(event, ns / 1_000_000);
+        }
         if !entry.checks.skip_slowlog {
             ctx.srv.slowlog.record(ctx.client, &args, ns);
         }
@@ -366,6 +375,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "monitor" => server::monitor,
         "debug" => debug::debug,
         "memory" => debug::memory,
+        "latency" => latency::latency,
         "shutdown" => server::shutdown,
         "save" => persist::save,
         "bgsave" => persist::bgsave,

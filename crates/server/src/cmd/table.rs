@@ -46,6 +46,8 @@ pub struct Entry {
     pub hidden_from_monitor: bool,
     /// Held back by `CLIENT PAUSE WRITE` (`write` or `may_replicate`).
     pub pause_write: bool,
+    /// `fast` flag: a slow run is the latency monitor's `fast-command` event.
+    pub fast: bool,
     /// The flags `processCommand`'s checks go by, read once from the spec.
     pub checks: super::CheckFlags,
     /// Implemented subcommands (empty for plain commands).
@@ -146,6 +148,7 @@ impl Entry {
                 "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
             ),
             hidden_from_monitor: spec.has_flag("admin") || spec.has_flag("skip_monitor"),
+            fast: spec.has_flag("fast"),
             pause_write: spec.is_write() || spec.has_flag("may_replicate"),
             checks: super::CheckFlags::of(spec),
             subs: subs.into_boxed_slice(),
