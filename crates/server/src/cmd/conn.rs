@@ -81,6 +81,12 @@ fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
+/// CLUSTER (every subcommand, HELP included), READONLY, READWRITE and ASKING on a server
+/// without cluster mode: Redis's refusal, which client libraries probe for.
+pub fn cluster_disabled(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.err("ERR This instance has cluster support disabled");
+}
+
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if args.len() > 3 {
         ctx.syntax_err();

@@ -367,6 +367,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "select" => conn::select,
         "hello" => conn::hello,
         "auth" => conn::auth,
+        "cluster" | "readonly" | "readwrite" | "asking" => conn::cluster_disabled,
         "client" => client::client,
         "config" => config::config,
         "info" => info::info,
