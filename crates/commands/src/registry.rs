@@ -20,6 +20,7 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("append", &[]),
     ("asking", &[]),
     ("auth", &[]),
+    ("bgrewriteaof", &[]),
     ("bgsave", &[]),
     ("bitcount", &[]),
     ("bitfield", &[]),

@@ -266,6 +266,28 @@ pub struct Master {
     waiters: Vec<Waiter>,
     cron_loops: u64,
     last_second: Option<Instant>,
+    /// The same execution units encoded for the append-only file (see [`Master::set_aof`]).
+    aof: Option<AofFeed>,
+}
+
+/// The AOF's copy of the propagated commands: its own SELECT state, as Redis's
+/// `aof_selected_db`.
+#[derive(Debug, Default)]
+struct AofFeed {
+    out: BytesMut,
+    seldb: Option<usize>,
+}
+
+impl AofFeed {
+    fn command<A: AsRef<[u8]>>(&mut self, db: Option<usize>, argv: &[A]) {
+        if let Some(db) = db {
+            if self.seldb != Some(db) {
+                encode_select(&mut self.out, db);
+                self.seldb = Some(db);
+            }
+        }
+        encode_command(&mut self.out, argv);
+    }
 }
 
 impl std::fmt::Debug for Master {
@@ -299,6 +321,7 @@ impl Master {
             waiters: Vec::new(),
             cron_loops: 0,
             last_second: None,
+            aof: None,
         }
     }
 
@@ -308,9 +331,31 @@ impl Master {
     /// `alsoPropagate`). Dropped at once while there is no backlog (no replica ever).
     #[inline]
     pub fn also_propagate(&mut self, db: usize, argv: Vec<Bytes>) {
-        if self.backlog.is_active() && !self.proxy_only {
+        if (self.backlog.is_active() && !self.proxy_only) || self.aof.is_some() {
             self.pending.push((db, argv));
         }
+    }
+
+    /// Turns the append-only feed on or off. While on, every execution unit is also
+    /// encoded for the AOF (MULTI/EXEC around transactions, a SELECT whenever the database
+    /// changes, as Redis's `feedAppendOnlyFile`), whether or not replicas exist and on a
+    /// replica too; [`Master::take_aof`] hands the bytes over. Turning it on (again)
+    /// forces a SELECT before the next command, as a new AOF file needs.
+    pub fn set_aof(&mut self, on: bool) {
+        self.aof = on.then(AofFeed::default);
+    }
+
+    /// Whether the append-only feed is on.
+    #[inline]
+    pub fn aof_on(&self) -> bool {
+        self.aof.is_some()
+    }
+
+    /// The AOF bytes fed since the last call (empty when the feed is off).
+    pub fn take_aof(&mut self) -> Bytes {
+        self.aof
+            .as_mut()
+            .map_or_else(Bytes::new, |a| a.out.split().freeze())
     }
 
     /// A batch of commands starts (a client's pipelined requests, or the commands of one
@@ -361,15 +406,28 @@ impl Master {
         }
         let ops = std::mem::take(&mut self.pending);
         let transaction = wrap && ops.len() > 1;
-        if transaction {
-            self.feed_command(Some(ops[0].0), &[&b"MULTI"[..]]);
-        }
         let last_db = ops.last().map(|(db, _)| *db);
-        for (db, argv) in &ops {
-            self.feed_command(Some(*db), argv);
+        if !self.proxy_only {
+            if transaction {
+                self.feed_command(Some(ops[0].0), &[&b"MULTI"[..]]);
+            }
+            for (db, argv) in &ops {
+                self.feed_command(Some(*db), argv);
+            }
+            if transaction {
+                self.feed_command(last_db, &[&b"EXEC"[..]]);
+            }
         }
-        if transaction {
-            self.feed_command(last_db, &[&b"EXEC"[..]]);
+        if let Some(aof) = self.aof.as_mut() {
+            if transaction {
+                aof.command(Some(ops[0].0), &[&b"MULTI"[..]]);
+            }
+            for (db, argv) in &ops {
+                aof.command(Some(*db), argv);
+            }
+            if transaction {
+                aof.command(last_db, &[&b"EXEC"[..]]);
+            }
         }
         self.pending = ops;
         self.pending.clear();

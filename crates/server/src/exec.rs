@@ -307,6 +307,7 @@ fn cron(srv: &mut Server) {
     }
     crate::persist::cron(srv);
     crate::repl::cron(srv);
+    crate::aof::cron(srv);
     let s = &mut srv.stats;
     s.samples.push((
         now,

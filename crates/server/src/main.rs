@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod alloc;
+mod aof;
 mod blocking;
 mod client;
 mod cmd;
@@ -235,7 +236,13 @@ fn run(config: Config) -> i32 {
         }
     });
     // While a dump loads, its thread says "Ready to accept connections" when done.
-    if !persist::start_loading(&core) {
+    let appendonly = core.srv.lock().config.get_bool("appendonly");
+    let loading = if appendonly {
+        aof::start_loading(&core)
+    } else {
+        persist::start_loading(&core)
+    };
+    if !loading {
         tracing::info!("Ready to accept connections");
     }
     runtime.block_on(core.shutdown.notified());

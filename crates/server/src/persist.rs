@@ -162,7 +162,7 @@ fn unix_ms() -> i64 {
 }
 
 /// `strerror`-like text of an I/O error (without Rust's ` (os error N)` suffix).
-fn os_err(e: &std::io::Error) -> String {
+pub(crate) fn os_err(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),
@@ -523,7 +523,7 @@ pub enum LoadError {
 
 impl LoadError {
     /// Logs the failure with Redis's lines (`rdbLoad` and `loadDataFromDisk`).
-    fn log(&self) {
+    pub(crate) fn log(&self) {
         use tandem_rdb::Error as E;
         match self {
             LoadError::Rdb(E::Truncated { offset }) => {
@@ -616,7 +616,7 @@ impl LoadCounts {
 }
 
 /// Settings a load reads from the configuration.
-struct LoadSettings {
+pub(crate) struct LoadSettings {
     verify_checksum: bool,
     databases: usize,
     key_delay: i64,
@@ -631,7 +631,7 @@ struct LoadSettings {
 }
 
 impl LoadSettings {
-    fn new(c: &Config) -> LoadSettings {
+    pub(crate) fn new(c: &Config) -> LoadSettings {
         LoadSettings {
             verify_checksum: c.get_bool("rdbchecksum"),
             databases: c.get_i64("databases").max(1) as usize,
@@ -742,6 +742,7 @@ fn aux_field(key: &[u8], value: &[u8], counts: &mut LoadCounts) {
                 tracing::info!("RDB age {age} seconds");
             }
         }
+        b"aof-base" if text == "1" => tracing::info!("RDB is base AOF"),
         b"repl-stream-db" => counts.repl_stream_db = text.parse().ok(),
         b"repl-id" => counts.repl_id = value.try_into().ok(),
         b"repl-offset" => counts.repl_offset = text.parse().ok(),
@@ -773,6 +774,32 @@ fn insert_batch(srv: &mut Server, batch: Vec<LoadedKey>) {
     }
     // Loaded keys are not announced (Redis's dbAddRDBLoad fires no `new`).
     drop(srv.ks.take_notes());
+}
+
+/// Loads the RDB file at `path` on the calling thread, inserting batches under the lock
+/// (the AOF's RDB base). Logs `Done loading RDB` as Redis does.
+pub(crate) fn load_file_into(
+    core: &Arc<Core>,
+    path: &Path,
+    settings: &LoadSettings,
+) -> Result<(), LoadError> {
+    let file = File::open(path)?;
+    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let counts = load_stream(reader, settings, |batch, counts| {
+        let mut srv = core.srv.lock();
+        insert_batch(&mut srv, batch);
+        if let Some((db, keys)) = counts.resize {
+            srv.ks.reserve(db, keys);
+        }
+        srv.persist.last_load_keys_loaded = counts.keys_loaded;
+        srv.persist.last_load_keys_expired = counts.keys_expired;
+    })?;
+    tracing::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        counts.keys_loaded,
+        counts.keys_expired
+    );
+    Ok(())
 }
 
 /// Starts loading `dir/dbfilename` at start-up on a background thread, when the file

@@ -139,6 +139,8 @@ pub fn close_dropped(srv: &mut Server, drops: Vec<(u64, DropReason)>) {
 pub fn end_batch(srv: &mut Server) {
     let drops = srv.master.end_batch();
     close_dropped(srv, drops);
+    // The batch's writes reach the AOF before its replies go out.
+    crate::aof::write(srv);
 }
 
 /// Feeds what the current execution unit propagated (see `Master::flush`).

@@ -1019,6 +1019,11 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
         }
     }
     renew_master_client(srv, true);
+    // The AOF's base no longer matches the data: a new base from the synced dataset
+    // (Redis's restartAOFAfterSYNC).
+    if srv.aof.on {
+        crate::aof::restart_after_sync(srv);
+    }
 }
 
 /// Runs one command of the master's stream as the master client; its exact bytes go to

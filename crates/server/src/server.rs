@@ -110,6 +110,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// SLOWLOG's entries and settings.
     pub slowlog: crate::cmd::slowlog::SlowLog,
+    /// The append-only file (see [`crate::aof`]).
+    pub aof: crate::aof::AofState,
     /// The latency monitor's events (LATENCY).
     pub latency_monitor: crate::latency::Monitor,
     /// Pub/Sub channels and patterns with their subscribers.
@@ -162,6 +164,7 @@ impl Server {
             pubsub: Default::default(),
             slowlog: Default::default(),
             latency_monitor: Default::default(),
+            aof: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,

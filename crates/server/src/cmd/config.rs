@@ -87,6 +87,7 @@ fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
                 }
             }
             "logfile" => log::set_file(&ctx.srv.config.get_str("logfile")),
+            "appendonly" => crate::aof::apply_appendonly(ctx.srv),
             "maxmemory" => {
                 // As Redis's updateMaxmemory: warn when already above, and evict now.
                 let max = ctx.srv.evict.maxmemory;

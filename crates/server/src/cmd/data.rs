@@ -189,9 +189,10 @@ fn existing_watched_keys(srv: &Server) -> Existing {
 }
 
 /// Whether [`propagate`] feeds anything: the master keeps a backlog (it did since a replica
-/// first attached) and is not a proxy. Mirrors the test in `Master::also_propagate`.
+/// first attached) and is not a proxy, or the AOF is on. Mirrors the test in
+/// `Master::also_propagate`.
 fn propagating(srv: &Server) -> bool {
-    srv.master.backlog.is_active() && !srv.master.proxy_only
+    (srv.master.backlog.is_active() && !srv.master.proxy_only) || srv.master.aof_on()
 }
 
 /// Records one command for the replication stream (Redis's `alsoPropagate`); it is fed at

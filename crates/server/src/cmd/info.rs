@@ -404,18 +404,36 @@ fn persistence_section(s: &mut String, srv: &Server) {
     field(s, "rdb_last_cow_size", 0);
     field(s, "rdb_last_load_keys_expired", p.last_load_keys_expired);
     field(s, "rdb_last_load_keys_loaded", p.last_load_keys_loaded);
-    field(s, "aof_enabled", 0);
-    field(s, "aof_rewrite_in_progress", 0);
-    field(s, "aof_rewrite_scheduled", 0);
-    field(s, "aof_last_rewrite_time_sec", -1);
-    field(s, "aof_current_rewrite_time_sec", -1);
-    field(s, "aof_last_bgrewrite_status", "ok");
-    field(s, "aof_rewrites", 0);
-    field(s, "aof_rewrites_consecutive_failures", 0);
-    field(s, "aof_last_write_status", "ok");
+    let aof = &srv.aof;
+    let ok_err = |ok: bool| if ok { "ok" } else { "err" };
+    field(s, "aof_enabled", u8::from(aof.on));
+    field(s, "aof_rewrite_in_progress", u8::from(aof.rewriting()));
+    field(s, "aof_rewrite_scheduled", u8::from(aof.rewrite_scheduled));
+    field(s, "aof_last_rewrite_time_sec", aof.last_rewrite_secs);
+    field(
+        s,
+        "aof_current_rewrite_time_sec",
+        aof.current_rewrite_secs(),
+    );
+    field(s, "aof_last_bgrewrite_status", ok_err(aof.last_rewrite_ok));
+    field(s, "aof_rewrites", aof.rewrites);
+    field(
+        s,
+        "aof_rewrites_consecutive_failures",
+        aof.consecutive_failures,
+    );
+    field(s, "aof_last_write_status", ok_err(aof.last_write_ok));
     field(s, "aof_last_cow_size", 0);
     field(s, "module_fork_in_progress", 0);
     field(s, "module_fork_last_cow_size", 0);
+    if aof.on {
+        field(s, "aof_current_size", aof.current_size);
+        field(s, "aof_base_size", aof.base_size);
+        field(s, "aof_pending_rewrite", u8::from(aof.rewrite_scheduled));
+        field(s, "aof_buffer_length", 0);
+        field(s, "aof_pending_bio_fsync", u8::from(aof.fsync_pending()));
+        field(s, "aof_delayed_fsync", 0);
+    }
     if let Some(l) = &p.loading {
         field(s, "loading_start_time", l.start_unix);
         field(s, "loading_total_bytes", l.total_bytes);

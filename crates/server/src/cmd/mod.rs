@@ -380,6 +380,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "shutdown" => server::shutdown,
         "save" => persist::save,
         "bgsave" => persist::bgsave,
+        "bgrewriteaof" => persist::bgrewriteaof,
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,
         "restore" => persist::restore,

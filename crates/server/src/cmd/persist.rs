@@ -45,6 +45,19 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
+/// `BGREWRITEAOF`: a new AOF base from a snapshot (see [`crate::aof`]).
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    if ctx.srv.aof.rewriting() {
+        ctx.err("ERR Background append only file rewriting already in progress");
+        return;
+    }
+    if crate::aof::start_rewrite(ctx.srv, "background rewrite").is_ok() {
+        ctx.simple("Background append only file rewriting started");
+    } else {
+        ctx.err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
+    }
+}
+
 /// `LASTSAVE`.
 pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     let t = ctx.srv.persist.lastsave;

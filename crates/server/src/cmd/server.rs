@@ -176,6 +176,11 @@ pub fn try_shutdown(srv: &mut Server, mode: ShutdownMode, force: bool) -> bool {
         ShutdownMode::NoSave => false,
         ShutdownMode::Default => !srv.config.save_params().is_empty(),
     };
+    crate::aof::abandon_rewrite(srv);
+    if srv.aof.on {
+        tracing::info!("Calling fsync() on the AOF file.");
+        crate::aof::flush_and_sync(srv);
+    }
     if !crate::persist::shutdown_save(srv, wants_save, force) {
         tracing::warn!(
             "Errors trying to shut down the server. Check the logs for more information."

@@ -437,7 +437,7 @@ pub(crate) static TABLE: &[Directive] = &[
     b("no-appendfsync-on-rewrite", None, M, false),
     b("cluster-require-full-coverage", None, M, true),
     b("rdb-save-incremental-fsync", None, M, true),
-    b("aof-load-truncated", None, M, true),
+    acted(b("aof-load-truncated", None, M, true)),
     b("aof-use-rdb-preamble", None, M, true),
     b("aof-timestamp-enabled", None, M, false),
     b(
@@ -464,7 +464,7 @@ pub(crate) static TABLE: &[Directive] = &[
     with_bool_check(b("activedefrag", None, DEBUG, false), check_activedefrag),
     b("syslog-enabled", None, I, false),
     b("cluster-enabled", None, I, false),
-    b("appendonly", None, DENY_LOADING, false),
+    acted(b("appendonly", None, DENY_LOADING, false)),
     b("cluster-allow-reads-when-down", None, M, false),
     b("cluster-allow-pubsubshard-when-down", None, M, true),
     b("crash-log-enabled", None, M, true),
@@ -496,14 +496,14 @@ pub(crate) static TABLE: &[Directive] = &[
         s("dbfilename", PROTECTED, EMPTY, Some("dump.rdb")),
         check_dbfilename,
     )),
-    with_str_check(
+    acted(with_str_check(
         s("appendfilename", I, EMPTY, Some("appendonly.aof")),
         check_appendfilename,
-    ),
-    with_str_check(
+    )),
+    acted(with_str_check(
         s("appenddirname", I, EMPTY, Some("appendonlydir")),
         check_appenddirname,
-    ),
+    )),
     s("server_cpulist", I, NULL, None),
     s("bio_cpulist", I, NULL, None),
     s("aof_rewrite_cpulist", I, NULL, None),
@@ -534,7 +534,7 @@ pub(crate) static TABLE: &[Directive] = &[
     )),
     acted(e("loglevel", M, LOGLEVEL, 2)),
     acted(e("maxmemory-policy", M, MAXMEMORY_POLICY, 8)),
-    e("appendfsync", M, AOF_FSYNC, 2),
+    acted(e("appendfsync", M, AOF_FSYNC, 2)),
     e("oom-score-adj", M, OOM_SCORE_ADJ, 0),
     e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0),
     e("sanitize-dump-payload", DEBUG, SANITIZE_DUMP, 0),
@@ -675,7 +675,7 @@ pub(crate) static TABLE: &[Directive] = &[
     ),
     i("cluster-node-timeout", None, M, 0, LONG_MAX, 15000),
     acted(i("slowlog-log-slower-than", None, M, -1, LONG_MAX, 10000)),
-    i("latency-monitor-threshold", None, M, 0, LONG_MAX, 0),
+    acted(i("latency-monitor-threshold", None, M, 0, LONG_MAX, 0)),
     acted(n(
         "proto-max-bulk-len",
         None,

@@ -658,13 +658,13 @@ fn file_rules() {
     // Deprecated and accept-and-warn directives.
     let cfg = parse_text(
         &root,
-        b"list-max-ziplist-entries 5\nrename-command FLUSHALL \"\"\nuser bob on\nloadmodule /x.so a b\nmymod.size 5\nsentinel\nappendonly yes\nrdbcompression yes\n",
+        b"list-max-ziplist-entries 5\nrename-command FLUSHALL \"\"\nuser bob on\nloadmodule /x.so a b\nmymod.size 5\nsentinel\naof-timestamp-enabled yes\nrdbcompression yes\n",
     )
     .unwrap();
     assert_eq!(
         cfg.unsupported_in_use(),
         vec![
-            "appendonly",
+            "aof-timestamp-enabled",
             "rename-command",
             "user",
             "loadmodule",
@@ -881,7 +881,8 @@ fn directive_lists() {
     let unsupported = unsupported_directives();
     assert_eq!(supported.len() + unsupported.len(), TABLE.len());
     assert!(supported.contains(&"port") && supported.contains(&"save"));
-    assert!(supported.contains(&"replicaof") && unsupported.contains(&"appendonly"));
+    assert!(supported.contains(&"replicaof") && supported.contains(&"appendonly"));
+    assert!(unsupported.contains(&"aof-timestamp-enabled"));
     if std::env::var_os("TANDEM_PRINT_DIRECTIVES").is_some() {
         for (name, alias) in directive_names() {
             let acted = if supported.contains(&name) {

@@ -1,0 +1,207 @@
+//! The append-only file against redis-server 7.0.15: Tandem's AOF directory (manifest,
+//! RDB base, incr files) survives a `kill -9`, passes redis-check-aof and loads in Redis
+//! with the same DEBUG DIGEST; Redis's loads in Tandem; BGREWRITEAOF and CONFIG SET
+//! appendonly yes write a base of the existing data; a command cut short at the end of
+//! the last incr file is dropped on both servers (`aof-load-truncated`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tandem_tests::probe::{all_types_dataset, cmds, digest, info_field, ok, text, wait_until};
+use tandem_tests::{run_bounded, Flavor, RespConn, ServerProcess};
+
+fn start_in(flavor: Flavor, dir: &Path, extra: &[&str]) -> ServerProcess {
+    let mut args: Vec<String> = vec![
+        "--enable-debug-command".into(),
+        "yes".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--appendonly".into(),
+        "yes".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ServerProcess::start(flavor, &args).unwrap()
+}
+
+fn wait_loaded(conn: &mut RespConn) {
+    wait_until("the dataset to load", || {
+        info_field(conn, "persistence", "loading").as_deref() == Some("0")
+    });
+}
+
+/// SIGKILL: nothing is flushed at exit, only what was written to the incr file counts.
+fn kill9(mut p: ServerProcess) {
+    Command::new("kill")
+        .args(["-9", &p.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(p.wait_timeout(Duration::from_secs(20)).unwrap().is_some());
+}
+
+fn wait_rewritten(conn: &mut RespConn, rewrites: &str) {
+    wait_until("the AOF rewrite to finish", || {
+        info_field(conn, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_field(conn, "persistence", "aof_rewrites").as_deref() == Some(rewrites)
+    });
+}
+
+/// Writes of several kinds after the dataset: a transaction, other databases, expiries.
+fn more_writes(c: &mut RespConn, tag: &str) {
+    ok(c, &["MULTI"]);
+    assert_eq!(text(&cmds(c, &["INCR", &format!("{tag}:n")])), "QUEUED");
+    assert_eq!(
+        text(&cmds(c, &["SADD", &format!("{tag}:s"), "a", "b"])),
+        "QUEUED"
+    );
+    cmds(c, &["EXEC"]);
+    ok(c, &["SELECT", "4"]);
+    ok(c, &["SET", &format!("{tag}:ttl"), "v", "EX", "5000"]);
+    cmds(c, &["RPUSH", &format!("{tag}:l"), "x", "y", "z"]);
+    ok(c, &["SELECT", "0"]);
+    cmds(c, &["DEL", "nosuchkey"]);
+}
+
+fn check_aof(dir: &Path) {
+    let manifest = dir.join("appendonlydir").join("appendonly.aof.manifest");
+    let out = run_bounded(
+        Command::new("redis-check-aof").arg(&manifest),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("All AOF files and manifest are valid"),
+        "redis-check-aof refused {}:\n{stdout}",
+        manifest.display()
+    );
+}
+
+#[test]
+fn tandem_aof_survives_a_kill_and_loads_in_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let tandem = start_in(Flavor::Tandem, dir.path(), &[]);
+    let mut c = tandem.connect().unwrap();
+    all_types_dataset(&mut c);
+    more_writes(&mut c, "a");
+    let want = digest(&mut c);
+    kill9(tandem);
+    check_aof(dir.path());
+
+    let tandem = start_in(Flavor::Tandem, dir.path(), &[]);
+    let mut c = tandem.connect().unwrap();
+    wait_loaded(&mut c);
+    assert_eq!(digest(&mut c), want);
+    let log = tandem.stdout_log();
+    assert!(log.contains("DB loaded from append only file: "), "{log}");
+    // A rewrite, then more writes on top of the new base.
+    assert_eq!(
+        text(&cmds(&mut c, &["BGREWRITEAOF"])),
+        "Background append only file rewriting started"
+    );
+    wait_rewritten(&mut c, "1");
+    more_writes(&mut c, "b");
+    let want = digest(&mut c);
+    kill9(tandem);
+    check_aof(dir.path());
+    let manifest =
+        std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert_eq!(
+        manifest,
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+
+    let redis = start_in(Flavor::Redis, dir.path(), &[]);
+    let mut r = redis.connect().unwrap();
+    wait_loaded(&mut r);
+    assert_eq!(digest(&mut r), want);
+}
+
+#[test]
+fn redis_aof_loads_in_tandem() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = start_in(Flavor::Redis, dir.path(), &[]);
+    let mut r = redis.connect().unwrap();
+    all_types_dataset(&mut r);
+    cmds(&mut r, &["BGREWRITEAOF"]);
+    wait_rewritten(&mut r, "1");
+    more_writes(&mut r, "a");
+    let want = digest(&mut r);
+    kill9(redis);
+
+    let tandem = start_in(Flavor::Tandem, dir.path(), &[]);
+    let mut c = tandem.connect().unwrap();
+    wait_loaded(&mut c);
+    assert_eq!(digest(&mut c), want);
+}
+
+#[test]
+fn config_set_appendonly_yes_writes_the_existing_data_first() {
+    for flavor in [Flavor::Redis, Flavor::Tandem] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(flavor, dir.path(), &["--appendonly", "no"]);
+        let mut c = server.connect().unwrap();
+        all_types_dataset(&mut c);
+        ok(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+        wait_rewritten(&mut c, "1");
+        assert_eq!(
+            info_field(&mut c, "persistence", "aof_enabled").as_deref(),
+            Some("1"),
+            "{flavor:?}"
+        );
+        more_writes(&mut c, "a");
+        let want = digest(&mut c);
+        kill9(server);
+        check_aof(dir.path());
+        let server = start_in(flavor, dir.path(), &[]);
+        let mut c = server.connect().unwrap();
+        wait_loaded(&mut c);
+        assert_eq!(digest(&mut c), want, "{flavor:?}");
+    }
+}
+
+#[test]
+fn a_command_cut_short_at_the_end_is_dropped_like_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let tandem = start_in(Flavor::Tandem, dir.path(), &[]);
+    let mut c = tandem.connect().unwrap();
+    ok(&mut c, &["SET", "kept", "1"]);
+    more_writes(&mut c, "a");
+    kill9(tandem);
+    let incr = dir.path().join("appendonlydir/appendonly.aof.1.incr.aof");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .unwrap()
+        .write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nlost\r\n$1")
+        .unwrap();
+    let redis_dir = tempfile::tempdir().unwrap();
+    let aof_dir = redis_dir.path().join("appendonlydir");
+    std::fs::create_dir(&aof_dir).unwrap();
+    for entry in std::fs::read_dir(dir.path().join("appendonlydir")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), aof_dir.join(entry.file_name())).unwrap();
+    }
+    let mut digests = Vec::new();
+    for (flavor, d) in [
+        (Flavor::Redis, redis_dir.path()),
+        (Flavor::Tandem, dir.path()),
+    ] {
+        let server = start_in(flavor, d, &[]);
+        let mut c = server.connect().unwrap();
+        wait_loaded(&mut c);
+        assert_eq!(cmds(&mut c, &["EXISTS", "lost"]).as_integer(), Some(0));
+        assert_eq!(text(&cmds(&mut c, &["GET", "kept"])), "1");
+        let log = server.stdout_log();
+        assert!(
+            log.contains(
+                "!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!"
+            ),
+            "{flavor:?}: {log}"
+        );
+        digests.push(digest(&mut c));
+    }
+    assert_eq!(digests[0], digests[1]);
+}
