@@ -205,3 +205,40 @@ fn a_command_cut_short_at_the_end_is_dropped_like_redis() {
     }
     assert_eq!(digests[0], digests[1]);
 }
+
+#[test]
+fn the_aof_is_rewritten_when_it_doubles() {
+    for flavor in [Flavor::Redis, Flavor::Tandem] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(
+            flavor,
+            dir.path(),
+            &["--auto-aof-rewrite-min-size", "65536"],
+        );
+        let mut c = server.connect().unwrap();
+        let value = "v".repeat(1024);
+        for i in 0..200 {
+            ok(&mut c, &["SET", &format!("k{}", i % 20), &value]);
+        }
+        wait_until("an automatic AOF rewrite", || {
+            info_field(&mut c, "persistence", "aof_rewrites")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 1)
+                && info_field(&mut c, "persistence", "aof_rewrite_in_progress").as_deref()
+                    == Some("0")
+        });
+        assert!(
+            server
+                .stdout_log()
+                .contains("Starting automatic rewriting of AOF on "),
+            "{flavor:?}"
+        );
+        ok(&mut c, &["SET", "after", "1"]);
+        let want = digest(&mut c);
+        kill9(server);
+        let server = start_in(flavor, dir.path(), &[]);
+        let mut c = server.connect().unwrap();
+        wait_loaded(&mut c);
+        assert_eq!(digest(&mut c), want, "{flavor:?}");
+    }
+}

@@ -336,6 +336,18 @@ pub fn cron(srv: &mut Server) {
         srv.aof.rewrite_scheduled = false;
         let _ = start_rewrite(srv, "background rewrite");
     }
+    // Redis's automatic rewrite: the AOF grew by `auto-aof-rewrite-percentage` over its
+    // size after the last rewrite, and is at least `auto-aof-rewrite-min-size`.
+    let pct = srv.config.get_i64("auto-aof-rewrite-percentage");
+    let min = srv.config.get_i64("auto-aof-rewrite-min-size").max(0) as u64;
+    if srv.aof.on && srv.aof.rewrite.is_none() && pct > 0 && srv.aof.current_size > min {
+        let base = srv.aof.base_size.max(1);
+        let growth = (srv.aof.current_size * 100 / base) as i64 - 100;
+        if growth >= pct {
+            tracing::info!("Starting automatic rewriting of AOF on {growth}% growth");
+            let _ = start_rewrite(srv, "background rewrite");
+        }
+    }
     write(srv);
 }
 

@@ -555,7 +555,7 @@ pub(crate) static TABLE: &[Directive] = &[
     acted(i("databases", None, I, 1, INT_MAX, 16)),
     acted(i("port", None, M, 0, 65535, 6379)),
     acted(i("io-threads", None, DEBUG | I, 1, 128, 1)),
-    i("auto-aof-rewrite-percentage", None, M, 0, INT_MAX, 100),
+    acted(i("auto-aof-rewrite-percentage", None, M, 0, INT_MAX, 100)),
     i(
         "cluster-replica-validity-factor",
         Some("cluster-slave-validity-factor"),
@@ -822,7 +822,7 @@ pub(crate) static TABLE: &[Directive] = &[
     ),
     // Other configs
     acted(i("repl-backlog-ttl", None, M, 0, LONG_MAX, 3600)),
-    n(
+    acted(n(
         "auto-aof-rewrite-min-size",
         None,
         M,
@@ -831,7 +831,7 @@ pub(crate) static TABLE: &[Directive] = &[
         64 * 1024 * 1024,
         MEM,
         false,
-    ),
+    )),
     acted(i(
         "loading-process-events-interval-bytes",
         None,
