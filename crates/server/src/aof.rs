@@ -889,4 +889,25 @@ mod tests {
         let history = Manifest::parse("file old seq 1 type h\nfile a seq 2 type b\n").unwrap();
         assert_eq!(history.base.unwrap().name, "a");
     }
+
+    fn file() -> impl proptest::strategy::Strategy<Value = ManifestFile> {
+        use proptest::strategy::Strategy;
+        ("[a-z0-9._-]{1,24}", 0u64..u64::MAX).prop_map(|(name, seq)| ManifestFile { name, seq })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn manifests_round_trip(
+            base in proptest::option::of(file()),
+            incrs in proptest::collection::vec(file(), 0..6),
+        ) {
+            let m = Manifest { base, incrs };
+            proptest::prop_assert_eq!(Manifest::parse(&m.render()), Some(m));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused(text in "(file|seq|type|[a-z0-9 .\n]){0,80}") {
+            let _ = Manifest::parse(&text);
+        }
+    }
 }
