@@ -1,7 +1,7 @@
 //! The replication stream of tandem-server as a master, byte for byte against
 //! redis-server 7.0.15's: the same command corpus (strings, keys, relative and absolute
 //! expiries, MULTI/EXEC, SELECT of several databases, FLUSHALL ASYNC, SWAPDB,
-//! INCRBYFLOAT, GETEX, SET EX, commands that change nothing) goes to a redis-server
+//! INCRBYFLOAT, GETEX, SET EX, commands that change nothing, EVAL) goes to a redis-server
 //! master and to a tandem-server master, each followed by a raw replica connection of
 //! the test's own (REPLCONF, `PSYNC ? -1`, the RDB payload skipped); the streams read
 //! must be equal once absolute millisecond timestamps (`PXAT` values, `PEXPIREAT`
@@ -309,6 +309,21 @@ const CORPUS: &[&[&str]] = &[
     &["SET", "after", "flush"],
     &["FLUSHALL", "SYNC"],
     &["SELECT", "0"],
+    // Scripts replicate their effects, several wrapped in MULTI/EXEC.
+    &[
+        "EVAL",
+        "redis.call('set', KEYS[1], ARGV[1]) redis.call('incr', 'ev2') return 1",
+        "1",
+        "ev1",
+        "a",
+    ],
+    &["EVAL", "return redis.call('get', 'ev1')", "0"],
+    &[
+        "EVAL",
+        "redis.call('select', 2) return redis.call('set', 'ev3', 'x', 'EX', '100')",
+        "0",
+    ],
+    &["EVAL", "return redis.call('set', 'ev4', 'y')", "0"],
     &["SET", "end", "1"],
 ];
 

@@ -29,6 +29,7 @@ mod net;
 mod persist;
 mod repl;
 mod replication_replica;
+mod script;
 mod server;
 mod sha1;
 mod spin;

@@ -110,6 +110,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// SLOWLOG's entries and settings.
     pub slowlog: crate::cmd::slowlog::SlowLog,
+    /// The Lua engine and the script cache (see [`crate::script`]).
+    pub scripting: crate::script::Scripting,
     /// The append-only file (see [`crate::aof`]).
     pub aof: crate::aof::AofState,
     /// The latency monitor's events (LATENCY).
@@ -165,6 +167,7 @@ impl Server {
             slowlog: Default::default(),
             latency_monitor: Default::default(),
             aof: Default::default(),
+            scripting: Default::default(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,

@@ -292,7 +292,7 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_vm_eval", 32768);
     field(s, "used_memory_lua_human", "32.00K");
     field(s, "used_memory_scripts_eval", 0);
-    field(s, "number_of_cached_scripts", 0);
+    field(s, "number_of_cached_scripts", srv.scripting.len());
     field(s, "number_of_functions", 0);
     field(s, "number_of_libraries", 0);
     field(s, "used_memory_vm_functions", 33792);

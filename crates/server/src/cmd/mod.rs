@@ -18,6 +18,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod repl;
 pub mod replicaof;
+pub mod script;
 pub mod server;
 pub mod slowlog;
 pub mod table;
@@ -380,6 +381,8 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "shutdown" => server::shutdown,
         "save" => persist::save,
         "bgsave" => persist::bgsave,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => script::eval,
+        "script" => script::script,
         "bgrewriteaof" => persist::bgrewriteaof,
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,

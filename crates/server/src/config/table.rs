@@ -665,14 +665,14 @@ pub(crate) static TABLE: &[Directive] = &[
     acted(i("slowlog-max-len", None, M, 0, LONG_MAX, 128)),
     i("acllog-max-len", None, M, 0, LONG_MAX, 128),
     // Long long configs
-    i(
+    acted(i(
         "busy-reply-threshold",
         Some("lua-time-limit"),
         M,
         0,
         LONG_MAX,
         5000,
-    ),
+    )),
     i("cluster-node-timeout", None, M, 0, LONG_MAX, 15000),
     acted(i("slowlog-log-slower-than", None, M, -1, LONG_MAX, 10000)),
     acted(i("latency-monitor-threshold", None, M, 0, LONG_MAX, 0)),

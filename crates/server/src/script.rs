@@ -1,0 +1,663 @@
+//! Lua scripting (EVAL, EVALSHA, their `_RO` forms, SCRIPT): a Lua 5.1 interpreter (the
+//! version Redis embeds, through the `mlua` crate) with Redis's `redis` library.
+//!
+//! The engine keeps one Lua state and the scripts loaded so far, by SHA1 of their body.
+//! A script is compiled as the chunk `@user_script` (errors read `user_script:<line>:`),
+//! with `KEYS` and `ARGV` set as globals; the global table is read-only afterwards, and
+//! reading a missing global is an error, as in Redis 7.0.
+//!
+//! `redis.call` / `redis.pcall` run a command through the normal dispatcher with the
+//! script's pseudo client (the caller's database; SELECT inside a script stays inside
+//! it) after Redis's script checks (unknown command, arity, `noscript` commands, writes
+//! from a read-only script). The reply is converted to Lua as Redis does (integer ->
+//! number, bulk -> string, null -> false, array -> table, status -> `{ok=...}`, error
+//! -> `{err=...}`, raised by `call`), and the script's result back to a reply (number ->
+//! integer, string -> bulk, true -> 1, false/nil -> null, `{ok}` -> status, `{err}` ->
+//! error, tables -> arrays up to the first nil).
+//!
+//! The script is one execution unit: the commands it runs reach the replicas and the AOF
+//! together at its end, wrapped in MULTI/EXEC when there are several (Redis 7.0's
+//! effects replication).
+//!
+//! Time limit: Tandem runs a script under the server lock, so it cannot answer other
+//! clients `-BUSY` meanwhile or take a SCRIPT KILL. Instead a script still running after
+//! `busy-reply-threshold` that has not written is stopped with an error (Redis would let
+//! SCRIPT KILL stop it); one that has written runs to its end, as in Redis where only
+//! SHUTDOWN NOSAVE stops it.
+//!
+//! Not done: the cjson, cmsgpack, bit and struct libraries, `redis.setresp(3)`, SCRIPT
+//! DEBUG, FUNCTION.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+use tandem_resp::Encoder;
+
+use crate::client::Client;
+use crate::server::Server;
+
+/// Sets up the `redis` library, the sandbox and the runner, in Lua (this project's own).
+const PRELUDE: &str = r#"
+local impl = ...
+redis = {}
+redis.REPL_NONE = 0
+redis.REPL_AOF = 1
+redis.REPL_SLAVE = 2
+redis.REPL_REPLICA = 2
+redis.REPL_ALL = 3
+redis.LOG_DEBUG = 0
+redis.LOG_VERBOSE = 1
+redis.LOG_NOTICE = 2
+redis.LOG_WARNING = 3
+redis.REDIS_VERSION = "7.0.15"
+redis.REDIS_VERSION_NUM = 0x07000f
+-- redis.call and redis.pcall are set (as native functions) for each run.
+-- A script's own pcall sees an error table (or what redis.call raised) as its message,
+-- as Redis 7.0's does.
+local raw_pcall = pcall
+local to_message = impl.to_message
+pcall = function(f, ...)
+  local r = {raw_pcall(f, ...)}
+  if not r[1] then
+    if type(r[2]) == 'table' and rawget(r[2], 'err') ~= nil then
+      r[2] = rawget(r[2], 'err')
+    else
+      r[2] = to_message(r[2])
+    end
+  end
+  return unpack(r, 1, table.maxn(r))
+end
+redis.error_reply = function(e) return {err = e} end
+redis.status_reply = function(s) return {ok = s} end
+redis.sha1hex = function(s) return impl.sha1hex(s) end
+redis.log = function(level, ...) impl.log(level, ...) end
+redis.replicate_commands = function() return true end
+redis.set_repl = function(flags) end
+redis.breakpoint = function() return false end
+redis.debug = function(...) end
+loadfile = nil
+dofile = nil
+local where = impl.where
+local handler = function(e)
+  if type(e) == 'table' and rawget(e, 'line') == nil and rawget(e, 'err') ~= nil then
+    rawset(e, 'line', where())
+  end
+  return e
+end
+local runner = function(f) return xpcall(f, handler) end
+local mt = {}
+mt.__index = function(t, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+mt.__newindex = function(t, k, v)
+  error("Attempt to modify a readonly table", 2)
+end
+setmetatable(_G, mt)
+return runner
+"#;
+
+/// A loaded script.
+struct Loaded {
+    func: Function,
+}
+
+/// The Lua state and the script cache.
+pub struct Engine {
+    lua: Lua,
+    runner: Function,
+    /// The `redis` table (`call` and `pcall` are set in it for each run).
+    redis: Table,
+    limit: Arc<TimeLimit>,
+    scripts: HashMap<String, Loaded>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("scripts", &self.scripts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The running script's time limit, checked by a hook every few thousand instructions.
+#[derive(Debug, Default)]
+struct TimeLimit {
+    /// Unix milliseconds after which a script that has not written is stopped; 0: none.
+    deadline_ms: AtomicU64,
+    /// The running script has run a write command.
+    wrote: AtomicBool,
+}
+
+/// How a script ended, for the caller's reply.
+enum Outcome {
+    /// The reply, already encoded.
+    Reply,
+    /// An error reply's text (without the `-`).
+    Error(String),
+}
+
+/// What `redis.call` needs while a script runs.
+struct Run<'a> {
+    srv: &'a mut Server,
+    client: Client,
+    out: BytesMut,
+    read_only: bool,
+    wrote: &'a AtomicBool,
+}
+
+impl Engine {
+    /// A fresh Lua state with the `redis` library.
+    pub fn new() -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::new(),
+        )?;
+        let impl_table = lua.create_table()?;
+        impl_table.set(
+            "to_message",
+            lua.create_function(|lua, e: Value| match call_error(&e) {
+                Some(c) => Ok(Value::String(lua.create_string(&c.msg)?)),
+                None => Ok(e),
+            })?,
+        )?;
+        impl_table.set(
+            "where",
+            lua.create_function(|lua, ()| Ok(script_line(lua)))?,
+        )?;
+        impl_table.set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::LuaString| {
+                Ok(crate::sha1::to_hex(&crate::sha1::sha1(&s.as_bytes())))
+            })?,
+        )?;
+        impl_table.set(
+            "log",
+            lua.create_function(|_, (level, msg): (i64, Variadic<mlua::LuaString>)| {
+                let text: Vec<String> = msg
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                    .collect();
+                let text = text.join(" ");
+                match level {
+                    0 => tracing::debug!("{text}"),
+                    1 | 2 => tracing::info!("{text}"),
+                    _ => tracing::warn!("{text}"),
+                }
+                Ok(())
+            })?,
+        )?;
+        let runner: Function = lua.load(PRELUDE).set_name("=prelude").call(impl_table)?;
+        let redis: Table = lua.globals().raw_get("redis")?;
+        let limit = Arc::new(TimeLimit::default());
+        let hook_limit = limit.clone();
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(10_000),
+            move |_, _| {
+                let deadline = hook_limit.deadline_ms.load(Ordering::Relaxed);
+                if deadline != 0
+                    && crate::cmd::data::now_ms() as u64 > deadline
+                    && !hook_limit.wrote.load(Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "Slow script stopped: it ran past busy-reply-threshold without writing"
+                    );
+                    return Err(mlua::Error::runtime(
+                        "Script stopped after busy-reply-threshold: it had not written yet, and no other client is served while a script runs",
+                    ));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        )?;
+        Ok(Engine {
+            lua,
+            runner,
+            redis,
+            limit,
+            scripts: HashMap::new(),
+        })
+    }
+
+    /// Number of cached scripts (INFO `number_of_cached_scripts`).
+    pub fn len(&self) -> usize {
+        self.scripts.len()
+    }
+
+    /// Whether `sha` (lowercase hex) is cached.
+    pub fn exists(&self, sha: &str) -> bool {
+        self.scripts.contains_key(sha)
+    }
+
+    /// Compiles and caches `body`; its SHA1, or Redis's compile error.
+    pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
+        let sha = crate::sha1::to_hex(&crate::sha1::sha1(body));
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let func = self
+            .lua
+            .load(body)
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling script (new function): {msg}")
+            })?;
+        self.scripts.insert(sha.clone(), Loaded { func });
+        Ok(sha)
+    }
+}
+
+/// The server's scripting state: the engine is created on first use, and taken out of
+/// the server while a script runs (scripts do not nest).
+#[derive(Debug, Default)]
+pub struct Scripting {
+    engine: Option<Engine>,
+}
+
+impl Scripting {
+    /// Number of cached scripts.
+    pub fn len(&self) -> usize {
+        self.engine.as_ref().map_or(0, Engine::len)
+    }
+
+    /// Whether the script `sha` is cached.
+    pub fn exists(&self, sha: &str) -> bool {
+        self.engine.as_ref().is_some_and(|e| e.exists(sha))
+    }
+
+    /// SCRIPT FLUSH: forgets every script (a fresh Lua state).
+    pub fn flush(&mut self) {
+        self.engine = None;
+    }
+
+    fn engine(&mut self) -> Result<&mut Engine, String> {
+        if self.engine.is_none() {
+            self.engine = Some(Engine::new().map_err(|e| format!("ERR {e}"))?);
+        }
+        self.engine
+            .as_mut()
+            .ok_or_else(|| "ERR scripting unavailable".to_owned())
+    }
+
+    /// SCRIPT LOAD / EVAL's compile step.
+    pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
+        self.engine()?.load(body)
+    }
+}
+
+/// Runs the cached script `sha` for `caller` with `keys` and `argv`, writing the reply
+/// with `enc`'s protocol into `out`. `Err` is an error reply's text.
+pub fn run(
+    srv: &mut Server,
+    caller: &Client,
+    sha: &str,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    out: &mut BytesMut,
+) -> Result<(), String> {
+    let Some(engine) = srv.scripting.engine.take() else {
+        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+    };
+    let result = run_in(&engine, srv, caller, sha, keys, argv, read_only, out);
+    srv.scripting.engine = Some(engine);
+    match result {
+        Ok(Outcome::Reply) => Ok(()),
+        Ok(Outcome::Error(e)) => Err(e),
+        Err(e) => Err(format!("ERR {e}")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    engine: &Engine,
+    srv: &mut Server,
+    caller: &Client,
+    sha: &str,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    out: &mut BytesMut,
+) -> mlua::Result<Outcome> {
+    let Some(loaded) = engine.scripts.get(sha) else {
+        return Ok(Outcome::Error(
+            "NOSCRIPT No matching script. Please use EVAL.".into(),
+        ));
+    };
+    let lua = &engine.lua;
+    let globals = lua.globals();
+    globals.raw_set("KEYS", string_table(lua, keys)?)?;
+    globals.raw_set("ARGV", string_table(lua, argv)?)?;
+    let threshold = srv.config.get_i64("busy-reply-threshold");
+    let deadline = if threshold > 0 {
+        crate::cmd::data::now_ms() as u64 + threshold as u64
+    } else {
+        0
+    };
+    engine.limit.deadline_ms.store(deadline, Ordering::Relaxed);
+    engine.limit.wrote.store(false, Ordering::Relaxed);
+    let mut client = script_client(caller);
+    client.db = caller.db;
+    let run = RefCell::new(Run {
+        srv,
+        client,
+        out: BytesMut::new(),
+        read_only,
+        wrote: &engine.limit.wrote,
+    });
+    let proto = caller.proto;
+    let run = &run;
+    lua.scope(|scope| {
+        let call = scope
+            .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, true))?;
+        let pcall = scope
+            .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, false))?;
+        engine.redis.raw_set("call", call)?;
+        engine.redis.raw_set("pcall", pcall)?;
+        let (ok, value): (bool, Value) = engine.runner.call(loaded.func.clone())?;
+        engine.redis.raw_set("call", Value::Nil)?;
+        engine.redis.raw_set("pcall", Value::Nil)?;
+        if !ok {
+            return Ok(Outcome::Error(script_error(&value, sha)));
+        }
+        let mut enc = Encoder::new(out, proto);
+        write_reply(&mut enc, &value, 0);
+        Ok(Outcome::Reply)
+    })
+}
+
+/// The pseudo client `redis.call` runs commands with.
+fn script_client(caller: &Client) -> Client {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut c = Client::new(u64::MAX - 1, caller.meta.clone(), tx, true);
+    c.user = caller.user;
+    c
+}
+
+fn string_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// Redis's text for a script that raised `value`: `<message> script: <sha>, on
+/// @user_script:<line>.`; a plain message gets `ERR ` in front.
+fn script_error(value: &Value, sha: &str) -> String {
+    let (msg, line) = match value {
+        Value::Table(t) => {
+            let msg = t
+                .raw_get::<Option<mlua::LuaString>>("err")
+                .ok()
+                .flatten()
+                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                .unwrap_or_else(|| "ERR unknown error".into());
+            let line = t.raw_get::<Option<i64>>("line").ok().flatten();
+            (msg, line)
+        }
+        Value::String(s) => {
+            let text = String::from_utf8_lossy(&s.as_bytes()).into_owned();
+            let line = text
+                .strip_prefix("user_script:")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse().ok());
+            (format!("ERR {text}"), line)
+        }
+        Value::Error(e) => match call_error(value) {
+            Some(c) => (c.msg.clone(), Some(c.line as i64)),
+            None => (format!("ERR {}", root_cause(e)), None),
+        },
+        other => (format!("ERR {other:?}"), None),
+    };
+    format!(
+        "{msg} script: {sha}, on @user_script:{}.",
+        line.unwrap_or(0)
+    )
+}
+
+/// The line the script is at: the innermost frame of the `@user_script` chunk.
+fn script_line(lua: &Lua) -> usize {
+    for level in 0..16 {
+        let frame = lua.inspect_stack(level, |d| {
+            let in_script = d.source().source.is_some_and(|s| s == "@user_script");
+            (in_script, d.current_line())
+        });
+        match frame {
+            None => break,
+            Some((true, Some(line))) => return line,
+            Some(_) => {}
+        }
+    }
+    0
+}
+
+/// An error `redis.call` raises: the command's error text and the script's line.
+#[derive(Debug, Clone)]
+struct CallError {
+    msg: String,
+    line: usize,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The [`CallError`] inside an error value, if it is one.
+fn call_error(v: &Value) -> Option<CallError> {
+    fn find(e: &mlua::Error) -> Option<CallError> {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => find(cause),
+            mlua::Error::ExternalError(ext) => ext.downcast_ref::<CallError>().cloned(),
+            _ => None,
+        }
+    }
+    match v {
+        Value::Error(e) => find(e),
+        _ => None,
+    }
+}
+
+/// The message of an error raised from Rust, without mlua's wrapping.
+fn root_cause(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => root_cause(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `redis.call` (`raise`) / `redis.pcall`: checks, runs the command, converts the
+/// reply. An error is raised by `call` (a [`CallError`]) and returned by `pcall` as an
+/// `{err=...}` table.
+fn redis_call(
+    lua: &Lua,
+    run: &RefCell<Run<'_>>,
+    args: Variadic<Value>,
+    raise: bool,
+) -> mlua::Result<Value> {
+    let error = |text: &str| -> mlua::Result<Value> {
+        if raise {
+            return Err(mlua::Error::external(CallError {
+                msg: text.to_owned(),
+                line: script_line(lua),
+            }));
+        }
+        let t = lua.create_table()?;
+        t.raw_set("err", text)?;
+        Ok(Value::Table(t))
+    };
+    if args.is_empty() {
+        return error("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
+    for a in args.iter() {
+        match a {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            Value::Number(n) => argv.push(Bytes::from(tandem_resp::num::format_double(*n))),
+            _ => return error("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let Some(mut spec) = tandem_commands::lookup(&argv[0]) else {
+        return error("ERR Unknown Redis command called from script");
+    };
+    let arity = i64::from(spec.arity);
+    let n = argv.len() as i64;
+    if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+        return error("ERR Wrong number of args calling Redis command from script");
+    }
+    if argv.len() > 1 {
+        if let Some(sub) = tandem_commands::lookup_sub(spec, &argv[1]) {
+            spec = sub;
+        }
+    }
+    if spec.has_flag("noscript") {
+        return error("ERR This Redis command is not allowed from script");
+    }
+    let mut guard = run.borrow_mut();
+    let r = &mut *guard;
+    if r.read_only && spec.is_write() {
+        return error("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if spec.is_write() {
+        r.wrote.store(true, Ordering::Relaxed);
+    }
+    r.out.clear();
+    crate::cmd::execute(r.srv, &mut r.client, argv, &mut r.out);
+    let reply = std::mem::take(&mut r.out);
+    drop(guard);
+    let mut pos = 0;
+    let value = resp_to_lua(lua, &reply, &mut pos)?;
+    if raise && reply.first() == Some(&b'-') {
+        let text = String::from_utf8_lossy(&reply[1..]).trim_end().to_owned();
+        run.borrow_mut().out = reply;
+        return error(&text);
+    }
+    run.borrow_mut().out = reply;
+    Ok(value)
+}
+
+/// Converts one RESP2 reply at `buf[*pos..]` to a Lua value (see the module docs).
+fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+    let line = |pos: &mut usize| -> mlua::Result<&[u8]> {
+        let start = *pos + 1;
+        let end = buf[start..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|i| start + i)
+            .ok_or_else(|| mlua::Error::runtime("bad reply"))?;
+        *pos = end + 2;
+        Ok(&buf[start..end])
+    };
+    let kind = *buf
+        .get(*pos)
+        .ok_or_else(|| mlua::Error::runtime("empty reply"))?;
+    let head = line(pos)?;
+    let num = || -> i64 { tandem_resp::num::string2ll(head).unwrap_or(0) };
+    match kind {
+        b':' => Ok(Value::Number(num() as f64)),
+        b'+' => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(head)?)?;
+            Ok(Value::Table(t))
+        }
+        b'-' => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(head)?)?;
+            Ok(Value::Table(t))
+        }
+        b'$' => {
+            let n = num();
+            if n < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let start = *pos;
+            let end = start + n as usize;
+            let body = buf
+                .get(start..end)
+                .ok_or_else(|| mlua::Error::runtime("short bulk"))?;
+            *pos = end + 2;
+            Ok(Value::String(lua.create_string(body)?))
+        }
+        b'*' => {
+            let n = num();
+            if n < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let t = lua.create_table_with_capacity(n as usize, 0)?;
+            for i in 1..=n {
+                let v = resp_to_lua(lua, buf, pos)?;
+                t.raw_set(i, v)?;
+            }
+            Ok(Value::Table(t))
+        }
+        _ => Err(mlua::Error::runtime("unexpected reply type")),
+    }
+}
+
+/// Writes a script's result as a reply (see the module docs).
+fn write_reply(enc: &mut Encoder<'_>, v: &Value, depth: usize) {
+    match v {
+        Value::Nil => enc.null(),
+        Value::Boolean(true) => enc.integer(1),
+        Value::Boolean(false) => enc.null(),
+        Value::Integer(n) => enc.integer(*n),
+        Value::Number(n) => enc.integer(*n as i64),
+        Value::String(s) => enc.bulk(&s.as_bytes()),
+        Value::Table(t) => {
+            if let Ok(Some(e)) = t.raw_get::<Option<mlua::LuaString>>("err") {
+                let text = e.as_bytes();
+                enc.error(&text);
+                return;
+            }
+            if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>("ok") {
+                enc.simple(&s.as_bytes());
+                return;
+            }
+            let mut items = Vec::new();
+            let mut i = 1;
+            while let Ok(v) = t.raw_get::<Value>(i) {
+                if v.is_nil() || depth > 64 {
+                    break;
+                }
+                items.push(v);
+                i += 1;
+            }
+            enc.array_len(items.len());
+            for item in &items {
+                write_reply(enc, item, depth + 1);
+            }
+        }
+        _ => enc.null(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compile_errors_read_like_redis() {
+        let mut e = Engine::new().unwrap();
+        assert_eq!(
+            e.load(b"return +").unwrap_err(),
+            "ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'"
+        );
+        let sha = e.load(b"return 1").unwrap();
+        assert_eq!(sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        assert!(e.exists(&sha));
+    }
+}

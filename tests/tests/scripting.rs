@@ -1,0 +1,106 @@
+//! Lua scripts beyond single replies (those are in `tests/diff/scripting.txt`): a
+//! script's effects reach a redis-server replica of a tandem-server master and the AOF,
+//! across databases and inside transactions; and Tandem's time limit for a script that
+//! runs on without writing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tandem_tests::probe::{assert_same_data, cmds, digest, info_field, ok, text, wait_until};
+use tandem_tests::{Flavor, RespConn, ServerProcess};
+
+const SCRIPT: &str = "
+local n = redis.call('incr', KEYS[1])
+redis.call('rpush', KEYS[2], ARGV[1], n)
+redis.call('select', 5)
+redis.call('hset', 'h', ARGV[1], n)
+redis.call('set', 'ttl', n, 'EX', 1000)
+return n";
+
+fn run_scripts(c: &mut RespConn) {
+    for i in 0..20 {
+        let arg = format!("a{i}");
+        let reply = cmds(c, &["EVAL", SCRIPT, "2", "counter", "list", &arg]);
+        assert_eq!(reply.as_integer(), Some(i + 1), "{reply:?}");
+    }
+    let sha = text(&cmds(c, &["SCRIPT", "LOAD", SCRIPT]));
+    ok(c, &["MULTI"]);
+    cmds(c, &["EVALSHA", &sha, "2", "counter", "list", "tx"]);
+    cmds(c, &["SET", "plain", "1"]);
+    cmds(c, &["EXEC"]);
+    // A script that only reads propagates nothing; one whose call fails stops there.
+    cmds(c, &["EVAL", "return redis.call('get', 'counter')", "0"]);
+    let failed = cmds(
+        c,
+        &[
+            "EVAL",
+            "redis.call('set', 'x', 1) redis.call('incr', 'list')",
+            "0",
+        ],
+    );
+    assert!(failed.is_error(), "{failed:?}");
+}
+
+#[test]
+fn script_effects_reach_a_redis_replica() {
+    let master = ServerProcess::start(Flavor::Tandem, &["--enable-debug-command", "yes"]).unwrap();
+    let port = master.port().to_string();
+    let replica = ServerProcess::start(
+        Flavor::Redis,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+            "--enable-debug-command",
+            "yes",
+        ],
+    )
+    .unwrap();
+    let mut m = master.connect().unwrap();
+    let mut r = replica.connect().unwrap();
+    wait_until("the replica to be online", || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    run_scripts(&mut m);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(text(&cmds(&mut r, &["GET", "x"])), "1");
+}
+
+#[test]
+fn script_effects_are_in_the_aof() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let args = [
+        "--enable-debug-command",
+        "yes",
+        "--dir",
+        &d,
+        "--appendonly",
+        "yes",
+    ];
+    let server = ServerProcess::start(Flavor::Tandem, &args).unwrap();
+    let mut c = server.connect().unwrap();
+    run_scripts(&mut c);
+    let want = digest(&mut c);
+    drop(c);
+    drop(server);
+    let server = ServerProcess::start(Flavor::Tandem, &args).unwrap();
+    let mut c = server.connect().unwrap();
+    wait_until("the AOF to load", || {
+        info_field(&mut c, "persistence", "loading").as_deref() == Some("0")
+    });
+    assert_eq!(digest(&mut c), want);
+}
+
+/// Tandem cannot answer other clients `-BUSY` while a script runs (it holds the server),
+/// so a script past `busy-reply-threshold` that has not written is stopped.
+#[test]
+fn a_script_that_runs_on_without_writing_is_stopped() {
+    let server = ServerProcess::start(Flavor::Tandem, &["--busy-reply-threshold", "200"]).unwrap();
+    let mut c = server.connect().unwrap();
+    let reply = cmds(&mut c, &["EVAL", "while true do end", "0"]);
+    assert!(
+        text(&reply).starts_with("ERR Script stopped after busy-reply-threshold"),
+        "{reply:?}"
+    );
+    // The server goes on.
+    assert_eq!(text(&cmds(&mut c, &["PING"])), "PONG");
+}
