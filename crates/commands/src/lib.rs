@@ -22,7 +22,7 @@
 //! assert_eq!(kill.fullname(), "client|kill");
 //! assert!(!arity_ok(kill, 2));
 //! assert_eq!(wrong_arity_error(kill), "ERR wrong number of arguments for 'client|kill' command");
-//! assert!(lookup(b"eval").is_none()); // in the table, but not implemented yet
+//! assert!(lookup(b"fcall").is_none()); // in the table, but not implemented yet
 //! ```
 #![forbid(unsafe_code)]
 
