@@ -25,8 +25,9 @@
 //! SCRIPT KILL stop it); one that has written runs to its end, as in Redis where only
 //! SHUTDOWN NOSAVE stops it.
 //!
-//! Not done: the cjson, cmsgpack, bit and struct libraries, `redis.setresp(3)`, SCRIPT
-//! DEBUG, FUNCTION.
+//! The `bit` and `cjson` libraries are Lua code of this project (`script_libs.lua`).
+//! Not done: the cmsgpack and struct libraries, cjson's configuration functions,
+//! `redis.setresp(3)`, SCRIPT DEBUG, FUNCTION.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,6 +40,9 @@ use tandem_resp::Encoder;
 
 use crate::client::Client;
 use crate::server::Server;
+
+/// The `bit` and `cjson` libraries, in Lua (this project's own; see the file).
+const LIBS: &str = include_str!("script_libs.lua");
 
 /// Sets up the `redis` library, the sandbox and the runner, in Lua (this project's own).
 const PRELUDE: &str = r#"
@@ -159,9 +163,10 @@ impl Engine {
         let impl_table = lua.create_table()?;
         impl_table.set(
             "to_message",
-            lua.create_function(|lua, e: Value| match call_error(&e) {
-                Some(c) => Ok(Value::String(lua.create_string(&c.msg)?)),
-                None => Ok(e),
+            lua.create_function(|lua, e: Value| match (&e, call_error(&e)) {
+                (_, Some(c)) => Ok(Value::String(lua.create_string(&c.msg)?)),
+                (Value::Error(err), None) => Ok(Value::String(lua.create_string(root_cause(err))?)),
+                _ => Ok(e),
             })?,
         )?;
         impl_table.set(
@@ -190,6 +195,20 @@ impl Engine {
                 Ok(())
             })?,
         )?;
+        let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
+        lua.load(LIBS).set_name("=libs").call::<()>(null)?;
+        for lib in ["bit", "cjson"] {
+            let table: Table = lua.globals().raw_get(lib)?;
+            let mut funcs = Vec::new();
+            for pair in table.pairs::<String, Value>() {
+                if let (name, Value::Function(f)) = pair? {
+                    funcs.push((name, f));
+                }
+            }
+            for (name, f) in funcs {
+                table.raw_set(name, native(&lua, f)?)?;
+            }
+        }
         let runner: Function = lua.load(PRELUDE).set_name("=prelude").call(impl_table)?;
         let redis: Table = lua.globals().raw_get("redis")?;
         let limit = Arc::new(TimeLimit::default());
@@ -405,15 +424,16 @@ fn script_error(value: &Value, sha: &str) -> String {
         }
         Value::String(s) => {
             let text = String::from_utf8_lossy(&s.as_bytes()).into_owned();
-            let line = text
-                .strip_prefix("user_script:")
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|n| n.parse().ok());
+            let line = line_of(&text);
             (format!("ERR {text}"), line)
         }
         Value::Error(e) => match call_error(value) {
             Some(c) => (c.msg.clone(), Some(c.line as i64)),
-            None => (format!("ERR {}", root_cause(e)), None),
+            None => {
+                let text = root_cause(e);
+                let line = line_of(&text);
+                (format!("ERR {text}"), line)
+            }
         },
         other => (format!("ERR {other:?}"), None),
     };
@@ -437,6 +457,43 @@ fn script_line(lua: &Lua) -> usize {
         }
     }
     0
+}
+
+/// `f` behind a native function: a script's `return lib.f(...)` then keeps the script's
+/// frame (Lua 5.1 does not tail-call native functions), so an error can name its line as
+/// Redis's C libraries do: `user_script:<line>: <message>`.
+/// Called from elsewhere (through `pcall`, say), the message has no position and an
+/// argument error names the function `?`, as `luaL_error` / `luaL_argerror` write them.
+fn native(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: mlua::MultiValue| {
+        f.call::<mlua::MultiValue>(args).map_err(|e| {
+            let msg = root_cause(&e);
+            let caller = lua.inspect_stack(1, |d| {
+                let in_script = d.source().source.is_some_and(|s| s == "@user_script");
+                (in_script, d.current_line())
+            });
+            match caller {
+                Some((true, Some(line))) => {
+                    mlua::Error::runtime(format!("user_script:{line}: {msg}"))
+                }
+                _ => mlua::Error::runtime(anonymous_argument_error(&msg)),
+            }
+        })
+    })
+}
+
+/// `bad argument #1 to 'band' (...)` as seen when the function's name is unknown.
+fn anonymous_argument_error(msg: &str) -> String {
+    match (
+        msg.strip_prefix("bad argument #"),
+        msg.find(" to '"),
+        msg.find("' ("),
+    ) {
+        (Some(_), Some(start), Some(end)) if start < end => {
+            format!("{} to '?{}", &msg[..start], &msg[end..])
+        }
+        _ => msg.to_owned(),
+    }
 }
 
 /// An error `redis.call` raises: the command's error text and the script's line.
@@ -469,11 +526,21 @@ fn call_error(v: &Value) -> Option<CallError> {
     }
 }
 
+/// The line in a `user_script:<line>: ...` message.
+fn line_of(text: &str) -> Option<i64> {
+    text.strip_prefix("user_script:")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+}
+
 /// The message of an error raised from Rust, without mlua's wrapping.
 fn root_cause(e: &mlua::Error) -> String {
     match e {
         mlua::Error::CallbackError { cause, .. } => root_cause(cause),
-        mlua::Error::RuntimeError(m) => m.clone(),
+        // mlua appends a traceback to a Lua function's runtime error.
+        mlua::Error::RuntimeError(m) => {
+            m.split("\nstack traceback:").next().unwrap_or(m).to_owned()
+        }
         other => other.to_string(),
     }
 }
@@ -648,6 +715,40 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, depth: usize) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Runs `body` (a function of one argument `x`) on `x` in a fresh engine.
+    fn eval_with(e: &Engine, body: &str, x: Value) -> mlua::Result<Value> {
+        let f: Function = e.lua.load(body).set_name("=test").eval()?;
+        f.call(x)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cjson_round_trips_strings(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let e = Engine::new().unwrap();
+            let s = e.lua.create_string(&bytes).unwrap();
+            let back = eval_with(&e, "return function(x) return cjson.decode(cjson.encode(x)) end",
+                Value::String(s)).unwrap();
+            let Value::String(back) = back else { panic!("not a string") };
+            proptest::prop_assert_eq!(back.as_bytes().to_vec(), bytes);
+        }
+
+        #[test]
+        fn cjson_round_trips_integers(n in -99_999_999_999_999i64..99_999_999_999_999i64) {
+            let e = Engine::new().unwrap();
+            let back = eval_with(&e, "return function(x) return cjson.decode(cjson.encode({x, {y = x}}))[2].y end",
+                Value::Number(n as f64)).unwrap();
+            proptest::prop_assert_eq!(back, Value::Number(n as f64));
+        }
+
+        #[test]
+        fn cjson_decode_takes_any_text(text in "[\\[\\]{}\",:0-9a-z.eE+ -]{0,40}") {
+            let e = Engine::new().unwrap();
+            let s = e.lua.create_string(&text).unwrap();
+            // An error is a fine answer; a panic or a hang is not.
+            let _ = eval_with(&e, "return function(x) return cjson.decode(x) end", Value::String(s));
+        }
+    }
 
     #[test]
     fn compile_errors_read_like_redis() {
