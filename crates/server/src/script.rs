@@ -25,8 +25,8 @@
 //! SCRIPT KILL stop it); one that has written runs to its end, as in Redis where only
 //! SHUTDOWN NOSAVE stops it.
 //!
-//! The `bit` and `cjson` libraries are Lua code of this project (`script_libs.lua`).
-//! Not done: the cmsgpack and struct libraries, cjson's configuration functions,
+//! The `bit`, `cjson` and `cmsgpack` libraries are Lua code of this project
+//! (`script_libs.lua`). Not done: the struct library, cjson's configuration functions,
 //! `redis.setresp(3)`, SCRIPT DEBUG, FUNCTION.
 
 use std::cell::RefCell;
@@ -41,7 +41,7 @@ use tandem_resp::Encoder;
 use crate::client::Client;
 use crate::server::Server;
 
-/// The `bit` and `cjson` libraries, in Lua (this project's own; see the file).
+/// The `bit`, `cjson` and `cmsgpack` libraries, in Lua (this project's own; see the file).
 const LIBS: &str = include_str!("script_libs.lua");
 
 /// Sets up the `redis` library, the sandbox and the runner, in Lua (this project's own).
@@ -197,7 +197,7 @@ impl Engine {
         )?;
         let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
         lua.load(LIBS).set_name("=libs").call::<()>(null)?;
-        for lib in ["bit", "cjson"] {
+        for lib in ["bit", "cjson", "cmsgpack"] {
             let table: Table = lua.globals().raw_get(lib)?;
             let mut funcs = Vec::new();
             for pair in table.pairs::<String, Value>() {
@@ -739,6 +739,31 @@ mod tests {
             let back = eval_with(&e, "return function(x) return cjson.decode(cjson.encode({x, {y = x}}))[2].y end",
                 Value::Number(n as f64)).unwrap();
             proptest::prop_assert_eq!(back, Value::Number(n as f64));
+        }
+
+        #[test]
+        fn cmsgpack_round_trips_numbers(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let e = Engine::new().unwrap();
+            let back = eval_with(&e, "return function(x) return cmsgpack.unpack(cmsgpack.pack(x)) end",
+                Value::Number(x)).unwrap();
+            proptest::prop_assert_eq!(back, Value::Number(x));
+        }
+
+        #[test]
+        fn cmsgpack_round_trips_strings(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let e = Engine::new().unwrap();
+            let s = e.lua.create_string(&bytes).unwrap();
+            let back = eval_with(&e, "return function(x) return cmsgpack.unpack(cmsgpack.pack({x}))[1] end",
+                Value::String(s)).unwrap();
+            let Value::String(back) = back else { panic!("not a string") };
+            proptest::prop_assert_eq!(back.as_bytes().to_vec(), bytes);
+        }
+
+        #[test]
+        fn cmsgpack_unpack_takes_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let e = Engine::new().unwrap();
+            let s = e.lua.create_string(&bytes).unwrap();
+            let _ = eval_with(&e, "return function(x) return cmsgpack.unpack(x) end", Value::String(s));
         }
 
         #[test]

@@ -1,6 +1,7 @@
--- Tandem's versions of the `bit` and `cjson` libraries Redis offers to scripts, written
--- in Lua for this project: the same functions, results and error messages as LuaBitOp
--- and lua-cjson in redis-server 7.0.15 (checked by tests/diff/scripting.txt).
+-- Tandem's versions of the `bit`, `cjson` and `cmsgpack` libraries Redis offers to
+-- scripts, written in Lua for this project: the same functions, results and error
+-- messages as LuaBitOp, lua-cjson and lua-cmsgpack in redis-server 7.0.15 (checked by
+-- tests/diff/scripting.txt).
 -- Loaded by script.rs with the JSON null (a light userdata) as argument.
 local null = ...
 local floor, fmt, byte, char, sub = math.floor, string.format, string.byte, string.char, string.sub
@@ -361,4 +362,244 @@ cjson.decode = function(...)
     error("bad argument #1 to 'decode' (string expected, got " .. got .. ")", 0)
   end
   return decode(s)
+end
+
+---------------------------------------------------------------------------------------
+-- cmsgpack: MessagePack as lua-cmsgpack in Redis writes and reads it (no bin or ext
+-- types; tables nested deeper than 16 are written as nil).
+
+local function be_bytes(n, count)
+  local t = {}
+  for i = count, 1, -1 do
+    local b = n % 256
+    t[i] = char(b)
+    n = (n - b) / 256
+  end
+  return table.concat(t)
+end
+
+local function pack_integer(n)
+  if n >= 0 then
+    if n <= 127 then return char(n) end
+    if n <= 0xff then return '\204' .. char(n) end
+    if n <= 0xffff then return '\205' .. be_bytes(n, 2) end
+    if n <= 0xffffffff then return '\206' .. be_bytes(n, 4) end
+    local high = floor(n / TWO32)
+    return '\207' .. be_bytes(high, 4) .. be_bytes(n - high * TWO32, 4)
+  end
+  if n >= -32 then return char(256 + n) end
+  if n >= -128 then return '\208' .. char(256 + n) end
+  if n >= -32768 then return '\209' .. be_bytes(65536 + n, 2) end
+  if n >= -2147483648 then return '\210' .. be_bytes(TWO32 + n, 4) end
+  local high = floor(n / TWO32)
+  return '\211' .. be_bytes(high + TWO32, 4) .. be_bytes(n - high * TWO32, 4)
+end
+
+-- The four bytes of `a` (> 0, finite) as a float32 when it is exactly one, else nil.
+local function float32_bits(a)
+  local m, e = math.frexp(a)
+  local exp = e + 126
+  local frac
+  if exp >= 255 then return nil end
+  if exp <= 0 then
+    exp, frac = 0, a / 2 ^ -149
+  else
+    frac = (m * 2 - 1) * 2 ^ 23
+  end
+  if frac ~= floor(frac) then return nil end
+  return exp * 2 ^ 23 + frac
+end
+
+local function pack_number(n)
+  if n == floor(n) and n >= -2 ^ 63 and n < 2 ^ 63 then
+    return pack_integer(n)
+  end
+  if n ~= n then return '\203\255\248\0\0\0\0\0\0' end
+  local sign = (n < 0) and 1 or 0
+  local a = math.abs(n)
+  if a == math.huge then return '\202' .. be_bytes(sign * 2 ^ 31 + 0x7f800000, 4) end
+  local bits = float32_bits(a)
+  if bits then return '\202' .. be_bytes(sign * 2 ^ 31 + bits, 4) end
+  local m, e = math.frexp(a)
+  local exp, frac = e + 1022, (m * 2 - 1) * 2 ^ 52
+  if exp <= 0 then exp, frac = 0, a / 2 ^ -1074 end
+  local high = sign * 2 ^ 31 + exp * 2 ^ 20 + floor(frac / TWO32)
+  return '\203' .. be_bytes(high, 4) .. be_bytes(frac % TWO32, 4)
+end
+
+local function pack_length(n, fix, fixmax, c16, c32, c8)
+  if n <= fixmax then return char(fix + n) end
+  if c8 and n <= 0xff then return c8 .. char(n) end
+  if n <= 0xffff then return c16 .. be_bytes(n, 2) end
+  return c32 .. be_bytes(n, 4)
+end
+
+local pack_value
+
+local function pack_table(t, level, out)
+  local count, max, is_array = 0, 0, true
+  for k in pairs(t) do
+    count = count + 1
+    if type(k) == 'number' and k >= 1 and k == floor(k) then
+      if k > max then max = k end
+    else
+      is_array = false
+    end
+  end
+  if is_array and count == max then
+    out[#out + 1] = pack_length(count, 0x90, 15, '\220', '\221')
+    for i = 1, count do pack_value(t[i], level + 1, out) end
+    return
+  end
+  out[#out + 1] = pack_length(count, 0x80, 15, '\222', '\223')
+  for k, v in pairs(t) do
+    pack_value(k, level + 1, out)
+    pack_value(v, level + 1, out)
+  end
+end
+
+pack_value = function(v, level, out)
+  local t = type(v)
+  if t == 'table' and level == 16 then t = 'nil' end
+  if t == 'string' then
+    out[#out + 1] = pack_length(#v, 0xa0, 31, '\218', '\219', '\217') .. v
+  elseif t == 'number' then
+    out[#out + 1] = pack_number(v)
+  elseif t == 'boolean' then
+    out[#out + 1] = v and '\195' or '\194'
+  elseif t == 'table' then
+    pack_table(v, level, out)
+  else
+    out[#out + 1] = '\192'
+  end
+end
+
+-- The reader: values from `s` at byte `pos` (1-based); errors as lua-cmsgpack's.
+local function unpacker(s)
+  local pos, len = 1, #s
+  local function need(n)
+    if pos + n - 1 > len then error('Missing bytes in input.', 0) end
+  end
+  local function uint(n)
+    need(n)
+    local v = 0
+    for i = pos, pos + n - 1 do v = v * 256 + byte(s, i) end
+    pos = pos + n
+    return v
+  end
+  local function int(n)
+    local v = uint(n)
+    if v >= 2 ^ (8 * n - 1) then v = v - 2 ^ (8 * n) end
+    return v
+  end
+  local function str(n)
+    need(n)
+    local v = sub(s, pos, pos + n - 1)
+    pos = pos + n
+    return v
+  end
+  local read
+  local function array(n)
+    local t = {}
+    for i = 1, n do t[i] = read() end
+    return t
+  end
+  local function map(n)
+    local t = {}
+    for _ = 1, n do
+      local k = read()
+      t[k] = read()
+    end
+    return t
+  end
+  read = function()
+    need(1)
+    local c = byte(s, pos)
+    pos = pos + 1
+    if c <= 0x7f then return c end
+    if c <= 0x8f then return map(c - 0x80) end
+    if c <= 0x9f then return array(c - 0x90) end
+    if c <= 0xbf then return str(c - 0xa0) end
+    if c >= 0xe0 then return c - 256 end
+    if c == 0xc0 then return nil end
+    if c == 0xc2 then return false end
+    if c == 0xc3 then return true end
+    if c == 0xca then
+      local bits = uint(4)
+      local sign = (bits >= 2 ^ 31) and -1 or 1
+      local exp, frac = floor(bits / 2 ^ 23) % 256, bits % 2 ^ 23
+      if exp == 255 then return (frac == 0) and sign * math.huge or 0 / 0 end
+      if exp == 0 then return sign * frac * 2 ^ -149 end
+      return sign * (1 + frac / 2 ^ 23) * 2 ^ (exp - 127)
+    end
+    if c == 0xcb then
+      local high, low = uint(4), uint(4)
+      local sign = (high >= 2 ^ 31) and -1 or 1
+      local exp = floor(high / 2 ^ 20) % 2048
+      local frac = (high % 2 ^ 20) * TWO32 + low
+      if exp == 2047 then return (frac == 0) and sign * math.huge or 0 / 0 end
+      if exp == 0 then return sign * frac * 2 ^ -1074 end
+      return sign * (1 + frac / 2 ^ 52) * 2 ^ (exp - 1023)
+    end
+    if c == 0xcc then return uint(1) end
+    if c == 0xcd then return uint(2) end
+    if c == 0xce then return uint(4) end
+    if c == 0xcf then local h = uint(4) return h * TWO32 + uint(4) end
+    if c == 0xd0 then return int(1) end
+    if c == 0xd1 then return int(2) end
+    if c == 0xd2 then return int(4) end
+    if c == 0xd3 then local h = int(4) return h * TWO32 + uint(4) end
+    if c == 0xd9 then return str(uint(1)) end
+    if c == 0xda then return str(uint(2)) end
+    if c == 0xdb then return str(uint(4)) end
+    if c == 0xdc then return array(uint(2)) end
+    if c == 0xdd then return array(uint(4)) end
+    if c == 0xde then return map(uint(2)) end
+    if c == 0xdf then return map(uint(4)) end
+    error('Bad data format in input.', 0)
+  end
+  return read, function() return pos end, function(p) pos = p end
+end
+
+-- lua-cmsgpack's unpack core: up to `limit` values (0: all) from byte `offset`
+-- (0-based). With neither, only the values; else the next offset (-1 at the end) first.
+local function unpack_full(name, s, limit, offset)
+  local t = type(s)
+  if t == 'number' then
+    s = tostring(s)
+  elseif t ~= 'string' then
+    local got = (s == nil) and 'no value' or t
+    error("bad argument #1 to '" .. name .. "' (string expected, got " .. got .. ")", 0)
+  end
+  if offset > #s then
+    error('Start offset ' .. offset .. ' greater than input length ' .. #s .. '.', 0)
+  end
+  local read, at, seek = unpacker(s)
+  seek(offset + 1)
+  local values, n = {}, 0
+  while at() <= #s and (limit == 0 or n < limit) do
+    n = n + 1
+    values[n] = read()
+  end
+  if limit == 0 and offset == 0 then return unpack(values, 1, n) end
+  local next_offset = (at() > #s) and -1 or (at() - 1)
+  return next_offset, unpack(values, 1, n)
+end
+
+cmsgpack = {}
+cmsgpack.pack = function(...)
+  local n = select('#', ...)
+  if n == 0 then
+    error("bad argument #0 to 'pack' (MessagePack pack needs input.)", 0)
+  end
+  local out = {}
+  for i = 1, n do pack_value((select(i, ...)), 0, out) end
+  return table.concat(out)
+end
+cmsgpack.unpack = function(s) return unpack_full('unpack', s, 0, 0) end
+cmsgpack.unpack_one = function(s, offset)
+  return unpack_full('unpack_one', s, 1, tonumber(offset) or 0)
+end
+cmsgpack.unpack_limit = function(s, limit, offset)
+  return unpack_full('unpack_limit', s, tonumber(limit) or 0, tonumber(offset) or 0)
 end
