@@ -372,6 +372,21 @@ impl ServerProcess {
             .start()
     }
 
+    /// A redis-server replica of `master` (on loopback), with DEBUG enabled.
+    pub fn redis_replica_of(master: &ServerProcess) -> Result<Self> {
+        let port = master.port().to_string();
+        ServerProcess::start(
+            Flavor::Redis,
+            &[
+                "--replicaof",
+                "127.0.0.1",
+                &port,
+                "--enable-debug-command",
+                "yes",
+            ],
+        )
+    }
+
     /// Which program this is.
     pub fn flavor(&self) -> Flavor {
         self.flavor

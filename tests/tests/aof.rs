@@ -10,20 +10,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use tandem_tests::files::start_loaded;
 use tandem_tests::probe::{all_types_dataset, cmds, digest, info_field, ok, text, wait_until};
 use tandem_tests::{run_bounded, Flavor, RespConn, ServerProcess};
 
+/// `flavor` in `dir` with the AOF on (unless `extra` says otherwise), its data loaded.
 fn start_in(flavor: Flavor, dir: &Path, extra: &[&str]) -> ServerProcess {
-    let mut args: Vec<String> = vec![
-        "--enable-debug-command".into(),
-        "yes".into(),
-        "--dir".into(),
-        dir.display().to_string(),
-        "--appendonly".into(),
-        "yes".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    ServerProcess::start(flavor, &args).unwrap()
+    let mut args = vec!["--appendonly", "yes"];
+    args.extend_from_slice(extra);
+    start_loaded(flavor, Some(dir), &args)
 }
 
 fn wait_loaded(conn: &mut RespConn) {

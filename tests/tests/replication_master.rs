@@ -22,18 +22,7 @@ fn start_master(extra: &[&str]) -> ServerProcess {
 }
 
 fn start_replica(master: &ServerProcess) -> ServerProcess {
-    let port = master.port().to_string();
-    ServerProcess::start(
-        Flavor::Redis,
-        &[
-            "--replicaof",
-            "127.0.0.1",
-            &port,
-            "--enable-debug-command",
-            "yes",
-        ],
-    )
-    .unwrap()
+    ServerProcess::redis_replica_of(master).unwrap()
 }
 
 /// Strings in several databases, some with a TTL.

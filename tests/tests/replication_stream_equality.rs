@@ -19,7 +19,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use tandem_tests::probe::{cmds, info_field, ok, text, wait_until};
-use tandem_tests::{Flavor, ServerProcess};
+use tandem_tests::{Flavor, RespConn, ServerProcess};
 
 /// Bound on every read of the raw replica.
 const READ_LIMIT: Duration = Duration::from_secs(20);
@@ -45,6 +45,18 @@ impl RawReplica {
             buf: Vec::new(),
             ack: None,
         }
+    }
+
+    /// Synced, online, and past a first command of the stream.
+    fn streaming(master: &ServerProcess, m: &mut RespConn) -> RawReplica {
+        let mut raw = RawReplica::connect(master);
+        raw.sync();
+        wait_until("the raw replica to be online", || {
+            text(&cmds(m, &["INFO", "replication"])).contains("state=online")
+        });
+        ok(m, &["SET", "streaming", "1"]);
+        raw.commands_until("streaming");
+        raw
     }
 
     fn send(&mut self, args: &[&str]) {
@@ -497,13 +509,7 @@ fn a_replica_that_stops_reading_does_not_stall_the_master() {
             &["--client-output-buffer-limit", "replica 4mb 1mb 1"],
         );
         let mut m = master.connect().unwrap();
-        let mut raw = RawReplica::connect(&master);
-        raw.sync();
-        wait_until("the raw replica to be online", || {
-            text(&cmds(&mut m, &["INFO", "replication"])).contains("state=online")
-        });
-        ok(&mut m, &["SET", "streaming", "1"]);
-        raw.commands_until("streaming");
+        let raw = RawReplica::streaming(&master, &mut m);
         // The raw replica reads nothing from now on; 64 KB values fill its socket
         // buffers, then the master's output buffer, until the limit drops it.
         let value = "x".repeat(64 * 1024);
@@ -558,13 +564,7 @@ fn a_lagging_replica_does_not_make_the_master_evict() {
         for i in 0..100 {
             ok(&mut m, &["SET", &format!("keep:{i}"), "v"]);
         }
-        let mut raw = RawReplica::connect(&master);
-        raw.sync();
-        wait_until("the raw replica to be online", || {
-            text(&cmds(&mut m, &["INFO", "replication"])).contains("state=online")
-        });
-        ok(&mut m, &["SET", "streaming", "1"]);
-        raw.commands_until("streaming");
+        let raw = RawReplica::streaming(&master, &mut m);
         let used: u64 = info_field(&mut m, "memory", "used_memory")
             .and_then(|v| v.parse().ok())
             .unwrap();

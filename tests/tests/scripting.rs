@@ -42,18 +42,7 @@ fn run_scripts(c: &mut RespConn) {
 #[test]
 fn script_effects_reach_a_redis_replica() {
     let master = ServerProcess::start(Flavor::Tandem, &["--enable-debug-command", "yes"]).unwrap();
-    let port = master.port().to_string();
-    let replica = ServerProcess::start(
-        Flavor::Redis,
-        &[
-            "--replicaof",
-            "127.0.0.1",
-            &port,
-            "--enable-debug-command",
-            "yes",
-        ],
-    )
-    .unwrap();
+    let replica = ServerProcess::redis_replica_of(&master).unwrap();
     let mut m = master.connect().unwrap();
     let mut r = replica.connect().unwrap();
     wait_until("the replica to be online", || {

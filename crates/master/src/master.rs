@@ -290,6 +290,24 @@ impl AofFeed {
     }
 }
 
+/// The commands of one execution unit in stream order: each with its database, wrapped in
+/// MULTI (in the first command's database) and EXEC (the last one's) for a transaction.
+fn unit_commands(
+    ops: &[(usize, Vec<Bytes>)],
+    transaction: bool,
+    mut emit: impl FnMut(Option<usize>, &[Bytes]),
+) {
+    if transaction {
+        emit(ops.first().map(|o| o.0), &[Bytes::from_static(b"MULTI")]);
+    }
+    for (db, argv) in ops {
+        emit(Some(*db), argv);
+    }
+    if transaction {
+        emit(ops.last().map(|o| o.0), &[Bytes::from_static(b"EXEC")]);
+    }
+}
+
 impl std::fmt::Debug for Master {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Master")
@@ -406,28 +424,11 @@ impl Master {
         }
         let ops = std::mem::take(&mut self.pending);
         let transaction = wrap && ops.len() > 1;
-        let last_db = ops.last().map(|(db, _)| *db);
         if !self.proxy_only {
-            if transaction {
-                self.feed_command(Some(ops[0].0), &[&b"MULTI"[..]]);
-            }
-            for (db, argv) in &ops {
-                self.feed_command(Some(*db), argv);
-            }
-            if transaction {
-                self.feed_command(last_db, &[&b"EXEC"[..]]);
-            }
+            unit_commands(&ops, transaction, |db, argv| self.feed_command(db, argv));
         }
         if let Some(aof) = self.aof.as_mut() {
-            if transaction {
-                aof.command(Some(ops[0].0), &[&b"MULTI"[..]]);
-            }
-            for (db, argv) in &ops {
-                aof.command(Some(*db), argv);
-            }
-            if transaction {
-                aof.command(last_db, &[&b"EXEC"[..]]);
-            }
+            unit_commands(&ops, transaction, |db, argv| aof.command(db, argv));
         }
         self.pending = ops;
         self.pending.clear();

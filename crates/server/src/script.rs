@@ -311,21 +311,27 @@ impl Scripting {
     }
 }
 
-/// Runs the cached script `sha` for `caller` with `keys` and `argv`, writing the reply
-/// with `enc`'s protocol into `out`. `Err` is an error reply's text.
+/// One script invocation: which script, its KEYS and ARGV, and whether it may write.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    pub sha: &'a str,
+    pub keys: &'a [Bytes],
+    pub argv: &'a [Bytes],
+    pub read_only: bool,
+}
+
+/// Runs `call` for `caller`, writing the reply with the caller's protocol into `out`.
+/// `Err` is an error reply's text.
 pub fn run(
     srv: &mut Server,
     caller: &Client,
-    sha: &str,
-    keys: &[Bytes],
-    argv: &[Bytes],
-    read_only: bool,
+    call: Call<'_>,
     out: &mut BytesMut,
 ) -> Result<(), String> {
     let Some(engine) = srv.scripting.engine.take() else {
         return Err("NOSCRIPT No matching script. Please use EVAL.".into());
     };
-    let result = run_in(&engine, srv, caller, sha, keys, argv, read_only, out);
+    let result = run_in(&engine, srv, caller, call, out);
     srv.scripting.engine = Some(engine);
     match result {
         Ok(Outcome::Reply) => Ok(()),
@@ -334,17 +340,19 @@ pub fn run(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_in(
     engine: &Engine,
     srv: &mut Server,
     caller: &Client,
-    sha: &str,
-    keys: &[Bytes],
-    argv: &[Bytes],
-    read_only: bool,
+    call: Call<'_>,
     out: &mut BytesMut,
 ) -> mlua::Result<Outcome> {
+    let Call {
+        sha,
+        keys,
+        argv,
+        read_only,
+    } = call;
     let Some(loaded) = engine.scripts.get(sha) else {
         return Ok(Outcome::Error(
             "NOSCRIPT No matching script. Please use EVAL.".into(),
@@ -722,15 +730,21 @@ mod tests {
         f.call(x)
     }
 
+    /// `body` applied to the Lua string of `bytes`; the string it returns.
+    fn string_through(body: &str, bytes: &[u8]) -> Vec<u8> {
+        let e = Engine::new().unwrap();
+        let s = e.lua.create_string(bytes).unwrap();
+        match eval_with(&e, body, Value::String(s)).unwrap() {
+            Value::String(back) => back.as_bytes().to_vec(),
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn cjson_round_trips_strings(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let e = Engine::new().unwrap();
-            let s = e.lua.create_string(&bytes).unwrap();
-            let back = eval_with(&e, "return function(x) return cjson.decode(cjson.encode(x)) end",
-                Value::String(s)).unwrap();
-            let Value::String(back) = back else { panic!("not a string") };
-            proptest::prop_assert_eq!(back.as_bytes().to_vec(), bytes);
+            let back = string_through("return function(x) return cjson.decode(cjson.encode(x)) end", &bytes);
+            proptest::prop_assert_eq!(back, bytes);
         }
 
         #[test]
@@ -751,12 +765,8 @@ mod tests {
 
         #[test]
         fn cmsgpack_round_trips_strings(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let e = Engine::new().unwrap();
-            let s = e.lua.create_string(&bytes).unwrap();
-            let back = eval_with(&e, "return function(x) return cmsgpack.unpack(cmsgpack.pack({x}))[1] end",
-                Value::String(s)).unwrap();
-            let Value::String(back) = back else { panic!("not a string") };
-            proptest::prop_assert_eq!(back.as_bytes().to_vec(), bytes);
+            let back = string_through("return function(x) return cmsgpack.unpack(cmsgpack.pack({x}))[1] end", &bytes);
+            proptest::prop_assert_eq!(back, bytes);
         }
 
         #[test]

@@ -41,15 +41,13 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     };
     // The script is one execution unit: its writes are fed together at its end.
     ctx.srv.master.begin_exec();
-    let result = crate::script::run(
-        ctx.srv,
-        ctx.client,
-        &sha,
-        &args[3..split],
-        &args[split..],
+    let call = crate::script::Call {
+        sha: &sha,
+        keys: &args[3..split],
+        argv: &args[split..],
         read_only,
-        ctx.out,
-    );
+    };
+    let result = crate::script::run(ctx.srv, ctx.client, call, ctx.out);
     let drops = ctx.srv.master.end_exec();
     if !drops.is_empty() {
         crate::repl::close_dropped(ctx.srv, drops);
