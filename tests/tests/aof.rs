@@ -237,3 +237,24 @@ fn the_aof_is_rewritten_when_it_doubles() {
         assert_eq!(digest(&mut c), want, "{flavor:?}");
     }
 }
+
+#[test]
+fn appendfsync_always_answers_and_keeps_every_write() {
+    for flavor in [Flavor::Redis, Flavor::Tandem] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(flavor, dir.path(), &["--appendfsync", "always"]);
+        let mut conns: Vec<RespConn> = (0..4).map(|_| server.connect().unwrap()).collect();
+        for i in 0..100 {
+            for (n, c) in conns.iter_mut().enumerate() {
+                ok(c, &["SET", &format!("k:{n}:{i}"), "v"]);
+            }
+        }
+        let want = digest(&mut conns[0]);
+        drop(conns);
+        kill9(server);
+        let server = start_in(flavor, dir.path(), &[]);
+        let mut c = server.connect().unwrap();
+        assert_eq!(cmds(&mut c, &["DBSIZE"]).as_integer(), Some(400), "{flavor:?}");
+        assert_eq!(digest(&mut c), want, "{flavor:?}");
+    }
+}

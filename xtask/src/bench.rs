@@ -224,6 +224,13 @@ pub const BENCHMARKS: &[Benchmark] = &[
                seen during the load; lower is better.",
         plan: Plan::Pairs(crate::bench_repl::repl_load),
     },
+    Benchmark {
+        name: "aof",
+        about: "redis-benchmark SET (50 clients, 1M random keys, 100-byte values) with appendonly yes: appendfsync everysec at -P 1 and 16, always at -P 16",
+        note: "rps: higher is better (ratio tandem/redis). Each load on a fresh server of each \
+               side, in its own directory, one after the other.",
+        plan: Plan::Pairs(crate::bench_aof::aof_load),
+    },
 ];
 
 /// Other names accepted on the command line: `(alias, benchmark)`.

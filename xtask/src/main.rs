@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_aof;
 mod bench_repl;
 mod codegen;
 mod floors;

@@ -154,6 +154,15 @@ pub struct AofState {
     pub current_size: u64,
     /// `aof_current_size` after the last rewrite or load (`aof_base_size`).
     pub base_size: u64,
+    /// Bytes written to the AOF since start-up, across files (the sequence number group
+    /// commit waits on).
+    written: u64,
+    /// Bumped whenever the open incr file changes.
+    file_gen: u64,
+    /// The `appendfsync always` fsync thread, once needed.
+    group: Option<GroupSync>,
+    /// Under `always`: how far the current batch's replies must wait to be durable.
+    batch_lsn: Option<u64>,
 }
 
 impl Default for AofState {
@@ -174,11 +183,23 @@ impl Default for AofState {
             last_write_ok: true,
             current_size: 0,
             base_size: 0,
+            written: 0,
+            file_gen: 0,
+            group: None,
+            batch_lsn: None,
         }
     }
 }
 
 impl AofState {
+    /// Under `appendfsync always`, what the batch that just ran must wait for before its
+    /// replies go out (none otherwise).
+    pub fn take_durable(&mut self) -> Option<Durable> {
+        let lsn = self.batch_lsn.take()?;
+        let synced = self.group.as_ref()?.synced.clone();
+        Some(Durable { lsn, synced })
+    }
+
     /// Whether a rewrite runs (`aof_rewrite_in_progress`).
     pub fn rewriting(&self) -> bool {
         self.rewrite.is_some()
@@ -194,6 +215,90 @@ impl AofState {
     /// An fsync runs on its thread (`aof_pending_bio_fsync`).
     pub fn fsync_pending(&self) -> bool {
         self.fsync_running.load(Ordering::SeqCst)
+    }
+}
+
+/// A batch's wait for `appendfsync always`: until the fsync thread has synced `lsn`.
+#[derive(Debug)]
+pub struct Durable {
+    lsn: u64,
+    synced: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Durable {
+    /// Returns once the batch's AOF bytes are on disk.
+    pub async fn wait(mut self) {
+        while *self.synced.borrow() < self.lsn {
+            if self.synced.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// What the `always` fsync thread is told.
+#[derive(Debug)]
+enum SyncMsg {
+    /// The incr file now written (the previous one was synced when it was replaced).
+    File(File),
+    /// Make the bytes up to this sequence number durable.
+    Upto(u64),
+}
+
+/// The `appendfsync always` fsync thread: it syncs whatever was asked since its last
+/// fsync in one go and publishes how far the AOF is durable.
+#[derive(Debug)]
+struct GroupSync {
+    tx: std::sync::mpsc::Sender<SyncMsg>,
+    synced: tokio::sync::watch::Receiver<u64>,
+    file_gen: u64,
+}
+
+impl GroupSync {
+    fn start() -> GroupSync {
+        let (tx, rx) = std::sync::mpsc::channel::<SyncMsg>();
+        let (done, synced) = tokio::sync::watch::channel(0u64);
+        let spawned = std::thread::Builder::new()
+            .name("aof-always".into())
+            .spawn(move || {
+                let mut file: Option<File> = None;
+                while let Ok(first) = rx.recv() {
+                    let mut upto = 0u64;
+                    for msg in std::iter::once(first).chain(rx.try_iter()) {
+                        match msg {
+                            SyncMsg::File(f) => file = Some(f),
+                            SyncMsg::Upto(n) => upto = upto.max(n),
+                        }
+                    }
+                    if upto == 0 {
+                        continue;
+                    }
+                    if let Some(f) = &file {
+                        if let Err(e) = f.sync_data() {
+                            tracing::warn!(
+                                "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {}. Exiting...",
+                                crate::persist::os_err(&e)
+                            );
+                            std::process::exit(1);
+                        }
+                    }
+                    done.send_modify(|v| *v = (*v).max(upto));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("Can't start the AOF fsync thread: {}. Exiting...", e);
+            std::process::exit(1);
+        }
+        GroupSync {
+            tx,
+            synced,
+            file_gen: u64::MAX,
+        }
+    }
+
+    fn send(&self, msg: SyncMsg) {
+        // The thread lives as long as the process.
+        let _ = self.tx.send(msg);
     }
 }
 
@@ -256,6 +361,7 @@ pub fn write(srv: &mut Server) {
                 }
                 aof.last_write_ok = true;
                 aof.current_size += bytes.len() as u64;
+                aof.written += bytes.len() as u64;
                 aof.unsynced = true;
             }
             Err(e) => {
@@ -271,13 +377,18 @@ pub fn write(srv: &mut Server) {
     }
     match policy {
         Fsync::Always if aof.unsynced => {
-            if let Err(e) = file.sync_data() {
-                tracing::warn!(
-                    "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {}. Exiting...",
-                    crate::persist::os_err(&e)
-                );
-                std::process::exit(1);
+            // Group commit: the batch's replies wait for the fsync thread to cover its
+            // bytes ([`Durable`]); batches of several clients share one fsync, as those
+            // of one event-loop turn share Redis's.
+            let group = aof.group.get_or_insert_with(GroupSync::start);
+            if group.file_gen != aof.file_gen {
+                if let Ok(clone) = file.try_clone() {
+                    group.send(SyncMsg::File(clone));
+                    group.file_gen = aof.file_gen;
+                }
             }
+            group.send(SyncMsg::Upto(aof.written));
+            aof.batch_lsn = Some(aof.written);
             aof.unsynced = false;
             aof.last_fsync = Instant::now();
         }
@@ -398,6 +509,7 @@ pub fn start_rewrite(srv: &mut Server, why: &str) -> Result<(), RewriteError> {
             let _ = old.sync_data();
         }
         srv.aof.file = Some(file);
+        srv.aof.file_gen += 1;
         srv.aof.manifest.incrs.push(incr);
         if let Err(e) = persist_manifest(&dir, &name, &srv.aof.manifest) {
             tracing::warn!(
@@ -692,7 +804,10 @@ fn open_after_load(srv: &mut Server, dir: &Path, name: &str, size: u64) {
         return;
     };
     match open_incr(dir, &last.name) {
-        Ok(f) => srv.aof.file = Some(f),
+        Ok(f) => {
+            srv.aof.file = Some(f);
+            srv.aof.file_gen += 1;
+        }
         Err(e) => {
             tracing::warn!(
                 "Can't open the append-only file {}: {}",

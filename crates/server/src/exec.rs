@@ -48,6 +48,8 @@ pub struct BatchReply {
     /// A command left work for the connection task (PSYNC, a blocked WAIT): see
     /// [`crate::repl::handoff`]. The rest of the batch stays queued.
     pub handoff: Option<crate::repl::Handoff>,
+    /// Under `appendfsync always`: wait for this before writing the replies.
+    pub durable: Option<crate::aof::Durable>,
 }
 
 impl Core {
@@ -100,8 +102,9 @@ impl Core {
         let mut srv = self.srv.lock();
         // The batch's writes reach the replicas in one piece, at its end.
         srv.master.begin_batch();
-        let reply = run_locked(&mut srv, id, reqs, pending, out);
+        let mut reply = run_locked(&mut srv, id, reqs, pending, out);
         crate::repl::end_batch(&mut srv);
+        reply.durable = srv.aof.take_durable();
         if cmd::failover::take_unpaused(&mut srv) {
             self.unpaused.notify_waiters();
         }
@@ -216,6 +219,7 @@ fn run_locked(
         authenticated: client.authenticated,
         parked_until,
         handoff: client.repl.handoff.take(),
+        durable: None,
     };
     srv.clients.insert(client.id, client);
     reply

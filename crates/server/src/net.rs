@@ -174,7 +174,11 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                         }
                         out.clear();
                         loop {
-                            let reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
+                            let mut reply = core.run_batch(id, &mut queue, rbuf.len(), &mut out);
+                            // `appendfsync always`: the writes are on disk before the replies.
+                            if let Some(durable) = reply.durable.take() {
+                                durable.wait().await;
+                            }
                             authenticated = reply.authenticated;
                             close = reply.close;
                             if let Some(h) = reply.handoff {
