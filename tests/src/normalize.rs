@@ -24,6 +24,7 @@
 //! | `scan-sorted` | `SCAN` | the key names of the step sorted (the cursor is compared) |
 //! | `memory-stats` | `MEMORY STATS` | every value (names kept, nested `db.N` maps too) |
 //! | `malloc-stats` | `MEMORY MALLOC-STATS` | the report text |
+//! | `function-list` | `FUNCTION LIST` | libraries, and the functions of each, sorted by name (Redis lists them in hash-table order) |
 //! | `latency-histogram` | `LATENCY HISTOGRAM` | commands sorted by name; each `histogram_usec` map replaced by one masked value (the calls are compared) |
 //!
 //! Adding one: write a `fn(&mut Frame)` and add a row to [`NORMALIZERS`] (and
@@ -151,6 +152,12 @@ pub static NORMALIZERS: &[Normalizer] = &[
         command: "memory",
         subcommand: Some("stats"),
         apply: memory_stats,
+    },
+    Normalizer {
+        name: "function-list",
+        command: "function",
+        subcommand: Some("list"),
+        apply: function_list,
     },
     Normalizer {
         name: "latency-histogram",
@@ -294,6 +301,20 @@ fn memory_stats(f: &mut Frame) {
             }
         }
     }
+}
+
+/// FUNCTION LIST: libraries and their functions in hash-table order; each entry is a map
+/// whose second value is its name.
+fn function_list(f: &mut Frame) {
+    let name = |e: &Frame| e.children.get(1).map(Frame::to_bytes);
+    for lib in &mut f.children {
+        for (k, v) in pairs_mut(lib) {
+            if key_is(k, "functions") {
+                v.children.sort_by_key(|x| name(x));
+            }
+        }
+    }
+    f.children.sort_by_key(|x| name(x));
 }
 
 /// LATENCY HISTOGRAM: commands in hash-table order, bucket counts by timing.

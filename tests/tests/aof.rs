@@ -254,7 +254,11 @@ fn appendfsync_always_answers_and_keeps_every_write() {
         kill9(server);
         let server = start_in(flavor, dir.path(), &[]);
         let mut c = server.connect().unwrap();
-        assert_eq!(cmds(&mut c, &["DBSIZE"]).as_integer(), Some(400), "{flavor:?}");
+        assert_eq!(
+            cmds(&mut c, &["DBSIZE"]).as_integer(),
+            Some(400),
+            "{flavor:?}"
+        );
         assert_eq!(digest(&mut c), want, "{flavor:?}");
     }
 }

@@ -748,6 +748,7 @@ impl Keyspace {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             dbs: self.dbs.iter().map(|d| d.table.clone()).collect(),
+            functions: Vec::new(),
         }
     }
 

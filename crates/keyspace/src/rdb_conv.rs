@@ -117,6 +117,12 @@ pub fn write_snapshot<W: Write>(
 ) -> Result<(W, SaveStats), SaveError> {
     let mut enc = Encoder::new(w, opts)?;
     enc.aux_fields(aux)?;
+    for code in snap.functions() {
+        enc.function(&tandem_rdb::Function {
+            code: code.clone(),
+            legacy: None,
+        })?;
+    }
     let mut keys = 0u64;
     for db in 0..snap.databases() {
         let size = snap.len(db);

@@ -14,6 +14,8 @@ use crate::Millis;
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) dbs: Vec<Table>,
+    /// Function libraries' code (`#!lua name=...`), saved before the keys.
+    pub(crate) functions: Vec<bytes::Bytes>,
 }
 
 /// One entry of a snapshot.
@@ -28,6 +30,17 @@ pub struct SnapshotEntry<'a> {
 }
 
 impl Snapshot {
+    /// Adds the function libraries' code to what is saved (the keyspace does not keep
+    /// them; the server's scripting does).
+    pub fn set_functions(&mut self, code: Vec<bytes::Bytes>) {
+        self.functions = code;
+    }
+
+    /// The function libraries' code to save.
+    pub fn functions(&self) -> &[bytes::Bytes] {
+        &self.functions
+    }
+
     /// Number of databases.
     pub fn databases(&self) -> usize {
         self.dbs.len()

@@ -528,7 +528,8 @@ pub fn start_rewrite(srv: &mut Server, why: &str) -> Result<(), RewriteError> {
         .config
         .dir()
         .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let snap = srv.ks.snapshot();
+    let mut snap = srv.ks.snapshot();
+    snap.set_functions(srv.scripting.function_codes());
     let opts = encode_options(&srv.config);
     let mut aux = crate::persist::aux_fields(srv);
     aux.repl = None;
@@ -772,7 +773,8 @@ fn create_at_start(srv: &mut Server, dir: &Path, name: &str) {
     let mut aux = crate::persist::aux_fields(srv);
     aux.repl = None;
     aux.aof_base = true;
-    let snap = srv.ks.snapshot();
+    let mut snap = srv.ks.snapshot();
+    snap.set_functions(srv.scripting.function_codes());
     let base_len = match write_base(
         &snap,
         &dir.join(&base.name),

@@ -23,6 +23,7 @@ mod cmd;
 mod config;
 mod evict;
 mod exec;
+mod functions;
 mod latency;
 mod log;
 mod net;

@@ -236,7 +236,11 @@ struct SaveJob {
 impl SaveJob {
     fn new(srv: &Server) -> SaveJob {
         SaveJob {
-            snap: srv.ks.snapshot(),
+            snap: {
+                let mut snap = srv.ks.snapshot();
+                snap.set_functions(srv.scripting.function_codes());
+                snap
+            },
             dir: srv.config.dir(),
             filename: srv.config.get_str("dbfilename"),
             opts: encode_options(&srv.config),
@@ -646,10 +650,21 @@ impl LoadSettings {
 /// Reads and decodes an RDB stream, handing batches of keys to `flush` (called at least
 /// every 1024 keys, 10 ms or `events_interval` bytes, and once at the end). Keys already expired are skipped (this
 /// server is a master) and counted.
+#[cfg(test)]
 fn load_stream<R: Read>(
+    r: R,
+    set: &LoadSettings,
+    flush: impl FnMut(Vec<LoadedKey>, LoadCounts),
+) -> Result<LoadCounts, LoadError> {
+    load_stream_with(r, set, flush, &mut Vec::new())
+}
+
+/// [`load_stream`], also collecting the function libraries' code into `functions`.
+fn load_stream_with<R: Read>(
     mut r: R,
     set: &LoadSettings,
     mut flush: impl FnMut(Vec<LoadedKey>, LoadCounts),
+    functions: &mut Vec<Bytes>,
 ) -> Result<LoadCounts, LoadError> {
     let mut dec = Decoder::new().with_checksum_verification(set.verify_checksum);
     let mut buf = vec![0u8; 64 * 1024];
@@ -706,9 +721,7 @@ fn load_stream<R: Read>(
                     counts.resize = None;
                     last_flush = Instant::now();
                 }
-                Item::Function(_) => {
-                    tracing::warn!("Skipping a function library: Tandem has no function engine");
-                }
+                Item::Function(f) => functions.push(f.code),
                 Item::End { .. } => {}
                 _ => {}
             }
@@ -785,15 +798,22 @@ pub(crate) fn load_file_into(
 ) -> Result<(), LoadError> {
     let file = File::open(path)?;
     let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let counts = load_stream(reader, settings, |batch, counts| {
-        let mut srv = core.srv.lock();
-        insert_batch(&mut srv, batch);
-        if let Some((db, keys)) = counts.resize {
-            srv.ks.reserve(db, keys);
-        }
-        srv.persist.last_load_keys_loaded = counts.keys_loaded;
-        srv.persist.last_load_keys_expired = counts.keys_expired;
-    })?;
+    let mut functions = Vec::new();
+    let counts = load_stream_with(
+        reader,
+        settings,
+        |batch, counts| {
+            let mut srv = core.srv.lock();
+            insert_batch(&mut srv, batch);
+            if let Some((db, keys)) = counts.resize {
+                srv.ks.reserve(db, keys);
+            }
+            srv.persist.last_load_keys_loaded = counts.keys_loaded;
+            srv.persist.last_load_keys_expired = counts.keys_expired;
+        },
+        &mut functions,
+    )?;
+    core.srv.lock().scripting.restore_functions(&functions);
     tracing::info!(
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
         counts.keys_loaded,
@@ -895,10 +915,16 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
             std::process::exit(1);
         }
     };
-    let result = load_stream(reader, settings, |batch, counts| {
-        // The inserter only stops when this sender is dropped.
-        let _ = tx.send((batch, counts));
-    });
+    let mut functions = Vec::new();
+    let result = load_stream_with(
+        reader,
+        settings,
+        |batch, counts| {
+            // The inserter only stops when this sender is dropped.
+            let _ = tx.send((batch, counts));
+        },
+        &mut functions,
+    );
     drop(tx);
     if inserter.join().is_err() {
         tracing::warn!("Fatal error loading the DB: the insert thread failed. Exiting.");
@@ -907,6 +933,7 @@ fn load_thread(core: &Arc<Core>, file: File, settings: &LoadSettings) {
     match result {
         Ok(counts) => {
             let mut srv = core.srv.lock();
+            srv.scripting.restore_functions(&functions);
             srv.persist.loading = None;
             srv.persist.last_load_keys_loaded = counts.keys_loaded;
             srv.persist.last_load_keys_expired = counts.keys_expired;
@@ -937,12 +964,18 @@ pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), Load
     let settings = LoadSettings::new(&srv.config);
     let mut keys = Vec::new();
     let mut resizes = Vec::new();
+    let mut functions = Vec::new();
     let loaded = File::open(path).map_err(LoadError::from).and_then(|file| {
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        load_stream(reader, &settings, |batch, counts| {
-            resizes.extend(counts.resize);
-            keys.extend(batch);
-        })
+        load_stream_with(
+            reader,
+            &settings,
+            |batch, counts| {
+                resizes.extend(counts.resize);
+                keys.extend(batch);
+            },
+            &mut functions,
+        )
     });
     let counts = match loaded {
         Ok(c) => c,
@@ -951,6 +984,7 @@ pub fn load_sync(srv: &mut Server, flush_first: bool) -> Result<(u64, u64), Load
             return Err(e);
         }
     };
+    srv.scripting.restore_functions(&functions);
     if flush_first {
         let _ = srv.ks.empty(
             tandem_keyspace::DbTarget::All,

@@ -93,9 +93,15 @@ pub fn master_config(c: &Config) -> MasterConfig {
 }
 
 /// What a full resync serialises: the keyspace's snapshot now, with the save settings.
-pub fn snapshot_job(ks: &tandem_keyspace::Keyspace, c: &Config) -> SnapshotJob {
+pub fn snapshot_job(
+    ks: &tandem_keyspace::Keyspace,
+    c: &Config,
+    scripting: &crate::script::Scripting,
+) -> SnapshotJob {
+    let mut snapshot = ks.snapshot();
+    snapshot.set_functions(scripting.function_codes());
     SnapshotJob {
-        snapshot: ks.snapshot(),
+        snapshot,
         opts: crate::persist::encode_options(c),
         aux: tandem_rdb::AuxFields {
             redis_ver: crate::REDIS_VERSION.to_string(),
@@ -156,9 +162,13 @@ pub fn cron(srv: &mut Server) {
     crate::cmd::failover::update(srv);
     srv.master.config = master_config(&srv.config);
     let Server {
-        master, ks, config, ..
+        master,
+        ks,
+        config,
+        scripting,
+        ..
     } = srv;
-    let drops = master.cron(Instant::now(), || snapshot_job(ks, config));
+    let drops = master.cron(Instant::now(), || snapshot_job(ks, config, scripting));
     if !drops.is_empty() {
         close_dropped(srv, drops);
     }

@@ -575,6 +575,8 @@ struct Staging {
     aux: Vec<(Bytes, Bytes)>,
     /// The database of the last SELECTDB (where a RESIZEDB hint applies).
     db: usize,
+    /// The master's function libraries: they replace this node's when the load applies.
+    functions: Vec<Bytes>,
 }
 
 /// What the follower's callbacks (on the I/O thread) hand to the `repl-load` thread.
@@ -706,6 +708,7 @@ fn loader_thread(
                     error: None,
                     aux: Vec::new(),
                     db: 0,
+                    functions: Vec::new(),
                 });
             }
             LoadMsg::Items(items) => {
@@ -799,9 +802,7 @@ fn stage_item(st: &mut Staging, item: Item, object_type: Option<u8>) {
         // Sized up front, as Redis's `dictExpand`: no rehash while a million keys arrive.
         Item::ResizeDb(r) => st.ks.reserve(st.db, r.db_size),
         Item::Aux { key, value } => st.aux.push((key, value)),
-        Item::Function(_) => {
-            tracing::warn!("Skipping a function library: Tandem has no function engine");
-        }
+        Item::Function(f) => st.functions.push(f.code),
         _ => {}
     }
 }
@@ -940,6 +941,7 @@ fn apply_full_sync(srv: &mut Server, st: Staging, done: &FullSyncDone) {
     disconnect_sub_replicas(srv);
     let lazy = srv.config.get_bool("replica-lazy-flush");
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    srv.scripting.restore_functions(&st.functions);
     let mut ks = st.ks;
     // The running configuration wins over the one the staging set was made with.
     *ks.config_mut() = srv.ks.config().clone();

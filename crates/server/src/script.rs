@@ -27,7 +27,7 @@
 //!
 //! The `bit`, `cjson` and `cmsgpack` libraries are Lua code of this project
 //! (`script_libs.lua`). Not done: the struct library, cjson's configuration functions,
-//! `redis.setresp(3)`, SCRIPT DEBUG, FUNCTION.
+//! `redis.setresp(3)`, SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -92,7 +92,9 @@ local handler = function(e)
   end
   return e
 end
-local runner = function(f) return xpcall(f, handler) end
+local runner = function(f, keys, args)
+  return xpcall(function() return f(keys, args) end, handler)
+end
 local mt = {}
 mt.__index = function(t, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -111,10 +113,10 @@ struct Loaded {
 
 /// The Lua state and the script cache.
 pub struct Engine {
-    lua: Lua,
+    pub(crate) lua: Lua,
     runner: Function,
     /// The `redis` table (`call` and `pcall` are set in it for each run).
-    redis: Table,
+    pub(crate) redis: Table,
     limit: Arc<TimeLimit>,
     scripts: HashMap<String, Loaded>,
 }
@@ -278,6 +280,8 @@ impl Engine {
 #[derive(Debug, Default)]
 pub struct Scripting {
     engine: Option<Engine>,
+    /// The function libraries (FUNCTION, FCALL), in an engine of their own.
+    pub(crate) functions: Option<crate::functions::Functions>,
 }
 
 impl Scripting {
@@ -305,16 +309,59 @@ impl Scripting {
             .ok_or_else(|| "ERR scripting unavailable".to_owned())
     }
 
+    /// The function libraries, created on first use.
+    pub fn functions_mut(&mut self) -> Result<&mut crate::functions::Functions, String> {
+        if self.functions.is_none() {
+            self.functions = Some(crate::functions::Functions::new()?);
+        }
+        self.functions
+            .as_mut()
+            .ok_or_else(|| "ERR scripting unavailable".to_owned())
+    }
+
+    /// The function libraries' code, to save.
+    pub fn function_codes(&self) -> Vec<Bytes> {
+        self.functions
+            .as_ref()
+            .map_or_else(Vec::new, crate::functions::Functions::codes)
+    }
+
+    /// Replaces every library with those of `codes` (an RDB's), logging the ones that
+    /// fail to load.
+    pub fn restore_functions(&mut self, codes: &[Bytes]) {
+        self.functions = None;
+        if codes.is_empty() {
+            return;
+        }
+        match self.functions_mut() {
+            Ok(fe) => {
+                for code in codes {
+                    if let Err(e) = fe.load(code, true) {
+                        tracing::warn!("Failed loading a function library: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("Failed loading function libraries: {e}"),
+        }
+    }
+
     /// SCRIPT LOAD / EVAL's compile step.
     pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
         self.engine()?.load(body)
     }
 }
 
-/// One script invocation: which script, its KEYS and ARGV, and whether it may write.
+/// What a call runs: a cached script (EVAL, EVALSHA) or a library function (FCALL).
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    Script(&'a str),
+    Function(&'a str),
+}
+
+/// One invocation: what runs, its KEYS and ARGV, and whether it may write.
 #[derive(Clone, Copy, Debug)]
 pub struct Call<'a> {
-    pub sha: &'a str,
+    pub target: Target<'a>,
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
     pub read_only: bool,
@@ -328,11 +375,46 @@ pub fn run(
     call: Call<'_>,
     out: &mut BytesMut,
 ) -> Result<(), String> {
-    let Some(engine) = srv.scripting.engine.take() else {
-        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+    let result = match call.target {
+        Target::Script(sha) => {
+            let Some(engine) = srv.scripting.engine.take() else {
+                return Err(NOSCRIPT.into());
+            };
+            let result = match engine.scripts.get(sha) {
+                Some(loaded) => {
+                    let what = Running {
+                        func: loaded.func.clone(),
+                        name: sha,
+                        chunk: "user_script",
+                        as_params: false,
+                    };
+                    run_in(&engine, srv, caller, &what, call, out)
+                }
+                None => Ok(Outcome::Error(NOSCRIPT.into())),
+            };
+            srv.scripting.engine = Some(engine);
+            result
+        }
+        Target::Function(name) => {
+            let Some(fe) = srv.scripting.functions.take() else {
+                return Err("ERR Function not found".into());
+            };
+            let result = match fe.find(name) {
+                Some(func) => {
+                    let what = Running {
+                        func,
+                        name,
+                        chunk: "user_function",
+                        as_params: true,
+                    };
+                    run_in(fe.engine(), srv, caller, &what, call, out)
+                }
+                None => Ok(Outcome::Error("ERR Function not found".into())),
+            };
+            srv.scripting.functions = Some(fe);
+            result
+        }
     };
-    let result = run_in(&engine, srv, caller, call, out);
-    srv.scripting.engine = Some(engine);
     match result {
         Ok(Outcome::Reply) => Ok(()),
         Ok(Outcome::Error(e)) => Err(e),
@@ -340,28 +422,33 @@ pub fn run(
     }
 }
 
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// The Lua function a call runs, how errors name it, and how it gets KEYS and ARGV
+/// (globals for a script, parameters for a library function).
+struct Running<'a> {
+    func: Function,
+    name: &'a str,
+    chunk: &'static str,
+    as_params: bool,
+}
+
 fn run_in(
     engine: &Engine,
     srv: &mut Server,
     caller: &Client,
+    what: &Running<'_>,
     call: Call<'_>,
     out: &mut BytesMut,
 ) -> mlua::Result<Outcome> {
-    let Call {
-        sha,
-        keys,
-        argv,
-        read_only,
-    } = call;
-    let Some(loaded) = engine.scripts.get(sha) else {
-        return Ok(Outcome::Error(
-            "NOSCRIPT No matching script. Please use EVAL.".into(),
-        ));
-    };
     let lua = &engine.lua;
-    let globals = lua.globals();
-    globals.raw_set("KEYS", string_table(lua, keys)?)?;
-    globals.raw_set("ARGV", string_table(lua, argv)?)?;
+    let keys = string_table(lua, call.keys)?;
+    let argv = string_table(lua, call.argv)?;
+    if !what.as_params {
+        let globals = lua.globals();
+        globals.raw_set("KEYS", keys.clone())?;
+        globals.raw_set("ARGV", argv.clone())?;
+    }
     let threshold = srv.config.get_i64("busy-reply-threshold");
     let deadline = if threshold > 0 {
         crate::cmd::data::now_ms() as u64 + threshold as u64
@@ -376,23 +463,23 @@ fn run_in(
         srv,
         client,
         out: BytesMut::new(),
-        read_only,
+        read_only: call.read_only,
         wrote: &engine.limit.wrote,
     });
     let proto = caller.proto;
     let run = &run;
     lua.scope(|scope| {
-        let call = scope
+        let rcall = scope
             .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, true))?;
         let pcall = scope
             .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, false))?;
-        engine.redis.raw_set("call", call)?;
+        engine.redis.raw_set("call", rcall)?;
         engine.redis.raw_set("pcall", pcall)?;
-        let (ok, value): (bool, Value) = engine.runner.call(loaded.func.clone())?;
+        let (ok, value): (bool, Value) = engine.runner.call((what.func.clone(), keys, argv))?;
         engine.redis.raw_set("call", Value::Nil)?;
         engine.redis.raw_set("pcall", Value::Nil)?;
         if !ok {
-            return Ok(Outcome::Error(script_error(&value, sha)));
+            return Ok(Outcome::Error(script_error(&value, what.name, what.chunk)));
         }
         let mut enc = Encoder::new(out, proto);
         write_reply(&mut enc, &value, 0);
@@ -416,9 +503,9 @@ fn string_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// Redis's text for a script that raised `value`: `<message> script: <sha>, on
-/// @user_script:<line>.`; a plain message gets `ERR ` in front.
-fn script_error(value: &Value, sha: &str) -> String {
+/// Redis's text for a script that raised `value`: `<message> script: <name>, on
+/// @<chunk>:<line>.`; a plain message gets `ERR ` in front.
+pub(crate) fn script_error(value: &Value, name: &str, chunk: &str) -> String {
     let (msg, line) = match value {
         Value::Table(t) => {
             let msg = t
@@ -445,17 +532,19 @@ fn script_error(value: &Value, sha: &str) -> String {
         },
         other => (format!("ERR {other:?}"), None),
     };
-    format!(
-        "{msg} script: {sha}, on @user_script:{}.",
-        line.unwrap_or(0)
-    )
+    format!("{msg} script: {name}, on @{chunk}:{}.", line.unwrap_or(0))
 }
 
-/// The line the script is at: the innermost frame of the `@user_script` chunk.
+/// Whether a chunk name is user code (a script, or a function library).
+fn is_user_chunk(source: &str) -> bool {
+    source == "@user_script" || source == "@user_function"
+}
+
+/// The line the script is at: the innermost frame of user code.
 fn script_line(lua: &Lua) -> usize {
     for level in 0..16 {
         let frame = lua.inspect_stack(level, |d| {
-            let in_script = d.source().source.is_some_and(|s| s == "@user_script");
+            let in_script = d.source().source.is_some_and(|s| is_user_chunk(&s));
             (in_script, d.current_line())
         });
         match frame {
@@ -477,12 +566,16 @@ fn native(lua: &Lua, f: Function) -> mlua::Result<Function> {
         f.call::<mlua::MultiValue>(args).map_err(|e| {
             let msg = root_cause(&e);
             let caller = lua.inspect_stack(1, |d| {
-                let in_script = d.source().source.is_some_and(|s| s == "@user_script");
-                (in_script, d.current_line())
+                let chunk = d
+                    .source()
+                    .source
+                    .filter(|s| is_user_chunk(s))
+                    .map(|s| s.trim_start_matches('@').to_owned());
+                (chunk, d.current_line())
             });
             match caller {
-                Some((true, Some(line))) => {
-                    mlua::Error::runtime(format!("user_script:{line}: {msg}"))
+                Some((Some(chunk), Some(line))) => {
+                    mlua::Error::runtime(format!("{chunk}:{line}: {msg}"))
                 }
                 _ => mlua::Error::runtime(anonymous_argument_error(&msg)),
             }
@@ -537,8 +630,14 @@ fn call_error(v: &Value) -> Option<CallError> {
 /// The line in a `user_script:<line>: ...` message.
 fn line_of(text: &str) -> Option<i64> {
     text.strip_prefix("user_script:")
+        .or_else(|| text.strip_prefix("user_function:"))
         .and_then(|rest| rest.split(':').next())
         .and_then(|n| n.parse().ok())
+}
+
+/// The text of a Lua or Rust error, as a reply shows it (no mlua wrapping, no traceback).
+pub(crate) fn error_text(e: &mlua::Error) -> String {
+    root_cause(e)
 }
 
 /// The message of an error raised from Rust, without mlua's wrapping.

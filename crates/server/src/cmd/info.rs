@@ -293,8 +293,13 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "used_memory_lua_human", "32.00K");
     field(s, "used_memory_scripts_eval", 0);
     field(s, "number_of_cached_scripts", srv.scripting.len());
-    field(s, "number_of_functions", 0);
-    field(s, "number_of_libraries", 0);
+    let (functions, libraries) = srv
+        .scripting
+        .functions
+        .as_ref()
+        .map_or((0, 0), |f| (f.function_count(), f.libraries().count()));
+    field(s, "number_of_functions", functions);
+    field(s, "number_of_libraries", libraries);
     field(s, "used_memory_vm_functions", 33792);
     field(s, "used_memory_vm_total", 66560);
     field(s, "used_memory_vm_total_human", "65.00K");

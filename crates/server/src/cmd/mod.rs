@@ -383,6 +383,8 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "bgsave" => persist::bgsave,
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => script::eval,
         "script" => script::script,
+        "fcall" | "fcall_ro" => script::fcall,
+        "function" => script::function,
         "bgrewriteaof" => persist::bgrewriteaof,
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,

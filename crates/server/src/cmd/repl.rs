@@ -73,9 +73,13 @@ pub fn sync(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         args,
     };
     let Server {
-        master, ks, config, ..
+        master,
+        ks,
+        config,
+        scripting,
+        ..
     } = srv;
-    let outcome = master.sync(req, ctx.out, || snapshot_job(ks, config));
+    let outcome = master.sync(req, ctx.out, || snapshot_job(ks, config, scripting));
     match outcome {
         SyncOutcome::Error(msg) => ctx.err(&msg),
         SyncOutcome::Replica(task) => {

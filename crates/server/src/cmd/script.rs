@@ -1,5 +1,5 @@
-//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: argument checks and replies around
-//! [`crate::script`], which runs the Lua.
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FCALL, FCALL_RO and FUNCTION: argument
+//! checks and replies around [`crate::script`] and [`crate::functions`], which run the Lua.
 
 use bytes::Bytes;
 
@@ -10,19 +10,9 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let name = ctx.spec.full_name;
     let by_sha = name.starts_with("evalsha");
     let read_only = name.ends_with("_ro");
-    let Some(numkeys) = parse_i64(&args[2]) else {
-        ctx.err("ERR value is not an integer or out of range");
+    let Some(split) = key_split(ctx, args, "ERR value is not an integer or out of range") else {
         return;
     };
-    if numkeys < 0 {
-        ctx.err("ERR Number of keys can't be negative");
-        return;
-    }
-    if numkeys as u64 > (args.len() - 3) as u64 {
-        ctx.err("ERR Number of keys can't be greater than number of args");
-        return;
-    }
-    let split = 3 + numkeys as usize;
     let sha = if by_sha {
         let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         if !ctx.srv.scripting.exists(&sha) {
@@ -39,22 +29,13 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
     };
-    // The script is one execution unit: its writes are fed together at its end.
-    ctx.srv.master.begin_exec();
     let call = crate::script::Call {
-        sha: &sha,
+        target: crate::script::Target::Script(&sha),
         keys: &args[3..split],
         argv: &args[split..],
         read_only,
     };
-    let result = crate::script::run(ctx.srv, ctx.client, call, ctx.out);
-    let drops = ctx.srv.master.end_exec();
-    if !drops.is_empty() {
-        crate::repl::close_dropped(ctx.srv, drops);
-    }
-    if let Err(e) = result {
-        ctx.err(&e);
-    }
+    run_unit(ctx, call);
 }
 
 const HELP: &[&str] = &[
@@ -118,5 +99,273 @@ pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         b"kill" => ctx.err("NOTBUSY No scripts in execution right now."),
         _ => ctx.unknown_subcommand(args),
+    }
+}
+
+/// `FCALL function numkeys key... arg...` and `FCALL_RO`.
+pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let ro_command = ctx.spec.full_name == "fcall_ro";
+    let name = String::from_utf8_lossy(&args[1]).into_owned();
+    let no_writes = match ctx
+        .srv
+        .scripting
+        .functions
+        .as_ref()
+        .and_then(|f| f.lookup(&name))
+    {
+        Some(f) => f.flags.iter().any(|flag| flag == "no-writes"),
+        None => {
+            ctx.err("ERR Function not found");
+            return;
+        }
+    };
+    let Some(split) = key_split(ctx, args, "ERR Bad number of keys provided") else {
+        return;
+    };
+    if ro_command && !no_writes {
+        ctx.err("ERR Can not execute a script with write flag using *_ro command.");
+        return;
+    }
+    let call = crate::script::Call {
+        target: crate::script::Target::Function(&name),
+        keys: &args[3..split],
+        argv: &args[split..],
+        read_only: ro_command || no_writes,
+    };
+    run_unit(ctx, call);
+}
+
+/// Checks `numkeys` (`args[2]`): the index where the arguments after the keys start.
+/// `not_integer` is the command's error for a `numkeys` that is not a number.
+fn key_split(ctx: &mut Ctx<'_>, args: &[Bytes], not_integer: &str) -> Option<usize> {
+    let Some(numkeys) = parse_i64(&args[2]) else {
+        ctx.err(not_integer);
+        return None;
+    };
+    if numkeys < 0 {
+        ctx.err("ERR Number of keys can't be negative");
+        return None;
+    }
+    if numkeys as u64 > (args.len() - 3) as u64 {
+        ctx.err("ERR Number of keys can't be greater than number of args");
+        return None;
+    }
+    Some(3 + numkeys as usize)
+}
+
+/// Runs a script or function as one execution unit: its writes are fed together.
+fn run_unit(ctx: &mut Ctx<'_>, call: crate::script::Call<'_>) {
+    ctx.srv.master.begin_exec();
+    let result = crate::script::run(ctx.srv, ctx.client, call, ctx.out);
+    let drops = ctx.srv.master.end_exec();
+    if !drops.is_empty() {
+        crate::repl::close_dropped(ctx.srv, drops);
+    }
+    if let Err(e) = result {
+        ctx.err(&e);
+    }
+}
+
+const FUNCTION_HELP: &[&str] = &[
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+];
+
+/// `FUNCTION LOAD|DELETE|FLUSH|LIST|STATS|KILL|HELP`. LOAD, DELETE and FLUSH are
+/// propagated as they are (replicas and the AOF run them too).
+pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"help" => {
+            let mut e = ctx.enc();
+            tandem_commands::write_help(&mut e, &args[0], FUNCTION_HELP);
+        }
+        b"load" => {
+            let (replace, code) = match args.len() {
+                3 => (false, &args[2]),
+                _ if args[2].eq_ignore_ascii_case(b"replace") => (true, &args[3]),
+                _ => {
+                    let opt = String::from_utf8_lossy(&args[2]).into_owned();
+                    ctx.err(&format!("ERR Unknown option given: {opt}"));
+                    return;
+                }
+            };
+            let loaded = ctx
+                .srv
+                .scripting
+                .functions_mut()
+                .and_then(|f| f.load(code, replace));
+            match loaded {
+                Ok(name) => {
+                    propagate_as_is(ctx, args);
+                    ctx.enc().bulk(name.as_bytes());
+                }
+                Err(e) => ctx.err(&e),
+            }
+        }
+        b"delete" => {
+            let name = String::from_utf8_lossy(&args[2]).into_owned();
+            let deleted = ctx
+                .srv
+                .scripting
+                .functions
+                .as_mut()
+                .is_some_and(|f| f.delete(&name));
+            if deleted {
+                propagate_as_is(ctx, args);
+                ctx.enc().ok();
+            } else {
+                ctx.err("ERR Library not found");
+            }
+        }
+        b"flush" => {
+            let mode_ok = match args.get(2) {
+                None => true,
+                Some(m) => m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync"),
+            };
+            if !mode_ok {
+                ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+                return;
+            }
+            ctx.srv.scripting.functions = None;
+            propagate_as_is(ctx, args);
+            ctx.enc().ok();
+        }
+        b"kill" => ctx.err("NOTBUSY No scripts in execution right now."),
+        b"stats" => {
+            let (libs, funcs) = ctx
+                .srv
+                .scripting
+                .functions
+                .as_ref()
+                .map_or((0, 0), |f| (f.libraries().count(), f.function_count()));
+            let mut e = ctx.enc();
+            e.map_len(2);
+            e.bulk(b"running_script");
+            e.null();
+            e.bulk(b"engines");
+            e.map_len(1);
+            e.bulk(b"LUA");
+            e.map_len(2);
+            e.bulk(b"libraries_count");
+            e.integer(libs as i64);
+            e.bulk(b"functions_count");
+            e.integer(funcs as i64);
+        }
+        b"list" => function_list(ctx, args),
+        _ => ctx.unknown_subcommand(args),
+    }
+}
+
+/// Feeds the command to the replicas and the AOF as the client sent it.
+fn propagate_as_is(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ctx.srv.dirty += 1;
+    crate::cmd::data::propagate(ctx.srv, ctx.client.db, args.to_vec());
+    crate::repl::flush(ctx.srv, true);
+}
+
+/// `FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]`.
+fn function_list(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut pattern: Option<&[u8]> = None;
+    let mut with_code = false;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"withcode") && !with_code {
+            with_code = true;
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
+            let Some(p) = args.get(i + 1) else {
+                ctx.err("ERR library name argument was not given");
+                return;
+            };
+            pattern = Some(p);
+            i += 2;
+        } else {
+            let text = String::from_utf8_lossy(a).into_owned();
+            ctx.err(&format!("ERR Unknown argument {text}"));
+            return;
+        }
+    }
+    let libs: Vec<crate::functions::Library> = ctx
+        .srv
+        .scripting
+        .functions
+        .as_ref()
+        .map(|f| {
+            f.libraries()
+                .filter(|l| {
+                    pattern.is_none_or(|p| {
+                        tandem_commands::glob::string_match(p, l.name.as_bytes(), false)
+                    })
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut e = ctx.enc();
+    e.array_len(libs.len());
+    for lib in &libs {
+        e.map_len(if with_code { 4 } else { 3 });
+        e.bulk(b"library_name");
+        e.bulk(lib.name.as_bytes());
+        e.bulk(b"engine");
+        e.bulk(b"LUA");
+        e.bulk(b"functions");
+        e.array_len(lib.functions.len());
+        for f in &lib.functions {
+            e.map_len(3);
+            e.bulk(b"name");
+            e.bulk(f.name.as_bytes());
+            e.bulk(b"description");
+            match &f.description {
+                Some(d) => e.bulk(d.as_bytes()),
+                None => e.null(),
+            }
+            e.bulk(b"flags");
+            e.set_len(f.flags.len());
+            for flag in &f.flags {
+                e.simple(flag.as_bytes());
+            }
+        }
+        if with_code {
+            e.bulk(b"library_code");
+            e.bulk(&lib.code);
+        }
     }
 }

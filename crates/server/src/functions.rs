@@ -1,0 +1,314 @@
+//! Redis 7.0 functions: libraries of Lua functions (FUNCTION LOAD, FCALL), kept in a Lua
+//! engine of their own (see [`crate::script`] for the engine), saved in RDB files and
+//! AOF bases, replicated as the FUNCTION commands themselves.
+//!
+//! A library's code starts with `#!lua name=<library>`; loading runs it once with a
+//! restricted `redis` table whose `register_function` records the functions (by name and
+//! callback, or by a table with `function_name`, `callback`, `flags`, `description`).
+//! The chunk is compiled as `@user_function`, with the shebang line blanked so that line
+//! numbers match the code's.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use mlua::{Function, Lua, Table, Value};
+
+use crate::script::Engine;
+
+/// Flags `register_function` accepts.
+const FLAGS: &[&str] = &[
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+/// One registered function.
+#[derive(Debug, Clone)]
+pub struct LibFunction {
+    pub name: String,
+    pub description: Option<String>,
+    pub flags: Vec<String>,
+    func: Function,
+}
+
+/// One library.
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub name: String,
+    pub code: Bytes,
+    pub functions: Vec<LibFunction>,
+}
+
+/// The libraries and their engine.
+pub struct Functions {
+    engine: Engine,
+    libraries: BTreeMap<String, Library>,
+    /// Function name to library name.
+    owner: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Functions")
+            .field("libraries", &self.libraries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The library name of `code`'s `#!lua name=<name>` line, and the code with that line
+/// blanked. Redis's errors for a missing or bad line.
+fn parse_library(code: &[u8]) -> Result<(String, Vec<u8>), String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let first = String::from_utf8_lossy(&code[2..end]).into_owned();
+    let mut words = first.split_whitespace();
+    let invalid = || "ERR Invalid library metadata".to_owned();
+    if words.next() != Some("lua") {
+        return Err(invalid());
+    }
+    let mut name = None;
+    for w in words {
+        match w.split_once('=') {
+            Some(("name", v)) if name.is_none() && valid_name(v) => name = Some(v.to_owned()),
+            _ => return Err(invalid()),
+        }
+    }
+    let name = name.ok_or_else(invalid)?;
+    Ok((name, code[end..].to_vec()))
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// What `register_function` recorded during one load.
+type Registered = RefCell<Vec<LibFunction>>;
+
+impl Functions {
+    pub fn new() -> Result<Functions, String> {
+        Ok(Functions {
+            engine: Engine::new().map_err(|e| format!("ERR {e}"))?,
+            libraries: BTreeMap::new(),
+            owner: HashMap::new(),
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The callback of function `name`, and whether it may write.
+    pub(crate) fn find(&self, name: &str) -> Option<Function> {
+        self.lookup(name).map(|f| f.func.clone())
+    }
+
+    /// Function `name`'s registration.
+    pub fn lookup(&self, name: &str) -> Option<&LibFunction> {
+        let lib = self.owner.get(name)?;
+        self.libraries
+            .get(lib)?
+            .functions
+            .iter()
+            .find(|f| f.name == name)
+    }
+
+    /// The libraries, by name.
+    pub fn libraries(&self) -> impl Iterator<Item = &Library> {
+        self.libraries.values()
+    }
+
+    /// Number of functions in all libraries.
+    pub fn function_count(&self) -> usize {
+        self.owner.len()
+    }
+
+    /// FUNCTION DELETE.
+    pub fn delete(&mut self, name: &str) -> bool {
+        match self.libraries.remove(name) {
+            Some(lib) => {
+                for f in &lib.functions {
+                    self.owner.remove(&f.name);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// FUNCTION LOAD [REPLACE]: the library's name, or Redis's error.
+    pub fn load(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
+        let (name, body) = parse_library(code)?;
+        if self.libraries.contains_key(&name) && !replace {
+            return Err(format!("ERR Library '{name}' already exists"));
+        }
+        let lua = &self.engine.lua;
+        let chunk = lua
+            .load(&body[..])
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling function: {msg}")
+            })?;
+        let registered: Registered = RefCell::new(Vec::new());
+        run_registration(lua, &self.engine.redis, chunk, &registered)
+            .map_err(|e| format!("ERR Error registering functions: {e}"))?;
+        let functions = registered.into_inner();
+        if functions.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        for f in &functions {
+            if self.owner.get(&f.name).is_some_and(|lib| *lib != name) {
+                return Err(format!("ERR Function {} already exists", f.name));
+            }
+        }
+        self.delete(&name);
+        for f in &functions {
+            self.owner.insert(f.name.clone(), name.clone());
+        }
+        self.libraries.insert(
+            name.clone(),
+            Library {
+                name: name.clone(),
+                code: Bytes::copy_from_slice(code),
+                functions,
+            },
+        );
+        Ok(name)
+    }
+
+    /// Every library's code, for an RDB file or an AOF base.
+    pub fn codes(&self) -> Vec<Bytes> {
+        self.libraries.values().map(|l| l.code.clone()).collect()
+    }
+}
+
+/// Runs a library's chunk with the load-time `redis` table (only `register_function`,
+/// `log` and the constants; anything else is a missing global, as in Redis). Errors come
+/// back as Redis words them (`ERR ...`).
+fn run_registration(
+    lua: &Lua,
+    redis: &Table,
+    chunk: Function,
+    registered: &Registered,
+) -> Result<(), String> {
+    let globals = lua.globals();
+    let result = lua.scope(|scope| {
+        let register = scope.create_function(|lua, args: mlua::MultiValue| {
+            register_function(lua, registered, args)
+        })?;
+        let load_time = lua.create_table()?;
+        load_time.raw_set("register_function", register)?;
+        for key in ["log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"] {
+            load_time.raw_set(key, redis.raw_get::<Value>(key)?)?;
+        }
+        for key in ["REDIS_VERSION", "REDIS_VERSION_NUM"] {
+            load_time.raw_set(key, redis.raw_get::<Value>(key)?)?;
+        }
+        let missing: Function = lua
+            .load(
+                "return function(t, k) error(\"Script attempted to access nonexistent global variable '\" .. tostring(k) .. \"'\", 2) end",
+            )
+            .eval()?;
+        let meta = lua.create_table()?;
+        meta.raw_set("__index", missing)?;
+        load_time.set_metatable(Some(meta))?;
+        globals.raw_set("redis", load_time)?;
+        let outcome = chunk.call::<()>(());
+        globals.raw_set("redis", redis.clone())?;
+        Ok(outcome)
+    });
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) | Err(e) => Err(format!("ERR {}", crate::script::error_text(&e))),
+    }
+}
+
+/// `redis.register_function(name, callback)` or `redis.register_function{...}`.
+fn register_function(
+    lua: &Lua,
+    registered: &Registered,
+    args: mlua::MultiValue,
+) -> mlua::Result<()> {
+    let args: Vec<Value> = args.into_iter().collect();
+    let bad = |msg: &str| mlua::Error::runtime(msg.to_owned());
+    let (name, func, flags, description) = match args.as_slice() {
+        [Value::String(n), Value::Function(f)] => {
+            (n.to_str()?.to_owned(), f.clone(), Vec::new(), None)
+        }
+        [Value::Table(t)] => {
+            let name: Option<String> = t.raw_get("function_name")?;
+            let func: Option<Function> = t.raw_get("callback")?;
+            let description: Option<String> = t.raw_get("description")?;
+            let mut flags = Vec::new();
+            if let Some(list) = t.raw_get::<Option<Table>>("flags")? {
+                for flag in list.sequence_values::<String>() {
+                    let flag = flag?;
+                    if !FLAGS.contains(&flag.as_str()) {
+                        return Err(bad("unknown flag given"));
+                    }
+                    flags.push(flag);
+                }
+            }
+            let name = name
+                .ok_or_else(|| bad("redis.register_function must get a function name argument"))?;
+            let func =
+                func.ok_or_else(|| bad("redis.register_function must get a callback argument"))?;
+            (name, func, flags, description)
+        }
+        _ => return Err(bad("wrong number of arguments to redis.register_function")),
+    };
+    let _ = lua;
+    if !valid_name(&name) {
+        return Err(bad(
+            "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long",
+        ));
+    }
+    let mut list = registered.borrow_mut();
+    if list.iter().any(|f| f.name == name) {
+        return Err(bad("Function already exists in the library"));
+    }
+    list.push(LibFunction {
+        name,
+        description,
+        flags,
+        func,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_metadata() {
+        assert_eq!(
+            parse_library(b"return 1").unwrap_err(),
+            "ERR Missing library metadata"
+        );
+        assert_eq!(
+            parse_library(b"#!lua").unwrap_err(),
+            "ERR Invalid library metadata"
+        );
+        assert_eq!(
+            parse_library(b"#!js name=x").unwrap_err(),
+            "ERR Invalid library metadata"
+        );
+        assert_eq!(
+            parse_library(b"#!lua name=bad-name").unwrap_err(),
+            "ERR Invalid library metadata"
+        );
+        let (name, body) = parse_library(b"#!lua name=lib\nreturn 1").unwrap();
+        assert_eq!((name.as_str(), &body[..]), ("lib", &b"\nreturn 1"[..]));
+    }
+}
