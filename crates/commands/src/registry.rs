@@ -126,7 +126,9 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("flushdb", &[]),
     (
         "function",
-        &["delete", "flush", "help", "kill", "list", "load", "stats"],
+        &[
+            "delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats",
+        ],
     ),
     ("geoadd", &[]),
     ("geodist", &[]),

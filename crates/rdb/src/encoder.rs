@@ -723,6 +723,46 @@ pub fn dump_payload_with(
     Ok(out)
 }
 
+/// FUNCTION DUMP's payload: each library as a function record (`0xF5` and its code as
+/// an RDB string), then the RDB version and CRC64, as a DUMP payload ends.
+pub fn functions_payload(codes: &[Bytes], opts: &EncodeOptions) -> Vec<u8> {
+    let mut vw = ValueWriter {
+        opts: opts.clone(),
+        lzf: Compressor::new(),
+        intset_min_width: 0,
+    };
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(0xF5);
+        vw.string(&mut out, code);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// FUNCTION RESTORE's reading of a [`functions_payload`]: the libraries' code.
+/// Version or CRC problems give [`Error::BadDumpPayload`].
+pub fn parse_functions_payload(payload: &[u8]) -> Result<Vec<Bytes>, Error> {
+    verify_dump_payload(payload)?;
+    let body = &payload[..payload.len() - 10];
+    // Framed as an RDB file holding only function records.
+    let mut framed = Vec::with_capacity(body.len() + 18);
+    framed.extend_from_slice(b"REDIS0010");
+    framed.extend_from_slice(body);
+    framed.push(0xFF);
+    framed.extend_from_slice(&[0; 8]);
+    let rdb = crate::decode_all(&framed)?;
+    if !rdb.entries.is_empty() {
+        return Err(Error::Corrupt {
+            offset: 0,
+            reason: "a FUNCTION RESTORE payload holds keys",
+        });
+    }
+    Ok(rdb.functions.into_iter().map(|f| f.code).collect())
+}
+
 /// Check and parse a DUMP payload as RESTORE does in 7.0.15: at least 10
 /// bytes, version ≤ 10, CRC64 matching, then a value of a known type.
 /// Version or CRC problems give [`Error::BadDumpPayload`]; a bad value gives

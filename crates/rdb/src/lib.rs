@@ -87,9 +87,9 @@ mod stream;
 pub use checksum::{crc64, Crc64};
 pub use decoder::{decode_all, decode_reader, Decoder, ModulePolicy, MAX_RDB_VERSION};
 pub use encoder::{
-    dump_payload, dump_payload_with, encode_to_vec, encode_to_writer, parse_dump_payload,
-    quicklist_node_accepts, verify_dump_payload, AuxFields, EncodeOptions, Encoder, Layout,
-    ReplAux, RDB_VERSION,
+    dump_payload, dump_payload_with, encode_to_vec, encode_to_writer, functions_payload,
+    parse_dump_payload, parse_functions_payload, quicklist_node_accepts, verify_dump_payload,
+    AuxFields, EncodeOptions, Encoder, Layout, ReplAux, RDB_VERSION,
 };
 pub use error::Error;
 pub use model::{

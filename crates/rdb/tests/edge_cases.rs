@@ -535,3 +535,26 @@ fn compact_layout_keeps_the_compact_encoding() {
         assert_eq!(tandem_rdb::parse_dump_payload(&payload).unwrap(), v);
     }
 }
+
+#[test]
+fn functions_payload_reference() {
+    // FUNCTION DUMP of redis-server 7.0.15 with one library `la`, and of none.
+    let code = "#!lua name=la\nredis.register_function('fa', function() return 1 end)";
+    let mut want = vec![0xf5, 0x40, 0x44];
+    want.extend_from_slice(code.as_bytes());
+    want.extend_from_slice(&hex("0a 00 8e 4c 96 54 d1 5c 63 3d"));
+    let codes = vec![Bytes::from(code)];
+    let p = tandem_rdb::functions_payload(&codes, &EncodeOptions::default());
+    assert_eq!(p, want);
+    assert_eq!(tandem_rdb::parse_functions_payload(&p).unwrap(), codes);
+    assert_eq!(
+        tandem_rdb::functions_payload(&[], &EncodeOptions::default()),
+        hex("0a 00 5d 9b 5c 40 0f 7f a2 da")
+    );
+    let mut bad = p.clone();
+    bad[5] ^= 1;
+    assert!(matches!(
+        tandem_rdb::parse_functions_payload(&bad),
+        Err(Error::BadDumpPayload)
+    ));
+}

@@ -60,7 +60,7 @@ impl std::fmt::Debug for Functions {
 
 /// The library name of `code`'s `#!lua name=<name>` line, and the code with that line
 /// blanked. Redis's errors for a missing or bad line.
-fn parse_library(code: &[u8]) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn parse_library(code: &[u8]) -> Result<(String, Vec<u8>), String> {
     if !code.starts_with(b"#!") {
         return Err("ERR Missing library metadata".into());
     }
@@ -183,6 +183,33 @@ impl Functions {
             },
         );
         Ok(name)
+    }
+
+    /// FUNCTION RESTORE: the libraries of `codes` (a FUNCTION DUMP's) added to these by
+    /// `policy` (`flush`, `append` or `replace`), all or nothing.
+    pub fn restore(&mut self, codes: &[Bytes], policy: &str) -> Result<(), String> {
+        let mut kept: Vec<Bytes> = match policy {
+            "flush" => Vec::new(),
+            _ => self.codes(),
+        };
+        for code in codes {
+            let (name, _) = parse_library(code)?;
+            if let Some(i) = kept
+                .iter()
+                .position(|c| parse_library(c).is_ok_and(|(n, _)| n == name))
+            {
+                if policy == "append" {
+                    return Err(format!("ERR Library {name} already exists"));
+                }
+                kept.remove(i);
+            }
+        }
+        let mut fresh = Functions::new()?;
+        for code in kept.iter().chain(codes) {
+            fresh.load(code, false)?;
+        }
+        *self = fresh;
+        Ok(())
     }
 
     /// Every library's code, for an RDB file or an AOF base.

@@ -206,8 +206,8 @@ const FUNCTION_HELP: &[&str] = &[
     "      in case of functions name collision with another library).",
 ];
 
-/// `FUNCTION LOAD|DELETE|FLUSH|LIST|STATS|KILL|HELP`. LOAD, DELETE and FLUSH are
-/// propagated as they are (replicas and the AOF run them too).
+/// `FUNCTION LOAD|DELETE|FLUSH|LIST|STATS|DUMP|RESTORE|KILL|HELP`. LOAD, DELETE, FLUSH
+/// and RESTORE are propagated as they are (replicas and the AOF run them too).
 pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
@@ -288,7 +288,53 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             e.integer(funcs as i64);
         }
         b"list" => function_list(ctx, args),
+        b"dump" => {
+            let codes = ctx.srv.scripting.function_codes();
+            let opts = crate::persist::encode_options(&ctx.srv.config);
+            ctx.enc()
+                .bulk(&tandem_rdb::functions_payload(&codes, &opts));
+        }
+        b"restore" => function_restore(ctx, args),
         _ => ctx.unknown_subcommand(args),
+    }
+}
+
+/// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
+fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() > 4 {
+        let sub = String::from_utf8_lossy(&args[1]).into_owned();
+        ctx.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."
+        ));
+        return;
+    }
+    let policy = match args.get(3).map(|p| p.to_ascii_lowercase()) {
+        None => "append".to_owned(),
+        Some(p) if args.len() == 4 && matches!(&p[..], b"flush" | b"append" | b"replace") => {
+            String::from_utf8_lossy(&p).into_owned()
+        }
+        Some(_) => {
+            ctx.err(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            );
+            return;
+        }
+    };
+    let Ok(codes) = tandem_rdb::parse_functions_payload(&args[2]) else {
+        ctx.err("ERR DUMP payload version or checksum are wrong");
+        return;
+    };
+    let restored = ctx
+        .srv
+        .scripting
+        .functions_mut()
+        .and_then(|f| f.restore(&codes, &policy));
+    match restored {
+        Ok(()) => {
+            propagate_as_is(ctx, args);
+            ctx.enc().ok();
+        }
+        Err(e) => ctx.err(&e),
     }
 }
 
