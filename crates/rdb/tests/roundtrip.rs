@@ -249,5 +249,13 @@ proptest! {
         f.extend_from_slice(&data);
         let _ = decode_all(&f);
         let _ = parse_dump_payload(&data);
+        let _ = tandem_rdb::parse_functions_payload(&data);
+    }
+
+    #[test]
+    fn functions_payloads_round_trip(codes in vec(vec(any::<u8>(), 0..200), 0..4)) {
+        let codes: Vec<Bytes> = codes.into_iter().map(Bytes::from).collect();
+        let payload = tandem_rdb::functions_payload(&codes, &EncodeOptions::default());
+        prop_assert_eq!(tandem_rdb::parse_functions_payload(&payload).unwrap(), codes);
     }
 }
