@@ -225,6 +225,12 @@ pub const BENCHMARKS: &[Benchmark] = &[
         plan: Plan::Pairs(crate::bench_repl::repl_load),
     },
     Benchmark {
+        name: "scripts",
+        about: "redis-benchmark EVAL (a SET through redis.call) and EVAL_RO (a GET), 50 clients, 1M random keys, pipeline 1 and 16",
+        note: "rps: requests per second, higher is better.",
+        plan: Plan::Steps(scripts),
+    },
+    Benchmark {
         name: "aof",
         about: "redis-benchmark SET (50 clients, 1M random keys, 100-byte values) with appendonly yes: appendfsync everysec at -P 1 and 16, always at -P 16",
         note: "rps: higher is better (ratio tandem/redis). Each load on a fresh server of each \
@@ -254,6 +260,56 @@ fn strings() -> Vec<Step> {
     let extra = ["-r", "1000000", "-d", "100"];
     let mut steps = Step::each_test(&tests, &extra, 1);
     steps.extend(Step::each_test(&tests, &extra, 16));
+    steps
+}
+
+/// The `scripts` benchmark's commands: a script that writes (one SET through
+/// `redis.call`) and a function that reads (FUNCTION LOAD'ed by the step itself would
+/// need a set-up step: EVAL_RO with a GET stands for the reading side).
+const EVAL_SET: &[&str] = &[
+    "EVAL",
+    "return redis.call('set', KEYS[1], ARGV[1])",
+    "1",
+    "key:__rand_int__",
+    "value",
+];
+const EVAL_RO_GET: &[&str] = &[
+    "EVAL_RO",
+    "return redis.call('get', KEYS[1])",
+    "1",
+    "key:__rand_int__",
+];
+
+fn scripts() -> Vec<Step> {
+    let mut steps = Vec::new();
+    for pipeline in [1, 16] {
+        for (command, metric) in [
+            (
+                EVAL_SET,
+                if pipeline == 1 {
+                    "EVAL SET -P 1"
+                } else {
+                    "EVAL SET -P 16"
+                },
+            ),
+            (
+                EVAL_RO_GET,
+                if pipeline == 1 {
+                    "EVAL_RO GET -P 1"
+                } else {
+                    "EVAL_RO GET -P 16"
+                },
+            ),
+        ] {
+            let mut args = vec!["-r", "1000000"];
+            args.extend_from_slice(command);
+            steps.push(Step {
+                args,
+                pipeline,
+                metric: Some(metric),
+            });
+        }
+    }
     steps
 }
 

@@ -59,7 +59,7 @@ redis.LOG_NOTICE = 2
 redis.LOG_WARNING = 3
 redis.REDIS_VERSION = "7.0.15"
 redis.REDIS_VERSION_NUM = 0x07000f
--- redis.call and redis.pcall are set (as native functions) for each run.
+-- redis.call and redis.pcall are native functions script.rs adds to this table.
 -- A script's own pcall sees an error table (or what redis.call raised) as its message,
 -- as Redis 7.0's does.
 local raw_pcall = pcall
@@ -92,7 +92,8 @@ local handler = function(e)
   end
   return e
 end
-local runner = function(f, keys, args)
+local run_script = function(f) return xpcall(f, handler) end
+local run_function = function(f, keys, args)
   return xpcall(function() return f(keys, args) end, handler)
 end
 local mt = {}
@@ -103,7 +104,7 @@ mt.__newindex = function(t, k, v)
   error("Attempt to modify a readonly table", 2)
 end
 setmetatable(_G, mt)
-return runner
+return run_script, run_function
 "#;
 
 /// A loaded script.
@@ -114,7 +115,19 @@ struct Loaded {
 /// The Lua state and the script cache.
 pub struct Engine {
     pub(crate) lua: Lua,
-    runner: Function,
+    /// Runs a script (no arguments) / a library function (KEYS and ARGV as arguments)
+    /// under `xpcall`.
+    run_script: Function,
+    run_function: Function,
+    /// The pseudo client `redis.call` runs commands with, kept between runs.
+    client: RefCell<Option<Client>>,
+    /// `KEYS`, `ARGV` as Lua strings, made once (set at every run).
+    names: [mlua::LuaString; 2],
+    /// Holds (at index 1) the run's own native function that `redis.call` and
+    /// `redis.pcall` (made once, native too) hand their arguments to.
+    slot: Table,
+    /// SHA1 of the bodies run so far: EVAL of a known body skips hashing it.
+    by_body: HashMap<Bytes, String>,
     /// The `redis` table (`call` and `pcall` are set in it for each run).
     pub(crate) redis: Table,
     limit: Arc<TimeLimit>,
@@ -211,8 +224,28 @@ impl Engine {
                 table.raw_set(name, native(&lua, f)?)?;
             }
         }
-        let runner: Function = lua.load(PRELUDE).set_name("=prelude").call(impl_table)?;
+        let (run_script, run_function): (Function, Function) =
+            lua.load(PRELUDE).set_name("=prelude").call(impl_table)?;
         let redis: Table = lua.globals().raw_get("redis")?;
+        // Collect when the heap has grown to four times what the last cycle kept (Lua's
+        // default is twice): scripts make short-lived strings and tables by the call, and
+        // the collector otherwise takes a tenth of a short script's time.
+        lua.gc_set_mode(mlua::state::GcMode::Incremental(
+            mlua::state::GcIncParams::default().pause(400),
+        ));
+        let names = [lua.create_string("KEYS")?, lua.create_string("ARGV")?];
+        // Native, so that a script's `return redis.call(...)` keeps its frame (Lua 5.1
+        // does not tail-call native functions) and errors can name the script's line.
+        let slot = lua.create_table()?;
+        let redis_table: Table = lua.globals().raw_get("redis")?;
+        for (name, raise) in [("call", true), ("pcall", false)] {
+            let slot = slot.clone();
+            let f = lua.create_function(move |_, args: mlua::MultiValue| {
+                let raw: Function = slot.raw_get(1)?;
+                raw.call::<Value>((raise, args))
+            })?;
+            redis_table.raw_set(name, f)?;
+        }
         let limit = Arc::new(TimeLimit::default());
         let hook_limit = limit.clone();
         lua.set_hook(
@@ -235,7 +268,12 @@ impl Engine {
         )?;
         Ok(Engine {
             lua,
-            runner,
+            run_script,
+            run_function,
+            client: RefCell::new(None),
+            names,
+            slot,
+            by_body: HashMap::new(),
             redis,
             limit,
             scripts: HashMap::new(),
@@ -254,8 +292,13 @@ impl Engine {
 
     /// Compiles and caches `body`; its SHA1, or Redis's compile error.
     pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
+        if let Some(sha) = self.by_body.get(body) {
+            return Ok(sha.clone());
+        }
         let sha = crate::sha1::to_hex(&crate::sha1::sha1(body));
         if self.scripts.contains_key(&sha) {
+            self.by_body
+                .insert(Bytes::copy_from_slice(body), sha.clone());
             return Ok(sha);
         }
         let func = self
@@ -271,6 +314,8 @@ impl Engine {
                 format!("ERR Error compiling script (new function): {msg}")
             })?;
         self.scripts.insert(sha.clone(), Loaded { func });
+        self.by_body
+            .insert(Bytes::copy_from_slice(body), sha.clone());
         Ok(sha)
     }
 }
@@ -446,8 +491,8 @@ fn run_in(
     let argv = string_table(lua, call.argv)?;
     if !what.as_params {
         let globals = lua.globals();
-        globals.raw_set("KEYS", keys.clone())?;
-        globals.raw_set("ARGV", argv.clone())?;
+        globals.raw_set(&engine.names[0], keys.clone())?;
+        globals.raw_set(&engine.names[1], argv.clone())?;
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");
     let deadline = if threshold > 0 {
@@ -457,9 +502,15 @@ fn run_in(
     };
     engine.limit.deadline_ms.store(deadline, Ordering::Relaxed);
     engine.limit.wrote.store(false, Ordering::Relaxed);
-    let mut client = script_client(caller);
+    let mut client = engine
+        .client
+        .borrow_mut()
+        .take()
+        .unwrap_or_else(|| script_client(caller));
     client.db = caller.db;
-    let run = RefCell::new(Run {
+    client.user = caller.user;
+    client.meta = caller.meta.clone();
+    let state = RefCell::new(Run {
         srv,
         client,
         out: BytesMut::new(),
@@ -467,24 +518,27 @@ fn run_in(
         wrote: &engine.limit.wrote,
     });
     let proto = caller.proto;
-    let run = &run;
-    lua.scope(|scope| {
-        let rcall = scope
-            .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, true))?;
-        let pcall = scope
-            .create_function(move |lua, args: Variadic<Value>| redis_call(lua, run, args, false))?;
-        engine.redis.raw_set("call", rcall)?;
-        engine.redis.raw_set("pcall", pcall)?;
-        let (ok, value): (bool, Value) = engine.runner.call((what.func.clone(), keys, argv))?;
-        engine.redis.raw_set("call", Value::Nil)?;
-        engine.redis.raw_set("pcall", Value::Nil)?;
+    let run = &state;
+    let result = lua.scope(|scope| {
+        let raw = scope.create_function(move |lua, (raise, args): (bool, Variadic<Value>)| {
+            redis_call(lua, run, args, raise)
+        })?;
+        engine.slot.raw_set(1, raw)?;
+        let (ok, value): (bool, Value) = if what.as_params {
+            engine.run_function.call((what.func.clone(), keys, argv))?
+        } else {
+            engine.run_script.call(what.func.clone())?
+        };
+        engine.slot.raw_set(1, Value::Nil)?;
         if !ok {
             return Ok(Outcome::Error(script_error(&value, what.name, what.chunk)));
         }
         let mut enc = Encoder::new(out, proto);
         write_reply(&mut enc, &value, 0);
         Ok(Outcome::Reply)
-    })
+    });
+    *engine.client.borrow_mut() = Some(state.into_inner().client);
+    result
 }
 
 /// The pseudo client `redis.call` runs commands with.
