@@ -738,28 +738,29 @@ fn redis_call(
             _ => return error("ERR Lua redis lib command arguments must be strings or integers"),
         }
     }
-    let Some(mut spec) = tandem_commands::lookup(&argv[0]) else {
+    let Some(mut entry) = crate::cmd::table::table().lookup(&argv[0]) else {
         return error("ERR Unknown Redis command called from script");
     };
-    let arity = i64::from(spec.arity);
+    let arity = i64::from(entry.spec.arity);
     let n = argv.len() as i64;
     if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
         return error("ERR Wrong number of args calling Redis command from script");
     }
-    if argv.len() > 1 {
-        if let Some(sub) = tandem_commands::lookup_sub(spec, &argv[1]) {
-            spec = sub;
+    if entry.container && argv.len() > 1 {
+        if let Some(sub) = entry.sub(&argv[1]) {
+            entry = sub;
         }
     }
-    if spec.has_flag("noscript") {
+    if entry.noscript {
         return error("ERR This Redis command is not allowed from script");
     }
+    let writes = entry.checks.write;
     let mut guard = run.borrow_mut();
     let r = &mut *guard;
-    if r.read_only && spec.is_write() {
+    if r.read_only && writes {
         return error("ERR Write commands are not allowed from read-only scripts.");
     }
-    if spec.is_write() {
+    if writes {
         r.wrote.store(true, Ordering::Relaxed);
     }
     r.out.clear();

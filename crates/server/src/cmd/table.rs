@@ -48,6 +48,8 @@ pub struct Entry {
     pub pause_write: bool,
     /// `fast` flag: a slow run is the latency monitor's `fast-command` event.
     pub fast: bool,
+    /// `noscript` flag: refused from scripts.
+    pub noscript: bool,
     /// The flags `processCommand`'s checks go by, read once from the spec.
     pub checks: super::CheckFlags,
     /// Implemented subcommands (empty for plain commands).
@@ -149,6 +151,7 @@ impl Entry {
             ),
             hidden_from_monitor: spec.has_flag("admin") || spec.has_flag("skip_monitor"),
             fast: spec.has_flag("fast"),
+            noscript: spec.has_flag("noscript"),
             pause_write: spec.is_write() || spec.has_flag("may_replicate"),
             checks: super::CheckFlags::of(spec),
             subs: subs.into_boxed_slice(),
