@@ -147,17 +147,7 @@ impl Functions {
             return Err(format!("ERR Library '{name}' already exists"));
         }
         let lua = &self.engine.lua;
-        let chunk = lua
-            .load(&body[..])
-            .set_name("@user_function")
-            .into_function()
-            .map_err(|e| {
-                let msg = match &e {
-                    mlua::Error::SyntaxError { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling function: {msg}")
-            })?;
+        let chunk = self.engine.compile(&body, "@user_function", "function")?;
         let registered: Registered = RefCell::new(Vec::new());
         run_registration(lua, &self.engine.redis, chunk, &registered)
             .map_err(|e| format!("ERR Error registering functions: {e}"))?;
@@ -319,22 +309,15 @@ mod tests {
 
     #[test]
     fn library_metadata() {
-        assert_eq!(
-            parse_library(b"return 1").unwrap_err(),
-            "ERR Missing library metadata"
-        );
-        assert_eq!(
-            parse_library(b"#!lua").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
-        assert_eq!(
-            parse_library(b"#!js name=x").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
-        assert_eq!(
-            parse_library(b"#!lua name=bad-name").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
+        for (code, err) in [
+            (&b"return 1"[..], "ERR Missing library metadata"),
+            (b"#!lua", "ERR Invalid library metadata"),
+            (b"#!js name=x", "ERR Invalid library metadata"),
+            (b"#!lua name=bad-name", "ERR Invalid library metadata"),
+            (b"#!lua name=x foo=bar", "ERR Invalid library metadata"),
+        ] {
+            assert_eq!(parse_library(code).unwrap_err(), err);
+        }
         let (name, body) = parse_library(b"#!lua name=lib\nreturn 1").unwrap();
         assert_eq!((name.as_str(), &body[..]), ("lib", &b"\nreturn 1"[..]));
     }

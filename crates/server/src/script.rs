@@ -280,6 +280,22 @@ impl Engine {
         })
     }
 
+    /// Compiles `body` as the chunk `chunk`; a syntax error reads `ERR Error compiling
+    /// <what>: <message>`, as Redis words it.
+    pub(crate) fn compile(&self, body: &[u8], chunk: &str, what: &str) -> Result<Function, String> {
+        self.lua
+            .load(body)
+            .set_name(chunk)
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling {what}: {msg}")
+            })
+    }
+
     /// Number of cached scripts (INFO `number_of_cached_scripts`).
     pub fn len(&self) -> usize {
         self.scripts.len()
@@ -301,18 +317,7 @@ impl Engine {
                 .insert(Bytes::copy_from_slice(body), sha.clone());
             return Ok(sha);
         }
-        let func = self
-            .lua
-            .load(body)
-            .set_name("@user_script")
-            .into_function()
-            .map_err(|e| {
-                let msg = match &e {
-                    mlua::Error::SyntaxError { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling script (new function): {msg}")
-            })?;
+        let func = self.compile(body, "@user_script", "script (new function)")?;
         self.scripts.insert(sha.clone(), Loaded { func });
         self.by_body
             .insert(Bytes::copy_from_slice(body), sha.clone());
