@@ -528,12 +528,7 @@ pub fn start_rewrite(srv: &mut Server, why: &str) -> Result<(), RewriteError> {
         .config
         .dir()
         .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let mut snap = srv.ks.snapshot();
-    snap.set_functions(srv.scripting.function_codes());
-    let opts = encode_options(&srv.config);
-    let mut aux = crate::persist::aux_fields(srv);
-    aux.repl = None;
-    aux.aof_base = true;
+    let (snap, opts, aux) = base_job(srv);
     let path = temp.clone();
     let spawned = std::thread::Builder::new()
         .name("aof-rewrite".into())
@@ -563,6 +558,19 @@ pub fn start_rewrite(srv: &mut Server, why: &str) -> Result<(), RewriteError> {
             Err(RewriteError)
         }
     }
+}
+
+/// What an AOF base holds: the snapshot now (with the function libraries), the save
+/// settings, and aux fields marked `aof-base` without the replication ones.
+fn base_job(srv: &Server) -> (Snapshot, tandem_rdb::EncodeOptions, tandem_rdb::AuxFields) {
+    let mut aux = crate::persist::aux_fields(srv);
+    aux.repl = None;
+    aux.aof_base = true;
+    (
+        crate::persist::full_snapshot(&srv.ks, &srv.scripting),
+        encode_options(&srv.config),
+        aux,
+    )
 }
 
 /// Writes `snap` as an RDB base file at `path`, fsynced; its size.
@@ -770,17 +778,8 @@ fn create_at_start(srv: &mut Server, dir: &Path, name: &str) {
         name: format!("{name}.1.base.rdb"),
         seq: 1,
     };
-    let mut aux = crate::persist::aux_fields(srv);
-    aux.repl = None;
-    aux.aof_base = true;
-    let mut snap = srv.ks.snapshot();
-    snap.set_functions(srv.scripting.function_codes());
-    let base_len = match write_base(
-        &snap,
-        &dir.join(&base.name),
-        encode_options(&srv.config),
-        &aux,
-    ) {
+    let (snap, opts, aux) = base_job(srv);
+    let base_len = match write_base(&snap, &dir.join(&base.name), opts, &aux) {
         Ok(len) => len,
         Err(e) => {
             tracing::warn!("Can't create the AOF base file: {e}");
@@ -984,8 +983,7 @@ fn pseudo_client() -> crate::client::Client {
         laddr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
         fd: -1,
     };
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut c = crate::client::Client::new(u64::MAX, meta, tx, true);
+    let mut c = crate::client::Client::detached(u64::MAX, meta);
     c.is_master = true;
     c.user = "(superuser)";
     c

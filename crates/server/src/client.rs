@@ -147,6 +147,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client with no connection behind it (the master's stream, the AOF's loader, a
+    /// script's `redis.call`): authenticated, its events read by nobody.
+    pub fn detached(id: u64, meta: ConnMeta) -> Client {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        Client::new(id, meta, tx, true)
+    }
+
     pub fn new(
         id: u64,
         meta: ConnMeta,

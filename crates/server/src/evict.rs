@@ -123,9 +123,15 @@ fn evict(srv: &mut Server, current: Option<&mut Client>) -> Outcome {
         return Outcome::Ok;
     }
     let settings = srv.evict;
+    // Below the limit even counting everything: the common case, decided without
+    // looking at the replicas.
+    let quick = crate::alloc::used_memory();
+    if quick <= settings.maxmemory {
+        return Outcome::Ok;
+    }
     let not_counted = not_counted(srv);
     let counted = |used: u64| used.saturating_sub(not_counted);
-    if counted(crate::alloc::used_memory()) <= settings.maxmemory {
+    if counted(quick) <= settings.maxmemory {
         return Outcome::Ok;
     }
     // The quick reading says over: read the totals before evicting anything.

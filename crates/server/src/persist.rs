@@ -187,6 +187,17 @@ pub fn encode_options(c: &Config) -> EncodeOptions {
     }
 }
 
+/// What a save writes: the keyspace's copy-on-write snapshot now, with the function
+/// libraries' code (RDB files, full syncs and AOF bases all carry them).
+pub fn full_snapshot(
+    ks: &tandem_keyspace::Keyspace,
+    scripting: &crate::script::Scripting,
+) -> Snapshot {
+    let mut snap = ks.snapshot();
+    snap.set_functions(scripting.function_codes());
+    snap
+}
+
 /// The aux fields 7.0.15 writes. The replication fields (`repl-stream-db`, `repl-id`,
 /// `repl-offset`) come from `rdbPopulateSaveInfo`: a master writes them while it has a
 /// backlog (stream db: the last one its stream selected, 0 when none), a replica when it
@@ -236,11 +247,7 @@ struct SaveJob {
 impl SaveJob {
     fn new(srv: &Server) -> SaveJob {
         SaveJob {
-            snap: {
-                let mut snap = srv.ks.snapshot();
-                snap.set_functions(srv.scripting.function_codes());
-                snap
-            },
+            snap: full_snapshot(&srv.ks, &srv.scripting),
             dir: srv.config.dir(),
             filename: srv.config.get_str("dbfilename"),
             opts: encode_options(&srv.config),

@@ -98,10 +98,8 @@ pub fn snapshot_job(
     c: &Config,
     scripting: &crate::script::Scripting,
 ) -> SnapshotJob {
-    let mut snapshot = ks.snapshot();
-    snapshot.set_functions(scripting.function_codes());
     SnapshotJob {
-        snapshot,
+        snapshot: crate::persist::full_snapshot(ks, scripting),
         opts: crate::persist::encode_options(c),
         aux: tandem_rdb::AuxFields {
             redis_ver: crate::REDIS_VERSION.to_string(),

@@ -375,9 +375,8 @@ fn master_client(host: &str, port: u16) -> Client {
         laddr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         fd: -1,
     };
-    // Nobody reads these events: the master client has no connection task.
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut client = Client::new(MASTER_CLIENT_ID, meta, tx, true);
+    // The master client has no connection task.
+    let mut client = Client::detached(MASTER_CLIENT_ID, meta);
     client.is_master = true;
     // Redis's master client has no ACL user: CLIENT LIST shows `user=(superuser)`.
     client.user = "(superuser)";

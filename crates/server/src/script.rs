@@ -548,8 +548,7 @@ fn run_in(
 
 /// The pseudo client `redis.call` runs commands with.
 fn script_client(caller: &Client) -> Client {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut c = Client::new(u64::MAX - 1, caller.meta.clone(), tx, true);
+    let mut c = Client::detached(u64::MAX - 1, caller.meta.clone());
     c.user = caller.user;
     c
 }

@@ -321,42 +321,20 @@ fn memory_section(s: &mut String, srv: &Server) {
         "maxmemory_policy",
         srv.config.get_str("maxmemory-policy"),
     );
-    // Redis's ratios: active/allocated, resident/active, rss/resident, rss/used.
-    let ratio = |a: u64, b: u64| {
-        if b == 0 {
-            "0.00".to_owned()
-        } else {
-            format!("{:.2}", a as f64 / b as f64)
-        }
-    };
-    let diff = |a: u64, b: u64| a as i64 - b as i64;
-    field(
-        s,
-        "allocator_frag_ratio",
-        ratio(alloc.active, alloc.allocated),
-    );
-    field(
-        s,
-        "allocator_frag_bytes",
-        diff(alloc.active, alloc.allocated),
-    );
-    field(
-        s,
-        "allocator_rss_ratio",
-        ratio(alloc.resident, alloc.active),
-    );
-    field(s, "allocator_rss_bytes", diff(alloc.resident, alloc.active));
-    field(s, "rss_overhead_ratio", ratio(rss, alloc.resident));
-    field(s, "rss_overhead_bytes", diff(rss, alloc.resident));
-    field(s, "mem_fragmentation_ratio", ratio(rss, used));
-    field(s, "mem_fragmentation_bytes", diff(rss, used));
+    // Redis's ratios (floats, shown with two decimals): active/allocated,
+    // resident/active, rss/resident, rss/used.
+    let ratio = |r: f32| format!("{r:.2}");
+    field(s, "allocator_frag_ratio", ratio(o.allocator_frag()));
+    field(s, "allocator_frag_bytes", o.allocator_frag_bytes());
+    field(s, "allocator_rss_ratio", ratio(o.allocator_rss()));
+    field(s, "allocator_rss_bytes", o.allocator_rss_bytes());
+    field(s, "rss_overhead_ratio", ratio(o.rss_extra()));
+    field(s, "rss_overhead_bytes", o.rss_extra_bytes());
+    field(s, "mem_fragmentation_ratio", ratio(o.total_frag()));
+    field(s, "mem_fragmentation_bytes", o.total_frag_bytes());
     // The stream queued for replicas is Redis's replication buffer beyond the backlog:
     // not counted for eviction, part of the replicas' client memory and of the total.
-    field(
-        s,
-        "mem_not_counted_for_evict",
-        crate::evict::not_counted(srv),
-    );
+    field(s, "mem_not_counted_for_evict", o.clients_slaves);
     field(s, "mem_replication_backlog", o.backlog);
     field(
         s,

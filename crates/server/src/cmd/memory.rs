@@ -17,7 +17,7 @@ const MAIN_PER_KEY: u64 = 74;
 /// Estimated bytes of expiry-table overhead per key with a TTL.
 const EXPIRES_PER_KEY: u64 = 32;
 /// What an idle Redis reports for its function engine (`used_memory_functions`); Tandem
-/// has no scripting, the figure keeps tools that sum the fields consistent.
+/// does not measure its Lua engines' memory, so the idle figure stands for it.
 pub const FUNCTIONS_CACHES: u64 = 200;
 
 /// One database's estimated overhead (only non-empty databases are listed).
@@ -66,7 +66,9 @@ impl Overhead {
                 expires: srv.ks.expires_count(db) as u64 * EXPIRES_PER_KEY,
             })
             .collect();
-        let keys: u64 = dbs.iter().map(|d| d.main / MAIN_PER_KEY).sum();
+        let keys: u64 = (0..srv.ks.databases())
+            .map(|db| srv.ks.dbsize(db) as u64)
+            .sum();
         let total = (startup
             + backlog
             + clients_slaves
@@ -112,6 +114,26 @@ impl Overhead {
     /// process RSS / used memory (`fragmentation`).
     pub fn total_frag(&self) -> f32 {
         ratio(self.rss, self.used)
+    }
+
+    /// active - allocated (`allocator-fragmentation.bytes`).
+    pub fn allocator_frag_bytes(&self) -> i64 {
+        diff(self.alloc.active, self.alloc.allocated)
+    }
+
+    /// resident - active (`allocator-rss.bytes`).
+    pub fn allocator_rss_bytes(&self) -> i64 {
+        diff(self.alloc.resident, self.alloc.active)
+    }
+
+    /// process RSS - allocator resident (`rss-overhead.bytes`).
+    pub fn rss_extra_bytes(&self) -> i64 {
+        diff(self.rss, self.alloc.resident)
+    }
+
+    /// process RSS - used memory (`fragmentation.bytes`).
+    pub fn total_frag_bytes(&self) -> i64 {
+        diff(self.rss, self.used)
     }
 }
 
@@ -171,18 +193,14 @@ pub fn stats(ctx: &mut Ctx<'_>) {
     int(
         &mut e,
         "allocator-fragmentation.bytes",
-        diff(o.alloc.active, o.alloc.allocated),
+        o.allocator_frag_bytes(),
     );
     float(&mut e, "allocator-rss.ratio", o.allocator_rss());
-    int(
-        &mut e,
-        "allocator-rss.bytes",
-        diff(o.alloc.resident, o.alloc.active),
-    );
+    int(&mut e, "allocator-rss.bytes", o.allocator_rss_bytes());
     float(&mut e, "rss-overhead.ratio", o.rss_extra());
-    int(&mut e, "rss-overhead.bytes", diff(o.rss, o.alloc.resident));
+    int(&mut e, "rss-overhead.bytes", o.rss_extra_bytes());
     float(&mut e, "fragmentation", o.total_frag());
-    int(&mut e, "fragmentation.bytes", diff(o.rss, o.used));
+    int(&mut e, "fragmentation.bytes", o.total_frag_bytes());
 }
 
 /// `MEMORY DOCTOR`: Redis's report, from the same checks and thresholds.
@@ -210,16 +228,16 @@ fn doctor_report(o: &Overhead, normal: u64, replicas: u64) -> String {
     if o.peak as f32 / o.used as f32 > 1.5 {
         issues.push(PEAK);
     }
-    if o.total_frag() > 1.4 && diff(o.rss, o.used) > 10 << 20 {
+    if o.total_frag() > 1.4 && o.total_frag_bytes() > 10 << 20 {
         issues.push(TOTAL_RSS);
     }
-    if o.allocator_frag() > 1.1 && diff(o.alloc.active, o.alloc.allocated) > 10 << 20 {
+    if o.allocator_frag() > 1.1 && o.allocator_frag_bytes() > 10 << 20 {
         issues.push(ALLOC_FRAG);
     }
-    if o.allocator_rss() > 1.1 && diff(o.alloc.resident, o.alloc.active) > 10 << 20 {
+    if o.allocator_rss() > 1.1 && o.allocator_rss_bytes() > 10 << 20 {
         issues.push(ALLOC_RSS);
     }
-    if o.rss_extra() > 1.1 && diff(o.rss, o.alloc.resident) > 10 << 20 {
+    if o.rss_extra() > 1.1 && o.rss_extra_bytes() > 10 << 20 {
         issues.push(PROC_RSS);
     }
     if replicas > 0 && o.clients_slaves > 10 * MB {
