@@ -254,6 +254,10 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
         b"flush" => {
+            if args.len() > 3 {
+                too_many_arguments(ctx, args);
+                return;
+            }
             let mode_ok = match args.get(2) {
                 None => true,
                 Some(m) => m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync"),
@@ -302,10 +306,7 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
 fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if args.len() > 4 {
-        let sub = String::from_utf8_lossy(&args[1]).into_owned();
-        ctx.err(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."
-        ));
+        too_many_arguments(ctx, args);
         return;
     }
     let policy = match args.get(3).map(|p| p.to_ascii_lowercase()) {
@@ -336,6 +337,14 @@ fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         Err(e) => ctx.err(&e),
     }
+}
+
+/// Redis's error for a FUNCTION subcommand given more arguments than it takes.
+fn too_many_arguments(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = String::from_utf8_lossy(&args[1]).into_owned();
+    ctx.err(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."
+    ));
 }
 
 /// Feeds the command to the replicas and the AOF as the client sent it.
