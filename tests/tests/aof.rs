@@ -2,7 +2,8 @@
 //! RDB base, incr files) survives a `kill -9`, passes redis-check-aof and loads in Redis
 //! with the same DEBUG DIGEST; Redis's loads in Tandem; BGREWRITEAOF and CONFIG SET
 //! appendonly yes write a base of the existing data; a command cut short at the end of
-//! the last incr file is dropped on both servers (`aof-load-truncated`).
+//! the last incr file is dropped on both servers (`aof-load-truncated`); a pre-7.0
+//! single-file AOF is moved into the directory and loaded alike.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -260,5 +261,78 @@ fn appendfsync_always_answers_and_keeps_every_write() {
             "{flavor:?}"
         );
         assert_eq!(digest(&mut c), want, "{flavor:?}");
+    }
+}
+
+/// RESP for one command, as an AOF holds it.
+fn resp_command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// A single-file AOF as Redis before 7.0 left it in `dir` (with or without an RDB
+/// preamble) is moved into the AOF directory and loaded by both servers alike: same data,
+/// same manifest, same files, and the writes after it survive a restart.
+#[test]
+fn an_old_single_file_aof_is_upgraded_like_redis() {
+    // The preamble: an RDB of every type, saved by Redis.
+    let src = tempfile::tempdir().unwrap();
+    let redis = start_loaded(Flavor::Redis, Some(src.path()), &[]);
+    let mut r = redis.connect().unwrap();
+    all_types_dataset(&mut r);
+    ok(&mut r, &["SAVE"]);
+    drop(r);
+    drop(redis);
+    let rdb = std::fs::read(src.path().join("dump.rdb")).unwrap();
+    let mut tail = Vec::new();
+    for cmd in [
+        &["SELECT", "0"][..],
+        &["SET", "tail:a", "1"],
+        &["RPUSH", "tail:l", "x", "y"],
+        &["SELECT", "5"],
+        &["SADD", "tail:s", "m"],
+    ] {
+        tail.extend(resp_command(cmd));
+    }
+    for preamble in [true, false] {
+        let mut old = if preamble { rdb.clone() } else { Vec::new() };
+        old.extend_from_slice(&tail);
+        let mut seen = Vec::new();
+        for flavor in [Flavor::Redis, Flavor::Tandem] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("appendonly.aof"), &old).unwrap();
+            let server = start_in(flavor, dir.path(), &[]);
+            let mut c = server.connect().unwrap();
+            let log = server.stdout_log();
+            assert!(
+                log.contains("Successfully migrated an old-style AOF file (appendonly.aof) into the AOF directory (appendonlydir)."),
+                "{flavor:?}: {log}"
+            );
+            assert!(!dir.path().join("appendonly.aof").exists(), "{flavor:?}");
+            let aof_dir = dir.path().join("appendonlydir");
+            let manifest =
+                std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+            let mut files: Vec<String> = std::fs::read_dir(&aof_dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            ok(&mut c, &["SET", "after", "upgrade"]);
+            let want = digest(&mut c);
+            seen.push((want.clone(), manifest, files));
+            kill9(server);
+            let server = start_in(flavor, dir.path(), &[]);
+            let mut c = server.connect().unwrap();
+            wait_loaded(&mut c);
+            assert_eq!(digest(&mut c), want, "{flavor:?} preamble {preamble}");
+        }
+        assert_eq!(seen[0], seen[1], "preamble {preamble}");
+        assert_eq!(
+            seen[1].1,
+            "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        );
     }
 }

@@ -716,10 +716,15 @@ fn load_manifest_quietly(srv: &mut Server) {
 /// as [`crate::persist::start_loading`] does for the RDB. Returns false when the server
 /// is ready at once.
 pub fn start_loading(core: &Arc<Core>) -> bool {
-    let (dir, name) = {
+    let (dir, name, legacy) = {
         let srv = core.srv.lock();
-        (aof_dir(&srv), file_name(&srv))
+        let name = file_name(&srv);
+        let legacy = srv.config.dir().join(&name);
+        (aof_dir(&srv), name, legacy)
     };
+    if legacy.is_file() && needs_upgrade(&dir, &name) {
+        upgrade_legacy(&dir, &name, &legacy);
+    }
     let manifest_text = match std::fs::read_to_string(manifest_path(&dir, &name)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -764,6 +769,68 @@ pub fn start_loading(core: &Arc<Core>) -> bool {
     true
 }
 
+/// Whether a single-file AOF of Redis before 7.0 (`dir`/`appendfilename`) is to be moved
+/// into the AOF directory, as Redis 7.0 decides: the directory is missing, or its manifest
+/// is missing or lists no file, or the manifest lists only that file as its base and the
+/// file is not in the directory yet (a move that was interrupted).
+fn needs_upgrade(dir: &Path, name: &str) -> bool {
+    if !dir.is_dir() {
+        return true;
+    }
+    let Some(m) = std::fs::read_to_string(manifest_path(dir, name))
+        .ok()
+        .and_then(|t| Manifest::parse(&t))
+    else {
+        return true;
+    };
+    match &m.base {
+        None => m.incrs.is_empty(),
+        Some(base) => m.incrs.is_empty() && base.name == name && !dir.join(name).exists(),
+    }
+}
+
+/// Moves an old single-file AOF into the AOF directory as its base (sequence 1), with a
+/// manifest naming it; the load then reads it like any base (an RDB preamble followed by
+/// commands, or commands only) and opens a first incr file.
+fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!(
+            "Can't open or create append-only dir {}: {}",
+            dir.display(),
+            crate::persist::os_err(&e)
+        );
+        std::process::exit(1);
+    }
+    let manifest = Manifest {
+        base: Some(ManifestFile {
+            name: name.to_owned(),
+            seq: 1,
+        }),
+        incrs: Vec::new(),
+    };
+    if let Err(e) = persist_manifest(dir, name, &manifest) {
+        tracing::warn!(
+            "Can't persist the AOF manifest: {}",
+            crate::persist::os_err(&e)
+        );
+        std::process::exit(1);
+    }
+    let dirname = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |d| d.to_string_lossy().into_owned(),
+    );
+    if let Err(e) = std::fs::rename(legacy, dir.join(name)) {
+        tracing::warn!(
+            "Error trying to move the old AOF file {name} into dir {dirname}: {}",
+            crate::persist::os_err(&e)
+        );
+        std::process::exit(1);
+    }
+    tracing::info!(
+        "Successfully migrated an old-style AOF file ({name}) into the AOF directory ({dirname})."
+    );
+}
+
 /// No AOF yet: an empty base and a first incr file, as Redis creates them.
 fn create_at_start(srv: &mut Server, dir: &Path, name: &str) {
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -799,10 +866,21 @@ fn create_at_start(srv: &mut Server, dir: &Path, name: &str) {
     open_after_load(srv, dir, name, base_len);
 }
 
-/// Opens the last incr file for appending and turns writing on.
+/// Opens the last incr file for appending (a new one when the manifest lists none, as
+/// after an upgrade from a single-file AOF) and turns writing on.
 fn open_after_load(srv: &mut Server, dir: &Path, name: &str, size: u64) {
-    let Some(last) = srv.aof.manifest.incrs.last().cloned() else {
-        return;
+    let last = match srv.aof.manifest.incrs.last() {
+        Some(last) => last.clone(),
+        None => {
+            let seq = srv.aof.manifest.next_incr_seq();
+            let incr = ManifestFile {
+                name: format!("{name}.{seq}.incr.aof"),
+                seq,
+            };
+            tracing::info!("Creating AOF incr file {} on server start", incr.name);
+            srv.aof.manifest.incrs.push(incr.clone());
+            incr
+        }
     };
     match open_incr(dir, &last.name) {
         Ok(f) => {
@@ -852,16 +930,27 @@ fn load_thread(core: &Arc<Core>, dir: &Path, name: &str, manifest: Manifest) {
         let mut magic = [0u8; 5];
         let is_rdb = file.read_exact(&mut magic).is_ok() && &magic == b"REDIS";
         drop(file);
+        let mut start = 0;
         if is_rdb {
             tracing::info!("Reading RDB base file on AOF loading...");
             let settings = LoadSettings::new(&core.srv.lock().config);
-            if let Err(e) = crate::persist::load_file_into(core, &path, &settings) {
-                e.log();
-                std::process::exit(1);
+            match crate::persist::load_file_into(core, &path, &settings) {
+                Ok(len) => start = len as usize,
+                Err(e) => {
+                    e.log();
+                    tracing::warn!(
+                        "Error reading the RDB base file {}, AOF loading aborted",
+                        base.name
+                    );
+                    std::process::exit(1);
+                }
             }
-        } else {
-            replay(core, &path, &base.name, false);
+            tracing::info!("Reading the remaining AOF tail...");
         }
+        // A 7.0 base is an RDB or commands; a base moved in from an older AOF may be an
+        // RDB preamble followed by commands.
+        let last = manifest.incrs.is_empty();
+        replay(core, &path, &base.name, start, last);
         tracing::info!(
             "DB loaded from base file {}: {:.3} seconds",
             base.name,
@@ -872,7 +961,7 @@ fn load_thread(core: &Arc<Core>, dir: &Path, name: &str, manifest: Manifest) {
     for (i, incr) in manifest.incrs.iter().enumerate() {
         let t = Instant::now();
         let path = dir.join(&incr.name);
-        size += replay(core, &path, &incr.name, i == last);
+        size += replay(core, &path, &incr.name, 0, i == last);
         tracing::info!(
             "DB loaded from incr file {}: {:.3} seconds",
             incr.name,
@@ -894,8 +983,9 @@ fn load_thread(core: &Arc<Core>, dir: &Path, name: &str, manifest: Manifest) {
     crate::replication_replica::after_load(&mut srv, None);
 }
 
-/// Runs the commands of one AOF file; returns its (possibly truncated) length.
-fn replay(core: &Arc<Core>, path: &Path, name: &str, last: bool) -> u64 {
+/// Runs the commands of one AOF file from byte `start` (past an RDB preamble); returns the
+/// file's (possibly truncated) length. Only the `last` file may be cut short.
+fn replay(core: &Arc<Core>, path: &Path, name: &str, start: usize, last: bool) -> u64 {
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && last => return 0,
@@ -907,12 +997,13 @@ fn replay(core: &Arc<Core>, path: &Path, name: &str, last: bool) -> u64 {
             std::process::exit(1);
         }
     };
-    let mut buf = BytesMut::from(&data[..]);
+    let start = start.min(data.len());
+    let mut buf = BytesMut::from(&data[start..]);
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut reqs = Vec::new();
     let decoded = decoder.decode_batch(&mut buf, &mut reqs);
     // Every command starts with '*': Redis's loader takes nothing else.
-    let mut offset = 0usize;
+    let mut offset = start;
     let mut good = 0usize;
     let mut bad = decoded.is_err();
     for req in &reqs {

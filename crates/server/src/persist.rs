@@ -604,6 +604,9 @@ struct LoadCounts {
     keys_loaded: u64,
     keys_expired: u64,
     loaded_bytes: u64,
+    /// Length of the RDB payload itself, once it ended: what follows it in the input (an
+    /// old AOF's command tail) is not part of it.
+    rdb_len: u64,
     rdb_used_mem: u64,
     /// The replication aux fields (`repl-stream-db`, `repl-id`, `repl-offset`).
     repl_stream_db: Option<i64>,
@@ -747,6 +750,7 @@ fn load_stream_with<R: Read>(
     }
     dec.finish()?;
     counts.loaded_bytes = fed;
+    counts.rdb_len = fed - dec.buffered() as u64;
     flush(batch, counts);
     Ok(counts)
 }
@@ -797,12 +801,13 @@ fn insert_batch(srv: &mut Server, batch: Vec<LoadedKey>) {
 }
 
 /// Loads the RDB file at `path` on the calling thread, inserting batches under the lock
-/// (the AOF's RDB base). Logs `Done loading RDB` as Redis does.
+/// (the AOF's RDB base). Logs `Done loading RDB` as Redis does. Returns the RDB's length:
+/// an AOF written before Redis 7.0 goes on with commands after it.
 pub(crate) fn load_file_into(
     core: &Arc<Core>,
     path: &Path,
     settings: &LoadSettings,
-) -> Result<(), LoadError> {
+) -> Result<u64, LoadError> {
     let file = File::open(path)?;
     let reader = std::io::BufReader::with_capacity(256 * 1024, file);
     let mut functions = Vec::new();
@@ -826,7 +831,7 @@ pub(crate) fn load_file_into(
         counts.keys_loaded,
         counts.keys_expired
     );
-    Ok(())
+    Ok(counts.rdb_len)
 }
 
 /// Starts loading `dir/dbfilename` at start-up on a background thread, when the file
