@@ -26,6 +26,9 @@
 //! | `malloc-stats` | `MEMORY MALLOC-STATS` | the report text |
 //! | `function-list` | `FUNCTION LIST` | libraries, and the functions of each, sorted by name (Redis lists them in hash-table order) |
 //! | `latency-histogram` | `LATENCY HISTOGRAM` | commands sorted by name; each `histogram_usec` map replaced by one masked value (the calls are compared) |
+//! | `acl-rules` | `ACL LIST`, `ACL GETUSER` | the single-command rules of each selector (`+get -hset`, after the `@category` rules) sorted: Redis emits them in its command table's hash order |
+//! | `acl-cat` | `ACL CAT` | the names sorted (a category's commands come in hash order) |
+//! | `acl-log` | `ACL LOG` | values of `age-seconds` and `client-info` |
 //!
 //! Adding one: write a `fn(&mut Frame)` and add a row to [`NORMALIZERS`] (and
 //! to the table above and `tests/diff/README.md`).
@@ -164,6 +167,30 @@ pub static NORMALIZERS: &[Normalizer] = &[
         command: "latency",
         subcommand: Some("histogram"),
         apply: latency_histogram,
+    },
+    Normalizer {
+        name: "acl-rules",
+        command: "acl",
+        subcommand: Some("list"),
+        apply: acl_list,
+    },
+    Normalizer {
+        name: "acl-rules",
+        command: "acl",
+        subcommand: Some("getuser"),
+        apply: acl_getuser,
+    },
+    Normalizer {
+        name: "acl-cat",
+        command: "acl",
+        subcommand: Some("cat"),
+        apply: sort_elements,
+    },
+    Normalizer {
+        name: "acl-log",
+        command: "acl",
+        subcommand: Some("log"),
+        apply: acl_log,
     },
     Normalizer {
         name: "malloc-stats",
@@ -361,6 +388,58 @@ fn command_docs(f: &mut Frame) {
     }
 }
 
+/// Sorts the single-command rules (`+get`, `-config|set`, `+select|0`; not `+@read`) of each
+/// selector of an ACL description, keeping every other token in place.
+fn sort_command_rules(text: &str) -> String {
+    let mut out = Vec::new();
+    for (i, selector) in text.split(" (").enumerate() {
+        let (body, close) = match selector.strip_suffix(')') {
+            Some(b) if i > 0 => (b, ")"),
+            _ => (selector, ""),
+        };
+        let mut tokens: Vec<&str> = body.split(' ').collect();
+        let single = |t: &str| {
+            (t.starts_with('+') || t.starts_with('-')) && !t[1..].starts_with('@') && t.len() > 1
+        };
+        let at: Vec<usize> = (0..tokens.len()).filter(|&j| single(tokens[j])).collect();
+        let mut sorted: Vec<&str> = at.iter().map(|&j| tokens[j]).collect();
+        sorted.sort_by_key(|t| t[1..].to_owned());
+        for (j, t) in at.into_iter().zip(sorted) {
+            tokens[j] = t;
+        }
+        out.push(format!("{}{close}", tokens.join(" ")));
+    }
+    out.join(" (")
+}
+
+fn acl_list(f: &mut Frame) {
+    for line in &mut f.children {
+        map_text(line, sort_command_rules);
+    }
+}
+
+fn acl_getuser(f: &mut Frame) {
+    for (k, v) in pairs_mut(f) {
+        if key_is(k, "commands") {
+            map_text(v, sort_command_rules);
+        } else if key_is(k, "selectors") {
+            for selector in &mut v.children {
+                acl_getuser(selector);
+            }
+        }
+    }
+}
+
+fn acl_log(f: &mut Frame) {
+    for entry in &mut f.children {
+        for (k, v) in pairs_mut(entry) {
+            if key_is(k, "age-seconds") || key_is(k, "client-info") {
+                mask_all(v);
+            }
+        }
+    }
+}
+
 /// Rewrites the text of a bulk or verbatim reply (a verbatim's `txt:` prefix is kept).
 fn map_text(f: &mut Frame, rewrite: fn(&str) -> String) {
     let Some(body) = &f.body else { return };
@@ -467,6 +546,16 @@ mod tests {
         );
         assert!(for_command(&args("client getname")).is_none());
         assert!(for_command(&args("ping")).is_none());
+    }
+
+    #[test]
+    fn sorts_single_command_rules_per_selector() {
+        assert_eq!(
+            sort_command_rules(
+                "user u on ~k* resetchannels -@all +@hash +set -hget +get (~x* resetchannels -@all +set +del) (&* +@all)"
+            ),
+            "user u on ~k* resetchannels -@all +@hash +get -hget +set (~x* resetchannels -@all +del +set) (&* +@all)"
+        );
     }
 
     #[test]
