@@ -17,6 +17,13 @@ use crate::spec::CommandSpec;
 /// Commands Tandem implements, sorted by name, each with its implemented subcommands
 /// (sorted; empty for commands without subcommands).
 pub const IMPLEMENTED: &[(&str, &[&str])] = &[
+    (
+        "acl",
+        &[
+            "cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log",
+            "save", "setuser", "users", "whoami",
+        ],
+    ),
     ("append", &[]),
     ("asking", &[]),
     ("auth", &[]),

@@ -1076,7 +1076,7 @@ fn pseudo_client() -> crate::client::Client {
     };
     let mut c = crate::client::Client::detached(u64::MAX, meta);
     c.is_master = true;
-    c.user = "(superuser)";
+    c.user = "(superuser)".into();
     c
 }
 

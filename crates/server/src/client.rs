@@ -98,7 +98,8 @@ pub struct Client {
     pub proto: Protocol,
     pub name: Option<Bytes>,
     pub authenticated: bool,
-    pub user: &'static str,
+    /// The ACL user the client is authenticated as (`(superuser)` for internal clients).
+    pub user: std::sync::Arc<str>,
     pub reply_mode: ReplyMode,
     pub monitor: bool,
     pub no_evict: bool,
@@ -140,6 +141,8 @@ pub struct Client {
     pub repl: crate::repl::ClientRepl,
     /// The replica's pseudo client that runs its master's stream (`flags=M`).
     pub is_master: bool,
+    /// The pseudo client `redis.call` runs commands with (ACL LOG context `lua`).
+    pub in_script: bool,
     /// Pushes on their way to the socket (see [`OutQueue`]).
     pub out: std::sync::Arc<OutQueue>,
     /// Since when the pushes waiting for this client exceed its class's soft limit.
@@ -171,7 +174,7 @@ impl Client {
             proto: Protocol::Resp2,
             name: None,
             authenticated,
-            user: "default",
+            user: "default".into(),
             reply_mode: ReplyMode::On,
             monitor: false,
             no_evict: false,
@@ -194,6 +197,7 @@ impl Client {
             blocked: false,
             repl: crate::repl::ClientRepl::default(),
             is_master: false,
+            in_script: false,
         }
     }
 

@@ -15,6 +15,7 @@
 //! SHUTDOWN, SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 
+mod acl;
 mod alloc;
 mod aof;
 mod blocking;
@@ -33,6 +34,7 @@ mod replication_replica;
 mod script;
 mod server;
 mod sha1;
+mod sha256;
 mod spin;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
@@ -168,7 +170,11 @@ fn run(config: Config) -> i32 {
     });
     let pidfile = config.get_str("pidfile");
     let io_threads_directive = config.get_i64("io-threads").clamp(1, 128) as usize;
-    let srv = Server::new(config, port, shared.clone());
+    let mut srv = Server::new(config, port, shared.clone());
+    if let Err(msg) = cmd::acl::load_at_startup(&mut srv) {
+        tracing::warn!("{msg}");
+        std::process::exit(1);
+    }
     srv.sync_shared();
     tracing::warn!("Server initialized");
     if !pidfile.is_empty() {

@@ -379,7 +379,7 @@ fn master_client(host: &str, port: u16) -> Client {
     let mut client = Client::detached(MASTER_CLIENT_ID, meta);
     client.is_master = true;
     // Redis's master client has no ACL user: CLIENT LIST shows `user=(superuser)`.
-    client.user = "(superuser)";
+    client.user = "(superuser)".into();
     client
 }
 

@@ -513,7 +513,7 @@ fn run_in(
         .take()
         .unwrap_or_else(|| script_client(caller));
     client.db = caller.db;
-    client.user = caller.user;
+    client.user = caller.user.clone();
     client.meta = caller.meta.clone();
     let state = RefCell::new(Run {
         srv,
@@ -549,7 +549,8 @@ fn run_in(
 /// The pseudo client `redis.call` runs commands with.
 fn script_client(caller: &Client) -> Client {
     let mut c = Client::detached(u64::MAX - 1, caller.meta.clone());
-    c.user = caller.user;
+    c.user = caller.user.clone();
+    c.in_script = true;
     c
 }
 

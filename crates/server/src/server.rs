@@ -78,6 +78,8 @@ pub struct Pause {
 /// Everything the executor owns.
 pub struct Server {
     pub config: Config,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
     pub clients: BTreeMap<u64, Box<Client>>,
     pub stats: Stats,
     pub started: Instant,
@@ -140,7 +142,7 @@ impl Server {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        Server {
+        let mut srv = Server {
             config,
             clients: BTreeMap::new(),
             stats: Stats::default(),
@@ -178,7 +180,10 @@ impl Server {
             ),
             replica: Default::default(),
             failover: Default::default(),
-        }
+            acl: crate::acl::Acl::default(),
+        };
+        srv.apply_requirepass();
+        srv
     }
 
     /// Copies the settings connection tasks read into [`Shared`].
@@ -218,7 +223,22 @@ impl Server {
 
     /// True when connections need AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
-        !self.config.get_str("requirepass").is_empty()
+        !self.acl.default_open()
+    }
+
+    /// `requirepass` is the default user's password, as in Redis: setting it replaces
+    /// that user's passwords, an empty one makes it `nopass`.
+    pub fn apply_requirepass(&mut self) {
+        let pass = self.config.get_str("requirepass");
+        if let Some(u) = self.acl.users.get_mut("default") {
+            let _ = u.apply("resetpass", false);
+            let rule = if pass.is_empty() {
+                "nopass".to_owned()
+            } else {
+                format!(">{pass}")
+            };
+            let _ = u.apply(&rule, false);
+        }
     }
 }
 

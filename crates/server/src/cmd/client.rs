@@ -422,7 +422,18 @@ impl KillFilter {
                 .is_none_or(|a| *a == c.meta.laddr.to_string())
             && self.kind.is_none_or(|t| ClientType::of(c) == t)
             && self.id.is_none_or(|id| c.id == id)
-            && self.user.as_ref().is_none_or(|u| u == c.user)
+            && self.user.as_ref().is_none_or(|u| **u == *c.user)
+    }
+}
+
+/// Disconnects another (connected) client at once, as Redis's `freeClient`.
+pub fn disconnect(srv: &mut crate::server::Server, id: u64) {
+    if let Some(c) = srv.clients.get_mut(&id) {
+        let _ = c.events.send(ClientEvent::Kill);
+        c.out.kill();
+        c.killed = true;
+        // Redis frees it at once: it leaves the blocked clients now.
+        crate::blocking::forget(srv, id);
     }
 }
 
@@ -468,13 +479,12 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             } else if opt.eq_ignore_ascii_case(b"laddr") {
                 f.laddr = Some(String::from_utf8_lossy(val).into_owned());
             } else if opt.eq_ignore_ascii_case(b"user") {
-                // Tandem's ACL has exactly one user.
-                if &val[..] != b"default" {
-                    let msg = format!("ERR No such user '{}'", String::from_utf8_lossy(val));
-                    ctx.err(&msg);
+                let name = String::from_utf8_lossy(val).into_owned();
+                if !ctx.srv.acl.users.contains_key(&name) {
+                    ctx.err(&format!("ERR No such user '{name}'"));
                     return;
                 }
-                f.user = Some("default".to_string());
+                f.user = Some(name);
             } else if opt.eq_ignore_ascii_case(b"skipme") {
                 if val.eq_ignore_ascii_case(b"yes") {
                     f.skipme = true;
@@ -510,12 +520,8 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             .is_some_and(|m| m.id == id)
         {
             crate::replication_replica::kill_master_link(ctx.srv);
-        } else if let Some(c) = ctx.srv.clients.get_mut(&id) {
-            let _ = c.events.send(ClientEvent::Kill);
-            c.out.kill();
-            c.killed = true;
-            // Redis frees it at once: it leaves the blocked clients now.
-            crate::blocking::forget(ctx.srv, id);
+        } else {
+            disconnect(ctx.srv, id);
         }
         killed += 1;
     }

@@ -76,6 +76,9 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// Applies the run-time effects of directives CONFIG SET changed.
 fn apply_changes(ctx: &mut Ctx<'_>, changed: &[&'static str]) {
+    if changed.contains(&"requirepass") {
+        ctx.srv.apply_requirepass();
+    }
     ctx.srv.sync_shared();
     ctx.srv.sync_data_settings();
     ctx.srv.master.config = crate::repl::master_config(&ctx.srv.config);

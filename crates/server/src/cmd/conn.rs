@@ -48,7 +48,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
-    c.user = "default";
+    c.user = "default".into();
     c.authenticated = !ctx.srv.requires_auth();
     ctx.simple("RESET");
 }
@@ -70,13 +70,19 @@ pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.ok();
 }
 
-/// Checks a password for a user the way the default-user-only ACL of Tandem does.
-fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
+/// AUTH and HELLO AUTH: when the user exists, is on and the password opens it, the
+/// client becomes that user; otherwise the failure goes to the ACL log (object `what`).
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8], what: &str) -> bool {
+    let name = String::from_utf8_lossy(user);
+    if let Some(u) = ctx.srv.acl.users.get(name.as_ref()) {
+        if u.password_ok(pass) {
+            ctx.client.authenticated = true;
+            ctx.client.user = name.as_ref().into();
+            return true;
+        }
     }
-    let required = ctx.srv.config.get_str("requirepass");
-    required.is_empty() || required.as_bytes() == pass
+    super::acl::log_denial(ctx.srv, ctx.client, "auth", what.to_owned(), &name);
+    false
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -101,9 +107,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     } else {
         (&args[1], &args[2])
     };
-    if check_credentials(ctx, user, pass) {
-        ctx.client.authenticated = true;
-        ctx.client.user = "default";
+    if authenticate(ctx, user, pass, "AUTH") {
         ctx.ok();
     } else {
         ctx.err(WRONGPASS);
@@ -163,10 +167,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     if let Some((user, pass)) = creds {
-        if check_credentials(ctx, &user, &pass) {
-            ctx.client.authenticated = true;
-            ctx.client.user = "default";
-        } else {
+        if !authenticate(ctx, &user, &pass, "HELLO") {
             ctx.err(WRONGPASS);
             return;
         }

@@ -4,6 +4,7 @@
 //! redis-server 7.0.15's `processCommand` runs them, so the same bad input gets the same error.
 //! Handlers live in one module per family and write replies through [`Ctx`].
 
+pub mod acl;
 pub mod client;
 pub mod config;
 pub mod conn;
@@ -163,7 +164,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         spec,
     };
     let in_multi = ctx.client.multi.is_some();
-    let rejection = rejection(&mut ctx, entry, in_multi, args.len());
+    let rejection = rejection(&mut ctx, entry, in_multi, &args);
     if let Some(msg) = rejection {
         info::record_rejected(&mut ctx.srv.stats, spec.full_name);
         if spec.full_name == "exec" {
@@ -285,14 +286,17 @@ fn rejection(
     ctx: &mut Ctx<'_>,
     entry: &Entry,
     in_multi: bool,
-    argc: usize,
+    args: &[Bytes],
 ) -> Option<std::borrow::Cow<'static, str>> {
     let spec = entry.spec;
-    if !tandem_commands::arity_ok(spec, argc) {
+    if !tandem_commands::arity_ok(spec, args.len()) {
         return Some(tandem_commands::wrong_arity_error(spec).into());
     }
     if !ctx.client.authenticated && !entry.no_auth {
         return Some("NOAUTH Authentication required.".into());
+    }
+    if let Some(msg) = acl::rejection(ctx.srv, ctx.client, spec, args) {
+        return Some(msg.into());
     }
     if ctx.srv.master.in_exec() {
         return None;
@@ -368,6 +372,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "select" => conn::select,
         "hello" => conn::hello,
         "auth" => conn::auth,
+        "acl" => acl::acl,
         "cluster" | "readonly" | "readwrite" | "asking" => conn::cluster_disabled,
         "client" => client::client,
         "config" => config::config,

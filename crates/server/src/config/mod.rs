@@ -90,6 +90,8 @@ pub struct Config {
     /// File-only directives seen that Tandem does not implement
     /// (`rename-command`, `user`, `loadmodule`, module configs).
     file_only: Vec<String>,
+    /// `user` directives, each the user name and its rules, in file order.
+    users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -114,6 +116,7 @@ impl Config {
             explicit: vec![false; TABLE.len()],
             config_file: None,
             file_only: Vec::new(),
+            users: Vec::new(),
         }
     }
 
@@ -121,6 +124,11 @@ impl Config {
     /// `[configfile|-] [--directive value ...] [-]`.
     pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
         parse::from_args(args)
+    }
+
+    /// The `user` directives: name then rules, in file order.
+    pub fn user_directives(&self) -> &[Vec<String>] {
+        &self.users
     }
 
     /// Absolute path of the config file loaded, if any.

@@ -227,7 +227,12 @@ impl Loader<'_> {
                     self.load_server_config(Some(&target), false, None)?;
                 }
                 "rename-command" if argc == 3 => self.file_only("rename-command"),
-                "user" if argc >= 2 => self.file_only("user"),
+                "user" if argc >= 2 => self.cfg.users.push(
+                    argv[1..]
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect(),
+                ),
                 "loadmodule" if argc >= 2 => self.file_only("loadmodule"),
                 _ if name.contains('.') => {
                     if argc < 2 {

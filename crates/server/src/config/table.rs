@@ -477,7 +477,7 @@ pub(crate) static TABLE: &[Directive] = &[
     b("aof-disable-auto-gc", None, M, false),
     b("replica-ignore-disk-write-errors", None, M, false),
     // String configs
-    s("aclfile", I, EMPTY, Some("")),
+    acted(s("aclfile", I, EMPTY, Some(""))),
     s("unixsocket", I, NULL, None),
     acted(s("pidfile", I, NULL, None)),
     Directive {
@@ -536,7 +536,7 @@ pub(crate) static TABLE: &[Directive] = &[
     acted(e("maxmemory-policy", M, MAXMEMORY_POLICY, 8)),
     acted(e("appendfsync", M, AOF_FSYNC, 2)),
     e("oom-score-adj", M, OOM_SCORE_ADJ, 0),
-    e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0),
+    acted(e("acl-pubsub-default", M, ACL_PUBSUB_DEFAULT, 0)),
     e("sanitize-dump-payload", DEBUG, SANITIZE_DUMP, 0),
     acted(e("enable-protected-configs", I, PROTECTED_ACTION, 0)),
     acted(e("enable-debug-command", I, PROTECTED_ACTION, 0)),
@@ -663,7 +663,7 @@ pub(crate) static TABLE: &[Directive] = &[
     // Unsigned long configs (bounds checked as signed, like Redis)
     i("active-defrag-max-scan-fields", None, M, 1, LONG_MAX, 1000),
     acted(i("slowlog-max-len", None, M, 0, LONG_MAX, 128)),
-    i("acllog-max-len", None, M, 0, LONG_MAX, 128),
+    acted(i("acllog-max-len", None, M, 0, LONG_MAX, 128)),
     // Long long configs
     acted(i(
         "busy-reply-threshold",

@@ -666,10 +666,13 @@ fn file_rules() {
         vec![
             "aof-timestamp-enabled",
             "rename-command",
-            "user",
             "loadmodule",
             "mymod.size"
         ]
+    );
+    assert_eq!(
+        cfg.user_directives(),
+        [vec!["bob".to_string(), "on".to_string()]]
     );
     // include, relative to the current directory (moved by `dir`).
     std::fs::write(root.join("a.conf"), "hz 20\n").unwrap();
