@@ -99,7 +99,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if !ctx.srv.requires_auth() {
+        if ctx.srv.acl.users.get("default").is_some_and(|u| u.nopass) {
             ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
             return;
         }
