@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tandem_tests::files::start_loaded;
 use tandem_tests::probe::{argv, assert_same_data, cmds, ok, text, wait_in_sync, write_load};
-use tandem_tests::{Flavor, RespConn, ServerProcess};
+use tandem_tests::{Flavor, RespConn, ServerBuilder, ServerProcess};
 
 /// The users of this file have one single-command rule per selector at most, so that
 /// Redis's description (single commands in hash order) is the same on every run.
@@ -170,4 +170,50 @@ fn replicas_log_in_with_masteruser_both_ways() {
             "{m_flavor:?} master: {clients}"
         );
     }
+}
+
+/// CONFIG REWRITE writes the users as `user` lines (Redis writes them even for a file that
+/// had none), and a restart from that file brings them back.
+#[test]
+fn config_rewrite_writes_the_users() {
+    let mut seen = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Tandem] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("redis.conf");
+        std::fs::write(&conf, "# users below\n").unwrap();
+        let start = || {
+            ServerBuilder::new(flavor)
+                .config_file(&conf)
+                .arg("--dir")
+                .arg(dir.path())
+                .start()
+                .unwrap()
+        };
+        let server = start();
+        let mut c = server.connect().unwrap();
+        ok(
+            &mut c,
+            &[
+                "ACL", "SETUSER", "alice", "on", ">pw", "~a:*", "&c", "-@all", "+@hash",
+            ],
+        );
+        ok(&mut c, &["CONFIG", "REWRITE"]);
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let mut users: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("user "))
+            .map(str::to_owned)
+            .collect();
+        users.sort();
+        drop(c);
+        drop(server);
+        let server = start();
+        let mut c = server.connect().unwrap();
+        let listed = lines(&mut c, &["ACL", "LIST"]);
+        seen.push((users, listed));
+    }
+    assert_eq!(seen[0], seen[1]);
+    // alice comes back as written (the default user gains `sanitize-payload`: a `user
+    // default` directive resets it first, on both servers).
+    assert_eq!(seen[1].0[0], seen[1].1[0]);
 }

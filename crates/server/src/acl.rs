@@ -804,6 +804,11 @@ impl User {
         s
     }
 
+    /// The user as one ACL LIST entry, ACL file line and `user` directive.
+    pub fn acl_line(&self) -> String {
+        format!("user {} {}", self.name, self.describe())
+    }
+
     /// Whether `pass` opens this user (AUTH): enabled, and no password needed or a match.
     pub fn password_ok(&self, pass: &[u8]) -> bool {
         self.enabled && (self.nopass || self.passwords.contains(&crate::sha256::hex(pass)))

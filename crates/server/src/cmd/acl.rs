@@ -54,13 +54,7 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         (b"getuser", _) => getuser(ctx, &args[2]),
         (b"deluser", _) => deluser(ctx, &args[2..]),
         (b"list", 2) => {
-            let lines: Vec<String> = ctx
-                .srv
-                .acl
-                .users
-                .values()
-                .map(|u| format!("user {} {}", u.name, u.describe()))
-                .collect();
+            let lines: Vec<String> = ctx.srv.acl.users.values().map(User::acl_line).collect();
             let mut e = ctx.enc();
             e.array_len(lines.len());
             for l in lines {
@@ -123,7 +117,8 @@ fn save(ctx: &mut Ctx<'_>) {
     };
     let mut text = String::new();
     for u in ctx.srv.acl.users.values() {
-        text.push_str(&format!("user {} {}\n", u.name, u.describe()));
+        text.push_str(&u.acl_line());
+        text.push('\n');
     }
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));

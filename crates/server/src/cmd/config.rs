@@ -44,7 +44,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.srv.ks.reset_stats();
             ctx.ok();
         }
-        b"rewrite" => match ctx.srv.config.rewrite() {
+        b"rewrite" => match rewrite(ctx.srv) {
             Ok(()) => {
                 tracing::info!("CONFIG REWRITE executed with success.");
                 ctx.ok();
@@ -72,6 +72,21 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         _ => ctx.unknown_subcommand(args),
     }
+}
+
+/// CONFIG REWRITE with the ACL users as `user` lines, or none when `aclfile` has them.
+fn rewrite(srv: &crate::server::Server) -> Result<(), String> {
+    use crate::config::rewrite::UserLines;
+    if !srv.config.get_str("aclfile").is_empty() {
+        return srv.config.rewrite_with_users(UserLines::AclFile);
+    }
+    let lines: Vec<String> = srv
+        .acl
+        .users
+        .values()
+        .map(crate::acl::User::acl_line)
+        .collect();
+    srv.config.rewrite_with_users(UserLines::Users(&lines))
 }
 
 /// Applies the run-time effects of directives CONFIG SET changed.

@@ -27,7 +27,7 @@
 pub mod glob;
 mod lex;
 mod parse;
-mod rewrite;
+pub mod rewrite;
 mod table;
 mod value;
 
@@ -291,12 +291,20 @@ impl Config {
         Ok(changed)
     }
 
-    /// `CONFIG REWRITE`. Errors are the full reply text (`ERR ...`).
+    /// `CONFIG REWRITE` of the configuration alone (`user` lines kept as they are).
+    /// Errors are the full reply text (`ERR ...`).
+    #[cfg(test)]
     pub fn rewrite(&self) -> Result<(), String> {
+        self.rewrite_with_users(rewrite::UserLines::Keep)
+    }
+
+    /// `CONFIG REWRITE`, with what becomes of the `user` lines.
+    pub fn rewrite_with_users(&self, users: rewrite::UserLines<'_>) -> Result<(), String> {
         let Some(path) = self.config_file.as_deref() else {
             return Err("ERR The server is running without a config file".into());
         };
-        rewrite::rewrite_file(self, path).map_err(|e| format!("ERR Rewriting config file: {e}"))
+        rewrite::rewrite_file(self, path, users)
+            .map_err(|e| format!("ERR Rewriting config file: {e}"))
     }
 
     /// Directives set explicitly (file or command line) to a non-default
