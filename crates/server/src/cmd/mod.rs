@@ -14,6 +14,7 @@ pub mod failover;
 pub mod info;
 pub mod latency;
 pub mod memory;
+pub mod module;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
@@ -383,6 +384,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "debug" => debug::debug,
         "memory" => debug::memory,
         "latency" => latency::latency,
+        "module" => module::module,
         "shutdown" => server::shutdown,
         "save" => persist::save,
         "bgsave" => persist::bgsave,
@@ -393,7 +395,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "bgrewriteaof" => persist::bgrewriteaof,
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,
-        "restore" => persist::restore,
+        "restore" | "restore-asking" => persist::restore,
         "replconf" => repl::replconf,
         "psync" | "sync" => repl::sync,
         "wait" => repl::wait,
