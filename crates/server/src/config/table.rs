@@ -540,7 +540,7 @@ pub(crate) static TABLE: &[Directive] = &[
     e("sanitize-dump-payload", DEBUG, SANITIZE_DUMP, 0),
     acted(e("enable-protected-configs", I, PROTECTED_ACTION, 0)),
     acted(e("enable-debug-command", I, PROTECTED_ACTION, 0)),
-    e("enable-module-command", I, PROTECTED_ACTION, 0),
+    acted(e("enable-module-command", I, PROTECTED_ACTION, 0)),
     e("cluster-preferred-endpoint-type", M, ENDPOINT_TYPE, 0),
     e("propagation-error-behavior", M, PROPAGATION_ERROR, 0),
     with_enum_check(
