@@ -3,7 +3,8 @@
 //! with the same DEBUG DIGEST; Redis's loads in Tandem; BGREWRITEAOF and CONFIG SET
 //! appendonly yes write a base of the existing data; a command cut short at the end of
 //! the last incr file is dropped on both servers (`aof-load-truncated`); a pre-7.0
-//! single-file AOF is moved into the directory and loaded alike.
+//! single-file AOF is moved into the directory and loaded alike; `#TS:` annotations
+//! (`aof-timestamp-enabled`) are written and skipped by both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -334,5 +335,31 @@ fn an_old_single_file_aof_is_upgraded_like_redis() {
             seen[1].1,
             "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
         );
+    }
+}
+
+/// `aof-timestamp-enabled yes`: `#TS:` annotations in the incr file, written by either
+/// server and skipped by the other's loader (and by redis-check-aof).
+#[test]
+fn timestamp_annotations_go_both_ways() {
+    for (writer, reader) in [
+        (Flavor::Redis, Flavor::Tandem),
+        (Flavor::Tandem, Flavor::Redis),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(writer, dir.path(), &["--aof-timestamp-enabled", "yes"]);
+        let mut c = server.connect().unwrap();
+        ok(&mut c, &["SET", "a", "1"]);
+        more_writes(&mut c, "t");
+        let want = digest(&mut c);
+        kill9(server);
+        let incr =
+            std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+        assert!(incr.starts_with(b"#TS:"), "{writer:?} wrote no annotation");
+        check_aof(dir.path());
+        let server = start_in(reader, dir.path(), &[]);
+        let mut c = server.connect().unwrap();
+        wait_loaded(&mut c);
+        assert_eq!(digest(&mut c), want, "{writer:?} -> {reader:?}");
     }
 }

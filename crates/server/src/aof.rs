@@ -163,6 +163,8 @@ pub struct AofState {
     group: Option<GroupSync>,
     /// Under `always`: how far the current batch's replies must wait to be durable.
     batch_lsn: Option<u64>,
+    /// The second of the last `#TS:` annotation (`aof-timestamp-enabled`).
+    last_timestamp: u64,
 }
 
 impl Default for AofState {
@@ -187,6 +189,7 @@ impl Default for AofState {
             file_gen: 0,
             group: None,
             batch_lsn: None,
+            last_timestamp: 0,
         }
     }
 }
@@ -347,12 +350,23 @@ pub fn write(srv: &mut Server) {
     if !srv.aof.on {
         return;
     }
-    let bytes = srv.master.take_aof();
+    let mut bytes = srv.master.take_aof();
     let policy = fsync_policy(srv);
+    let timestamps = srv.config.get_bool("aof-timestamp-enabled");
     let aof = &mut srv.aof;
     let Some(file) = aof.file.as_mut() else {
         return;
     };
+    if timestamps && !bytes.is_empty() {
+        // Redis's annotation: `#TS:<unix seconds>` before the first write of each second.
+        let now = crate::persist::unix_now().max(0) as u64;
+        if now > aof.last_timestamp {
+            aof.last_timestamp = now;
+            let mut annotated = format!("#TS:{now}\r\n").into_bytes();
+            annotated.extend_from_slice(&bytes);
+            bytes = annotated.into();
+        }
+    }
     if !bytes.is_empty() {
         match file.write_all(&bytes) {
             Ok(()) => {
@@ -1002,17 +1016,24 @@ fn replay(core: &Arc<Core>, path: &Path, name: &str, start: usize, last: bool) -
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut reqs = Vec::new();
     let decoded = decoder.decode_batch(&mut buf, &mut reqs);
-    // Every command starts with '*': Redis's loader takes nothing else.
+    // Every command starts with '*': Redis's loader takes nothing else, except
+    // annotation lines starting with '#' (`#TS:` of `aof-timestamp-enabled`), which it
+    // skips (the decoder reads such a line as one inline request).
     let mut offset = start;
-    let mut good = 0usize;
+    let mut commands = Vec::with_capacity(reqs.len());
     let mut bad = decoded.is_err();
-    for req in &reqs {
-        if data.get(offset) != Some(&b'*') {
-            bad = true;
-            break;
+    for req in reqs {
+        match data.get(offset) {
+            Some(b'*') => {
+                offset += req.raw_len;
+                commands.push(req);
+            }
+            Some(b'#') => offset += req.raw_len,
+            _ => {
+                bad = true;
+                break;
+            }
         }
-        offset += req.raw_len;
-        good += 1;
     }
     let mut valid_len = offset;
     if bad {
@@ -1047,7 +1068,7 @@ fn replay(core: &Arc<Core>, path: &Path, name: &str, start: usize, last: bool) -
     }
     let mut client = pseudo_client();
     let mut out = BytesMut::new();
-    for chunk in reqs.into_iter().take(good).collect::<Vec<_>>().chunks(1024) {
+    for chunk in commands.chunks(1024) {
         let mut srv = core.srv.lock();
         // As Redis while loading: no key counts as expired (a SET with a time already past
         // still sets it); the cron expires them once the load is done.

@@ -439,7 +439,7 @@ pub(crate) static TABLE: &[Directive] = &[
     b("rdb-save-incremental-fsync", None, M, true),
     acted(b("aof-load-truncated", None, M, true)),
     b("aof-use-rdb-preamble", None, M, true),
-    b("aof-timestamp-enabled", None, M, false),
+    acted(b("aof-timestamp-enabled", None, M, false)),
     b(
         "cluster-replica-no-failover",
         Some("cluster-slave-no-failover"),

@@ -663,12 +663,7 @@ fn file_rules() {
     .unwrap();
     assert_eq!(
         cfg.unsupported_in_use(),
-        vec![
-            "aof-timestamp-enabled",
-            "rename-command",
-            "loadmodule",
-            "mymod.size"
-        ]
+        vec!["rename-command", "loadmodule", "mymod.size"]
     );
     assert_eq!(
         cfg.user_directives(),
@@ -885,7 +880,7 @@ fn directive_lists() {
     assert_eq!(supported.len() + unsupported.len(), TABLE.len());
     assert!(supported.contains(&"port") && supported.contains(&"save"));
     assert!(supported.contains(&"replicaof") && supported.contains(&"appendonly"));
-    assert!(unsupported.contains(&"aof-timestamp-enabled"));
+    assert!(unsupported.contains(&"tls-port"));
     if std::env::var_os("TANDEM_PRINT_DIRECTIVES").is_some() {
         for (name, alias) in directive_names() {
             let acted = if supported.contains(&name) {
