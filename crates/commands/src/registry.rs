@@ -207,6 +207,7 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
         &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
     ),
     ("mget", &[]),
+    ("migrate", &[]),
     ("module", &["help", "list", "load", "loadex", "unload"]),
     ("monitor", &[]),
     ("move", &[]),

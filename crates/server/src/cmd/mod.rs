@@ -14,6 +14,7 @@ pub mod failover;
 pub mod info;
 pub mod latency;
 pub mod memory;
+pub mod migrate;
 pub mod module;
 pub mod multi;
 pub mod persist;
@@ -396,6 +397,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "lastsave" => persist::lastsave,
         "dump" => persist::dump,
         "restore" | "restore-asking" => persist::restore,
+        "migrate" => migrate::migrate,
         "replconf" => repl::replconf,
         "psync" | "sync" => repl::sync,
         "wait" => repl::wait,
