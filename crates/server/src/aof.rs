@@ -803,10 +803,8 @@ fn needs_upgrade(dir: &Path, name: &str) -> bool {
     }
 }
 
-/// Moves an old single-file AOF into the AOF directory as its base (sequence 1), with a
-/// manifest naming it; the load then reads it like any base (an RDB preamble followed by
-/// commands, or commands only) and opens a first incr file.
-fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
+/// Start-up: the AOF directory exists, or the server exits as Redis does.
+fn create_dir_or_exit(dir: &Path) {
     if let Err(e) = std::fs::create_dir_all(dir) {
         tracing::warn!(
             "Can't open or create append-only dir {}: {}",
@@ -815,6 +813,24 @@ fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
         );
         std::process::exit(1);
     }
+}
+
+/// Start-up: the manifest is written, or the server exits as Redis does.
+fn persist_manifest_or_exit(dir: &Path, name: &str, m: &Manifest) {
+    if let Err(e) = persist_manifest(dir, name, m) {
+        tracing::warn!(
+            "Can't persist the AOF manifest: {}",
+            crate::persist::os_err(&e)
+        );
+        std::process::exit(1);
+    }
+}
+
+/// Moves an old single-file AOF into the AOF directory as its base (sequence 1), with a
+/// manifest naming it; the load then reads it like any base (an RDB preamble followed by
+/// commands, or commands only) and opens a first incr file.
+fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
+    create_dir_or_exit(dir);
     let manifest = Manifest {
         base: Some(ManifestFile {
             name: name.to_owned(),
@@ -822,13 +838,7 @@ fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
         }),
         incrs: Vec::new(),
     };
-    if let Err(e) = persist_manifest(dir, name, &manifest) {
-        tracing::warn!(
-            "Can't persist the AOF manifest: {}",
-            crate::persist::os_err(&e)
-        );
-        std::process::exit(1);
-    }
+    persist_manifest_or_exit(dir, name, &manifest);
     let dirname = dir.file_name().map_or_else(
         || dir.display().to_string(),
         |d| d.to_string_lossy().into_owned(),
@@ -847,14 +857,7 @@ fn upgrade_legacy(dir: &Path, name: &str, legacy: &Path) {
 
 /// No AOF yet: an empty base and a first incr file, as Redis creates them.
 fn create_at_start(srv: &mut Server, dir: &Path, name: &str) {
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        tracing::warn!(
-            "Can't open or create append-only dir {}: {}",
-            dir.display(),
-            crate::persist::os_err(&e)
-        );
-        std::process::exit(1);
-    }
+    create_dir_or_exit(dir);
     let base = ManifestFile {
         name: format!("{name}.1.base.rdb"),
         seq: 1,
@@ -910,13 +913,7 @@ fn open_after_load(srv: &mut Server, dir: &Path, name: &str, size: u64) {
             std::process::exit(1);
         }
     }
-    if let Err(e) = persist_manifest(dir, name, &srv.aof.manifest) {
-        tracing::warn!(
-            "Can't persist the AOF manifest: {}",
-            crate::persist::os_err(&e)
-        );
-        std::process::exit(1);
-    }
+    persist_manifest_or_exit(dir, name, &srv.aof.manifest);
     srv.aof.on = true;
     srv.aof.current_size = size;
     srv.aof.base_size = size;

@@ -147,20 +147,7 @@ fn load(ctx: &mut Ctx<'_>) {
     match read_acl_file(&path, pubsub_default_all(ctx.srv)) {
         Ok(users) => {
             ctx.srv.acl.users = users;
-            if *ctx.client.user != *"default" {
-                ctx.client.close_after_reply = true;
-            }
-            let me = ctx.client.id;
-            let theirs: Vec<u64> = ctx
-                .srv
-                .clients
-                .values()
-                .filter(|c| c.id != me && *c.user != *"default")
-                .map(|c| c.id)
-                .collect();
-            for id in theirs {
-                super::client::disconnect(ctx.srv, id);
-            }
+            disconnect_where(ctx, |c| *c.user != *"default");
             ctx.srv.sync_shared();
             ctx.ok();
         }
@@ -371,15 +358,21 @@ fn kill_unpermitted_subscribers(ctx: &mut Ctx<'_>, user: &User) {
                 .iter()
                 .any(|p| !root.channel_allowed(p, true))
     };
-    let me = ctx.client.id;
-    if *ctx.client.user == *user.name && denied(ctx.client) {
+    disconnect_where(ctx, |c| *c.user == *user.name && denied(c));
+}
+
+/// Disconnects the clients `pred` picks: the caller once this reply is written, the
+/// others at once (Redis frees them asynchronously, before they run anything else).
+fn disconnect_where(ctx: &mut Ctx<'_>, pred: impl Fn(&Client) -> bool) {
+    if pred(ctx.client) {
         ctx.client.close_after_reply = true;
     }
+    let me = ctx.client.id;
     let others: Vec<u64> = ctx
         .srv
         .clients
         .values()
-        .filter(|c| c.id != me && *c.user == *user.name && denied(c))
+        .filter(|c| c.id != me && pred(c))
         .map(|c| c.id)
         .collect();
     for id in others {
@@ -449,21 +442,7 @@ fn deluser(ctx: &mut Ctx<'_>, names: &[Bytes]) {
             continue;
         }
         deleted += 1;
-        // Its clients go: the caller after this reply, the others now.
-        if *ctx.client.user == *name {
-            ctx.client.close_after_reply = true;
-        }
-        let me = ctx.client.id;
-        let theirs: Vec<u64> = ctx
-            .srv
-            .clients
-            .values()
-            .filter(|c| c.id != me && *c.user == *name)
-            .map(|c| c.id)
-            .collect();
-        for id in theirs {
-            super::client::disconnect(ctx.srv, id);
-        }
+        disconnect_where(ctx, |c| *c.user == *name);
     }
     ctx.integer(deleted);
 }
