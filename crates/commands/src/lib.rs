@@ -9,6 +9,8 @@
 //!   Only implemented commands are visible to clients; the rest of the table waits
 //!   for its name to be added to [`registry::IMPLEMENTED`].
 //! * [`keys`]: key extraction from key specs (and Redis's special cases).
+//! * [`acl`]: ACL users, their rules, the permission check and the descriptions ACL LIST
+//!   shows.
 //! * [`introspect`]: COMMAND, COMMAND COUNT / LIST / INFO / DOCS / GETKEYS /
 //!   GETKEYSANDFLAGS / HELP, byte-for-byte as Redis replies in RESP2 and RESP3.
 //! * [`errors`]: the dispatcher's error texts (unknown command, unknown subcommand,
@@ -26,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod data;
 pub mod errors;
 #[rustfmt::skip]
@@ -35,6 +38,7 @@ pub mod introspect;
 pub mod keys;
 pub mod registry;
 mod reply;
+mod sha256;
 pub mod spec;
 
 pub use errors::{

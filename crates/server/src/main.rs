@@ -15,7 +15,6 @@
 //! SHUTDOWN, SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 
-mod acl;
 mod alloc;
 mod aof;
 mod blocking;
@@ -34,7 +33,6 @@ mod replication_replica;
 mod script;
 mod server;
 mod sha1;
-mod sha256;
 mod spin;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};

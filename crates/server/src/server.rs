@@ -79,7 +79,7 @@ pub struct Pause {
 pub struct Server {
     pub config: Config,
     /// ACL users and the ACL log.
-    pub acl: crate::acl::Acl,
+    pub acl: tandem_commands::acl::Acl,
     pub clients: BTreeMap<u64, Box<Client>>,
     pub stats: Stats,
     pub started: Instant,
@@ -180,7 +180,7 @@ impl Server {
             ),
             replica: Default::default(),
             failover: Default::default(),
-            acl: crate::acl::Acl::default(),
+            acl: tandem_commands::acl::Acl::default(),
         };
         srv.apply_requirepass();
         srv

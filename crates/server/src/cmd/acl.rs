@@ -1,15 +1,16 @@
 //! ACL (SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, DRYRUN, GENPASS, LOG, SAVE,
 //! LOAD, HELP) and the permission check every command goes through, with Redis 7.0's
-//! replies and errors. The model (users, rules, descriptions) is [`crate::acl`].
+//! replies and errors. The model (users, rules, descriptions) is
+//! [`tandem_commands::acl`].
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use super::{parse_i64, Ctx};
-use crate::acl::{Denial, LogEntry, User, CATEGORIES};
 use crate::client::Client;
 use crate::server::Server;
+use tandem_commands::acl::{Denial, LogEntry, User, CATEGORIES};
 
 const HELP: &[&str] = &[
     "CAT [<category>]",
@@ -82,7 +83,7 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         (b"cat", 3) => {
             let name = String::from_utf8_lossy(&args[2]).into_owned();
-            match crate::acl::category_commands(&name) {
+            match tandem_commands::acl::category_commands(&name) {
                 Some(cmds) => {
                     let mut e = ctx.enc();
                     e.array_len(cmds.len());
@@ -169,7 +170,7 @@ fn read_acl_file(
             crate::persist::os_err(&e)
         )
     })?;
-    let mut users = crate::acl::Acl::default().users;
+    let mut users = tandem_commands::acl::Acl::default().users;
     let mut seen = std::collections::HashSet::new();
     let mut errors = String::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -189,7 +190,7 @@ fn read_acl_file(
             continue;
         }
         let name = String::from_utf8_lossy(&words[1]).into_owned();
-        let Ok(rules) = merge_selectors(&words[2..]) else {
+        let Ok(rules) = tandem_commands::acl::merge_selectors(&words[2..]) else {
             errors.push_str(&format!(
                 "{shown}:{n}: Unmatched parenthesis in selector definition."
             ));
@@ -246,7 +247,7 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
             .iter()
             .map(|r| Bytes::copy_from_slice(r.as_bytes()))
             .collect();
-        let rules = merge_selectors(&args).map_err(|first| {
+        let rules = tandem_commands::acl::merge_selectors(&args).map_err(|first| {
             format!("Unmatched parenthesis in acl selector starting at '{first}'.")
         })?;
         let user = srv
@@ -276,43 +277,13 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
     Ok(())
 }
 
-/// Joins a selector written over several arguments (`(~x*`, `+get)`) into one rule, as
-/// Redis does; `Err` names the argument that opens an unclosed parenthesis.
-fn merge_selectors(args: &[Bytes]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut open: Option<String> = None;
-    for a in args {
-        let a = String::from_utf8_lossy(a).into_owned();
-        match open.take() {
-            Some(mut acc) => {
-                acc.push(' ');
-                acc.push_str(&a);
-                if a.ends_with(')') {
-                    out.push(acc);
-                } else {
-                    open = Some(acc);
-                }
-            }
-            None if a.starts_with('(') && !a.ends_with(')') => open = Some(a),
-            None => out.push(a),
-        }
-    }
-    match open {
-        Some(acc) => {
-            let first = acc.split(' ').next().unwrap_or_default().to_owned();
-            Err(first)
-        }
-        None => Ok(out),
-    }
-}
-
 fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let name = String::from_utf8_lossy(&args[2]).into_owned();
     if name.contains([' ', '\0']) {
         ctx.err("ERR Usernames can't contain spaces or null characters");
         return;
     }
-    let rules = match merge_selectors(&args[3..]) {
+    let rules = match tandem_commands::acl::merge_selectors(&args[3..]) {
         Ok(r) => r,
         Err(first) => {
             ctx.err(&format!(
@@ -484,7 +455,7 @@ fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ));
         return;
     }
-    let Some(id) = crate::acl::command_id(spec) else {
+    let Some(id) = tandem_commands::acl::command_id(spec) else {
         ctx.ok();
         return;
     };
@@ -621,7 +592,9 @@ pub fn rejection(
     }
     let denial = match srv.acl.users.get(&*client.user) {
         Some(u) if u.unrestricted() => return None,
-        Some(u) => u.check(crate::acl::command_id(spec)?, args).err()?,
+        Some(u) => u
+            .check(tandem_commands::acl::command_id(spec)?, args)
+            .err()?,
         None => Denial::Command,
     };
     let object = match denial {

@@ -84,7 +84,7 @@ fn rewrite(srv: &crate::server::Server) -> Result<(), String> {
         .acl
         .users
         .values()
-        .map(crate::acl::User::acl_line)
+        .map(tandem_commands::acl::User::acl_line)
         .collect();
     srv.config.rewrite_with_users(UserLines::Users(&lines))
 }

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::LazyLock;
 
-use tandem_commands::CommandSpec;
+use crate::CommandSpec;
 
 /// ACL categories, in Redis's order (ACL CAT, and the order the description tries them).
 pub const CATEGORIES: [&str; 21] = [
@@ -79,7 +79,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             .filter(|(_, c)| spec.in_acl_category(c))
             .fold(0u32, |acc, (i, _)| acc | 1 << i)
     };
-    for spec in tandem_commands::all_commands() {
+    for spec in crate::all_commands() {
         let id = t.cmds.len();
         t.top.push(id);
         t.by_name.insert(spec.full_name, id);
@@ -340,9 +340,14 @@ impl Selector {
             tracing::warn!(
                 "Deprecation warning: Allowing a first arg of an otherwise blocked command is a misuse of ACL and may get disabled in the future (offender: +{name})"
             );
-            let list = self.first_args.entry(id).or_default();
-            if !list.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
-                list.push(sub.to_owned());
+            // Kept only while the command itself is denied: Redis also records one for
+            // an allowed command, but it never shows (in descriptions or checks) and
+            // goes whenever the command's bit changes.
+            if !self.bit(id) {
+                let list = self.first_args.entry(id).or_default();
+                if !list.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
+                    list.push(sub.to_owned());
+                }
             }
         }
         Ok(())
@@ -484,7 +489,7 @@ impl Selector {
                 if is_pattern {
                     pat.as_bytes() == channel
                 } else {
-                    tandem_commands::glob::string_match(pat.as_bytes(), channel, false)
+                    crate::glob::string_match(pat.as_bytes(), channel, false)
                 }
             })
     }
@@ -524,8 +529,8 @@ impl Selector {
             }
         }
         if !self.all_keys {
-            for k in tandem_commands::get_keys(cmd.spec, args) {
-                use tandem_commands::KeyFlags;
+            for k in crate::get_keys(cmd.spec, args) {
+                use crate::KeyFlags;
                 let f = k.flags;
                 let mut need = 0;
                 if f.contains(KeyFlags::ACCESS) {
@@ -539,8 +544,7 @@ impl Selector {
                 }
                 let key = &args[k.pos];
                 let ok = self.keys.iter().any(|(flags, pat)| {
-                    flags & need == need
-                        && tandem_commands::glob::string_match(pat.as_bytes(), key, false)
+                    flags & need == need && crate::glob::string_match(pat.as_bytes(), key, false)
                 });
                 if !ok {
                     return Err(Denial::Key(k.pos));
@@ -847,6 +851,46 @@ fn check_hash(hash: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// Joins a selector written over several arguments (`(~x*`, `+get)`) into one rule, as
+/// Redis does (ACL SETUSER, `user` directives, ACL files); `Err` names the argument that
+/// opens an unclosed parenthesis.
+pub fn merge_selectors<A: AsRef<[u8]>>(args: &[A]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for a in args {
+        let a = String::from_utf8_lossy(a.as_ref()).into_owned();
+        match open.take() {
+            Some(mut acc) => {
+                acc.push(' ');
+                acc.push_str(&a);
+                if a.ends_with(')') {
+                    out.push(acc);
+                } else {
+                    open = Some(acc);
+                }
+            }
+            None if a.starts_with('(') && !a.ends_with(')') => open = Some(a),
+            None => out.push(a),
+        }
+    }
+    match open {
+        Some(acc) => Err(acc.split(' ').next().unwrap_or_default().to_owned()),
+        None => Ok(out),
+    }
+}
+
+/// The user a description (ACL LIST's text after `user <name>`, an ACL file line) gives
+/// when applied to a fresh user: Redis's round trip, which must give back the same user.
+pub fn from_description(name: &str, description: &str) -> Result<User, RuleError> {
+    let words: Vec<&str> = description.split(' ').collect();
+    let rules = merge_selectors(&words).map_err(|_| RuleError::Syntax)?;
+    let mut u = User::new(name, false);
+    for r in &rules {
+        u.apply(r, false)?;
+    }
+    Ok(u)
+}
+
 /// The id the permission check uses for a command: the subcommand's when it has one.
 pub fn command_id(spec: &CommandSpec) -> Option<usize> {
     TABLE.by_name.get(spec.full_name).copied()
@@ -956,6 +1000,74 @@ mod tests {
             user(&["+@all", "-@dangerous"]).root.describe_commands(),
             "+@all -@dangerous"
         );
+    }
+
+    /// Rules a user may be given, from every kind.
+    fn rule() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let fixed = prop::sample::select(vec![
+            "on",
+            "off",
+            "nopass",
+            "resetpass",
+            "reset",
+            "sanitize-payload",
+            "skip-sanitize-payload",
+            ">p1",
+            ">p2",
+            "<p1",
+            "~a*",
+            "%R~b",
+            "%W~b",
+            "%RW~c",
+            "~*",
+            "resetkeys",
+            "allkeys",
+            "&x",
+            "&y*",
+            "&*",
+            "resetchannels",
+            "allchannels",
+            "+get",
+            "-get",
+            "+set",
+            "-hset",
+            "+config|get",
+            "-config",
+            "+config",
+            "+client",
+            "-client|kill",
+            "+select|0",
+            "+select|1",
+            "-select",
+            "+@all",
+            "-@all",
+            "allcommands",
+            "nocommands",
+            "clearselectors",
+            "(~s +get)",
+            "(%R~t -@all +@read)",
+            "(&z +publish)",
+        ]);
+        let category = (any::<bool>(), prop::sample::select(CATEGORIES.to_vec()))
+            .prop_map(|(plus, c)| format!("{}@{c}", if plus { '+' } else { '-' }));
+        prop_oneof![fixed.prop_map(str::to_owned), category]
+    }
+
+    proptest::proptest! {
+        /// Whatever rules built a user, its description rebuilds the same user, and reads
+        /// the same (the property Redis checks on every description).
+        #[test]
+        fn descriptions_round_trip(rules in proptest::collection::vec(rule(), 0..24)) {
+            let mut u = User::new("u", false);
+            for r in &rules {
+                let _ = u.apply(r, false);
+            }
+            let described = u.describe();
+            let back = from_description("u", &described).unwrap();
+            proptest::prop_assert_eq!(&back.describe(), &described);
+            proptest::prop_assert_eq!(back, u);
+        }
     }
 
     #[test]
