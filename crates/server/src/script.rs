@@ -27,7 +27,12 @@
 //!
 //! The `bit`, `cjson` and `cmsgpack` libraries are Lua code of this project
 //! (`script_libs.lua`). Not done: the struct library, cjson's configuration functions,
-//! `redis.setresp(3)`, SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
+//! SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
+//!
+//! RESP3: after `redis.setresp(3)` the pseudo client gets RESP3 replies, converted as
+//! Redis converts them (`{map=...}`, `{set=...}`, `{double=...}`, `{big_number=...}`,
+//! `{verbatim_string=...}`, nil, booleans); a script may return those shapes whatever
+//! its protocol, and after `setresp(3)` its booleans are replied as booleans.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,7 +41,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
-use tandem_resp::Encoder;
+use tandem_resp::{Encoder, Protocol};
 
 use crate::client::Client;
 use crate::server::Server;
@@ -142,13 +147,17 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The running script's time limit, checked by a hook every few thousand instructions.
+/// State of the running script that natives made once (not per run) read: its time
+/// limit, checked by a hook every few thousand instructions, and its protocol.
 #[derive(Debug, Default)]
 struct TimeLimit {
     /// Unix milliseconds after which a script that has not written is stopped; 0: none.
     deadline_ms: AtomicU64,
     /// The running script has run a write command.
     wrote: AtomicBool,
+    /// `redis.setresp(3)` was called: commands reply in RESP3, converted to Lua as Redis
+    /// converts them, and Lua booleans are replied as booleans. Each run starts at 2.
+    resp3: AtomicBool,
 }
 
 /// How a script ended, for the caller's reply.
@@ -166,6 +175,8 @@ struct Run<'a> {
     out: BytesMut,
     read_only: bool,
     wrote: &'a AtomicBool,
+    /// `redis.setresp(3)` is in force.
+    resp3: &'a AtomicBool,
 }
 
 impl Engine {
@@ -247,6 +258,29 @@ impl Engine {
             redis_table.raw_set(name, f)?;
         }
         let limit = Arc::new(TimeLimit::default());
+        let resp_limit = limit.clone();
+        let setresp = lua.create_function(move |lua, args: mlua::MultiValue| {
+            let raise = |msg: &str| {
+                Err(mlua::Error::external(CallError {
+                    msg: format!("ERR {msg}"),
+                    line: script_line(lua),
+                }))
+            };
+            if args.len() != 1 {
+                return raise("redis.setresp() requires one argument.");
+            }
+            let v = match args.front() {
+                Some(Value::Integer(n)) => *n as f64,
+                Some(Value::Number(n)) => *n,
+                _ => 0.0,
+            };
+            if v != 2.0 && v != 3.0 {
+                return raise("RESP version must be 2 or 3.");
+            }
+            resp_limit.resp3.store(v == 3.0, Ordering::Relaxed);
+            Ok(())
+        })?;
+        redis_table.raw_set("setresp", setresp)?;
         let hook_limit = limit.clone();
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(10_000),
@@ -507,6 +541,7 @@ fn run_in(
     };
     engine.limit.deadline_ms.store(deadline, Ordering::Relaxed);
     engine.limit.wrote.store(false, Ordering::Relaxed);
+    engine.limit.resp3.store(false, Ordering::Relaxed);
     let mut client = engine
         .client
         .borrow_mut()
@@ -521,6 +556,7 @@ fn run_in(
         out: BytesMut::new(),
         read_only: call.read_only,
         wrote: &engine.limit.wrote,
+        resp3: &engine.limit.resp3,
     });
     let proto = caller.proto;
     let run = &state;
@@ -539,7 +575,12 @@ fn run_in(
             return Ok(Outcome::Error(script_error(&value, what.name, what.chunk)));
         }
         let mut enc = Encoder::new(out, proto);
-        write_reply(&mut enc, &value, 0);
+        write_reply(
+            &mut enc,
+            &value,
+            engine.limit.resp3.load(Ordering::Relaxed),
+            0,
+        );
         Ok(Outcome::Reply)
     });
     *engine.client.borrow_mut() = Some(state.into_inner().client);
@@ -769,6 +810,11 @@ fn redis_call(
         r.wrote.store(true, Ordering::Relaxed);
     }
     r.out.clear();
+    r.client.proto = if r.resp3.load(Ordering::Relaxed) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
     crate::cmd::execute(r.srv, &mut r.client, argv, &mut r.out);
     let reply = std::mem::take(&mut r.out);
     drop(guard);
@@ -837,14 +883,76 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
             }
             Ok(Value::Table(t))
         }
+        // RESP3, after redis.setresp(3): Redis's conversions.
+        b'_' => Ok(Value::Nil),
+        b'#' => Ok(Value::Boolean(head == b"t")),
+        b',' => {
+            let text = String::from_utf8_lossy(head);
+            let d = match text.as_ref() {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                other => other.parse().unwrap_or(f64::NAN),
+            };
+            tagged(lua, "double", Value::Number(d))
+        }
+        b'(' => tagged(lua, "big_number", Value::String(lua.create_string(head)?)),
+        b'=' => {
+            let n = num().max(0) as usize;
+            let start = *pos;
+            let body = buf
+                .get(start..start + n)
+                .ok_or_else(|| mlua::Error::runtime("short verbatim"))?;
+            *pos = start + n + 2;
+            let (format, text) = body.split_at(body.len().min(3));
+            let inner = lua.create_table()?;
+            inner.raw_set("format", lua.create_string(format)?)?;
+            inner.raw_set(
+                "string",
+                lua.create_string(text.get(1..).unwrap_or_default())?,
+            )?;
+            tagged(lua, "verbatim_string", Value::Table(inner))
+        }
+        b'%' => {
+            let inner = lua.create_table()?;
+            for _ in 0..num().max(0) {
+                let k = resp_to_lua(lua, buf, pos)?;
+                let v = resp_to_lua(lua, buf, pos)?;
+                inner.raw_set(k, v)?;
+            }
+            tagged(lua, "map", Value::Table(inner))
+        }
+        b'~' => {
+            let inner = lua.create_table()?;
+            for _ in 0..num().max(0) {
+                let k = resp_to_lua(lua, buf, pos)?;
+                inner.raw_set(k, true)?;
+            }
+            tagged(lua, "set", Value::Table(inner))
+        }
+        b'|' => {
+            // An attribute: skipped, the value it decorates follows.
+            for _ in 0..num().max(0) * 2 {
+                resp_to_lua(lua, buf, pos)?;
+            }
+            resp_to_lua(lua, buf, pos)
+        }
         _ => Err(mlua::Error::runtime("unexpected reply type")),
     }
 }
 
-/// Writes a script's result as a reply (see the module docs).
-fn write_reply(enc: &mut Encoder<'_>, v: &Value, depth: usize) {
+/// `{<tag> = value}`, the table Redis gives Lua for a RESP3 double, map, set, ...
+fn tagged(lua: &Lua, tag: &str, value: Value) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set(tag, value)?;
+    Ok(Value::Table(t))
+}
+
+/// Writes a script's result as a reply (see the module docs). `resp3`: the script called
+/// `redis.setresp(3)`, so booleans are replied as booleans.
+fn write_reply(enc: &mut Encoder<'_>, v: &Value, resp3: bool, depth: usize) {
     match v {
         Value::Nil => enc.null(),
+        Value::Boolean(b) if resp3 => enc.boolean(*b),
         Value::Boolean(true) => enc.integer(1),
         Value::Boolean(false) => enc.null(),
         Value::Integer(n) => enc.integer(*n),
@@ -860,6 +968,9 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, depth: usize) {
                 enc.simple(&s.as_bytes());
                 return;
             }
+            if write_tagged(enc, t, resp3, depth) {
+                return;
+            }
             let mut items = Vec::new();
             let mut i = 1;
             while let Ok(v) = t.raw_get::<Value>(i) {
@@ -871,11 +982,76 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, depth: usize) {
             }
             enc.array_len(items.len());
             for item in &items {
-                write_reply(enc, item, depth + 1);
+                write_reply(enc, item, resp3, depth + 1);
             }
         }
         _ => enc.null(),
     }
+}
+
+/// The RESP3 shapes a script may return whatever its protocol, as Redis checks for them
+/// after `err` and `ok`: `{double = n}`, `{big_number = s}`, `{verbatim_string = {format
+/// = f, string = s}}`, `{map = t}`, `{set = t}` (RESP2 callers get Redis's RESP2 forms).
+/// Returns false when `t` is none of them.
+fn write_tagged(enc: &mut Encoder<'_>, t: &Table, resp3: bool, depth: usize) -> bool {
+    if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
+        enc.double(d);
+        return true;
+    }
+    if let Ok(Value::Integer(n)) = t.raw_get::<Value>("double") {
+        enc.double(n as f64);
+        return true;
+    }
+    if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>("big_number") {
+        let digits: Vec<u8> = s
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        enc.big_number(&digits);
+        return true;
+    }
+    if let Ok(Some(v)) = t.raw_get::<Option<Table>>("verbatim_string") {
+        let format = v
+            .raw_get::<Option<mlua::LuaString>>("format")
+            .ok()
+            .flatten();
+        let text = v
+            .raw_get::<Option<mlua::LuaString>>("string")
+            .ok()
+            .flatten();
+        if let (Some(f), Some(s)) = (format, text) {
+            let f = f.as_bytes();
+            let mut fmt = [b' '; 3];
+            for (slot, b) in fmt.iter_mut().zip(f.iter()) {
+                *slot = *b;
+            }
+            enc.verbatim(&fmt, &s.as_bytes());
+            return true;
+        }
+    }
+    if let Ok(Some(m)) = t.raw_get::<Option<Table>>("map") {
+        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
+        enc.map_len(pairs.len());
+        for (k, v) in &pairs {
+            write_reply(enc, k, resp3, depth + 1);
+            write_reply(enc, v, resp3, depth + 1);
+        }
+        return true;
+    }
+    if let Ok(Some(s)) = t.raw_get::<Option<Table>>("set") {
+        let members: Vec<Value> = s
+            .pairs::<Value, Value>()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        enc.set_len(members.len());
+        for m in &members {
+            write_reply(enc, m, resp3, depth + 1);
+        }
+        return true;
+    }
+    false
 }
 
 #[cfg(test)]
