@@ -25,9 +25,8 @@
 //! SCRIPT KILL stop it); one that has written runs to its end, as in Redis where only
 //! SHUTDOWN NOSAVE stops it.
 //!
-//! The `bit`, `cjson` and `cmsgpack` libraries are Lua code of this project
-//! (`script_libs.lua`). Not done: the struct library, cjson's configuration functions,
-//! SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
+//! The `bit`, `cjson`, `cmsgpack` and `struct` libraries are Lua code of this project
+//! (`script_libs.lua`). Not done: cjson's configuration functions, SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
 //!
 //! RESP3: after `redis.setresp(3)` the pseudo client gets RESP3 replies, converted as
 //! Redis converts them (`{map=...}`, `{set=...}`, `{double=...}`, `{big_number=...}`,
@@ -223,7 +222,7 @@ impl Engine {
         )?;
         let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
         lua.load(LIBS).set_name("=libs").call::<()>(null)?;
-        for lib in ["bit", "cjson", "cmsgpack"] {
+        for lib in ["bit", "cjson", "cmsgpack", "struct"] {
             let table: Table = lua.globals().raw_get(lib)?;
             let mut funcs = Vec::new();
             for pair in table.pairs::<String, Value>() {

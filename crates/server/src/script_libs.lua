@@ -1,4 +1,4 @@
--- Tandem's versions of the `bit`, `cjson` and `cmsgpack` libraries Redis offers to
+-- Tandem's versions of the `bit`, `cjson`, `cmsgpack` and `struct` libraries Redis offers to
 -- scripts, written in Lua for this project: the same functions, results and error
 -- messages as LuaBitOp, lua-cjson and lua-cmsgpack in redis-server 7.0.15 (checked by
 -- tests/diff/scripting.txt).
@@ -602,4 +602,361 @@ cmsgpack.unpack_one = function(s, offset)
 end
 cmsgpack.unpack_limit = function(s, limit, offset)
   return unpack_full('unpack_limit', s, tonumber(limit) or 0, tonumber(offset) or 0)
+end
+
+---------------------------------------------------------------------------------------
+-- struct: binary packing as lua-struct in Redis (pack, unpack, size). Integers are
+-- 64-bit in C there; here a 64-bit value is kept as two exact 32-bit halves, so that
+-- the one rounding to a Lua number happens where C's cast does it.
+
+local BIG, LITTLE = 0, 1
+local MAXINTSIZE, MAXALIGN = 32, 8
+
+-- Digits at `i` of `f` as a number (`df` when there are none), and the next index.
+local function getnum(f, i, df)
+  local d = f:match('^%d+', i)
+  if not d then return df, i end
+  local a = 0
+  for k = 1, #d do
+    local c = byte(d, k) - 48
+    if a > floor(2147483647 / 10) or a * 10 > 2147483647 - c then
+      error('integral size overflow', 0)
+    end
+    a = a * 10 + c
+  end
+  return a, i + #d
+end
+
+local function optsize(opt, f, i)
+  if opt == 'B' or opt == 'b' or opt == 'x' then return 1, i end
+  if opt == 'H' or opt == 'h' then return 2, i end
+  if opt == 'L' or opt == 'l' or opt == 'T' or opt == 'd' then return 8, i end
+  if opt == 'f' then return 4, i end
+  if opt == 'c' then return getnum(f, i, 1) end
+  if opt == 'i' or opt == 'I' then
+    local sz
+    sz, i = getnum(f, i, 4)
+    if sz > MAXINTSIZE then
+      error('integral size ' .. sz .. ' is larger than limit of ' .. MAXINTSIZE, 0)
+    end
+    return sz, i
+  end
+  return 0, i
+end
+
+local function band(a, b) return bitwise(a, b, function(x, y) return x == 1 and y == 1 end) end
+
+local function gettoalign(len, h, opt, size)
+  if size == 0 or opt == 'c' then return 0 end
+  if size > h.align then size = h.align end
+  return band(size - band(len, size - 1), size - 1)
+end
+
+local function controloptions(name, opt, f, i, h)
+  if opt == ' ' then return i end
+  if opt == '>' then h.endian = BIG return i end
+  if opt == '<' then h.endian = LITTLE return i end
+  if opt == '!' then
+    local a
+    a, i = getnum(f, i, MAXALIGN)
+    if a == 0 or band(a, a - 1) ~= 0 then
+      error('alignment ' .. a .. ' is not a power of 2', 0)
+    end
+    h.align = a
+    return i
+  end
+  error("bad argument #1 to '" .. name .. "' (invalid format option '" .. opt .. "')", 0)
+end
+
+-- `absent`: what a missing argument is called ('no value'; 'nil' for pack, which has
+-- pushed a nil right after its arguments).
+local function checknumber(name, arg, v, absent)
+  local n = tonumber(v)
+  if n == nil then
+    local got = (v == nil) and (absent or 'no value') or type(v)
+    error("bad argument #" .. arg .. " to '" .. name .. "' (number expected, got " .. got .. ")", 0)
+  end
+  return n
+end
+
+local function checkstring(name, arg, v, absent)
+  local t = type(v)
+  if t == 'number' then return tostring(v) end
+  if t ~= 'string' then
+    local got = (v == nil) and (absent or 'no value') or t
+    error("bad argument #" .. arg .. " to '" .. name .. "' (string expected, got " .. got .. ")", 0)
+  end
+  return v
+end
+
+-- `count` bytes of the 64-bit value (hi, lo), least significant first; zeros past 8.
+local function le_bytes(hi, lo, count)
+  local t = {}
+  for k = 1, count do
+    if k <= 4 then
+      t[k] = lo % 256
+      lo = (lo - t[k]) / 256
+    elseif k <= 8 then
+      t[k] = hi % 256
+      hi = (hi - t[k]) / 256
+    else
+      t[k] = 0
+    end
+  end
+  return t
+end
+
+local function emit(t, endian)
+  local n = #t
+  local out = {}
+  for k = 1, n do
+    out[k] = char(endian == LITTLE and t[k] or t[n + 1 - k])
+  end
+  return table.concat(out)
+end
+
+-- C's (unsigned long long) of a number: truncated, two's complement when negative.
+local function halves(n)
+  local t = (n < 0) and -floor(-n) or floor(n)
+  if t >= 0 then
+    local hi = floor(t / TWO32)
+    return hi % TWO32, t - hi * TWO32
+  end
+  local u = -t - 1
+  local hi = floor(u / TWO32)
+  return TWO32 - 1 - hi % TWO32, TWO32 - 1 - (u - hi * TWO32)
+end
+
+local function round_even(r)
+  local f = floor(r)
+  local d = r - f
+  if d > 0.5 or (d == 0.5 and f % 2 == 1) then return f + 1 end
+  return f
+end
+
+local function nan_negative(x) return sub(tostring(x), 1, 1) == '-' end
+
+-- The IEEE 754 bits of `x` as (hi, lo) 32-bit halves: float (`bits` 32, lo only) or
+-- double (64), rounded to nearest even as C's conversion does.
+local function float_bits(x, double)
+  local ebits, mbits = 8, 23
+  if double then ebits, mbits = 11, 52 end
+  local bias = 2 ^ (ebits - 1) - 1
+  local emax = 2 ^ ebits - 1
+  local sign = 0
+  local e, frac
+  if x ~= x then
+    sign = nan_negative(x) and 1 or 0
+    e, frac = emax, 2 ^ (mbits - 1)
+  else
+    if x < 0 or (x == 0 and 1 / x < 0) then sign, x = 1, -x end
+    if x == math.huge then
+      e, frac = emax, 0
+    elseif x == 0 then
+      e, frac = 0, 0
+    else
+      local m, ex = math.frexp(x)
+      e = ex + bias - 1
+      if e <= 0 then
+        e, frac = 0, round_even(x / 2 ^ (1 - bias - mbits))
+      else
+        frac = round_even((m * 2 - 1) * 2 ^ mbits)
+        if frac == 2 ^ mbits then e, frac = e + 1, 0 end
+        if e >= emax then e, frac = emax, 0 end
+      end
+    end
+  end
+  if not double then return 0, sign * 2 ^ 31 + e * 2 ^ 23 + frac end
+  -- frac < 2^52 is exact; the halves are summed apart so that nothing rounds.
+  local fhi = floor(frac / TWO32)
+  return sign * 2 ^ 31 + e * 2 ^ 20 + fhi, frac - fhi * TWO32
+end
+
+local function float_value(hi, lo, double)
+  local ebits, mbits = 8, 23
+  local bits = lo
+  if double then
+    ebits, mbits = 11, 52
+    bits = hi * TWO32 + lo
+  end
+  local bias = 2 ^ (ebits - 1) - 1
+  local top = double and hi or lo
+  local sign = (top >= 2 ^ 31) and -1 or 1
+  local e = floor(top / 2 ^ (31 - ebits)) % 2 ^ ebits
+  local frac
+  if double then
+    frac = (hi % 2 ^ 20) * TWO32 + lo
+  else
+    frac = bits % 2 ^ 23
+  end
+  if e == 2 ^ ebits - 1 then
+    if frac == 0 then return sign * math.huge end
+    local nan = 0 / 0
+    if nan_negative(nan) == (sign < 0) then return nan end
+    return -nan
+  end
+  if e == 0 then return sign * frac * 2 ^ (1 - bias - mbits) end
+  return sign * (frac + 2 ^ mbits) * 2 ^ (e - bias - mbits)
+end
+
+-- A number from `size` bytes at `pos` (0-based) as lua-struct reads it: the low 64 bits,
+-- sign-extended from bit size*8-1 (taken modulo 64, as x86 shifts count) when signed.
+local function getinteger(data, pos, endian, signed_, size)
+  local hi, lo = 0, 0
+  for k = 0, size - 1 do
+    local b
+    if endian == BIG then b = byte(data, pos + 1 + k) else b = byte(data, pos + size - k) end
+    hi = (hi % 2 ^ 24) * 256 + floor(lo / 2 ^ 24)
+    lo = (lo % 2 ^ 24) * 256 + b
+  end
+  if signed_ then
+    local s = (size * 8 - 1) % 64
+    if s >= 32 then
+      local p = 2 ^ (s - 32)
+      if hi >= p then hi = (TWO32 - p) + hi % p end
+    else
+      local p = 2 ^ s
+      if hi > 0 or lo >= p then hi, lo = TWO32 - 1, (TWO32 - p) + lo % p end
+    end
+    if hi >= 2 ^ 31 then
+      local nhi, nlo = TWO32 - 1 - hi, TWO32 - lo
+      if nlo == TWO32 then nhi, nlo = nhi + 1, 0 end
+      return -(nhi * TWO32 + nlo)
+    end
+  end
+  return hi * TWO32 + lo
+end
+
+local function is_integer_opt(opt)
+  return opt == 'b' or opt == 'B' or opt == 'h' or opt == 'H' or opt == 'l' or opt == 'L'
+    or opt == 'T' or opt == 'i' or opt == 'I'
+end
+
+struct = {}
+
+struct.pack = function(...)
+  local f = checkstring('pack', 1, (...))
+  local h = { endian = LITTLE, align = 1 }
+  local arg, total, out = 2, 0, {}
+  local i = 1
+  while i <= #f do
+    local opt = sub(f, i, i)
+    local size
+    size, i = optsize(opt, f, i + 1)
+    local toalign = gettoalign(total, h, opt, size)
+    total = total + toalign
+    if toalign > 0 then out[#out + 1] = string.rep('\0', toalign) end
+    if is_integer_opt(opt) then
+      local hi, lo = halves(checknumber('pack', arg, (select(arg, ...)), 'nil'))
+      arg = arg + 1
+      out[#out + 1] = emit(le_bytes(hi, lo, size), h.endian)
+    elseif opt == 'x' then
+      out[#out + 1] = '\0'
+    elseif opt == 'f' or opt == 'd' then
+      local hi, lo = float_bits(checknumber('pack', arg, (select(arg, ...)), 'nil'), opt == 'd')
+      arg = arg + 1
+      out[#out + 1] = emit(le_bytes(hi, lo, size), h.endian)
+    elseif opt == 'c' or opt == 's' then
+      local s = checkstring('pack', arg, (select(arg, ...)), 'nil')
+      arg = arg + 1
+      if size == 0 then size = #s end
+      if #s < size then
+        error("bad argument #" .. arg .. " to 'pack' (string too short)", 0)
+      end
+      out[#out + 1] = sub(s, 1, size)
+      if opt == 's' then
+        out[#out + 1] = '\0'
+        size = size + 1
+      end
+    else
+      i = controloptions('pack', opt, f, i, h)
+    end
+    total = total + size
+  end
+  return table.concat(out)
+end
+
+struct.unpack = function(f, data, init)
+  f = checkstring('unpack', 1, f)
+  data = checkstring('unpack', 2, data)
+  local ld = #data
+  local pos = 1
+  if init ~= nil then pos = floor(checknumber('unpack', 3, init)) end
+  if pos <= 0 then error("bad argument #3 to 'unpack' (offset must be 1 or greater)", 0) end
+  pos = pos - 1
+  local h = { endian = LITTLE, align = 1 }
+  local results, n = {}, 0
+  local i = 1
+  while i <= #f do
+    local opt = sub(f, i, i)
+    local size
+    size, i = optsize(opt, f, i + 1)
+    pos = pos + gettoalign(pos, h, opt, size)
+    if size > ld or pos > ld - size then
+      error("bad argument #2 to 'unpack' (data string too short)", 0)
+    end
+    if is_integer_opt(opt) then
+      n = n + 1
+      results[n] = getinteger(data, pos, h.endian, opt == string.lower(opt), size)
+    elseif opt == 'x' then
+      -- padding
+    elseif opt == 'f' or opt == 'd' then
+      local t = {}
+      for k = 1, size do
+        local b = byte(data, pos + k)
+        if h.endian == BIG then t[size + 1 - k] = b else t[k] = b end
+      end
+      local lo = t[1] + t[2] * 256 + t[3] * 65536 + t[4] * 16777216
+      local hi = 0
+      if size == 8 then hi = t[5] + t[6] * 256 + t[7] * 65536 + t[8] * 16777216 end
+      n = n + 1
+      results[n] = float_value(hi, lo, opt == 'd')
+    elseif opt == 'c' then
+      if size == 0 then
+        if n == 0 or tonumber(results[n]) == nil then
+          error("format 'c0' needs a previous size", 0)
+        end
+        size = floor(tonumber(results[n]))
+        results[n] = nil
+        n = n - 1
+        if size > ld - pos then
+          error("bad argument #2 to 'unpack' (data string too short)", 0)
+        end
+      end
+      n = n + 1
+      results[n] = sub(data, pos + 1, pos + size)
+    elseif opt == 's' then
+      local e = string.find(data, '\0', pos + 1, true)
+      if e == nil then error('unfinished string in data', 0) end
+      size = e - pos
+      n = n + 1
+      results[n] = sub(data, pos + 1, e - 1)
+    else
+      i = controloptions('unpack', opt, f, i, h)
+    end
+    pos = pos + size
+  end
+  n = n + 1
+  results[n] = pos + 1
+  return unpack(results, 1, n)
+end
+
+struct.size = function(f)
+  f = checkstring('size', 1, f)
+  local h = { endian = LITTLE, align = 1 }
+  local pos, i = 0, 1
+  while i <= #f do
+    local opt = sub(f, i, i)
+    local size
+    size, i = optsize(opt, f, i + 1)
+    pos = pos + gettoalign(pos, h, opt, size)
+    if opt == 's' then
+      error("bad argument #1 to 'size' (option 's' has no fixed size)", 0)
+    elseif opt == 'c' and size == 0 then
+      error("bad argument #1 to 'size' (option 'c0' has no fixed size)", 0)
+    end
+    if not opt:match('%w') then i = controloptions('size', opt, f, i, h) end
+    pos = pos + size
+  end
+  return pos
 end
