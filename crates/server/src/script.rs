@@ -1098,6 +1098,25 @@ mod tests {
         }
 
         #[test]
+        fn struct_round_trips_doubles_and_integers(
+            x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            n in -(1i64 << 53)..(1i64 << 53),
+            big in proptest::bool::ANY,
+        ) {
+            let e = Engine::new().unwrap();
+            let fmt = if big { ">" } else { "<" };
+            let body = format!(
+                "return function(x) local a, b, c = struct.unpack('{fmt}dlI7', struct.pack('{fmt}dlI7', x[1], x[2], math.abs(x[2]) % 2^53)) return {{a, b, c}} end"
+            );
+            let input = e.lua.create_sequence_from([x, n as f64]).unwrap();
+            let back = eval_with(&e, &body, Value::Table(input)).unwrap();
+            let Value::Table(t) = back else { panic!("not a table") };
+            proptest::prop_assert_eq!(t.raw_get::<f64>(1).unwrap().to_bits(), x.to_bits());
+            proptest::prop_assert_eq!(t.raw_get::<f64>(2).unwrap(), n as f64);
+            proptest::prop_assert_eq!(t.raw_get::<f64>(3).unwrap(), (n.unsigned_abs() % (1u64 << 53)) as f64);
+        }
+
+        #[test]
         fn cmsgpack_round_trips_strings(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let back = string_through("return function(x) return cmsgpack.unpack(cmsgpack.pack({x}))[1] end", &bytes);
             proptest::prop_assert_eq!(back, bytes);
