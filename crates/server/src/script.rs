@@ -134,6 +134,7 @@ pub struct Engine {
     by_body: HashMap<Bytes, String>,
     /// The `redis` table (`call` and `pcall` are set in it for each run).
     pub(crate) redis: Table,
+    tags: Tags,
     limit: Arc<TimeLimit>,
     scripts: HashMap<String, Loaded>,
 }
@@ -143,6 +144,36 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("scripts", &self.scripts.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// The table keys replies are converted with, made once: a key given as `&str` would be
+/// hashed and interned by Lua on every conversion.
+pub(crate) struct Tags {
+    ok: mlua::LuaString,
+    err: mlua::LuaString,
+    double: mlua::LuaString,
+    big_number: mlua::LuaString,
+    verbatim_string: mlua::LuaString,
+    format: mlua::LuaString,
+    string: mlua::LuaString,
+    map: mlua::LuaString,
+    set: mlua::LuaString,
+}
+
+impl Tags {
+    fn new(lua: &Lua) -> mlua::Result<Tags> {
+        Ok(Tags {
+            ok: lua.create_string("ok")?,
+            err: lua.create_string("err")?,
+            double: lua.create_string("double")?,
+            big_number: lua.create_string("big_number")?,
+            verbatim_string: lua.create_string("verbatim_string")?,
+            format: lua.create_string("format")?,
+            string: lua.create_string("string")?,
+            map: lua.create_string("map")?,
+            set: lua.create_string("set")?,
+        })
     }
 }
 
@@ -244,6 +275,7 @@ impl Engine {
             mlua::state::GcIncParams::default().pause(400),
         ));
         let names = [lua.create_string("KEYS")?, lua.create_string("ARGV")?];
+        let tags = Tags::new(&lua)?;
         // Native, so that a script's `return redis.call(...)` keeps its frame (Lua 5.1
         // does not tail-call native functions) and errors can name the script's line.
         let slot = lua.create_table()?;
@@ -308,6 +340,7 @@ impl Engine {
             slot,
             by_body: HashMap::new(),
             redis,
+            tags,
             limit,
             scripts: HashMap::new(),
         })
@@ -561,7 +594,7 @@ fn run_in(
     let run = &state;
     let result = lua.scope(|scope| {
         let raw = scope.create_function(move |lua, (raise, args): (bool, Variadic<Value>)| {
-            redis_call(lua, run, args, raise)
+            redis_call(lua, &engine.tags, run, args, raise)
         })?;
         engine.slot.raw_set(1, raw)?;
         let (ok, value): (bool, Value) = if what.as_params {
@@ -576,6 +609,7 @@ fn run_in(
         let mut enc = Encoder::new(out, proto);
         write_reply(
             &mut enc,
+            &engine.tags,
             &value,
             engine.limit.resp3.load(Ordering::Relaxed),
             0,
@@ -756,6 +790,7 @@ fn root_cause(e: &mlua::Error) -> String {
 /// `{err=...}` table.
 fn redis_call(
     lua: &Lua,
+    tags: &Tags,
     run: &RefCell<Run<'_>>,
     args: Variadic<Value>,
     raise: bool,
@@ -768,7 +803,7 @@ fn redis_call(
             }));
         }
         let t = lua.create_table()?;
-        t.raw_set("err", text)?;
+        t.raw_set(&tags.err, text)?;
         Ok(Value::Table(t))
     };
     if args.is_empty() {
@@ -818,7 +853,7 @@ fn redis_call(
     let reply = std::mem::take(&mut r.out);
     drop(guard);
     let mut pos = 0;
-    let value = resp_to_lua(lua, &reply, &mut pos)?;
+    let value = resp_to_lua(lua, tags, &reply, &mut pos)?;
     if raise && reply.first() == Some(&b'-') {
         let text = String::from_utf8_lossy(&reply[1..]).trim_end().to_owned();
         run.borrow_mut().out = reply;
@@ -829,7 +864,7 @@ fn redis_call(
 }
 
 /// Converts one RESP2 reply at `buf[*pos..]` to a Lua value (see the module docs).
-fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
     let line = |pos: &mut usize| -> mlua::Result<&[u8]> {
         let start = *pos + 1;
         let end = buf[start..]
@@ -849,12 +884,12 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
         b':' => Ok(Value::Number(num() as f64)),
         b'+' => {
             let t = lua.create_table()?;
-            t.raw_set("ok", lua.create_string(head)?)?;
+            t.raw_set(&tags.ok, lua.create_string(head)?)?;
             Ok(Value::Table(t))
         }
         b'-' => {
             let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(head)?)?;
+            t.raw_set(&tags.err, lua.create_string(head)?)?;
             Ok(Value::Table(t))
         }
         b'$' => {
@@ -877,7 +912,7 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
             }
             let t = lua.create_table_with_capacity(n as usize, 0)?;
             for i in 1..=n {
-                let v = resp_to_lua(lua, buf, pos)?;
+                let v = resp_to_lua(lua, tags, buf, pos)?;
                 t.raw_set(i, v)?;
             }
             Ok(Value::Table(t))
@@ -892,9 +927,13 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
                 "-inf" => f64::NEG_INFINITY,
                 other => other.parse().unwrap_or(f64::NAN),
             };
-            tagged(lua, "double", Value::Number(d))
+            tagged(lua, &tags.double, Value::Number(d))
         }
-        b'(' => tagged(lua, "big_number", Value::String(lua.create_string(head)?)),
+        b'(' => tagged(
+            lua,
+            &tags.big_number,
+            Value::String(lua.create_string(head)?),
+        ),
         b'=' => {
             let n = num().max(0) as usize;
             let start = *pos;
@@ -904,43 +943,43 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
             *pos = start + n + 2;
             let (format, text) = body.split_at(body.len().min(3));
             let inner = lua.create_table()?;
-            inner.raw_set("format", lua.create_string(format)?)?;
+            inner.raw_set(&tags.format, lua.create_string(format)?)?;
             inner.raw_set(
-                "string",
+                &tags.string,
                 lua.create_string(text.get(1..).unwrap_or_default())?,
             )?;
-            tagged(lua, "verbatim_string", Value::Table(inner))
+            tagged(lua, &tags.verbatim_string, Value::Table(inner))
         }
         b'%' => {
             let inner = lua.create_table()?;
             for _ in 0..num().max(0) {
-                let k = resp_to_lua(lua, buf, pos)?;
-                let v = resp_to_lua(lua, buf, pos)?;
+                let k = resp_to_lua(lua, tags, buf, pos)?;
+                let v = resp_to_lua(lua, tags, buf, pos)?;
                 inner.raw_set(k, v)?;
             }
-            tagged(lua, "map", Value::Table(inner))
+            tagged(lua, &tags.map, Value::Table(inner))
         }
         b'~' => {
             let inner = lua.create_table()?;
             for _ in 0..num().max(0) {
-                let k = resp_to_lua(lua, buf, pos)?;
+                let k = resp_to_lua(lua, tags, buf, pos)?;
                 inner.raw_set(k, true)?;
             }
-            tagged(lua, "set", Value::Table(inner))
+            tagged(lua, &tags.set, Value::Table(inner))
         }
         b'|' => {
             // An attribute: skipped, the value it decorates follows.
             for _ in 0..num().max(0) * 2 {
-                resp_to_lua(lua, buf, pos)?;
+                resp_to_lua(lua, tags, buf, pos)?;
             }
-            resp_to_lua(lua, buf, pos)
+            resp_to_lua(lua, tags, buf, pos)
         }
         _ => Err(mlua::Error::runtime("unexpected reply type")),
     }
 }
 
 /// `{<tag> = value}`, the table Redis gives Lua for a RESP3 double, map, set, ...
-fn tagged(lua: &Lua, tag: &str, value: Value) -> mlua::Result<Value> {
+fn tagged(lua: &Lua, tag: &mlua::LuaString, value: Value) -> mlua::Result<Value> {
     let t = lua.create_table()?;
     t.raw_set(tag, value)?;
     Ok(Value::Table(t))
@@ -948,7 +987,7 @@ fn tagged(lua: &Lua, tag: &str, value: Value) -> mlua::Result<Value> {
 
 /// Writes a script's result as a reply (see the module docs). `resp3`: the script called
 /// `redis.setresp(3)`, so booleans are replied as booleans.
-fn write_reply(enc: &mut Encoder<'_>, v: &Value, resp3: bool, depth: usize) {
+fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth: usize) {
     match v {
         Value::Nil => enc.null(),
         Value::Boolean(b) if resp3 => enc.boolean(*b),
@@ -958,16 +997,16 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, resp3: bool, depth: usize) {
         Value::Number(n) => enc.integer(*n as i64),
         Value::String(s) => enc.bulk(&s.as_bytes()),
         Value::Table(t) => {
-            if let Ok(Some(e)) = t.raw_get::<Option<mlua::LuaString>>("err") {
+            if let Ok(Some(e)) = t.raw_get::<Option<mlua::LuaString>>(&tags.err) {
                 let text = e.as_bytes();
                 enc.error(&text);
                 return;
             }
-            if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>("ok") {
+            if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>(&tags.ok) {
                 enc.simple(&s.as_bytes());
                 return;
             }
-            if write_tagged(enc, t, resp3, depth) {
+            if write_tagged(enc, tags, t, resp3, depth) {
                 return;
             }
             let mut items = Vec::new();
@@ -981,7 +1020,7 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, resp3: bool, depth: usize) {
             }
             enc.array_len(items.len());
             for item in &items {
-                write_reply(enc, item, resp3, depth + 1);
+                write_reply(enc, tags, item, resp3, depth + 1);
             }
         }
         _ => enc.null(),
@@ -992,16 +1031,19 @@ fn write_reply(enc: &mut Encoder<'_>, v: &Value, resp3: bool, depth: usize) {
 /// after `err` and `ok`: `{double = n}`, `{big_number = s}`, `{verbatim_string = {format
 /// = f, string = s}}`, `{map = t}`, `{set = t}` (RESP2 callers get Redis's RESP2 forms).
 /// Returns false when `t` is none of them.
-fn write_tagged(enc: &mut Encoder<'_>, t: &Table, resp3: bool, depth: usize) -> bool {
-    if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
-        enc.double(d);
-        return true;
+fn write_tagged(enc: &mut Encoder<'_>, tags: &Tags, t: &Table, resp3: bool, depth: usize) -> bool {
+    match t.raw_get::<Value>(&tags.double) {
+        Ok(Value::Number(d)) => {
+            enc.double(d);
+            return true;
+        }
+        Ok(Value::Integer(n)) => {
+            enc.double(n as f64);
+            return true;
+        }
+        _ => {}
     }
-    if let Ok(Value::Integer(n)) = t.raw_get::<Value>("double") {
-        enc.double(n as f64);
-        return true;
-    }
-    if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>("big_number") {
+    if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>(&tags.big_number) {
         let digits: Vec<u8> = s
             .as_bytes()
             .iter()
@@ -1029,16 +1071,16 @@ fn write_tagged(enc: &mut Encoder<'_>, t: &Table, resp3: bool, depth: usize) -> 
             return true;
         }
     }
-    if let Ok(Some(m)) = t.raw_get::<Option<Table>>("map") {
+    if let Ok(Some(m)) = t.raw_get::<Option<Table>>(&tags.map) {
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
         enc.map_len(pairs.len());
         for (k, v) in &pairs {
-            write_reply(enc, k, resp3, depth + 1);
-            write_reply(enc, v, resp3, depth + 1);
+            write_reply(enc, tags, k, resp3, depth + 1);
+            write_reply(enc, tags, v, resp3, depth + 1);
         }
         return true;
     }
-    if let Ok(Some(s)) = t.raw_get::<Option<Table>>("set") {
+    if let Ok(Some(s)) = t.raw_get::<Option<Table>>(&tags.set) {
         let members: Vec<Value> = s
             .pairs::<Value, Value>()
             .flatten()
@@ -1046,7 +1088,7 @@ fn write_tagged(enc: &mut Encoder<'_>, t: &Table, resp3: bool, depth: usize) -> 
             .collect();
         enc.set_len(members.len());
         for m in &members {
-            write_reply(enc, m, resp3, depth + 1);
+            write_reply(enc, tags, m, resp3, depth + 1);
         }
         return true;
     }
