@@ -24,7 +24,7 @@
 //! assert_eq!(kill.fullname(), "client|kill");
 //! assert!(!arity_ok(kill, 2));
 //! assert_eq!(wrong_arity_error(kill), "ERR wrong number of arguments for 'client|kill' command");
-//! assert!(lookup(b"lolwut").is_none()); // in the table, but not implemented yet
+//! assert!(lookup(b"nosuchcommand").is_none());
 //! ```
 #![forbid(unsafe_code)]
 
@@ -101,7 +101,8 @@ mod tests {
         assert_eq!(all_commands().count(), 240);
         assert_eq!(lookup(b"PiNg").unwrap().name, "ping");
         assert!(lookup(b"eval").is_some());
-        assert!(lookup(b"lolwut").is_none());
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup_sub(lookup(b"script").unwrap(), b"debug").is_none());
         assert!(lookup(b"publish").is_some());
         assert_eq!(lookup_any(b"SET").unwrap().arity, -3);
         let client = lookup(b"client").unwrap();

@@ -194,6 +194,7 @@ pub const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("llen", &[]),
     ("lmove", &[]),
     ("lmpop", &[]),
+    ("lolwut", &[]),
     ("lpop", &[]),
     ("lpos", &[]),
     ("lpush", &[]),

@@ -381,6 +381,7 @@ fn server_handler(top: &str) -> Option<ServerHandler> {
         "info" => info::info,
         "command" => command,
         "time" => server::time,
+        "lolwut" => server::lolwut,
         "monitor" => server::monitor,
         "debug" => debug::debug,
         "memory" => debug::memory,

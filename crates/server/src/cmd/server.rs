@@ -8,6 +8,20 @@ use super::Ctx;
 use crate::client::{Client, ClientEvent};
 use crate::server::Server;
 
+/// `LOLWUT [VERSION v] [...]`: Redis 7.0's default (and every version but 5 and 6) is
+/// the version line. Versions 5 and 6 draw generative art from random numbers in Redis;
+/// Tandem answers them with the version line too.
+pub fn lolwut(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() >= 3 && args[1].eq_ignore_ascii_case(b"version") {
+        if super::parse_i64(&args[2]).is_none() {
+            ctx.not_integer();
+            return;
+        }
+    }
+    let text = format!("Redis ver. {}\n", tandem_commands::REDIS_VERSION);
+    ctx.enc().verbatim(b"txt", text.as_bytes());
+}
+
 pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
