@@ -12,11 +12,12 @@ use crate::server::Server;
 /// the version line. Versions 5 and 6 draw generative art from random numbers in Redis;
 /// Tandem answers them with the version line too.
 pub fn lolwut(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if args.len() >= 3 && args[1].eq_ignore_ascii_case(b"version") {
-        if super::parse_i64(&args[2]).is_none() {
-            ctx.not_integer();
-            return;
-        }
+    if args.len() >= 3
+        && args[1].eq_ignore_ascii_case(b"version")
+        && super::parse_i64(&args[2]).is_none()
+    {
+        ctx.not_integer();
+        return;
     }
     let text = format!("Redis ver. {}\n", tandem_commands::REDIS_VERSION);
     ctx.enc().verbatim(b"txt", text.as_bytes());
