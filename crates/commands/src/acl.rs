@@ -458,27 +458,15 @@ impl Selector {
 
     /// The whole selector, as one ACL LIST entry holds it.
     fn describe(&self) -> String {
-        let mut s = String::new();
-        if self.all_keys {
-            s.push_str("~* ");
-        } else {
-            for (f, p) in &self.keys {
-                s.push_str(&key_pattern(*f, p));
-                s.push(' ');
-            }
+        let mut parts = Vec::new();
+        parts.push(self.describe_keys());
+        if !self.all_channels {
+            parts.push("resetchannels".to_owned());
         }
-        if self.all_channels {
-            s.push_str("&* ");
-        } else {
-            s.push_str("resetchannels ");
-            for c in &self.channels {
-                s.push('&');
-                s.push_str(c);
-                s.push(' ');
-            }
-        }
-        s.push_str(&self.describe_commands());
-        s
+        parts.push(self.describe_channels());
+        parts.push(self.describe_commands());
+        parts.retain(|p| !p.is_empty());
+        parts.join(" ")
     }
 
     /// Whether a subscription to `channel` (a pattern for PSUBSCRIBE) is allowed: a
@@ -721,6 +709,20 @@ impl User {
         Ok(())
     }
 
+    /// Applies rules in order, stopping at the first one refused (returned with why): what
+    /// ACL SETUSER, `user` directives and ACL file lines do.
+    pub fn apply_all<'r>(
+        &mut self,
+        rules: &'r [String],
+        all_channels_default: bool,
+    ) -> Result<(), (&'r str, RuleError)> {
+        for rule in rules {
+            self.apply(rule, all_channels_default)
+                .map_err(|e| (rule.as_str(), e))?;
+        }
+        Ok(())
+    }
+
     fn apply_other(&mut self, op: &str, all_channels_default: bool) -> Result<(), RuleError> {
         if let Some(pw) = op.strip_prefix('>') {
             let hash = crate::sha256::hex(pw.as_bytes());
@@ -885,9 +887,7 @@ pub fn from_description(name: &str, description: &str) -> Result<User, RuleError
     let words: Vec<&str> = description.split(' ').collect();
     let rules = merge_selectors(&words).map_err(|_| RuleError::Syntax)?;
     let mut u = User::new(name, false);
-    for r in &rules {
-        u.apply(r, false)?;
-    }
+    u.apply_all(&rules, false).map_err(|(_, e)| e)?;
     Ok(u)
 }
 

@@ -165,6 +165,7 @@ pub struct AofState {
     batch_lsn: Option<u64>,
     /// The second of the last `#TS:` annotation (`aof-timestamp-enabled`).
     last_timestamp: u64,
+    pub settings: AofSettings,
 }
 
 impl Default for AofState {
@@ -190,6 +191,7 @@ impl Default for AofState {
             group: None,
             batch_lsn: None,
             last_timestamp: 0,
+            settings: AofSettings::default(),
         }
     }
 }
@@ -313,11 +315,35 @@ fn file_name(srv: &Server) -> String {
     srv.config.get_str("appendfilename")
 }
 
-fn fsync_policy(srv: &Server) -> Fsync {
-    match srv.config.get_str("appendfsync").as_str() {
-        "always" => Fsync::Always,
-        "no" => Fsync::No,
-        _ => Fsync::EverySec,
+/// What [`write`] reads at the end of every batch, copied from the configuration when it
+/// changes (`Server::sync_data_settings`) instead of looked up by name each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AofSettings {
+    fsync: Fsync,
+    /// `aof-timestamp-enabled`.
+    timestamps: bool,
+}
+
+impl Default for AofSettings {
+    fn default() -> Self {
+        AofSettings {
+            fsync: Fsync::EverySec,
+            timestamps: false,
+        }
+    }
+}
+
+impl AofSettings {
+    pub fn from_config(config: &crate::config::Config) -> AofSettings {
+        let fsync = match config.get_str("appendfsync").as_str() {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        };
+        AofSettings {
+            fsync,
+            timestamps: config.get_bool("aof-timestamp-enabled"),
+        }
     }
 }
 
@@ -351,9 +377,11 @@ pub fn write(srv: &mut Server) {
         return;
     }
     let mut bytes = srv.master.take_aof();
-    let policy = fsync_policy(srv);
-    let timestamps = srv.config.get_bool("aof-timestamp-enabled");
     let aof = &mut srv.aof;
+    let AofSettings {
+        fsync: policy,
+        timestamps,
+    } = aof.settings;
     let Some(file) = aof.file.as_mut() else {
         return;
     };

@@ -183,6 +183,7 @@ impl Server {
             acl: tandem_commands::acl::Acl::default(),
         };
         srv.apply_requirepass();
+        srv.aof.settings = crate::aof::AofSettings::from_config(&srv.config);
         srv
     }
 
@@ -214,6 +215,7 @@ impl Server {
         self.slowlog.configure(&self.config);
         self.latency_monitor.threshold =
             self.config.get_i64("latency-monitor-threshold").max(0) as u64;
+        self.aof.settings = crate::aof::AofSettings::from_config(&self.config);
     }
 
     /// Number of databases (`databases` directive).

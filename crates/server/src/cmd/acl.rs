@@ -6,11 +6,12 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use tandem_commands::acl::{Denial, LogEntry, Selector, User, CATEGORIES};
+use tandem_resp::Encoder;
 
 use super::{parse_i64, Ctx};
 use crate::client::Client;
 use crate::server::Server;
-use tandem_commands::acl::{Denial, LogEntry, User, CATEGORIES};
 
 const HELP: &[&str] = &[
     "CAT [<category>]",
@@ -56,41 +57,21 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         (b"deluser", _) => deluser(ctx, &args[2..]),
         (b"list", 2) => {
             let lines: Vec<String> = ctx.srv.acl.users.values().map(User::acl_line).collect();
-            let mut e = ctx.enc();
-            e.array_len(lines.len());
-            for l in lines {
-                e.bulk(l.as_bytes());
-            }
+            bulk_array(&mut ctx.enc(), &lines);
         }
         (b"users", 2) => {
             let names: Vec<String> = ctx.srv.acl.users.keys().cloned().collect();
-            let mut e = ctx.enc();
-            e.array_len(names.len());
-            for n in names {
-                e.bulk(n.as_bytes());
-            }
+            bulk_array(&mut ctx.enc(), &names);
         }
         (b"whoami", 2) => {
             let name = ctx.client.user.clone();
             ctx.bulk(name.as_bytes());
         }
-        (b"cat", 2) => {
-            let mut e = ctx.enc();
-            e.array_len(CATEGORIES.len());
-            for c in CATEGORIES {
-                e.bulk(c.as_bytes());
-            }
-        }
+        (b"cat", 2) => bulk_array(&mut ctx.enc(), &CATEGORIES),
         (b"cat", 3) => {
             let name = String::from_utf8_lossy(&args[2]).into_owned();
             match tandem_commands::acl::category_commands(&name) {
-                Some(cmds) => {
-                    let mut e = ctx.enc();
-                    e.array_len(cmds.len());
-                    for c in cmds {
-                        e.bulk(c.as_bytes());
-                    }
-                }
+                Some(cmds) => bulk_array(&mut ctx.enc(), &cmds),
                 None => ctx.err(&format!("ERR Unknown category '{name}'")),
             }
         }
@@ -203,14 +184,11 @@ fn read_acl_file(
             continue;
         }
         let mut user = User::new(&name, all_channels);
-        for rule in &rules {
-            if let Err(e) = user.apply(rule, all_channels) {
-                errors.push_str(&format!(
-                    "{shown}:{n}: Error in applying operation '{rule}': {}. ",
-                    e.text()
-                ));
-                break;
-            }
+        if let Err((rule, e)) = user.apply_all(&rules, all_channels) {
+            errors.push_str(&format!(
+                "{shown}:{n}: Error in applying operation '{rule}': {}. ",
+                e.text()
+            ));
         }
         users.insert(name, user);
     }
@@ -258,14 +236,12 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
         if name == "default" {
             let _ = user.apply("reset", all_channels);
         }
-        for rule in &rules {
-            user.apply(rule, all_channels).map_err(|e| {
-                format!(
-                    "Error loading ACL rule '{rule}' for the user named '{name}': {}",
-                    e.text()
-                )
-            })?;
-        }
+        user.apply_all(&rules, all_channels).map_err(|(rule, e)| {
+            format!(
+                "Error loading ACL rule '{rule}' for the user named '{name}': {}",
+                e.text()
+            )
+        })?;
         if !user.enabled {
             tracing::info!("The user '{name}' is disabled (there is no 'on' modifier in the user description). Make sure this is not a configuration error.");
         }
@@ -297,14 +273,12 @@ fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut user = original
         .clone()
         .unwrap_or_else(|| User::new(&name, all_channels));
-    for rule in &rules {
-        if let Err(e) = user.apply(rule, all_channels) {
-            ctx.err(&format!(
-                "ERR Error in ACL SETUSER modifier '{rule}': {}",
-                e.text()
-            ));
-            return;
-        }
+    if let Err((rule, e)) = user.apply_all(&rules, all_channels) {
+        ctx.err(&format!(
+            "ERR Error in ACL SETUSER modifier '{rule}': {}",
+            e.text()
+        ));
+        return;
     }
     if let Some(original) = &original {
         if !user.root().channels_cover(original.root()) {
@@ -377,27 +351,31 @@ fn getuser(ctx: &mut Ctx<'_>, name: &Bytes) {
         e.bulk(f.as_bytes());
     }
     e.bulk(b"passwords");
-    e.array_len(u.passwords().len());
-    for p in u.passwords() {
-        e.bulk(p.as_bytes());
-    }
-    let root = u.root();
-    e.bulk(b"commands");
-    e.bulk(root.describe_commands().as_bytes());
-    e.bulk(b"keys");
-    e.bulk(root.describe_keys().as_bytes());
-    e.bulk(b"channels");
-    e.bulk(root.describe_channels().as_bytes());
+    bulk_array(&mut e, u.passwords());
+    selector_fields(&mut e, u.root());
     e.bulk(b"selectors");
     e.array_len(u.selectors().len());
     for s in u.selectors() {
         e.map_len(3);
-        e.bulk(b"commands");
-        e.bulk(s.describe_commands().as_bytes());
-        e.bulk(b"keys");
-        e.bulk(s.describe_keys().as_bytes());
-        e.bulk(b"channels");
-        e.bulk(s.describe_channels().as_bytes());
+        selector_fields(&mut e, s);
+    }
+}
+
+/// A selector's `commands`, `keys` and `channels` fields (ACL GETUSER).
+fn selector_fields(e: &mut Encoder<'_>, s: &Selector) {
+    e.bulk(b"commands");
+    e.bulk(s.describe_commands().as_bytes());
+    e.bulk(b"keys");
+    e.bulk(s.describe_keys().as_bytes());
+    e.bulk(b"channels");
+    e.bulk(s.describe_channels().as_bytes());
+}
+
+/// An array of bulk strings.
+fn bulk_array<S: AsRef<[u8]>>(e: &mut Encoder<'_>, items: &[S]) {
+    e.array_len(items.len());
+    for i in items {
+        e.bulk(i.as_ref());
     }
 }
 

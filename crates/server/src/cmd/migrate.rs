@@ -110,7 +110,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.simple("NOKEY");
         return;
     }
-    let mut wire = Vec::new();
+    let mut wire = bytes::BytesMut::new();
     let mut expected = 0;
     if let Some((user, pass)) = &opts.auth {
         let mut cmd = vec![&b"AUTH"[..]];
@@ -118,11 +118,11 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             cmd.push(u);
         }
         cmd.push(pass);
-        write_command(&mut wire, &cmd);
+        tandem_resp::encode_command(&cmd, &mut wire);
         expected += 1;
     }
     let dbtext = dbid.to_string();
-    write_command(&mut wire, &[b"SELECT", dbtext.as_bytes()]);
+    tandem_resp::encode_command(&[&b"SELECT"[..], dbtext.as_bytes()], &mut wire);
     expected += 1;
     for (key, ttl, payload) in &moving {
         let ttl = ttl.to_string();
@@ -130,7 +130,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         if opts.replace {
             cmd.push(b"REPLACE");
         }
-        write_command(&mut wire, &cmd);
+        tandem_resp::encode_command(&cmd, &mut wire);
     }
     let timeout = Duration::from_millis(timeout_ms as u64);
     let host = String::from_utf8_lossy(&args[1]).into_owned();
@@ -181,12 +181,6 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Some(e) => ctx.err(&format!("ERR Target instance replied with error: {e}")),
         None => ctx.ok(),
     }
-}
-
-fn write_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    let mut buf = bytes::BytesMut::new();
-    tandem_resp::encode_command(args, &mut buf);
-    out.extend_from_slice(&buf);
 }
 
 /// Where an exchange with the target failed.
