@@ -745,13 +745,16 @@ pub fn apply_appendonly(srv: &mut Server) {
 
 /// Reads an existing manifest so that sequence numbers go on from it.
 fn load_manifest_quietly(srv: &mut Server) {
-    let path = manifest_path(&aof_dir(srv), &file_name(srv));
-    if let Some(m) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| Manifest::parse(&t))
-    {
+    if let Some(m) = read_manifest(&aof_dir(srv), &file_name(srv)) {
         srv.aof.manifest = m;
     }
+}
+
+/// The manifest in `dir`, when it exists and parses.
+fn read_manifest(dir: &Path, name: &str) -> Option<Manifest> {
+    std::fs::read_to_string(manifest_path(dir, name))
+        .ok()
+        .and_then(|t| Manifest::parse(&t))
 }
 
 /// Start-up with `appendonly yes`: loads the AOF (or creates an empty one) on a thread,
@@ -819,10 +822,7 @@ fn needs_upgrade(dir: &Path, name: &str) -> bool {
     if !dir.is_dir() {
         return true;
     }
-    let Some(m) = std::fs::read_to_string(manifest_path(dir, name))
-        .ok()
-        .and_then(|t| Manifest::parse(&t))
-    else {
+    let Some(m) = read_manifest(dir, name) else {
         return true;
     };
     match &m.base {
