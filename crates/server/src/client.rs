@@ -64,6 +64,17 @@ impl OutQueue {
     }
 }
 
+/// Sends bytes for a connection task to write, counted in its [`OutQueue`] (see
+/// [`Client::push`]). Returns the bytes now waiting.
+pub fn push_to(events: &UnboundedSender<ClientEvent>, out: &OutQueue, bytes: Bytes) -> u64 {
+    let n = bytes.len() as u64;
+    let before = out
+        .pending
+        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    let _ = events.send(ClientEvent::Write(bytes));
+    before + n
+}
+
 /// How replies are currently delivered (CLIENT REPLY).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -205,13 +216,7 @@ impl Client {
     /// Sends bytes for the connection task to write (a Pub/Sub message, the MONITOR
     /// feed), counted in its [`OutQueue`]. Returns the bytes now waiting.
     pub fn push(&self, bytes: Bytes) -> u64 {
-        let n = bytes.len() as u64;
-        let before = self
-            .out
-            .pending
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.events.send(ClientEvent::Write(bytes));
-        before + n
+        push_to(&self.events, &self.out, bytes)
     }
 
     /// Whether this client has Pub/Sub subscriptions (flag `P`; the `pubsub` class of

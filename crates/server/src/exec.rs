@@ -50,6 +50,8 @@ pub struct BatchReply {
     pub handoff: Option<crate::repl::Handoff>,
     /// Under `appendfsync always`: wait for this before writing the replies.
     pub durable: Option<crate::aof::Durable>,
+    /// The client is in none of the states [`crate::busy`] leaves alone.
+    pub plain: bool,
 }
 
 impl Core {
@@ -61,17 +63,26 @@ impl Core {
         })
     }
 
-    /// Registers a new connection; returns whether it starts authenticated.
+    /// Registers a new connection; returns whether it starts authenticated. `preset`: what
+    /// a connection accepted while a script was busy did meanwhile.
     pub fn connect(
         &self,
         id: u64,
         meta: ConnMeta,
         events: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
+        preset: crate::busy::Preset,
     ) -> (bool, std::sync::Arc<crate::client::OutQueue>) {
         let mut srv = self.srv.lock();
-        let authed = !srv.requires_auth();
+        let authed = preset.user.is_some() || !srv.requires_auth();
         srv.stats.total_connections_received += 1;
-        let client = Client::new(id, meta, events, authed);
+        let mut client = Client::new(id, meta, events, authed);
+        if let Some(user) = preset.user {
+            client.user = user;
+        }
+        if let Some(refused) = preset.multi {
+            client.multi = Some(Vec::new());
+            client.multi_error = refused;
+        }
         let out = client.out.clone();
         srv.clients.insert(id, Box::new(client));
         (authed, out)
@@ -220,9 +231,21 @@ fn run_locked(
         parked_until,
         handoff: client.repl.handoff.take(),
         durable: None,
+        plain: plain(&client),
     };
     srv.clients.insert(client.id, client);
     reply
+}
+
+/// Whether the client is in none of the states a busy script's responder leaves alone
+/// (see [`crate::busy`]).
+fn plain(client: &Client) -> bool {
+    let held = client.multi.is_some()
+        || client.monitor
+        || client.blocked
+        || (client.proto == tandem_resp::Protocol::Resp2 && client.subscribed())
+        || (client.authenticated && &*client.user != "default");
+    !held
 }
 
 /// Most requests of one batch whose keys [`warm_batch`] looks up ahead.

@@ -18,6 +18,7 @@
 mod alloc;
 mod aof;
 mod blocking;
+mod busy;
 mod client;
 mod cmd;
 mod config;
@@ -211,6 +212,18 @@ fn run(config: Config) -> i32 {
     };
     let core = Core::new(srv);
     replication_replica::init(&core, runtime.handle().clone());
+    if io_threads == 1 {
+        // A script past busy-reply-threshold answers other clients from a helper thread
+        // (see busy.rs); it needs copies of the listening sockets, and a way back in.
+        let copies = listeners
+            .iter()
+            .filter_map(|l| l.try_clone().ok())
+            .collect();
+        let (handoff, accepted) = tokio::sync::mpsc::unbounded_channel();
+        busy::init(copies, shared.clone(), pidfile.clone(), handoff);
+        busy::publish_users(&core.srv.lock().acl.users);
+        runtime.spawn(net::adopt_loop(accepted, core.clone(), shared.clone()));
+    }
     for l in listeners {
         let core = core.clone();
         let shared = shared.clone();

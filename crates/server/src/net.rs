@@ -91,7 +91,28 @@ pub async fn accept_loop(listener: TcpListener, core: Arc<Core>, shared: Arc<Sha
         let core = core.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
-            serve(stream, addr, core, shared).await;
+            serve(stream, addr, core, shared, Default::default()).await;
+        });
+    }
+}
+
+/// Serves the connections [`crate::busy`] accepted while a script was busy, once it ended.
+pub async fn adopt_loop(
+    mut accepted: mpsc::UnboundedReceiver<crate::busy::Accepted>,
+    core: Arc<Core>,
+    shared: Arc<Shared>,
+) {
+    while let Some(a) = accepted.recv().await {
+        let Ok(mut stream) = TcpStream::from_std(a.stream) else {
+            continue;
+        };
+        let core = core.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if !a.unsent.is_empty() && stream.write_all(&a.unsent).await.is_err() {
+                return;
+            }
+            serve(stream, a.addr, core, shared, a.preset).await;
         });
     }
 }
@@ -101,7 +122,15 @@ fn fd_of(stream: &TcpStream) -> i64 {
     i64::from(stream.as_raw_fd())
 }
 
-async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared: Arc<Shared>) {
+/// Serves one client connection until it closes. `preset`: what a connection accepted
+/// while a script was busy did meanwhile ([`crate::busy`]).
+async fn serve(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    core: Arc<Core>,
+    shared: Arc<Shared>,
+    preset: crate::busy::Preset,
+) {
     let _ = stream.set_nodelay(true);
     if shared.protected_mode.load(Ordering::Relaxed)
         && !shared.requires_auth.load(Ordering::Relaxed)
@@ -127,7 +156,14 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
         laddr,
         fd: fd_of(&stream),
     };
-    let (mut authenticated, pushes) = core.connect(id, meta, ev_tx);
+    let fd = meta.fd;
+    let peer_events = ev_tx.clone();
+    // In none of the states a busy script's responder leaves alone ([`crate::busy`]).
+    let mut plain = preset.multi.is_none();
+    let (mut authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
+    let peer = crate::busy::register(id, fd, &peer_events, &pushes);
+    drop(peer_events);
+    let _registered = Unregister(peer.is_some().then_some(id));
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();
@@ -137,7 +173,14 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
     // Whether the event channel holds this task's waker (see [`next_wake`]).
     let mut ev_registered = false;
     'conn: loop {
-        match next_wake(&mut ev_rx, &mut ev_registered, &mut stream, &mut rbuf).await {
+        if let Some(p) = &peer {
+            p.waiting(plain && rbuf.is_empty(), authenticated);
+        }
+        let wake = next_wake(&mut ev_rx, &mut ev_registered, &mut stream, &mut rbuf).await;
+        if let Some(p) = &peer {
+            p.woke();
+        }
+        match wake {
             Wake::Event(ev) => match ev {
                 None | Some(ClientEvent::Kill) => break 'conn,
                 Some(ClientEvent::Write(bytes)) => {
@@ -180,6 +223,7 @@ async fn serve(mut stream: TcpStream, addr: SocketAddr, core: Arc<Core>, shared:
                                 durable.wait().await;
                             }
                             authenticated = reply.authenticated;
+                            plain = reply.plain;
                             close = reply.close;
                             if let Some(h) = reply.handoff {
                                 // PSYNC or a blocked WAIT: replies so far first, then repl.rs.
@@ -364,6 +408,18 @@ fn limits(shared: &Shared, authenticated: bool) -> Limits {
         max_bulk_len: shared.max_bulk_len.load(Ordering::Relaxed),
         unauthenticated: !authenticated,
         ..Limits::default()
+    }
+}
+
+/// Takes a connection out of [`crate::busy`]'s registry when its task ends, before the
+/// socket closes (the stream is declared earlier, so it drops later).
+struct Unregister(Option<u64>);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            crate::busy::unregister(id);
+        }
     }
 }
 

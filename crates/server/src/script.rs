@@ -19,11 +19,11 @@
 //! together at its end, wrapped in MULTI/EXEC when there are several (Redis 7.0's
 //! effects replication).
 //!
-//! Time limit: Tandem runs a script under the server lock, so it cannot answer other
-//! clients `-BUSY` meanwhile or take a SCRIPT KILL. Instead a script still running after
-//! `busy-reply-threshold` that has not written is stopped with an error (Redis would let
-//! SCRIPT KILL stop it); one that has written runs to its end, as in Redis where only
-//! SHUTDOWN NOSAVE stops it.
+//! Time limit: a script still running after `busy-reply-threshold` logs Redis's "Slow
+//! script detected" line, and from then on other clients are answered `-BUSY` and may
+//! SCRIPT KILL it (if it has not written) or SHUTDOWN NOSAVE, as in Redis: the hook, run
+//! every few thousand instructions, starts [`crate::busy`]'s responder and raises the
+//! kill error once asked to.
 //!
 //! The `bit`, `cjson`, `cmsgpack` and `struct` libraries are Lua code of this project
 //! (`script_libs.lua`). Not done: cjson's configuration functions, SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
@@ -181,10 +181,17 @@ impl Tags {
 /// limit, checked by a hook every few thousand instructions, and its protocol.
 #[derive(Debug, Default)]
 struct TimeLimit {
-    /// Unix milliseconds after which a script that has not written is stopped; 0: none.
+    /// Unix milliseconds after which the script is slow (busy); 0: never.
     deadline_ms: AtomicU64,
-    /// The running script has run a write command.
-    wrote: AtomicBool,
+    /// `busy-reply-threshold` for this run, for the log line.
+    threshold_ms: AtomicU64,
+    /// The hook found the deadline passed and started answering other clients.
+    busy: AtomicBool,
+    /// Whether it wrote, whether a kill was asked, whether it is a function: shared with
+    /// the responder ([`crate::busy`]).
+    run: Arc<crate::busy::Script>,
+    /// The script's name in the log (its SHA1, or the function's name).
+    name: parking_lot::Mutex<String>,
     /// `redis.setresp(3)` was called: commands reply in RESP3, converted to Lua as Redis
     /// converts them, and Lua booleans are replied as booleans. Each run starts at 2.
     resp3: AtomicBool,
@@ -315,18 +322,30 @@ impl Engine {
         let hook_limit = limit.clone();
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(10_000),
-            move |_, _| {
+            move |lua, _| {
                 let deadline = hook_limit.deadline_ms.load(Ordering::Relaxed);
-                if deadline != 0
-                    && crate::cmd::data::now_ms() as u64 > deadline
-                    && !hook_limit.wrote.load(Ordering::Relaxed)
-                {
+                if deadline == 0 || crate::cmd::data::now_ms() as u64 <= deadline {
+                    return Ok(mlua::VmState::Continue);
+                }
+                if !hook_limit.busy.swap(true, Ordering::Relaxed) {
+                    let kill = if hook_limit.run.function.load(Ordering::Relaxed) {
+                        "FUNCTION KILL"
+                    } else {
+                        "SCRIPT KILL"
+                    };
                     tracing::warn!(
-                        "Slow script stopped: it ran past busy-reply-threshold without writing"
+                        "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {kill} command. Script name is: {}.",
+                        hook_limit.threshold_ms.load(Ordering::Relaxed),
+                        hook_limit.name.lock()
                     );
-                    return Err(mlua::Error::runtime(
-                        "Script stopped after busy-reply-threshold: it had not written yet, and no other client is served while a script runs",
-                    ));
+                    crate::busy::begin(hook_limit.run.clone());
+                }
+                if hook_limit.run.kill.load(Ordering::Relaxed) {
+                    // Raised again at every hook while a `pcall` in the script catches it.
+                    return Err(mlua::Error::external(CallError {
+                        msg: "ERR Script killed by user with SCRIPT KILL...".into(),
+                        line: script_line(lua),
+                    }));
                 }
                 Ok(mlua::VmState::Continue)
             },
@@ -571,9 +590,20 @@ fn run_in(
     } else {
         0
     };
-    engine.limit.deadline_ms.store(deadline, Ordering::Relaxed);
-    engine.limit.wrote.store(false, Ordering::Relaxed);
-    engine.limit.resp3.store(false, Ordering::Relaxed);
+    let limit = &engine.limit;
+    limit.deadline_ms.store(deadline, Ordering::Relaxed);
+    limit
+        .threshold_ms
+        .store(threshold.max(0) as u64, Ordering::Relaxed);
+    limit.run.wrote.store(false, Ordering::Relaxed);
+    limit.run.kill.store(false, Ordering::Relaxed);
+    limit.run.function.store(what.as_params, Ordering::Relaxed);
+    limit.resp3.store(false, Ordering::Relaxed);
+    if deadline != 0 {
+        let mut name = limit.name.lock();
+        name.clear();
+        name.push_str(what.name);
+    }
     let mut client = engine
         .client
         .borrow_mut()
@@ -587,7 +617,7 @@ fn run_in(
         client,
         out: BytesMut::new(),
         read_only: call.read_only,
-        wrote: &engine.limit.wrote,
+        wrote: &engine.limit.run.wrote,
         resp3: &engine.limit.resp3,
     });
     let proto = caller.proto;
@@ -616,7 +646,11 @@ fn run_in(
         );
         Ok(Outcome::Reply)
     });
-    *engine.client.borrow_mut() = Some(state.into_inner().client);
+    let Run { srv, client, .. } = state.into_inner();
+    *engine.client.borrow_mut() = Some(client);
+    if engine.limit.busy.swap(false, Ordering::Relaxed) {
+        crate::busy::finish(srv);
+    }
     result
 }
 

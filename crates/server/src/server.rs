@@ -187,8 +187,10 @@ impl Server {
         srv
     }
 
-    /// Copies the settings connection tasks read into [`Shared`].
+    /// Copies the settings connection tasks read into [`Shared`], and the users into the
+    /// copy a busy script's responder checks AUTH against ([`crate::busy`]).
     pub fn sync_shared(&self) {
+        crate::busy::publish_users(&self.acl.users);
         let s = &self.shared;
         let c = &self.config;
         s.requires_auth

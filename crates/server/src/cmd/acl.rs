@@ -393,6 +393,7 @@ fn deluser(ctx: &mut Ctx<'_>, names: &[Bytes]) {
         deleted += 1;
         disconnect_where(ctx, |c| *c.user == *name);
     }
+    ctx.srv.sync_shared();
     ctx.integer(deleted);
 }
 

@@ -98,7 +98,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 
 /// Resolves the command (and subcommand) an argument vector names, through the table
 /// index built at start-up ([`table`]).
-fn resolve(args: &[Bytes]) -> Result<&'static Entry, String> {
+pub(crate) fn resolve(args: &[Bytes]) -> Result<&'static Entry, String> {
     let Some(entry) = table::table().lookup(&args[0]) else {
         return Err(tandem_commands::unknown_command_error(args));
     };

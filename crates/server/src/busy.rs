@@ -1,0 +1,785 @@
+//! Serving other clients while a script runs past `busy-reply-threshold`: Redis's `-BUSY`
+//! state, with SCRIPT KILL, FUNCTION KILL and SHUTDOWN NOSAVE.
+//!
+//! A script runs on the network thread under the server lock, so no connection task runs
+//! until it ends. Redis, single-threaded as well, lets its Lua hook process events while a
+//! script is slow. Tandem gives that job to a helper thread, the responder: when the hook
+//! finds the threshold passed it calls [`begin`], which copies the sockets of the clients
+//! waiting idle and of the listeners, and the responder serves them until the script ends
+//! and the runner calls [`finish`]:
+//!
+//! * requests are peeked, and only those it answers are consumed. The rest (a partial
+//!   request, or a command that needs the server such as MULTI, HELLO or QUIT) stays in
+//!   the socket, and that client's later requests wait for the script's end;
+//! * an unknown command or a wrong arity gets its usual error, an unauthenticated client
+//!   `-NOAUTH`, and AUTH is checked against a copy of the users ([`publish_users`]);
+//! * SCRIPT KILL and FUNCTION KILL stop a script that has not written (the hook raises the
+//!   error), SHUTDOWN NOSAVE ends the process, everything else gets `-BUSY`;
+//! * connections accepted meanwhile are served alike, then handed to the network runtime.
+//!
+//! Which clients: those whose task waits for a read with nothing buffered, not inside
+//! MULTI, not subscribed in RESP2, not blocked or monitoring, logged in as `default` or
+//! not yet logged in, and whose user may run every command (any other client's requests
+//! wait for the script's end, rather than get `-BUSY` where Redis would check its ACL
+//! first).
+//! Only with one network thread (`io-threads 1`, the default): with more, tasks keep
+//! running on the other threads and the socket copies would race them.
+//!
+//! Why the copies are sound: the fd numbers come from the registry of connections
+//! ([`register`]), which connection tasks update on the network thread; [`begin`] makes
+//! the copies (`pidfd_getfd` on this process) in the hook, on that thread, while every
+//! task is suspended, so each number still names that client's socket.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use rustix::event::epoll;
+use tandem_commands::acl::User;
+use tandem_resp::{Encoder, Limits, Protocol, RequestDecoder};
+use tokio::sync::mpsc::{UnboundedSender, WeakUnboundedSender};
+
+use crate::client::{ClientEvent, OutQueue};
+use crate::net::Shared;
+use crate::server::Server;
+
+/// What the hook and the responder share about the running script.
+#[derive(Debug, Default)]
+pub struct Script {
+    /// The script has run a write command: it can no longer be killed.
+    pub wrote: AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL asked the hook to stop it.
+    pub kill: AtomicBool,
+    /// It is a function (FCALL), not an EVAL script.
+    pub function: AtomicBool,
+}
+
+/// `-BUSY` for EVAL scripts (Redis's `slowevalerr`).
+const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+/// `-BUSY` for functions (Redis's `slowscripterr`).
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+const EXECABORT_EVAL: &str = "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const EXECABORT_FUNCTION: &str = "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+const NOAUTH: &str = "NOAUTH Authentication required.";
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+const NOPASS: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+
+/// Largest request prefix the responder looks at; a longer request waits for the script.
+const PEEK_MAX: usize = 64 * 1024;
+
+/// A connection the responder may serve, as its task registered it.
+#[derive(Debug)]
+pub struct Peer {
+    fd: i32,
+    /// [`IDLE_NO`], [`IDLE_UNAUTHENTICATED`] or [`IDLE_AUTHENTICATED`].
+    idle: AtomicU8,
+    /// Weak: the connection's channel must still close when the server drops the client.
+    events: WeakUnboundedSender<ClientEvent>,
+    out: Arc<OutQueue>,
+}
+
+const IDLE_NO: u8 = 0;
+const IDLE_UNAUTHENTICATED: u8 = 1;
+const IDLE_AUTHENTICATED: u8 = 2;
+
+impl Peer {
+    /// The task is about to wait for a read; `plain` when nothing is buffered and the
+    /// client is in none of the states the responder leaves alone (see the module docs).
+    #[inline]
+    pub fn waiting(&self, plain: bool, authenticated: bool) {
+        let state = match (plain, authenticated) {
+            (false, _) => IDLE_NO,
+            (true, false) => IDLE_UNAUTHENTICATED,
+            (true, true) => IDLE_AUTHENTICATED,
+        };
+        self.idle.store(state, Ordering::Relaxed);
+    }
+
+    /// The task woke up.
+    #[inline]
+    pub fn woke(&self) {
+        self.idle.store(IDLE_NO, Ordering::Relaxed);
+    }
+}
+
+/// A connection accepted while a script was busy, for the network runtime to serve.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    /// What it changed meanwhile.
+    pub preset: Preset,
+    /// Replies not yet written (the client did not read them).
+    pub unsent: Vec<u8>,
+}
+
+/// The state a connection accepted while a script was busy starts in.
+#[derive(Debug, Default)]
+pub struct Preset {
+    /// The user it authenticated as.
+    pub user: Option<Arc<str>>,
+    /// Inside a MULTI it opened: `Some(refused)`, whether a command of it was refused.
+    pub multi: Option<bool>,
+}
+
+/// What [`init`] fixes at start-up.
+struct Setup {
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    pidfile: String,
+    handoff: UnboundedSender<Accepted>,
+}
+
+static SETUP: OnceLock<Setup> = OnceLock::new();
+static PEERS: Mutex<BTreeMap<u64, Arc<Peer>>> = Mutex::new(BTreeMap::new());
+static USERS: RwLock<Option<Arc<BTreeMap<String, User>>>> = RwLock::new(None);
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+
+thread_local! {
+    /// Set on the (single) network thread: only there may a script turn busy.
+    static NETWORK_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Enables the responder: called once, with one network thread, on that thread.
+/// `listeners` are copies of the listening sockets; accepted connections go to `handoff`.
+pub fn init(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    pidfile: String,
+    handoff: UnboundedSender<Accepted>,
+) {
+    NETWORK_THREAD.with(|n| n.set(true));
+    let _ = SETUP.set(Setup {
+        listeners,
+        shared,
+        pidfile,
+        handoff,
+    });
+}
+
+/// Registers a connection (its socket's fd number); `None` when the responder is off.
+pub fn register(
+    id: u64,
+    fd: i64,
+    events: &UnboundedSender<ClientEvent>,
+    out: &Arc<OutQueue>,
+) -> Option<Arc<Peer>> {
+    SETUP.get()?;
+    let peer = Arc::new(Peer {
+        fd: i32::try_from(fd).ok()?,
+        idle: AtomicU8::new(IDLE_NO),
+        events: events.downgrade(),
+        out: out.clone(),
+    });
+    PEERS.lock().insert(id, peer.clone());
+    Some(peer)
+}
+
+/// Removes a connection, before its socket closes.
+pub fn unregister(id: u64) {
+    PEERS.lock().remove(&id);
+}
+
+/// Copies the users for AUTH while a script is busy; called whenever they change.
+pub fn publish_users(users: &BTreeMap<String, User>) {
+    if SETUP.get().is_some() {
+        *USERS.write() = Some(Arc::new(users.clone()));
+    }
+}
+
+/// The responder while it runs.
+struct Active {
+    stop: UnixStream,
+    thread: std::thread::JoinHandle<Report>,
+}
+
+/// What the responder did that the server must know once the script ended.
+#[derive(Default)]
+struct Report {
+    /// Clients that authenticated meanwhile, and as whom.
+    auth: Vec<(u64, Arc<str>)>,
+    /// Clients left inside a MULTI opened meanwhile, and whether a command of it was
+    /// refused (EXEC will abort).
+    multi: Vec<(u64, bool)>,
+    /// Error replies sent (for INFO's error statistics).
+    errors: Vec<&'static str>,
+    /// Replies a registered client did not read yet.
+    unsent: Vec<(Arc<Peer>, Vec<u8>)>,
+    accepted: Vec<Accepted>,
+}
+
+/// The script has been running past `busy-reply-threshold`: start answering the other
+/// clients. Called by the hook, on the network thread; does nothing elsewhere.
+pub fn begin(script: Arc<Script>) {
+    if !NETWORK_THREAD.with(Cell::get) {
+        return;
+    }
+    let Some(setup) = SETUP.get() else {
+        return;
+    };
+    let mut conns = Vec::new();
+    let peers: Vec<(u64, Arc<Peer>)> = PEERS
+        .lock()
+        .iter()
+        .filter(|(_, p)| p.idle.load(Ordering::Relaxed) != IDLE_NO)
+        .map(|(id, p)| (*id, p.clone()))
+        .collect();
+    if !peers.is_empty() {
+        match rustix::process::pidfd_open(
+            rustix::process::getpid(),
+            rustix::process::PidfdFlags::empty(),
+        ) {
+            Ok(pidfd) => {
+                for (id, peer) in peers {
+                    let copy = rustix::process::pidfd_getfd(
+                        &pidfd,
+                        peer.fd,
+                        rustix::process::PidfdGetfdFlags::empty(),
+                    );
+                    if let Ok(fd) = copy {
+                        let authenticated = peer.idle.load(Ordering::Relaxed) == IDLE_AUTHENTICATED;
+                        conns.push(Conn::new(
+                            TcpStream::from(fd),
+                            authenticated,
+                            Some((id, peer)),
+                        ));
+                    }
+                }
+            }
+            Err(e) => tracing::debug!("No socket copies for the busy script's clients: {e}"),
+        }
+    }
+    let listeners: Vec<TcpListener> = setup
+        .listeners
+        .iter()
+        .filter_map(|l| l.try_clone().ok())
+        .collect();
+    let Ok((stop, stop_rx)) = UnixStream::pair() else {
+        return;
+    };
+    let users = USERS.read().clone();
+    let default_unrestricted = users
+        .as_ref()
+        .and_then(|u| u.get("default"))
+        .is_some_and(User::unrestricted);
+    for conn in &mut conns {
+        conn.unrestricted = default_unrestricted;
+    }
+    let responder = Responder {
+        script,
+        conns,
+        listeners,
+        users,
+        shared: setup.shared.clone(),
+        pidfile: setup.pidfile.clone(),
+        report: Report::default(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("busy-script".into())
+        .spawn(move || responder.run(stop_rx));
+    match thread {
+        Ok(thread) => *ACTIVE.lock() = Some(Active { stop, thread }),
+        Err(e) => tracing::warn!("Could not start answering clients during the slow script: {e}"),
+    }
+}
+
+/// The script ended: stop the responder and apply what it did. On the network thread.
+pub fn finish(srv: &mut Server) {
+    let Some(active) = ACTIVE.lock().take() else {
+        return;
+    };
+    let _ = (&active.stop).write_all(b"x");
+    let Ok(report) = active.thread.join() else {
+        return;
+    };
+    for (id, user) in report.auth {
+        if let Some(c) = srv.clients.get_mut(&id) {
+            c.authenticated = true;
+            c.user = user;
+        }
+    }
+    for (id, refused) in report.multi {
+        if let Some(c) = srv.clients.get_mut(&id) {
+            c.multi = Some(Vec::new());
+            c.multi_error = refused;
+        }
+    }
+    for msg in report.errors {
+        srv.stats.total_error_replies += 1;
+        crate::cmd::info::record_error_code(&mut srv.stats, msg);
+    }
+    for (peer, bytes) in report.unsent {
+        if let Some(events) = peer.events.upgrade() {
+            crate::client::push_to(&events, &peer.out, Bytes::from(bytes));
+        }
+    }
+    if let Some(setup) = SETUP.get() {
+        for a in report.accepted {
+            let _ = setup.handoff.send(a);
+        }
+    }
+}
+
+/// One connection the responder serves.
+struct Conn {
+    stream: TcpStream,
+    /// The registered client, or `None` for one accepted meanwhile.
+    peer: Option<(u64, Arc<Peer>)>,
+    addr: Option<SocketAddr>,
+    authenticated: bool,
+    /// Set by AUTH meanwhile.
+    user: Option<Arc<str>>,
+    /// Whether the user may run every command (else its requests wait).
+    unrestricted: bool,
+    /// Stop serving it: what it sends next waits for the script's end.
+    held: bool,
+    /// Inside a MULTI opened meanwhile: `Some(refused)`, whether a command was refused.
+    multi: Option<bool>,
+    /// QUIT: close once the replies are written.
+    quit: bool,
+    unsent: Vec<u8>,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, authenticated: bool, peer: Option<(u64, Arc<Peer>)>) -> Conn {
+        Conn {
+            stream,
+            peer,
+            addr: None,
+            authenticated,
+            user: None,
+            unrestricted: true,
+            held: false,
+            multi: None,
+            quit: false,
+            unsent: Vec::new(),
+        }
+    }
+}
+
+/// What to do with one request.
+enum Action {
+    Reply(Vec<u8>),
+    /// Leave it (and what follows) for the connection task.
+    Hold,
+    Shutdown,
+}
+
+struct Responder {
+    script: Arc<Script>,
+    conns: Vec<Conn>,
+    listeners: Vec<TcpListener>,
+    users: Option<Arc<BTreeMap<String, User>>>,
+    shared: Arc<Shared>,
+    pidfile: String,
+    report: Report,
+}
+
+/// epoll tokens: connections are their index; these come after any index.
+const STOP: u64 = u64::MAX;
+const LISTENER: u64 = 1 << 62;
+
+impl Responder {
+    fn run(mut self, stop: UnixStream) -> Report {
+        if let Err(e) = self.serve(&stop) {
+            tracing::warn!("Answering clients during the slow script failed: {e}");
+        }
+        self.wrap_up();
+        self.report
+    }
+
+    fn serve(&mut self, stop: &UnixStream) -> std::io::Result<()> {
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &ep,
+            stop,
+            epoll::EventData::new_u64(STOP),
+            epoll::EventFlags::IN,
+        )?;
+        for (i, l) in self.listeners.iter().enumerate() {
+            l.set_nonblocking(true)?;
+            epoll::add(
+                &ep,
+                l,
+                epoll::EventData::new_u64(LISTENER + i as u64),
+                epoll::EventFlags::IN | epoll::EventFlags::ET,
+            )?;
+        }
+        for i in 0..self.conns.len() {
+            self.watch(&ep, i)?;
+        }
+        let mut events = Vec::with_capacity(64);
+        loop {
+            events.clear();
+            match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            for ev in &events {
+                let token = ev.data.u64();
+                if token == STOP {
+                    return Ok(());
+                }
+                if token >= LISTENER {
+                    self.accept((token - LISTENER) as usize, &ep)?;
+                } else if let Ok(i) = usize::try_from(token) {
+                    self.serve_conn(i);
+                }
+            }
+        }
+    }
+
+    fn watch(&mut self, ep: &OwnedFd, i: usize) -> std::io::Result<()> {
+        let flags = epoll::EventFlags::IN
+            | epoll::EventFlags::OUT
+            | epoll::EventFlags::RDHUP
+            | epoll::EventFlags::ET;
+        epoll::add(
+            ep,
+            self.conns[i].stream.as_fd(),
+            epoll::EventData::new_u64(i as u64),
+            flags,
+        )?;
+        Ok(())
+    }
+
+    fn accept(&mut self, which: usize, ep: &OwnedFd) -> std::io::Result<()> {
+        loop {
+            let Some(listener) = self.listeners.get(which) else {
+                return Ok(());
+            };
+            let (stream, addr) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => {
+                    tracing::warn!("Accepting client connection: {e}");
+                    return Ok(());
+                }
+            };
+            stream.set_nonblocking(true)?;
+            let _ = stream.set_nodelay(true);
+            let requires_auth = self.shared.requires_auth.load(Ordering::Relaxed);
+            let mut conn = Conn::new(stream, !requires_auth, None);
+            conn.addr = Some(addr);
+            conn.unrestricted = self
+                .users
+                .as_ref()
+                .and_then(|u| u.get("default"))
+                .is_some_and(User::unrestricted);
+            // A connection protected mode refuses is left to the network runtime.
+            conn.held = self.shared.protected_mode.load(Ordering::Relaxed)
+                && !requires_auth
+                && !addr.ip().is_loopback();
+            self.conns.push(conn);
+            let i = self.conns.len() - 1;
+            self.watch(ep, i)?;
+        }
+    }
+
+    /// Answers what `conns[i]` sent, as far as it can.
+    fn serve_conn(&mut self, i: usize) {
+        let mut scratch = vec![0u8; PEEK_MAX];
+        loop {
+            if !self.flush(i) {
+                return;
+            }
+            let conn = &self.conns[i];
+            if conn.held {
+                return;
+            }
+            let n = match conn.stream.peek(&mut scratch) {
+                Ok(0) => {
+                    // Closed: the connection task sees it after the script.
+                    self.conns[i].held = true;
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let mut buf = BytesMut::from(&scratch[..n]);
+            let mut decoder = RequestDecoder::new(Limits {
+                max_bulk_len: self.shared.max_bulk_len.load(Ordering::Relaxed),
+                unauthenticated: !conn.authenticated,
+                ..Limits::default()
+            });
+            let mut reqs = Vec::new();
+            let decoded = decoder.decode_batch(&mut buf, &mut reqs);
+            let mut consumed = 0;
+            let mut replies = Vec::new();
+            let mut hold = decoded.is_err();
+            for req in &reqs {
+                match self.answer(i, &req.args) {
+                    Action::Reply(bytes) => {
+                        consumed += req.raw_len;
+                        replies.extend_from_slice(&bytes);
+                        if self.conns[i].quit {
+                            hold = true;
+                            break;
+                        }
+                    }
+                    Action::Hold => {
+                        hold = true;
+                        break;
+                    }
+                    Action::Shutdown => self.shutdown(),
+                }
+            }
+            let conn = &mut self.conns[i];
+            if consumed > 0 {
+                let mut left = consumed;
+                while left > 0 {
+                    let want = left.min(scratch.len());
+                    match conn.stream.read(&mut scratch[..want]) {
+                        Ok(0) => break,
+                        Ok(got) => left -= got,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            conn.unsent.extend_from_slice(&replies);
+            if hold {
+                conn.held = true;
+            }
+            // Nothing answered: the rest is a partial request, wait for more bytes.
+            if consumed == 0 || conn.held {
+                self.flush(i);
+                return;
+            }
+        }
+    }
+
+    /// Writes what `conns[i]` has pending; false while some is left (its socket is full).
+    /// After QUIT's reply the connection is shut down (its task sees the end afterwards).
+    fn flush(&mut self, i: usize) -> bool {
+        let conn = &mut self.conns[i];
+        while !conn.unsent.is_empty() {
+            match conn.stream.write(&conn.unsent) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    conn.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if conn.quit {
+            let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        }
+        true
+    }
+
+    fn error(&mut self, msg: &'static str) -> Action {
+        self.report.errors.push(msg);
+        Action::Reply(error_line(msg.as_bytes()))
+    }
+
+    fn busy(&mut self) -> Action {
+        let msg = if self.script.function.load(Ordering::Relaxed) {
+            BUSY_FUNCTION
+        } else {
+            BUSY_EVAL
+        };
+        self.error(msg)
+    }
+
+    /// Redis's `processCommand` checks that come before the busy one, then the commands
+    /// allowed while busy.
+    fn answer(&mut self, i: usize, args: &[Bytes]) -> Action {
+        let entry = match crate::cmd::resolve(args) {
+            Ok(entry) => entry,
+            Err(msg) => {
+                self.report.errors.push("ERR");
+                return Action::Reply(error_line(msg.as_bytes()));
+            }
+        };
+        let spec = entry.spec;
+        if !tandem_commands::arity_ok(spec, args.len()) {
+            self.report.errors.push("ERR");
+            return Action::Reply(error_line(
+                tandem_commands::wrong_arity_error(spec).as_bytes(),
+            ));
+        }
+        let conn = &self.conns[i];
+        if !conn.authenticated && !entry.no_auth {
+            return self.error(NOAUTH);
+        }
+        if !conn.unrestricted {
+            return Action::Hold;
+        }
+        // Refused inside MULTI: the transaction is flagged, as Redis's rejectCommand does.
+        let refusal = match spec.full_name {
+            "auth" => return self.auth(i, args),
+            "multi" => return self.multi(i),
+            "discard" => return self.discard(i),
+            "quit" => {
+                self.conns[i].quit = true;
+                return Action::Reply(b"+OK\r\n".to_vec());
+            }
+            "exec" => {
+                // Redis's rejectCommand answers a refused EXEC with EXECABORT and ends the
+                // transaction.
+                self.conns[i].multi = None;
+                let reason = if self.script.function.load(Ordering::Relaxed) {
+                    EXECABORT_FUNCTION
+                } else {
+                    EXECABORT_EVAL
+                };
+                return self.error(reason);
+            }
+            "script|kill" => self.kill(false),
+            "function|kill" => self.kill(true),
+            "function|stats" if !self.script.function.load(Ordering::Relaxed) => self.busy(),
+            "shutdown" => self.shutdown_command(args),
+            _ if spec.flags.contains(&"allow_busy") => Action::Hold,
+            _ => self.busy(),
+        };
+        if let (Some(refused), Action::Reply(r)) = (&mut self.conns[i].multi, &refusal) {
+            if r.first() == Some(&b'-') {
+                *refused = true;
+            }
+        }
+        refusal
+    }
+
+    /// MULTI (the server applies it once the script ended).
+    fn multi(&mut self, i: usize) -> Action {
+        let conn = &mut self.conns[i];
+        if conn.multi.is_some() {
+            return self.error("ERR MULTI calls can not be nested");
+        }
+        conn.multi = Some(false);
+        Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    fn discard(&mut self, i: usize) -> Action {
+        if self.conns[i].multi.take().is_none() {
+            return self.error("ERR DISCARD without MULTI");
+        }
+        Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    fn auth(&mut self, i: usize, args: &[Bytes]) -> Action {
+        if args.len() > 3 {
+            return self.error("ERR syntax error");
+        }
+        let Some(users) = self.users.clone() else {
+            return Action::Hold;
+        };
+        let (name, pass): (&[u8], &[u8]) = if args.len() == 2 {
+            if users.get("default").is_some_and(|u| u.nopass) {
+                return self.error(NOPASS);
+            }
+            (b"default", &args[1])
+        } else {
+            (&args[1], &args[2])
+        };
+        let name = String::from_utf8_lossy(name);
+        let Some(user) = users.get(name.as_ref()).filter(|u| u.password_ok(pass)) else {
+            return self.error(WRONGPASS);
+        };
+        let user_name: Arc<str> = name.as_ref().into();
+        let conn = &mut self.conns[i];
+        conn.authenticated = true;
+        conn.unrestricted = user.unrestricted();
+        conn.user = Some(user_name.clone());
+        if let Some((id, _)) = &conn.peer {
+            self.report.auth.push((*id, user_name));
+        }
+        Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL.
+    fn kill(&mut self, function: bool) -> Action {
+        if self.script.wrote.load(Ordering::Relaxed) {
+            return self.error(UNKILLABLE);
+        }
+        if self.script.function.load(Ordering::Relaxed) != function {
+            return self.busy();
+        }
+        self.script.kill.store(true, Ordering::Relaxed);
+        tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+        Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    /// SHUTDOWN while busy: only NOSAVE goes ahead (ABORT finds no shutdown to abort).
+    fn shutdown_command(&mut self, args: &[Bytes]) -> Action {
+        let (mut save, mut nosave, mut abort, mut flags) = (false, false, false, false);
+        for a in &args[1..] {
+            match a.to_ascii_lowercase().as_slice() {
+                b"nosave" => (nosave, flags) = (true, true),
+                b"save" => (save, flags) = (true, true),
+                b"now" | b"force" => flags = true,
+                b"abort" => abort = true,
+                _ => return self.error("ERR syntax error"),
+            }
+        }
+        if (abort && flags) || (save && nosave) {
+            return self.error("ERR syntax error");
+        }
+        if abort {
+            return self.error("ERR No shutdown in progress.");
+        }
+        if !nosave {
+            return self.busy();
+        }
+        Action::Shutdown
+    }
+
+    /// SHUTDOWN NOSAVE during the script: Redis exits without waiting for it.
+    fn shutdown(&mut self) -> ! {
+        tracing::warn!("User requested shutdown...");
+        if !self.pidfile.is_empty() {
+            tracing::info!("Removing the pid file.");
+            let _ = std::fs::remove_file(&self.pidfile);
+        }
+        tracing::warn!("Redis is now ready to exit, bye bye...");
+        std::process::exit(0)
+    }
+
+    /// Moves what the server must learn into the report.
+    fn wrap_up(&mut self) {
+        for conn in self.conns.drain(..) {
+            match conn.peer {
+                Some((id, peer)) => {
+                    if let Some(refused) = conn.multi {
+                        self.report.multi.push((id, refused));
+                    }
+                    if !conn.unsent.is_empty() {
+                        self.report.unsent.push((peer, conn.unsent));
+                    }
+                }
+                None => {
+                    let Some(addr) = conn.addr else { continue };
+                    self.report.accepted.push(Accepted {
+                        stream: conn.stream,
+                        addr,
+                        preset: Preset {
+                            user: conn.user,
+                            multi: conn.multi,
+                        },
+                        unsent: conn.unsent,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `-<msg>\r\n`.
+fn error_line(msg: &[u8]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    Encoder::new(&mut out, Protocol::Resp2).error(msg);
+    out.to_vec()
+}
