@@ -1,7 +1,7 @@
 //! Lua scripts beyond single replies (those are in `tests/diff/scripting.txt`): a
 //! script's effects reach a redis-server replica of a tandem-server master and the AOF,
-//! across databases and inside transactions; and Tandem's time limit for a script that
-//! runs on without writing.
+//! across databases and inside transactions. Slow scripts (`-BUSY`, SCRIPT KILL) are in
+//! `busy_script.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_tests::probe::{assert_same_data, cmds, digest, info_field, ok, text, wait_until};
@@ -77,19 +77,4 @@ fn script_effects_are_in_the_aof() {
         info_field(&mut c, "persistence", "loading").as_deref() == Some("0")
     });
     assert_eq!(digest(&mut c), want);
-}
-
-/// Tandem cannot answer other clients `-BUSY` while a script runs (it holds the server),
-/// so a script past `busy-reply-threshold` that has not written is stopped.
-#[test]
-fn a_script_that_runs_on_without_writing_is_stopped() {
-    let server = ServerProcess::start(Flavor::Tandem, &["--busy-reply-threshold", "200"]).unwrap();
-    let mut c = server.connect().unwrap();
-    let reply = cmds(&mut c, &["EVAL", "while true do end", "0"]);
-    assert!(
-        text(&reply).starts_with("ERR Script stopped after busy-reply-threshold"),
-        "{reply:?}"
-    );
-    // The server goes on.
-    assert_eq!(text(&cmds(&mut c, &["PING"])), "PONG");
 }

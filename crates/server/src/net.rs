@@ -88,11 +88,8 @@ pub async fn accept_loop(listener: TcpListener, core: Arc<Core>, shared: Arc<Sha
                 continue;
             }
         };
-        let core = core.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            serve(stream, addr, core, shared, Default::default()).await;
-        });
+        let admission = admit(stream, addr, &core, &shared, Default::default());
+        tokio::spawn(admission.run());
     }
 }
 
@@ -103,17 +100,14 @@ pub async fn adopt_loop(
     shared: Arc<Shared>,
 ) {
     while let Some(a) = accepted.recv().await {
-        let Ok(mut stream) = TcpStream::from_std(a.stream) else {
+        let Ok(stream) = TcpStream::from_std(a.stream) else {
             continue;
         };
-        let core = core.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            if !a.unsent.is_empty() && stream.write_all(&a.unsent).await.is_err() {
-                return;
-            }
-            serve(stream, a.addr, core, shared, a.preset).await;
-        });
+        let mut admission = admit(stream, a.addr, &core, &shared, a.preset);
+        if let Admission::Admitted(conn) = &mut admission {
+            conn.unsent = a.unsent;
+        }
+        tokio::spawn(admission.run());
     }
 }
 
@@ -122,35 +116,59 @@ fn fd_of(stream: &TcpStream) -> i64 {
     i64::from(stream.as_raw_fd())
 }
 
-/// Serves one client connection until it closes. `preset`: what a connection accepted
-/// while a script was busy did meanwhile ([`crate::busy`]).
-async fn serve(
-    mut stream: TcpStream,
+/// A new connection, refused or registered with the server.
+enum Admission {
+    /// Protected mode or `maxclients`: this line, then close.
+    Refused(TcpStream, &'static [u8]),
+    Admitted(Box<Conn>),
+}
+
+/// A registered connection whose task is still to run.
+struct Conn {
+    stream: TcpStream,
     addr: SocketAddr,
     core: Arc<Core>,
     shared: Arc<Shared>,
+    id: u64,
+    ev_rx: mpsc::UnboundedReceiver<ClientEvent>,
+    authenticated: bool,
+    pushes: Arc<crate::client::OutQueue>,
+    /// Its entry in [`crate::busy`]'s registry.
+    peer: Option<Arc<crate::busy::Peer>>,
+    /// In none of the states a busy script's responder leaves alone.
+    plain: bool,
+    /// Replies the busy script's responder could not write yet.
+    unsent: Vec<u8>,
+    _connected: ConnectedGuard,
+    _registered: Unregister,
+}
+
+/// Checks a new connection and registers it with the server, at once: a script that
+/// turns busy before its task first runs finds it idle in [`crate::busy`]'s registry.
+/// `preset`: what a connection accepted while a script was busy did meanwhile.
+fn admit(
+    stream: TcpStream,
+    addr: SocketAddr,
+    core: &Arc<Core>,
+    shared: &Arc<Shared>,
     preset: crate::busy::Preset,
-) {
+) -> Admission {
     let _ = stream.set_nodelay(true);
     if shared.protected_mode.load(Ordering::Relaxed)
         && !shared.requires_auth.load(Ordering::Relaxed)
         && !addr.ip().is_loopback()
     {
-        let _ = stream.write_all(DENIED.as_bytes()).await;
-        return;
+        return Admission::Refused(stream, DENIED.as_bytes());
     }
     let connected = shared.connected.fetch_add(1, Ordering::SeqCst) + 1;
-    let _guard = ConnectedGuard(shared.clone());
+    let guard = ConnectedGuard(shared.clone());
     let max = shared.maxclients.load(Ordering::Relaxed);
     if max > 0 && connected as i64 > max {
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
+        return Admission::Refused(stream, b"-ERR max number of clients reached\r\n");
     }
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let laddr = stream.local_addr().unwrap_or(addr);
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let meta = ConnMeta {
         addr,
         laddr,
@@ -158,12 +176,61 @@ async fn serve(
     };
     let fd = meta.fd;
     let peer_events = ev_tx.clone();
-    // In none of the states a busy script's responder leaves alone ([`crate::busy`]).
-    let mut plain = preset.multi.is_none();
-    let (mut authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
+    let plain = preset.multi.is_none();
+    let (authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
     let peer = crate::busy::register(id, fd, &peer_events, &pushes);
-    drop(peer_events);
-    let _registered = Unregister(peer.is_some().then_some(id));
+    if let Some(p) = &peer {
+        p.waiting(plain, authenticated);
+    }
+    Admission::Admitted(Box::new(Conn {
+        stream,
+        addr,
+        core: core.clone(),
+        shared: shared.clone(),
+        id,
+        ev_rx,
+        authenticated,
+        pushes,
+        _registered: Unregister(peer.is_some().then_some(id)),
+        peer,
+        plain,
+        unsent: Vec::new(),
+        _connected: guard,
+    }))
+}
+
+impl Admission {
+    async fn run(self) {
+        match self {
+            Admission::Refused(mut stream, line) => {
+                let _ = stream.write_all(line).await;
+            }
+            Admission::Admitted(conn) => serve(*conn).await,
+        }
+    }
+}
+
+/// Serves one client connection until it closes.
+async fn serve(conn: Conn) {
+    let Conn {
+        mut stream,
+        addr,
+        core,
+        shared,
+        id,
+        mut ev_rx,
+        mut authenticated,
+        pushes,
+        peer,
+        mut plain,
+        unsent,
+        _connected,
+        _registered,
+    } = conn;
+    if !unsent.is_empty() && stream.write_all(&unsent).await.is_err() {
+        core.disconnect(id);
+        return;
+    }
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();

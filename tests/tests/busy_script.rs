@@ -1,0 +1,192 @@
+//! A script running past `busy-reply-threshold`, on redis-server 7.0.15 and tandem-server
+//! alike: the same scenario runs on both and the transcripts of replies must be equal.
+//! Clients connected before the script and clients that connect meanwhile get `-BUSY`
+//! (and their usual errors for unknown commands, arity, NOAUTH), may AUTH, open and
+//! abort a MULTI, QUIT, SCRIPT KILL or FUNCTION KILL a script that has not written, and
+//! SHUTDOWN NOSAVE one that has. A partial request sent meanwhile completes afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use tandem_tests::probe::{cmds, text};
+use tandem_tests::resp::Reply;
+use tandem_tests::{Flavor, RespConn, ServerProcess};
+
+const SPIN: &str = "local i = 0 while true do i = i + 1 end";
+const WRITE_THEN_SPIN: &str = "redis.call('set', 'x', '1') local i = 0 while true do i = i + 1 end";
+const LIBRARY: &str = "#!lua name=lib\nredis.register_function('spin', function() local i = 0 while true do i = i + 1 end end)";
+
+/// A scenario's replies, in order, each tagged with who sent what.
+#[derive(Default)]
+struct Transcript(Vec<String>);
+
+impl Transcript {
+    fn ask(&mut self, who: &str, c: &mut RespConn, args: &[&str]) {
+        let reply = cmds(c, args);
+        self.0.push(format!("{who} {args:?} -> {}", text(&reply)));
+    }
+
+    fn read(&mut self, who: &str, c: &mut RespConn) {
+        let line = match c.read_reply().unwrap() {
+            Reply::Frame(f) => text(&f),
+            Reply::Closed => "(closed)".to_owned(),
+        };
+        self.0.push(format!("{who} reads -> {line}"));
+    }
+}
+
+fn start(flavor: Flavor, extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["--busy-reply-threshold", "100"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(flavor, &args).unwrap()
+}
+
+/// A connection the server has served once (so it waits idle when the script starts).
+fn idle_conn(server: &ServerProcess) -> RespConn {
+    let mut c = server.connect().unwrap();
+    c.set_timeout(Duration::from_secs(20));
+    c.send(&["ECHO", "ready"]).unwrap();
+    c.read_reply().unwrap();
+    c
+}
+
+/// Starts `args` on a new connection and returns once another client gets `-BUSY`.
+fn run_busy(server: &ServerProcess, args: &[&str]) -> RespConn {
+    let mut runner = server.connect().unwrap();
+    runner.set_timeout(Duration::from_secs(20));
+    runner.send(args).unwrap();
+    let mut probe = server.connect().unwrap();
+    probe.set_timeout(Duration::from_secs(20));
+    let first = text(&cmds(&mut probe, &["PING"]));
+    assert!(first.starts_with("BUSY "), "{first}");
+    runner
+}
+
+fn eval_scenario(flavor: Flavor) -> Vec<String> {
+    let server = start(flavor, &[]);
+    let mut t = Transcript::default();
+    let mut a = idle_conn(&server);
+    let mut partial = idle_conn(&server);
+    let mut runner = run_busy(&server, &["EVAL", SPIN, "0"]);
+    for args in [
+        &["PING"][..],
+        &["GET", "k"],
+        &["GET"],
+        &["NOSUCH", "x"],
+        &["AUTH", "pw"],
+        &["FUNCTION", "KILL"],
+        &["FUNCTION", "STATS"],
+        &["SHUTDOWN"],
+        &["SHUTDOWN", "ABORT"],
+        &["SHUTDOWN", "NOSAVE", "ABORT"],
+        &["MULTI"],
+        &["SET", "k", "v"],
+        &["EXEC"],
+        &["DISCARD"],
+    ] {
+        t.ask("a", &mut a, args);
+    }
+    // A new connection: a pipeline, then a MULTI left open with a refused command.
+    let mut b = server.connect().unwrap();
+    b.send_raw(b"PING\r\nPING\r\n").unwrap();
+    t.read("b", &mut b);
+    t.read("b", &mut b);
+    let mut m = server.connect().unwrap();
+    t.ask("m", &mut m, &["MULTI"]);
+    t.ask("m", &mut m, &["INCR", "n"]);
+    let mut q = server.connect().unwrap();
+    t.ask("q", &mut q, &["QUIT"]);
+    t.read("q", &mut q);
+    partial.send_raw(b"*1\r\n$4\r\nPI").unwrap();
+    t.ask("a", &mut a, &["SCRIPT", "KILL"]);
+    t.read("runner", &mut runner);
+    partial.send_raw(b"NG\r\n").unwrap();
+    t.read("partial", &mut partial);
+    t.ask("m", &mut m, &["EXEC"]);
+    t.ask("a", &mut a, &["SCRIPT", "KILL"]);
+    t.ask("a", &mut a, &["PING"]);
+    t.ask("runner", &mut runner, &["EXISTS", "x"]);
+    t.0
+}
+
+fn write_then_shutdown_scenario(flavor: Flavor) -> Vec<String> {
+    let mut server = start(flavor, &[]);
+    let mut t = Transcript::default();
+    let mut a = idle_conn(&server);
+    let mut runner = run_busy(&server, &["EVAL", WRITE_THEN_SPIN, "0"]);
+    t.ask("a", &mut a, &["SCRIPT", "KILL"]);
+    t.ask("a", &mut a, &["FUNCTION", "KILL"]);
+    t.ask("a", &mut a, &["SHUTDOWN", "SAVE"]);
+    a.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    t.read("a", &mut a);
+    t.read("runner", &mut runner);
+    let status = server.wait_timeout(Duration::from_secs(20)).unwrap();
+    t.0.push(format!("exited: {}", status.is_some_and(|s| s.success())));
+    t.0
+}
+
+fn function_scenario(flavor: Flavor) -> Vec<String> {
+    let server = start(flavor, &[]);
+    let mut t = Transcript::default();
+    let mut a = idle_conn(&server);
+    t.ask("a", &mut a, &["FUNCTION", "LOAD", LIBRARY]);
+    let mut runner = run_busy(&server, &["FCALL", "spin", "0"]);
+    t.ask("a", &mut a, &["GET", "k"]);
+    t.ask("a", &mut a, &["SCRIPT", "KILL"]);
+    t.ask("a", &mut a, &["FUNCTION", "KILL"]);
+    t.read("runner", &mut runner);
+    t.ask("a", &mut a, &["FUNCTION", "KILL"]);
+    t.0
+}
+
+fn auth_scenario(flavor: Flavor) -> Vec<String> {
+    let server = start(flavor, &["--requirepass", "secret"]);
+    let mut t = Transcript::default();
+    let mut a = server.connect().unwrap();
+    a.set_timeout(Duration::from_secs(20));
+    t.ask("a", &mut a, &["ECHO", "unauthenticated"]);
+    let mut owner = server.connect().unwrap();
+    owner.set_timeout(Duration::from_secs(20));
+    t.ask("owner", &mut owner, &["AUTH", "secret"]);
+    owner.send(&["EVAL", SPIN, "0"]).unwrap();
+    // Until the threshold passes neither server answers; then NOAUTH.
+    let mut n = server.connect().unwrap();
+    n.set_timeout(Duration::from_secs(20));
+    t.ask("n", &mut n, &["PING"]);
+    t.ask("a", &mut a, &["PING"]);
+    t.ask("a", &mut a, &["AUTH", "wrong"]);
+    t.ask("a", &mut a, &["AUTH", "secret"]);
+    t.ask("a", &mut a, &["PING"]);
+    t.ask("n", &mut n, &["AUTH", "default", "secret"]);
+    t.ask("n", &mut n, &["SCRIPT", "KILL"]);
+    t.read("owner", &mut owner);
+    t.ask("a", &mut a, &["PING"]);
+    t.ask("n", &mut n, &["PING"]);
+    t.0
+}
+
+fn same_on_both(scenario: fn(Flavor) -> Vec<String>) {
+    let redis = scenario(Flavor::Redis);
+    let tandem = scenario(Flavor::Tandem);
+    assert_eq!(tandem, redis, "tandem (left) and redis (right) differ");
+}
+
+#[test]
+fn busy_eval_answers_other_clients_and_takes_script_kill() {
+    same_on_both(eval_scenario);
+}
+
+#[test]
+fn a_script_that_wrote_is_unkillable_and_shutdown_nosave_ends_the_server() {
+    same_on_both(write_then_shutdown_scenario);
+}
+
+#[test]
+fn busy_function_takes_function_kill() {
+    same_on_both(function_scenario);
+}
+
+#[test]
+fn clients_authenticate_while_a_script_is_busy() {
+    same_on_both(auth_scenario);
+}
