@@ -160,6 +160,12 @@ fn auth_scenario(flavor: Flavor) -> Vec<String> {
     t.ask("n", &mut n, &["AUTH", "default", "secret"]);
     t.ask("n", &mut n, &["SCRIPT", "KILL"]);
     t.read("owner", &mut owner);
+    // Logged in for good: a value over the unauthenticated bulk limit (16 KiB) is taken.
+    let big = "v".repeat(20_000);
+    for (who, c) in [("a", &mut a), ("n", &mut n)] {
+        let reply = text(&cmds(c, &["SET", "big", &big]));
+        t.0.push(format!("{who} SET big <20000 bytes> -> {reply}"));
+    }
     t.ask("a", &mut a, &["PING"]);
     t.ask("n", &mut n, &["PING"]);
     t.0

@@ -305,6 +305,7 @@ pub fn finish(srv: &mut Server) {
         if let Some(c) = srv.clients.get_mut(&id) {
             c.authenticated = true;
             c.user = user;
+            let _ = c.events.send(ClientEvent::LoggedIn);
         }
     }
     for (id, refused) in report.multi {

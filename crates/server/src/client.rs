@@ -19,6 +19,9 @@ pub enum ClientEvent {
     Kill,
     /// Write these bytes to the socket (MONITOR feed, pushes).
     Write(Bytes),
+    /// The client authenticated while a script was busy ([`crate::busy`]): the
+    /// connection task lifts the limits it decodes unauthenticated requests with.
+    LoggedIn,
 }
 
 /// What a client's connection task still has to write of the pushes sent to it (Pub/Sub

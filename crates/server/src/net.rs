@@ -250,6 +250,7 @@ async fn serve(conn: Conn) {
         match wake {
             Wake::Event(ev) => match ev {
                 None | Some(ClientEvent::Kill) => break 'conn,
+                Some(ClientEvent::LoggedIn) => authenticated = true,
                 Some(ClientEvent::Write(bytes)) => {
                     // A client closed for its output buffer limit must not wait for its
                     // socket to drain first.

@@ -264,6 +264,7 @@ async fn blocked(
                     forget(core);
                     return None;
                 }
+                Some(ClientEvent::LoggedIn) => {}
                 Some(ClientEvent::Write(bytes)) => {
                     if stream.write_all(&bytes).await.is_err() {
                         forget(core);
@@ -332,7 +333,7 @@ async fn wait(
                     core.srv.lock().master.cancel_waiter(id);
                     return None;
                 }
-                Some(ClientEvent::Write(_)) => {}
+                Some(ClientEvent::Write(_) | ClientEvent::LoggedIn) => {}
             }
         }
     }
@@ -360,7 +361,7 @@ async fn serve_replica(
             }
             msg = events.recv() => match msg {
                 None | Some(ClientEvent::Kill) => break,
-                Some(ClientEvent::Write(_)) => {}
+                Some(ClientEvent::Write(_) | ClientEvent::LoggedIn) => {}
             }
         }
     }
