@@ -196,3 +196,18 @@ fn busy_function_takes_function_kill() {
 fn clients_authenticate_while_a_script_is_busy() {
     same_on_both(auth_scenario);
 }
+
+/// With `io-threads` above 1 Tandem has no responder (a Tandem rule, not Redis's): a slow
+/// script that has not written is stopped, and the server goes on.
+#[test]
+fn with_several_network_threads_a_slow_script_that_has_not_written_is_stopped() {
+    let server = start(Flavor::Tandem, &["--io-threads", "2"]);
+    let mut c = server.connect().unwrap();
+    c.set_timeout(Duration::from_secs(20));
+    let reply = text(&cmds(&mut c, &["EVAL", SPIN, "0"]));
+    assert!(
+        reply.starts_with("ERR Script stopped after busy-reply-threshold"),
+        "{reply}"
+    );
+    assert_eq!(text(&cmds(&mut c, &["PING"])), "PONG");
+}

@@ -23,7 +23,8 @@
 //! wait for the script's end, rather than get `-BUSY` where Redis would check its ACL
 //! first).
 //! Only with one network thread (`io-threads 1`, the default): with more, tasks keep
-//! running on the other threads and the socket copies would race them.
+//! running on the other threads and the socket copies would race them, so a slow script
+//! that has not written is stopped instead (a runaway one must not hold the server).
 //!
 //! Why the copies are sound: the fd numbers come from the registry of connections
 //! ([`register`]), which connection tasks update on the network thread; [`begin`] makes
@@ -140,6 +141,8 @@ struct Setup {
 }
 
 static SETUP: OnceLock<Setup> = OnceLock::new();
+/// Several network threads: no responder (see [`several_network_threads`]).
+static SEVERAL_THREADS: AtomicBool = AtomicBool::new(false);
 static PEERS: Mutex<BTreeMap<u64, Arc<Peer>>> = Mutex::new(BTreeMap::new());
 static USERS: RwLock<Option<Arc<BTreeMap<String, User>>>> = RwLock::new(None);
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -164,6 +167,18 @@ pub fn init(
         pidfile,
         handoff,
     });
+}
+
+/// With `io-threads` above 1 there is no responder: a slow script that has not written
+/// is stopped instead, so that a runaway one cannot hold the server for good.
+pub fn several_network_threads() {
+    SEVERAL_THREADS.store(true, Ordering::Relaxed);
+}
+
+/// Whether slow scripts are stopped rather than answered around (see
+/// [`several_network_threads`]).
+pub fn stops_slow_scripts() -> bool {
+    SEVERAL_THREADS.load(Ordering::Relaxed)
 }
 
 /// Registers a connection (its socket's fd number); `None` when the responder is off.

@@ -212,6 +212,9 @@ fn run(config: Config) -> i32 {
     };
     let core = Core::new(srv);
     replication_replica::init(&core, runtime.handle().clone());
+    if io_threads > 1 {
+        busy::several_network_threads();
+    }
     if io_threads == 1 {
         // A script past busy-reply-threshold answers other clients from a helper thread
         // (see busy.rs); it needs copies of the listening sockets, and a way back in.

@@ -340,6 +340,13 @@ impl Engine {
                     );
                     crate::busy::begin(hook_limit.run.clone());
                 }
+                if crate::busy::stops_slow_scripts()
+                    && !hook_limit.run.wrote.load(Ordering::Relaxed)
+                {
+                    return Err(mlua::Error::runtime(
+                        "Script stopped after busy-reply-threshold: with io-threads above 1 no other client can be answered meanwhile",
+                    ));
+                }
                 if hook_limit.run.kill.load(Ordering::Relaxed) {
                     // Raised again at every hook while a `pcall` in the script catches it.
                     return Err(mlua::Error::external(CallError {
