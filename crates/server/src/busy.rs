@@ -72,8 +72,6 @@ const EXECABORT_EVAL: &str = "EXECABORT Transaction discarded because of: BUSY R
 const EXECABORT_FUNCTION: &str = "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
 const NOAUTH: &str = "NOAUTH Authentication required.";
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-const NOPASS: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 
 /// Largest request prefix the responder looks at; a longer request waits for the script.
 const PEEK_MAX: usize = 64 * 1024;
@@ -687,23 +685,16 @@ impl Responder {
     }
 
     fn auth(&mut self, i: usize, args: &[Bytes]) -> Action {
-        if args.len() > 3 {
-            return self.error("ERR syntax error");
-        }
         let Some(users) = self.users.clone() else {
             return Action::Hold;
         };
-        let (name, pass): (&[u8], &[u8]) = if args.len() == 2 {
-            if users.get("default").is_some_and(|u| u.nopass) {
-                return self.error(NOPASS);
-            }
-            (b"default", &args[1])
-        } else {
-            (&args[1], &args[2])
+        let (name, pass) = match crate::cmd::conn::auth_pair(&users, args) {
+            Ok(pair) => pair,
+            Err(msg) => return self.error(msg),
         };
         let name = String::from_utf8_lossy(name);
         let Some(user) = users.get(name.as_ref()).filter(|u| u.password_ok(pass)) else {
-            return self.error(WRONGPASS);
+            return self.error(crate::cmd::conn::WRONGPASS);
         };
         let user_name: Arc<str> = name.as_ref().into();
         let conn = &mut self.conns[i];
@@ -731,26 +722,16 @@ impl Responder {
 
     /// SHUTDOWN while busy: only NOSAVE goes ahead (ABORT finds no shutdown to abort).
     fn shutdown_command(&mut self, args: &[Bytes]) -> Action {
-        let (mut save, mut nosave, mut abort, mut flags) = (false, false, false, false);
-        for a in &args[1..] {
-            match a.to_ascii_lowercase().as_slice() {
-                b"nosave" => (nosave, flags) = (true, true),
-                b"save" => (save, flags) = (true, true),
-                b"now" | b"force" => flags = true,
-                b"abort" => abort = true,
-                _ => return self.error("ERR syntax error"),
-            }
+        use crate::cmd::server::{ShutdownMode, ShutdownRequest};
+        match crate::cmd::server::parse_shutdown(args) {
+            Err(msg) => self.error(msg),
+            Ok(ShutdownRequest::Abort) => self.error(crate::cmd::server::NO_SHUTDOWN),
+            Ok(ShutdownRequest::Go {
+                mode: ShutdownMode::NoSave,
+                ..
+            }) => Action::Shutdown,
+            Ok(ShutdownRequest::Go { .. }) => self.busy(),
         }
-        if (abort && flags) || (save && nosave) {
-            return self.error("ERR syntax error");
-        }
-        if abort {
-            return self.error("ERR No shutdown in progress.");
-        }
-        if !nosave {
-            return self.busy();
-        }
-        Action::Shutdown
     }
 
     /// SHUTDOWN NOSAVE during the script: Redis exits without waiting for it.

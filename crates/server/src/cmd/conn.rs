@@ -85,7 +85,7 @@ fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8], what: &str) -> bool
     false
 }
 
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// CLUSTER (every subcommand, HELP included), READONLY, READWRITE and ASKING on a server
 /// without cluster mode: Redis's refusal, which client libraries probe for.
@@ -94,24 +94,36 @@ pub fn cluster_disabled(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 }
 
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if args.len() > 3 {
-        ctx.syntax_err();
-        return;
-    }
-    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if ctx.srv.acl.users.get("default").is_some_and(|u| u.nopass) {
-            ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+    let (user, pass) = match auth_pair(&ctx.srv.acl.users, args) {
+        Ok(pair) => pair,
+        Err(msg) => {
+            ctx.err(msg);
             return;
         }
-        (b"default", &args[1])
-    } else {
-        (&args[1], &args[2])
     };
     if authenticate(ctx, user, pass, "AUTH") {
         ctx.ok();
     } else {
         ctx.err(WRONGPASS);
     }
+}
+
+/// AUTH's user and password (`default` when only a password is given); `Err` is the
+/// error reply for too many arguments or a password-only AUTH while `default` has none.
+pub fn auth_pair<'a>(
+    users: &std::collections::BTreeMap<String, tandem_commands::acl::User>,
+    args: &'a [Bytes],
+) -> Result<(&'a [u8], &'a [u8]), &'static str> {
+    if args.len() > 3 {
+        return Err("ERR syntax error");
+    }
+    if args.len() == 2 {
+        if users.get("default").is_some_and(|u| u.nopass) {
+            return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
+        return Ok((b"default", &args[1]));
+    }
+    Ok((&args[1], &args[2]))
 }
 
 /// Client names may not contain spaces, newlines or characters outside '!'..='~'.

@@ -122,39 +122,32 @@ pub enum ShutdownMode {
     NoSave,
 }
 
-pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+/// SHUTDOWN's arguments, as parsed by [`parse_shutdown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownRequest {
+    Abort,
+    Go { mode: ShutdownMode, force: bool },
+}
+
+/// Reads SHUTDOWN's flags (NOSAVE | SAVE, NOW, FORCE, ABORT); `Err` is the syntax error.
+pub fn parse_shutdown(args: &[Bytes]) -> Result<ShutdownRequest, &'static str> {
     let (mut save, mut nosave, mut abort, mut flags) = (false, false, false, false);
     let mut force = false;
     for a in &args[1..] {
-        let a = a.to_ascii_lowercase();
-        match a.as_slice() {
-            b"nosave" => {
-                nosave = true;
-                flags = true;
-            }
-            b"save" => {
-                save = true;
-                flags = true;
-            }
+        match a.to_ascii_lowercase().as_slice() {
+            b"nosave" => (nosave, flags) = (true, true),
+            b"save" => (save, flags) = (true, true),
             b"now" => flags = true,
-            b"force" => {
-                force = true;
-                flags = true;
-            }
+            b"force" => (force, flags) = (true, true),
             b"abort" => abort = true,
-            _ => {
-                ctx.syntax_err();
-                return;
-            }
+            _ => return Err("ERR syntax error"),
         }
     }
     if (abort && flags) || (save && nosave) {
-        ctx.syntax_err();
-        return;
+        return Err("ERR syntax error");
     }
     if abort {
-        ctx.err("ERR No shutdown in progress.");
-        return;
+        return Ok(ShutdownRequest::Abort);
     }
     let mode = if nosave {
         ShutdownMode::NoSave
@@ -162,6 +155,24 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ShutdownMode::Save
     } else {
         ShutdownMode::Default
+    };
+    Ok(ShutdownRequest::Go { mode, force })
+}
+
+/// The reply to SHUTDOWN ABORT when no shutdown waits (Tandem's never do).
+pub const NO_SHUTDOWN: &str = "ERR No shutdown in progress.";
+
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let (mode, force) = match parse_shutdown(args) {
+        Ok(ShutdownRequest::Go { mode, force }) => (mode, force),
+        Ok(ShutdownRequest::Abort) => {
+            ctx.err(NO_SHUTDOWN);
+            return;
+        }
+        Err(msg) => {
+            ctx.err(msg);
+            return;
+        }
     };
     tracing::warn!("User requested shutdown...");
     if !try_shutdown(ctx.srv, mode, force) {
