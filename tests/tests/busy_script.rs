@@ -26,6 +26,22 @@ impl Transcript {
         self.0.push(format!("{who} {args:?} -> {}", text(&reply)));
     }
 
+    /// A reply whose `duration_ms` varies: the whole frame, that number blanked.
+    fn ask_timed(&mut self, who: &str, c: &mut RespConn, args: &[&str]) {
+        let reply = render(&cmds(c, args));
+        let shown = match reply.find("duration_ms ") {
+            Some(at) => {
+                let start = at + "duration_ms ".len();
+                let end = reply[start..]
+                    .find(|ch: char| !ch.is_ascii_digit() && ch != ':')
+                    .map_or(reply.len(), |n| start + n);
+                format!("{}<ms>{}", &reply[..start], &reply[end..])
+            }
+            None => reply,
+        };
+        self.0.push(format!("{who} {args:?} -> {shown}"));
+    }
+
     fn read(&mut self, who: &str, c: &mut RespConn) {
         let line = match c.read_reply().unwrap() {
             Reply::Frame(f) => text(&f),
@@ -33,6 +49,17 @@ impl Transcript {
         };
         self.0.push(format!("{who} reads -> {line}"));
     }
+}
+
+/// A frame as text: its kind, then its head or children (maps and arrays alike show
+/// their kind character).
+fn render(f: &tandem_tests::resp::Frame) -> String {
+    if f.children.is_empty() {
+        let body = f.body.as_deref().unwrap_or(&f.head);
+        return format!("{}{}", f.kind as char, String::from_utf8_lossy(body));
+    }
+    let inner: Vec<String> = f.children.iter().map(render).collect();
+    format!("{}[{}]", f.kind as char, inner.join(" "))
 }
 
 fn start(flavor: Flavor, extra: &[&str]) -> ServerProcess {
@@ -130,12 +157,18 @@ fn function_scenario(flavor: Flavor) -> Vec<String> {
     let mut t = Transcript::default();
     let mut a = idle_conn(&server);
     t.ask("a", &mut a, &["FUNCTION", "LOAD", LIBRARY]);
+    let mut resp3 = idle_conn(&server);
+    // Its reply holds the client id, which differs between the servers.
+    cmds(&mut resp3, &["HELLO", "3"]);
     let mut runner = run_busy(&server, &["FCALL", "spin", "0"]);
     t.ask("a", &mut a, &["GET", "k"]);
+    t.ask_timed("a", &mut a, &["FUNCTION", "STATS"]);
+    t.ask_timed("resp3", &mut resp3, &["FUNCTION", "STATS"]);
     t.ask("a", &mut a, &["SCRIPT", "KILL"]);
     t.ask("a", &mut a, &["FUNCTION", "KILL"]);
     t.read("runner", &mut runner);
     t.ask("a", &mut a, &["FUNCTION", "KILL"]);
+    t.ask_timed("a", &mut a, &["FUNCTION", "STATS"]);
     t.0
 }
 

@@ -14,7 +14,8 @@
 //! * an unknown command or a wrong arity gets its usual error, an unauthenticated client
 //!   `-NOAUTH`, and AUTH is checked against a copy of the users ([`publish_users`]);
 //! * SCRIPT KILL and FUNCTION KILL stop a script that has not written (the hook raises the
-//!   error), SHUTDOWN NOSAVE ends the process, everything else gets `-BUSY`;
+//!   error), SHUTDOWN NOSAVE ends the process, FUNCTION STATS shows the running function,
+//!   MULTI, DISCARD, EXEC and QUIT behave as in Redis, everything else gets `-BUSY`;
 //! * connections accepted meanwhile are served alike, then handed to the network runtime.
 //!
 //! Which clients: those whose task waits for a read with nothing buffered, not inside
@@ -60,6 +61,20 @@ pub struct Script {
     pub kill: AtomicBool,
     /// It is a function (FCALL), not an EVAL script.
     pub function: AtomicBool,
+    /// For a function, what FUNCTION STATS shows while it is busy.
+    pub running: Mutex<RunningFunction>,
+}
+
+/// The function being run, for FUNCTION STATS (`running_script`, `engines`).
+#[derive(Debug, Default)]
+pub struct RunningFunction {
+    pub name: String,
+    /// The FCALL / FCALL_RO command as the client sent it.
+    pub command: Vec<Bytes>,
+    /// Unix milliseconds when it started.
+    pub started_ms: u64,
+    pub libraries: usize,
+    pub functions: usize,
 }
 
 /// `-BUSY` for EVAL scripts (Redis's `slowevalerr`).
@@ -80,27 +95,34 @@ const PEEK_MAX: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Peer {
     fd: i32,
-    /// [`IDLE_NO`], [`IDLE_UNAUTHENTICATED`] or [`IDLE_AUTHENTICATED`].
+    /// [`IDLE_NO`], or [`IDLE`] with [`IDLE_AUTHENTICATED`] and [`IDLE_RESP3`].
     idle: AtomicU8,
     /// Weak: the connection's channel must still close when the server drops the client.
     events: WeakUnboundedSender<ClientEvent>,
     out: Arc<OutQueue>,
 }
 
+/// [`Peer::idle`]: not waiting idle (0), or [`IDLE`] with the other bits.
 const IDLE_NO: u8 = 0;
-const IDLE_UNAUTHENTICATED: u8 = 1;
+const IDLE: u8 = 1;
 const IDLE_AUTHENTICATED: u8 = 2;
+const IDLE_RESP3: u8 = 4;
 
 impl Peer {
     /// The task is about to wait for a read; `plain` when nothing is buffered and the
     /// client is in none of the states the responder leaves alone (see the module docs).
     #[inline]
-    pub fn waiting(&self, plain: bool, authenticated: bool) {
-        let state = match (plain, authenticated) {
-            (false, _) => IDLE_NO,
-            (true, false) => IDLE_UNAUTHENTICATED,
-            (true, true) => IDLE_AUTHENTICATED,
-        };
+    pub fn waiting(&self, plain: bool, authenticated: bool, resp3: bool) {
+        let mut state = IDLE_NO;
+        if plain {
+            state = IDLE;
+            if authenticated {
+                state |= IDLE_AUTHENTICATED;
+            }
+            if resp3 {
+                state |= IDLE_RESP3;
+            }
+        }
         self.idle.store(state, Ordering::Relaxed);
     }
 
@@ -259,12 +281,16 @@ pub fn begin(script: Arc<Script>) {
                         rustix::process::PidfdGetfdFlags::empty(),
                     );
                     if let Ok(fd) = copy {
-                        let authenticated = peer.idle.load(Ordering::Relaxed) == IDLE_AUTHENTICATED;
-                        conns.push(Conn::new(
+                        let state = peer.idle.load(Ordering::Relaxed);
+                        let mut conn = Conn::new(
                             TcpStream::from(fd),
-                            authenticated,
+                            state & IDLE_AUTHENTICATED != 0,
                             Some((id, peer)),
-                        ));
+                        );
+                        if state & IDLE_RESP3 != 0 {
+                            conn.proto = Protocol::Resp3;
+                        }
+                        conns.push(conn);
                     }
                 }
             }
@@ -360,6 +386,7 @@ struct Conn {
     multi: Option<bool>,
     /// QUIT: close once the replies are written.
     quit: bool,
+    proto: Protocol,
     unsent: Vec<u8>,
 }
 
@@ -375,6 +402,7 @@ impl Conn {
             held: false,
             multi: None,
             quit: false,
+            proto: Protocol::Resp2,
             unsent: Vec::new(),
         }
     }
@@ -654,7 +682,10 @@ impl Responder {
             }
             "script|kill" => self.kill(false),
             "function|kill" => self.kill(true),
-            "function|stats" if !self.script.function.load(Ordering::Relaxed) => self.busy(),
+            "function|stats" if self.script.function.load(Ordering::Relaxed) => {
+                self.function_stats(i)
+            }
+            "function|stats" => self.busy(),
             "shutdown" => self.shutdown_command(args),
             _ if spec.flags.contains(&"allow_busy") => Action::Hold,
             _ => self.busy(),
@@ -705,6 +736,35 @@ impl Responder {
             self.report.auth.push((*id, user_name));
         }
         Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    /// FUNCTION STATS while a function is busy: its name, command and running time.
+    fn function_stats(&mut self, i: usize) -> Action {
+        let f = self.script.running.lock();
+        let mut out = BytesMut::new();
+        let mut e = Encoder::new(&mut out, self.conns[i].proto);
+        e.map_len(2);
+        e.bulk(b"running_script");
+        e.map_len(3);
+        e.bulk(b"name");
+        e.bulk(f.name.as_bytes());
+        e.bulk(b"command");
+        e.array_len(f.command.len());
+        for a in &f.command {
+            e.bulk(a);
+        }
+        e.bulk(b"duration_ms");
+        let now = crate::cmd::data::now_ms() as u64;
+        e.integer(now.saturating_sub(f.started_ms) as i64);
+        e.bulk(b"engines");
+        e.map_len(1);
+        e.bulk(b"LUA");
+        e.map_len(2);
+        e.bulk(b"libraries_count");
+        e.integer(f.libraries as i64);
+        e.bulk(b"functions_count");
+        e.integer(f.functions as i64);
+        Action::Reply(out.to_vec())
     }
 
     /// SCRIPT KILL (`function` false) or FUNCTION KILL.

@@ -52,6 +52,8 @@ pub struct BatchReply {
     pub durable: Option<crate::aof::Durable>,
     /// The client is in none of the states [`crate::busy`] leaves alone.
     pub plain: bool,
+    /// The client speaks RESP3.
+    pub resp3: bool,
 }
 
 impl Core {
@@ -232,6 +234,7 @@ fn run_locked(
         handoff: client.repl.handoff.take(),
         durable: None,
         plain: plain(&client),
+        resp3: client.proto == tandem_resp::Protocol::Resp3,
     };
     srv.clients.insert(client.id, client);
     reply

@@ -180,7 +180,7 @@ fn admit(
     let (authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
     let peer = crate::busy::register(id, fd, &peer_events, &pushes);
     if let Some(p) = &peer {
-        p.waiting(plain, authenticated);
+        p.waiting(plain, authenticated, false);
     }
     Admission::Admitted(Box::new(Conn {
         stream,
@@ -231,6 +231,8 @@ async fn serve(conn: Conn) {
         core.disconnect(id);
         return;
     }
+    // The client speaks RESP3 (HELLO 3): for the busy responder's replies.
+    let mut resp3 = false;
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();
@@ -241,7 +243,7 @@ async fn serve(conn: Conn) {
     let mut ev_registered = false;
     'conn: loop {
         if let Some(p) = &peer {
-            p.waiting(plain && rbuf.is_empty(), authenticated);
+            p.waiting(plain && rbuf.is_empty(), authenticated, resp3);
         }
         let wake = next_wake(&mut ev_rx, &mut ev_registered, &mut stream, &mut rbuf).await;
         if let Some(p) = &peer {
@@ -292,6 +294,7 @@ async fn serve(conn: Conn) {
                             }
                             authenticated = reply.authenticated;
                             plain = reply.plain;
+                            resp3 = reply.resp3;
                             close = reply.close;
                             if let Some(h) = reply.handoff {
                                 // PSYNC or a blocked WAIT: replies so far first, then repl.rs.

@@ -504,6 +504,8 @@ pub enum Target<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Call<'a> {
     pub target: Target<'a>,
+    /// The whole command (EVAL/FCALL and its arguments), for FUNCTION STATS.
+    pub command: &'a [Bytes],
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
     pub read_only: bool,
@@ -543,6 +545,16 @@ pub fn run(
             };
             let result = match fe.find(name) {
                 Some(func) => {
+                    // What FUNCTION STATS shows if it turns busy (buffers reused).
+                    let mut shown = fe.engine().limit.run.running.lock();
+                    shown.name.clear();
+                    shown.name.push_str(name);
+                    shown.command.clear();
+                    shown.command.extend_from_slice(call.command);
+                    shown.started_ms = crate::cmd::data::now_ms() as u64;
+                    shown.libraries = fe.libraries().count();
+                    shown.functions = fe.function_count();
+                    drop(shown);
                     let what = Running {
                         func,
                         name,

@@ -30,6 +30,7 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     };
     let call = crate::script::Call {
+        command: args,
         target: crate::script::Target::Script(&sha),
         keys: &args[3..split],
         argv: &args[split..],
@@ -127,6 +128,7 @@ pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     let call = crate::script::Call {
+        command: args,
         target: crate::script::Target::Function(&name),
         keys: &args[3..split],
         argv: &args[split..],
