@@ -26,20 +26,38 @@ impl Transcript {
         self.0.push(format!("{who} {args:?} -> {}", text(&reply)));
     }
 
-    /// A reply whose `duration_ms` varies: the whole frame, that number blanked.
-    fn ask_timed(&mut self, who: &str, c: &mut RespConn, args: &[&str]) {
-        let reply = render(&cmds(c, args));
-        let shown = match reply.find("duration_ms ") {
-            Some(at) => {
-                let start = at + "duration_ms ".len();
-                let end = reply[start..]
-                    .find(|ch: char| !ch.is_ascii_digit() && ch != ':')
-                    .map_or(reply.len(), |n| start + n);
-                format!("{}<ms>{}", &reply[..start], &reply[end..])
+    /// A reply with numbers that vary (`duration_ms`, a client `id`): the whole frame,
+    /// the integer after each of `keys` blanked.
+    fn ask_blanked(&mut self, who: &str, c: &mut RespConn, args: &[&str], keys: &[&str]) {
+        let mut shown = render(&cmds(c, args));
+        for key in keys {
+            let tag = format!("${key} :");
+            if let Some(at) = shown.find(&tag) {
+                let start = at + tag.len();
+                let end = shown[start..]
+                    .find(|ch: char| !ch.is_ascii_digit())
+                    .map_or(shown.len(), |n| start + n);
+                shown.replace_range(start..end, "<n>");
             }
-            None => reply,
-        };
+        }
         self.0.push(format!("{who} {args:?} -> {shown}"));
+    }
+
+    /// Fields of an INFO section, as `name:value` lines in name order (Redis lists
+    /// commandstats in hash order).
+    fn info_lines(&mut self, c: &mut RespConn, section: &str, wanted: &[&str]) {
+        let info = text(&cmds(c, &["INFO", section]));
+        let mut lines: Vec<String> = info
+            .lines()
+            .filter(|line| wanted.iter().any(|w| line.starts_with(w)))
+            .map(|line| {
+                // commandstats: keep the counts that do not depend on time.
+                let kept: Vec<&str> = line.split(',').filter(|f| !f.starts_with("usec")).collect();
+                format!("INFO {}", kept.join(","))
+            })
+            .collect();
+        lines.sort();
+        self.0.extend(lines);
     }
 
     fn read(&mut self, who: &str, c: &mut RespConn) {
@@ -124,6 +142,11 @@ fn eval_scenario(flavor: Flavor) -> Vec<String> {
     let mut q = server.connect().unwrap();
     t.ask("q", &mut q, &["QUIT"]);
     t.read("q", &mut q);
+    // HELLO on a new connection: the protocol and name hold after the script.
+    let mut h = server.connect().unwrap();
+    t.ask_blanked("h", &mut h, &["HELLO", "3", "SETNAME", "during"], &["id"]);
+    t.ask("h", &mut h, &["HELLO", "4"]);
+    t.ask("h", &mut h, &["PING"]);
     partial.send_raw(b"*1\r\n$4\r\nPI").unwrap();
     t.ask("a", &mut a, &["SCRIPT", "KILL"]);
     t.read("runner", &mut runner);
@@ -133,6 +156,14 @@ fn eval_scenario(flavor: Flavor) -> Vec<String> {
     t.ask("a", &mut a, &["SCRIPT", "KILL"]);
     t.ask("a", &mut a, &["PING"]);
     t.ask("runner", &mut runner, &["EXISTS", "x"]);
+    t.ask_blanked("h", &mut h, &["PING"], &[]);
+    t.ask("h", &mut h, &["CLIENT", "GETNAME"]);
+    t.info_lines(&mut a, "commandstats", &["cmdstat_get:", "cmdstat_ping:"]);
+    t.info_lines(
+        &mut a,
+        "errorstats",
+        &["errorstat_BUSY:", "errorstat_NOAUTH:"],
+    );
     t.0
 }
 
@@ -162,13 +193,18 @@ fn function_scenario(flavor: Flavor) -> Vec<String> {
     cmds(&mut resp3, &["HELLO", "3"]);
     let mut runner = run_busy(&server, &["FCALL", "spin", "0"]);
     t.ask("a", &mut a, &["GET", "k"]);
-    t.ask_timed("a", &mut a, &["FUNCTION", "STATS"]);
-    t.ask_timed("resp3", &mut resp3, &["FUNCTION", "STATS"]);
+    t.ask_blanked("a", &mut a, &["FUNCTION", "STATS"], &["duration_ms"]);
+    t.ask_blanked(
+        "resp3",
+        &mut resp3,
+        &["FUNCTION", "STATS"],
+        &["duration_ms"],
+    );
     t.ask("a", &mut a, &["SCRIPT", "KILL"]);
     t.ask("a", &mut a, &["FUNCTION", "KILL"]);
     t.read("runner", &mut runner);
     t.ask("a", &mut a, &["FUNCTION", "KILL"]);
-    t.ask_timed("a", &mut a, &["FUNCTION", "STATS"]);
+    t.ask_blanked("a", &mut a, &["FUNCTION", "STATS"], &["duration_ms"]);
     t.0
 }
 

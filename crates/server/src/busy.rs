@@ -9,13 +9,16 @@
 //! and the runner calls [`finish`]:
 //!
 //! * requests are peeked, and only those it answers are consumed. The rest (a partial
-//!   request, or a command that needs the server such as MULTI, HELLO or QUIT) stays in
-//!   the socket, and that client's later requests wait for the script's end;
+//!   request, or a command that needs the server such as WATCH or RESET, or any command
+//!   a MULTI opened meanwhile would queue) stays in the socket, and that client's later
+//!   requests wait for the script's end;
 //! * an unknown command or a wrong arity gets its usual error, an unauthenticated client
-//!   `-NOAUTH`, and AUTH is checked against a copy of the users ([`publish_users`]);
+//!   `-NOAUTH`, and AUTH and HELLO AUTH are checked against a copy of the users
+//!   ([`publish_users`]); refusals count in INFO's commandstats and errorstats;
 //! * SCRIPT KILL and FUNCTION KILL stop a script that has not written (the hook raises the
 //!   error), SHUTDOWN NOSAVE ends the process, FUNCTION STATS shows the running function,
-//!   MULTI, DISCARD, EXEC and QUIT behave as in Redis, everything else gets `-BUSY`;
+//!   HELLO, MULTI, DISCARD, EXEC and QUIT behave as in Redis (what they change, a
+//!   [`Preset`], is applied when the script ends), everything else gets `-BUSY`;
 //! * connections accepted meanwhile are served alike, then handed to the network runtime.
 //!
 //! Which clients: those whose task waits for a read with nothing buffered, not inside
@@ -61,6 +64,8 @@ pub struct Script {
     pub kill: AtomicBool,
     /// It is a function (FCALL), not an EVAL script.
     pub function: AtomicBool,
+    /// The server is a replica (HELLO's `role`).
+    pub replica: AtomicBool,
     /// For a function, what FUNCTION STATS shows while it is busy.
     pub running: Mutex<RunningFunction>,
 }
@@ -83,8 +88,6 @@ const BUSY_EVAL: &str =
 /// `-BUSY` for functions (Redis's `slowscripterr`).
 const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-const EXECABORT_EVAL: &str = "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-const EXECABORT_FUNCTION: &str = "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
 const NOAUTH: &str = "NOAUTH Authentication required.";
 
@@ -143,13 +146,40 @@ pub struct Accepted {
     pub unsent: Vec<u8>,
 }
 
-/// The state a connection accepted while a script was busy starts in.
+/// What a client changed of its state while a script was busy: applied to a registered
+/// client when the script ends, and the state a connection accepted meanwhile starts in.
 #[derive(Debug, Default)]
 pub struct Preset {
+    /// The id HELLO told a connection accepted meanwhile.
+    pub id: Option<u64>,
     /// The user it authenticated as.
     pub user: Option<Arc<str>>,
     /// Inside a MULTI it opened: `Some(refused)`, whether a command of it was refused.
     pub multi: Option<bool>,
+    /// HELLO SETNAME (empty: no name).
+    pub name: Option<Bytes>,
+    /// HELLO's protocol.
+    pub proto: Option<Protocol>,
+}
+
+impl Preset {
+    /// Applies the changes to the client.
+    pub fn apply(self, c: &mut crate::client::Client) {
+        if let Some(user) = self.user {
+            c.authenticated = true;
+            c.user = user;
+        }
+        if let Some(refused) = self.multi {
+            c.multi = Some(Vec::new());
+            c.multi_error = refused;
+        }
+        if let Some(name) = self.name {
+            c.name = (!name.is_empty()).then_some(name);
+        }
+        if let Some(proto) = self.proto {
+            c.proto = proto;
+        }
+    }
 }
 
 /// What [`init`] fixes at start-up.
@@ -240,13 +270,12 @@ struct Active {
 /// What the responder did that the server must know once the script ended.
 #[derive(Default)]
 struct Report {
-    /// Clients that authenticated meanwhile, and as whom.
-    auth: Vec<(u64, Arc<str>)>,
-    /// Clients left inside a MULTI opened meanwhile, and whether a command of it was
-    /// refused (EXEC will abort).
-    multi: Vec<(u64, bool)>,
+    /// What registered clients changed meanwhile.
+    changes: Vec<(u64, Preset)>,
     /// Error replies sent (for INFO's error statistics).
-    errors: Vec<&'static str>,
+    errors: Vec<String>,
+    /// Commands refused (`rejected_calls` in INFO commandstats).
+    rejected: Vec<&'static str>,
     /// Replies a registered client did not read yet.
     unsent: Vec<(Arc<Peer>, Vec<u8>)>,
     accepted: Vec<Accepted>,
@@ -340,22 +369,20 @@ pub fn finish(srv: &mut Server) {
     let Ok(report) = active.thread.join() else {
         return;
     };
-    for (id, user) in report.auth {
+    for (id, changes) in report.changes {
         if let Some(c) = srv.clients.get_mut(&id) {
-            c.authenticated = true;
-            c.user = user;
-            let _ = c.events.send(ClientEvent::LoggedIn);
-        }
-    }
-    for (id, refused) in report.multi {
-        if let Some(c) = srv.clients.get_mut(&id) {
-            c.multi = Some(Vec::new());
-            c.multi_error = refused;
+            if changes.user.is_some() {
+                let _ = c.events.send(ClientEvent::LoggedIn);
+            }
+            changes.apply(c);
         }
     }
     for msg in report.errors {
         srv.stats.total_error_replies += 1;
-        crate::cmd::info::record_error_code(&mut srv.stats, msg);
+        crate::cmd::info::record_error_code(&mut srv.stats, &msg);
+    }
+    for name in report.rejected {
+        crate::cmd::info::record_rejected(&mut srv.stats, name);
     }
     for (peer, bytes) in report.unsent {
         if let Some(events) = peer.events.upgrade() {
@@ -376,14 +403,12 @@ struct Conn {
     peer: Option<(u64, Arc<Peer>)>,
     addr: Option<SocketAddr>,
     authenticated: bool,
-    /// Set by AUTH meanwhile.
-    user: Option<Arc<str>>,
+    /// What it changed meanwhile (AUTH, MULTI, HELLO).
+    changes: Preset,
     /// Whether the user may run every command (else its requests wait).
     unrestricted: bool,
     /// Stop serving it: what it sends next waits for the script's end.
     held: bool,
-    /// Inside a MULTI opened meanwhile: `Some(refused)`, whether a command was refused.
-    multi: Option<bool>,
     /// QUIT: close once the replies are written.
     quit: bool,
     proto: Protocol,
@@ -397,10 +422,9 @@ impl Conn {
             peer,
             addr: None,
             authenticated,
-            user: None,
+            changes: Preset::default(),
             unrestricted: true,
             held: false,
-            multi: None,
             quit: false,
             proto: Protocol::Resp2,
             unsent: Vec::new(),
@@ -622,18 +646,24 @@ impl Responder {
         true
     }
 
-    fn error(&mut self, msg: &'static str) -> Action {
+    fn error(&mut self, msg: impl Into<String>) -> Action {
+        let msg = msg.into();
+        let line = error_line(msg.as_bytes());
         self.report.errors.push(msg);
-        Action::Reply(error_line(msg.as_bytes()))
+        Action::Reply(line)
     }
 
-    fn busy(&mut self) -> Action {
-        let msg = if self.script.function.load(Ordering::Relaxed) {
+    /// `-BUSY` for the kind of script running.
+    fn busy_text(&self) -> &'static str {
+        if self.script.function.load(Ordering::Relaxed) {
             BUSY_FUNCTION
         } else {
             BUSY_EVAL
-        };
-        self.error(msg)
+        }
+    }
+
+    fn busy(&mut self) -> Action {
+        self.error(self.busy_text())
     }
 
     /// Redis's `processCommand` checks that come before the busy one, then the commands
@@ -641,44 +671,50 @@ impl Responder {
     fn answer(&mut self, i: usize, args: &[Bytes]) -> Action {
         let entry = match crate::cmd::resolve(args) {
             Ok(entry) => entry,
-            Err(msg) => {
-                self.report.errors.push("ERR");
-                return Action::Reply(error_line(msg.as_bytes()));
-            }
+            Err(msg) => return self.error(msg),
         };
         let spec = entry.spec;
-        if !tandem_commands::arity_ok(spec, args.len()) {
-            self.report.errors.push("ERR");
-            return Action::Reply(error_line(
-                tandem_commands::wrong_arity_error(spec).as_bytes(),
-            ));
-        }
+        let name = spec.full_name;
         let conn = &self.conns[i];
-        if !conn.authenticated && !entry.no_auth {
-            return self.error(NOAUTH);
+        let rejection = if !tandem_commands::arity_ok(spec, args.len()) {
+            Some(tandem_commands::wrong_arity_error(spec))
+        } else if !conn.authenticated && !entry.no_auth {
+            Some(NOAUTH.to_owned())
+        } else if !conn.unrestricted {
+            return Action::Hold;
+        } else if !spec.flags.contains(&"allow_busy") {
+            Some(self.busy_text().to_owned())
+        } else {
+            None
+        };
+        if let Some(msg) = rejection {
+            // Redis's rejectCommand: counted, an open MULTI is flagged, and a refused EXEC
+            // aborts the transaction.
+            self.report.rejected.push(name);
+            let conn = &mut self.conns[i];
+            if name == "exec" {
+                conn.changes.multi = None;
+                return self.error(format!("EXECABORT Transaction discarded because of: {msg}"));
+            }
+            if let Some(refused) = &mut conn.changes.multi {
+                *refused = true;
+            }
+            return self.error(msg);
         }
-        if !conn.unrestricted {
+        // Inside MULTI these would be queued: the connection task does it afterwards.
+        if conn.changes.multi.is_some()
+            && !matches!(name, "discard" | "multi" | "watch" | "quit" | "reset")
+        {
             return Action::Hold;
         }
-        // Refused inside MULTI: the transaction is flagged, as Redis's rejectCommand does.
-        let refusal = match spec.full_name {
-            "auth" => return self.auth(i, args),
-            "multi" => return self.multi(i),
-            "discard" => return self.discard(i),
+        match name {
+            "auth" => self.auth(i, args),
+            "hello" => self.hello(i, args),
+            "multi" => self.multi(i),
+            "discard" => self.discard(i),
             "quit" => {
                 self.conns[i].quit = true;
-                return Action::Reply(b"+OK\r\n".to_vec());
-            }
-            "exec" => {
-                // Redis's rejectCommand answers a refused EXEC with EXECABORT and ends the
-                // transaction.
-                self.conns[i].multi = None;
-                let reason = if self.script.function.load(Ordering::Relaxed) {
-                    EXECABORT_FUNCTION
-                } else {
-                    EXECABORT_EVAL
-                };
-                return self.error(reason);
+                Action::Reply(b"+OK\r\n".to_vec())
             }
             "script|kill" => self.kill(false),
             "function|kill" => self.kill(true),
@@ -687,55 +723,107 @@ impl Responder {
             }
             "function|stats" => self.busy(),
             "shutdown" => self.shutdown_command(args),
-            _ if spec.flags.contains(&"allow_busy") => Action::Hold,
-            _ => self.busy(),
-        };
-        if let (Some(refused), Action::Reply(r)) = (&mut self.conns[i].multi, &refusal) {
-            if r.first() == Some(&b'-') {
-                *refused = true;
-            }
+            _ => Action::Hold,
         }
-        refusal
     }
 
     /// MULTI (the server applies it once the script ended).
     fn multi(&mut self, i: usize) -> Action {
         let conn = &mut self.conns[i];
-        if conn.multi.is_some() {
+        if conn.changes.multi.is_some() {
             return self.error("ERR MULTI calls can not be nested");
         }
-        conn.multi = Some(false);
+        conn.changes.multi = Some(false);
         Action::Reply(b"+OK\r\n".to_vec())
     }
 
     fn discard(&mut self, i: usize) -> Action {
-        if self.conns[i].multi.take().is_none() {
+        if self.conns[i].changes.multi.take().is_none() {
             return self.error("ERR DISCARD without MULTI");
         }
         Action::Reply(b"+OK\r\n".to_vec())
     }
 
     fn auth(&mut self, i: usize, args: &[Bytes]) -> Action {
-        let Some(users) = self.users.clone() else {
-            return Action::Hold;
+        let (name, pass) = match self
+            .users
+            .as_deref()
+            .map(|u| crate::cmd::conn::auth_pair(u, args))
+        {
+            None => return Action::Hold,
+            Some(Ok(pair)) => pair,
+            Some(Err(msg)) => return self.error(msg),
         };
-        let (name, pass) = match crate::cmd::conn::auth_pair(&users, args) {
-            Ok(pair) => pair,
-            Err(msg) => return self.error(msg),
-        };
-        let name = String::from_utf8_lossy(name);
-        let Some(user) = users.get(name.as_ref()).filter(|u| u.password_ok(pass)) else {
+        if !self.login(i, name, pass) {
             return self.error(crate::cmd::conn::WRONGPASS);
+        }
+        Action::Reply(b"+OK\r\n".to_vec())
+    }
+
+    /// Authenticates `conns[i]` as `name` if `pass` opens that user.
+    fn login(&mut self, i: usize, name: &[u8], pass: &[u8]) -> bool {
+        let name = String::from_utf8_lossy(name);
+        let Some(user) = self
+            .users
+            .as_ref()
+            .and_then(|u| u.get(name.as_ref()))
+            .filter(|u| u.password_ok(pass))
+        else {
+            return false;
         };
-        let user_name: Arc<str> = name.as_ref().into();
         let conn = &mut self.conns[i];
         conn.authenticated = true;
         conn.unrestricted = user.unrestricted();
-        conn.user = Some(user_name.clone());
-        if let Some((id, _)) = &conn.peer {
-            self.report.auth.push((*id, user_name));
+        conn.changes.user = Some(name.as_ref().into());
+        true
+    }
+
+    /// HELLO: as the command does, with the client's id and the server's role.
+    fn hello(&mut self, i: usize, args: &[Bytes]) -> Action {
+        use crate::cmd::conn::{hello_reply, parse_hello, HELLO_NOAUTH, WRONGPASS};
+        if self.users.is_none() {
+            return Action::Hold;
         }
-        Action::Reply(b"+OK\r\n".to_vec())
+        let (h, error) = parse_hello(args);
+        if let Some(name) = h.name {
+            self.conns[i].changes.name = Some(name);
+        }
+        if let Some(msg) = error {
+            return self.error(msg);
+        }
+        if let Some((user, pass)) = &h.creds {
+            if !self.login(i, user, pass) {
+                return self.error(WRONGPASS);
+            }
+        }
+        let conn = &mut self.conns[i];
+        if !conn.authenticated {
+            return self.error(HELLO_NOAUTH);
+        }
+        if let Some(v) = h.version {
+            conn.proto = if v == 3 {
+                Protocol::Resp3
+            } else {
+                Protocol::Resp2
+            };
+            conn.changes.proto = Some(conn.proto);
+        }
+        let id = match &conn.peer {
+            Some((id, _)) => *id,
+            None => *conn
+                .changes
+                .id
+                .get_or_insert_with(|| self.shared.next_id.fetch_add(1, Ordering::SeqCst)),
+        };
+        let proto = if conn.proto == Protocol::Resp3 { 3 } else { 2 };
+        let mut out = BytesMut::new();
+        hello_reply(
+            &mut Encoder::new(&mut out, conn.proto),
+            proto,
+            id,
+            self.script.replica.load(Ordering::Relaxed),
+        );
+        Action::Reply(out.to_vec())
     }
 
     /// FUNCTION STATS while a function is busy: its name, command and running time.
@@ -810,9 +898,7 @@ impl Responder {
         for conn in self.conns.drain(..) {
             match conn.peer {
                 Some((id, peer)) => {
-                    if let Some(refused) = conn.multi {
-                        self.report.multi.push((id, refused));
-                    }
+                    self.report.changes.push((id, conn.changes));
                     if !conn.unsent.is_empty() {
                         self.report.unsent.push((peer, conn.unsent));
                     }
@@ -822,10 +908,7 @@ impl Responder {
                     self.report.accepted.push(Accepted {
                         stream: conn.stream,
                         addr,
-                        preset: Preset {
-                            user: conn.user,
-                            multi: conn.multi,
-                        },
+                        preset: conn.changes,
                         unsent: conn.unsent,
                     });
                 }

@@ -78,13 +78,7 @@ impl Core {
         let authed = preset.user.is_some() || !srv.requires_auth();
         srv.stats.total_connections_received += 1;
         let mut client = Client::new(id, meta, events, authed);
-        if let Some(user) = preset.user {
-            client.user = user;
-        }
-        if let Some(refused) = preset.multi {
-            client.multi = Some(Vec::new());
-            client.multi_error = refused;
-        }
+        preset.apply(&mut client);
         let out = client.out.clone();
         srv.clients.insert(id, Box::new(client));
         (authed, out)

@@ -137,6 +137,8 @@ struct Conn {
     peer: Option<Arc<crate::busy::Peer>>,
     /// In none of the states a busy script's responder leaves alone.
     plain: bool,
+    /// The client speaks RESP3.
+    resp3: bool,
     /// Replies the busy script's responder could not write yet.
     unsent: Vec<u8>,
     _connected: ConnectedGuard,
@@ -166,7 +168,10 @@ fn admit(
     if max > 0 && connected as i64 > max {
         return Admission::Refused(stream, b"-ERR max number of clients reached\r\n");
     }
-    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let id = preset
+        .id
+        .unwrap_or_else(|| shared.next_id.fetch_add(1, Ordering::SeqCst));
+    let resp3 = preset.proto == Some(tandem_resp::Protocol::Resp3);
     let laddr = stream.local_addr().unwrap_or(addr);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let meta = ConnMeta {
@@ -180,7 +185,7 @@ fn admit(
     let (authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
     let peer = crate::busy::register(id, fd, &peer_events, &pushes);
     if let Some(p) = &peer {
-        p.waiting(plain, authenticated, false);
+        p.waiting(plain, authenticated, resp3);
     }
     Admission::Admitted(Box::new(Conn {
         stream,
@@ -194,6 +199,7 @@ fn admit(
         _registered: Unregister(peer.is_some().then_some(id)),
         peer,
         plain,
+        resp3,
         unsent: Vec::new(),
         _connected: guard,
     }))
@@ -223,6 +229,7 @@ async fn serve(conn: Conn) {
         pushes,
         peer,
         mut plain,
+        mut resp3,
         unsent,
         _connected,
         _registered,
@@ -231,8 +238,6 @@ async fn serve(conn: Conn) {
         core.disconnect(id);
         return;
     }
-    // The client speaks RESP3 (HELLO 3): for the busy responder's replies.
-    let mut resp3 = false;
     let mut decoder = RequestDecoder::new(limits(&shared, authenticated));
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut reqs: Vec<Request> = Vec::new();

@@ -617,6 +617,10 @@ fn run_in(
     limit.run.wrote.store(false, Ordering::Relaxed);
     limit.run.kill.store(false, Ordering::Relaxed);
     limit.run.function.store(what.as_params, Ordering::Relaxed);
+    limit
+        .run
+        .replica
+        .store(srv.replica.is_active(), Ordering::Relaxed);
     limit.resp3.store(false, Ordering::Relaxed);
     if deadline != 0 {
         let mut name = limit.name.lock();

@@ -134,50 +134,93 @@ pub fn valid_client_name(name: &[u8]) -> bool {
 pub const BAD_CLIENT_NAME: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
-pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let mut ver = None;
+/// HELLO's arguments.
+#[derive(Debug, Default)]
+pub struct HelloArgs {
+    /// The protocol asked for (2 or 3).
+    pub version: Option<i64>,
+    /// `AUTH user pass`.
+    pub creds: Option<(Bytes, Bytes)>,
+    /// `SETNAME name` (an empty name clears it): Redis sets it as soon as it parses the
+    /// option, even when a later option is a syntax error.
+    pub name: Option<Bytes>,
+}
+
+/// Reads HELLO's arguments; the error (with what was read before it) is the reply.
+pub fn parse_hello(args: &[Bytes]) -> (HelloArgs, Option<String>) {
+    let mut h = HelloArgs::default();
     let mut next = 1;
     if args.len() >= 2 {
         next = 2;
         match parse_i64(&args[1]) {
             None => {
-                ctx.err("ERR Protocol version is not an integer or out of range");
-                return;
+                let msg = "ERR Protocol version is not an integer or out of range";
+                return (h, Some(msg.into()));
             }
             Some(v) if !(2..=3).contains(&v) => {
-                ctx.err("NOPROTO unsupported protocol version");
-                return;
+                return (h, Some("NOPROTO unsupported protocol version".into()));
             }
-            Some(v) => ver = Some(v),
+            Some(v) => h.version = Some(v),
         }
     }
-    let mut creds = None;
     let mut j = next;
     while j < args.len() {
         let more = args.len() - 1 - j;
         let opt = &args[j];
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            creds = Some((args[j + 1].clone(), args[j + 2].clone()));
+            h.creds = Some((args[j + 1].clone(), args[j + 2].clone()));
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
             if !valid_client_name(&args[j + 1]) {
-                ctx.err(BAD_CLIENT_NAME);
-                return;
+                return (h, Some(BAD_CLIENT_NAME.into()));
             }
-            // Redis sets the name as soon as it parses the option, even if a later
-            // option turns out to be a syntax error.
-            let n = args[j + 1].clone();
-            ctx.client.name = if n.is_empty() { None } else { Some(n) };
+            h.name = Some(args[j + 1].clone());
             j += 2;
         } else {
             let msg = format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(opt)
             );
-            ctx.err(&msg);
-            return;
+            return (h, Some(msg));
         }
     }
+    (h, None)
+}
+
+/// HELLO's error when the client is not authenticated and gave no AUTH.
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+/// HELLO's reply: the server's map.
+pub fn hello_reply(e: &mut tandem_resp::Encoder<'_>, proto: i64, id: u64, replica: bool) {
+    // HELLO says `replica` where INFO and ROLE say `slave`.
+    let role: &[u8] = if replica { b"replica" } else { b"master" };
+    e.map_len(7);
+    e.bulk(b"server");
+    e.bulk(b"redis");
+    e.bulk(b"version");
+    e.bulk(crate::REDIS_VERSION.as_bytes());
+    e.bulk(b"proto");
+    e.integer(proto);
+    e.bulk(b"id");
+    e.integer(id as i64);
+    e.bulk(b"mode");
+    e.bulk(b"standalone");
+    e.bulk(b"role");
+    e.bulk(role);
+    e.bulk(b"modules");
+    e.array_len(0);
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let (h, error) = parse_hello(args);
+    if let Some(n) = h.name {
+        ctx.client.name = if n.is_empty() { None } else { Some(n) };
+    }
+    if let Some(msg) = error {
+        ctx.err(&msg);
+        return;
+    }
+    let (ver, creds) = (h.version, h.creds);
     if let Some((user, pass)) = creds {
         if !authenticate(ctx, &user, &pass, "HELLO") {
             ctx.err(WRONGPASS);
@@ -185,7 +228,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     if !ctx.client.authenticated {
-        ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        ctx.err(HELLO_NOAUTH);
         return;
     }
     if let Some(v) = ver {
@@ -195,32 +238,12 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             Protocol::Resp2
         };
     }
-    let id = ctx.client.id as i64;
+    let id = ctx.client.id;
     let proto = if ctx.client.proto == Protocol::Resp3 {
         3
     } else {
         2
     };
-    // HELLO says `replica` where INFO and ROLE say `slave`.
-    let role = if ctx.srv.replica.is_active() {
-        "replica"
-    } else {
-        "master"
-    };
-    let mut e = ctx.enc();
-    e.map_len(7);
-    e.bulk(b"server");
-    e.bulk(b"redis");
-    e.bulk(b"version");
-    e.bulk(crate::REDIS_VERSION.as_bytes());
-    e.bulk(b"proto");
-    e.integer(proto);
-    e.bulk(b"id");
-    e.integer(id);
-    e.bulk(b"mode");
-    e.bulk(b"standalone");
-    e.bulk(b"role");
-    e.bulk(role.as_bytes());
-    e.bulk(b"modules");
-    e.array_len(0);
+    let replica = ctx.srv.replica.is_active();
+    hello_reply(&mut ctx.enc(), proto, id, replica);
 }
