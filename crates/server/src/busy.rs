@@ -350,6 +350,7 @@ pub fn begin(script: Arc<Script>) {
         shared: setup.shared.clone(),
         pidfile: setup.pidfile.clone(),
         report: Report::default(),
+        scratch: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name("busy-script".into())
@@ -448,6 +449,8 @@ struct Responder {
     shared: Arc<Shared>,
     pidfile: String,
     report: Report,
+    /// Peek and read buffer, [`PEEK_MAX`] bytes once used.
+    scratch: Vec<u8>,
 }
 
 /// epoll tokens: connections are their index; these come after any index.
@@ -554,7 +557,13 @@ impl Responder {
 
     /// Answers what `conns[i]` sent, as far as it can.
     fn serve_conn(&mut self, i: usize) {
-        let mut scratch = vec![0u8; PEEK_MAX];
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(PEEK_MAX, 0);
+        self.serve_conn_with(i, &mut scratch);
+        self.scratch = scratch;
+    }
+
+    fn serve_conn_with(&mut self, i: usize, scratch: &mut [u8]) {
         loop {
             if !self.flush(i) {
                 return;
@@ -563,7 +572,7 @@ impl Responder {
             if conn.held {
                 return;
             }
-            let n = match conn.stream.peek(&mut scratch) {
+            let n = match conn.stream.peek(scratch) {
                 Ok(0) => {
                     // Closed: the connection task sees it after the script.
                     self.conns[i].held = true;
