@@ -838,29 +838,14 @@ impl Responder {
     /// FUNCTION STATS while a function is busy: its name, command and running time.
     fn function_stats(&mut self, i: usize) -> Action {
         let f = self.script.running.lock();
+        let elapsed = (crate::cmd::data::now_ms() as u64).saturating_sub(f.started_ms);
         let mut out = BytesMut::new();
-        let mut e = Encoder::new(&mut out, self.conns[i].proto);
-        e.map_len(2);
-        e.bulk(b"running_script");
-        e.map_len(3);
-        e.bulk(b"name");
-        e.bulk(f.name.as_bytes());
-        e.bulk(b"command");
-        e.array_len(f.command.len());
-        for a in &f.command {
-            e.bulk(a);
-        }
-        e.bulk(b"duration_ms");
-        let now = crate::cmd::data::now_ms() as u64;
-        e.integer(now.saturating_sub(f.started_ms) as i64);
-        e.bulk(b"engines");
-        e.map_len(1);
-        e.bulk(b"LUA");
-        e.map_len(2);
-        e.bulk(b"libraries_count");
-        e.integer(f.libraries as i64);
-        e.bulk(b"functions_count");
-        e.integer(f.functions as i64);
+        crate::cmd::script::function_stats_reply(
+            &mut Encoder::new(&mut out, self.conns[i].proto),
+            Some((&f.name, &f.command, elapsed)),
+            f.libraries,
+            f.functions,
+        );
         Action::Reply(out.to_vec())
     }
 

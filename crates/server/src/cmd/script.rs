@@ -280,18 +280,7 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 .functions
                 .as_ref()
                 .map_or((0, 0), |f| (f.libraries().count(), f.function_count()));
-            let mut e = ctx.enc();
-            e.map_len(2);
-            e.bulk(b"running_script");
-            e.null();
-            e.bulk(b"engines");
-            e.map_len(1);
-            e.bulk(b"LUA");
-            e.map_len(2);
-            e.bulk(b"libraries_count");
-            e.integer(libs as i64);
-            e.bulk(b"functions_count");
-            e.integer(funcs as i64);
+            function_stats_reply(&mut ctx.enc(), None, libs, funcs);
         }
         b"list" => function_list(ctx, args),
         b"dump" => {
@@ -303,6 +292,41 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         b"restore" => function_restore(ctx, args),
         _ => ctx.unknown_subcommand(args),
     }
+}
+
+/// FUNCTION STATS's reply: the running function (`None` when none runs, or as a busy
+/// function's responder shows it: name, command, milliseconds so far) and the counts.
+pub fn function_stats_reply(
+    e: &mut tandem_resp::Encoder<'_>,
+    running: Option<(&str, &[Bytes], u64)>,
+    libraries: usize,
+    functions: usize,
+) {
+    e.map_len(2);
+    e.bulk(b"running_script");
+    match running {
+        None => e.null(),
+        Some((name, command, duration_ms)) => {
+            e.map_len(3);
+            e.bulk(b"name");
+            e.bulk(name.as_bytes());
+            e.bulk(b"command");
+            e.array_len(command.len());
+            for a in command {
+                e.bulk(a);
+            }
+            e.bulk(b"duration_ms");
+            e.integer(duration_ms as i64);
+        }
+    }
+    e.bulk(b"engines");
+    e.map_len(1);
+    e.bulk(b"LUA");
+    e.map_len(2);
+    e.bulk(b"libraries_count");
+    e.integer(libraries as i64);
+    e.bulk(b"functions_count");
+    e.integer(functions as i64);
 }
 
 /// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
