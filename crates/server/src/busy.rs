@@ -66,18 +66,20 @@ pub struct Script {
     pub function: AtomicBool,
     /// The server is a replica (HELLO's `role`).
     pub replica: AtomicBool,
-    /// For a function, what FUNCTION STATS shows while it is busy.
-    pub running: Mutex<RunningFunction>,
+    /// Its name and, for a function, what FUNCTION STATS shows while it is busy.
+    pub running: Mutex<RunningScript>,
 }
 
-/// The function being run, for FUNCTION STATS (`running_script`, `engines`).
+/// The script being run: its name (for the log and FUNCTION STATS) and, for a function,
+/// the rest of FUNCTION STATS (`running_script`, `engines`).
 #[derive(Debug, Default)]
-pub struct RunningFunction {
+pub struct RunningScript {
+    /// The script's SHA1, or the function's name.
     pub name: String,
-    /// The FCALL / FCALL_RO command as the client sent it.
-    pub command: Vec<Bytes>,
     /// Unix milliseconds when it started.
     pub started_ms: u64,
+    /// The FCALL / FCALL_RO command as the client sent it.
+    pub command: Vec<Bytes>,
     pub libraries: usize,
     pub functions: usize,
 }

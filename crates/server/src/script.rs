@@ -183,15 +183,11 @@ impl Tags {
 struct TimeLimit {
     /// Unix milliseconds after which the script is slow (busy); 0: never.
     deadline_ms: AtomicU64,
-    /// `busy-reply-threshold` for this run, for the log line.
-    threshold_ms: AtomicU64,
     /// The hook found the deadline passed and started answering other clients.
     busy: AtomicBool,
     /// Whether it wrote, whether a kill was asked, whether it is a function: shared with
     /// the responder ([`crate::busy`]).
     run: Arc<crate::busy::Script>,
-    /// The script's name in the log (its SHA1, or the function's name).
-    name: parking_lot::Mutex<String>,
     /// `redis.setresp(3)` was called: commands reply in RESP3, converted to Lua as Redis
     /// converts them, and Lua booleans are replied as booleans. Each run starts at 2.
     resp3: AtomicBool,
@@ -333,11 +329,13 @@ impl Engine {
                     } else {
                         "SCRIPT KILL"
                     };
+                    let running = hook_limit.run.running.lock();
                     tracing::warn!(
                         "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {kill} command. Script name is: {}.",
-                        hook_limit.threshold_ms.load(Ordering::Relaxed),
-                        hook_limit.name.lock()
+                        deadline.saturating_sub(running.started_ms),
+                        running.name
                     );
+                    drop(running);
                     crate::busy::begin(hook_limit.run.clone());
                 }
                 if crate::busy::stops_slow_scripts()
@@ -545,13 +543,11 @@ pub fn run(
             };
             let result = match fe.find(name) {
                 Some(func) => {
-                    // What FUNCTION STATS shows if it turns busy (buffers reused).
+                    // What FUNCTION STATS shows if it turns busy (buffers reused; the
+                    // name and start are set by `run_in`).
                     let mut shown = fe.engine().limit.run.running.lock();
-                    shown.name.clear();
-                    shown.name.push_str(name);
                     shown.command.clear();
                     shown.command.extend_from_slice(call.command);
-                    shown.started_ms = crate::cmd::data::now_ms() as u64;
                     shown.libraries = fe.libraries().count();
                     shown.functions = fe.function_count();
                     drop(shown);
@@ -604,16 +600,18 @@ fn run_in(
         globals.raw_set(&engine.names[1], argv.clone())?;
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");
-    let deadline = if threshold > 0 {
-        crate::cmd::data::now_ms() as u64 + threshold as u64
-    } else {
-        0
-    };
     let limit = &engine.limit;
+    let mut deadline = 0;
+    if threshold > 0 {
+        // The name and start the hook's log line and FUNCTION STATS show if it turns busy.
+        let now = crate::cmd::data::now_ms() as u64;
+        deadline = now + threshold as u64;
+        let mut shown = limit.run.running.lock();
+        shown.name.clear();
+        shown.name.push_str(what.name);
+        shown.started_ms = now;
+    }
     limit.deadline_ms.store(deadline, Ordering::Relaxed);
-    limit
-        .threshold_ms
-        .store(threshold.max(0) as u64, Ordering::Relaxed);
     limit.run.wrote.store(false, Ordering::Relaxed);
     limit.run.kill.store(false, Ordering::Relaxed);
     limit.run.function.store(what.as_params, Ordering::Relaxed);
@@ -622,11 +620,6 @@ fn run_in(
         .replica
         .store(srv.replica.is_active(), Ordering::Relaxed);
     limit.resp3.store(false, Ordering::Relaxed);
-    if deadline != 0 {
-        let mut name = limit.name.lock();
-        name.clear();
-        name.push_str(what.name);
-    }
     let mut client = engine
         .client
         .borrow_mut()
