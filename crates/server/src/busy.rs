@@ -237,14 +237,14 @@ pub fn stops_slow_scripts() -> bool {
 pub fn register(
     id: u64,
     fd: i64,
-    events: &UnboundedSender<ClientEvent>,
+    events: WeakUnboundedSender<ClientEvent>,
     out: &Arc<OutQueue>,
 ) -> Option<Arc<Peer>> {
     SETUP.get()?;
     let peer = Arc::new(Peer {
         fd: i32::try_from(fd).ok()?,
         idle: AtomicU8::new(IDLE_NO),
-        events: events.downgrade(),
+        events,
         out: out.clone(),
     });
     PEERS.lock().insert(id, peer.clone());
@@ -328,11 +328,6 @@ pub fn begin(script: Arc<Script>) {
             Err(e) => tracing::debug!("No socket copies for the busy script's clients: {e}"),
         }
     }
-    let listeners: Vec<TcpListener> = setup
-        .listeners
-        .iter()
-        .filter_map(|l| l.try_clone().ok())
-        .collect();
     let Ok((stop, stop_rx)) = UnixStream::pair() else {
         return;
     };
@@ -347,7 +342,7 @@ pub fn begin(script: Arc<Script>) {
     let responder = Responder {
         script,
         conns,
-        listeners,
+        listeners: &setup.listeners,
         users,
         shared: setup.shared.clone(),
         pidfile: setup.pidfile.clone(),
@@ -446,7 +441,8 @@ enum Action {
 struct Responder {
     script: Arc<Script>,
     conns: Vec<Conn>,
-    listeners: Vec<TcpListener>,
+    /// The listening sockets' copies made at start-up.
+    listeners: &'static [TcpListener],
     users: Option<Arc<BTreeMap<String, User>>>,
     shared: Arc<Shared>,
     pidfile: String,

@@ -180,10 +180,10 @@ fn admit(
         fd: fd_of(&stream),
     };
     let fd = meta.fd;
-    let peer_events = ev_tx.clone();
+    let peer_events = ev_tx.downgrade();
     let plain = preset.multi.is_none();
     let (authenticated, pushes) = core.connect(id, meta, ev_tx, preset);
-    let peer = crate::busy::register(id, fd, &peer_events, &pushes);
+    let peer = crate::busy::register(id, fd, peer_events, &pushes);
     if let Some(p) = &peer {
         p.waiting(plain, authenticated, resp3);
     }
