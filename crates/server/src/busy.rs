@@ -5,8 +5,8 @@
 //! until it ends. Redis, single-threaded as well, lets its Lua hook process events while a
 //! script is slow. Tandem gives that job to a helper thread, the responder: when the hook
 //! finds the threshold passed it calls [`begin`], which copies the sockets of the clients
-//! waiting idle and of the listeners, and the responder serves them until the script ends
-//! and the runner calls [`finish`]:
+//! waiting idle, and the responder serves them and the listeners (copied once at start-up,
+//! [`init`]) until the script ends and the runner calls [`finish`]:
 //!
 //! * requests are peeked, and only those it answers are consumed. The rest (a partial
 //!   request, or a command that needs the server such as WATCH or RESET, or any command
