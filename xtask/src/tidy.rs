@@ -6,7 +6,11 @@
 //!
 //! * every crate under `crates/` has a `Cargo.toml` and a `README.md`;
 //! * its root file(s), `src/lib.rs` and/or `src/main.rs`, open with `//!` docs
-//!   and carry `#![forbid(unsafe_code)]`;
+//!   and carry `#![forbid(unsafe_code)]`, or `#![deny(unsafe_code)]` when one of its
+//!   modules has a measured need for `unsafe`;
+//! * a module that allows `unsafe_code` states its invariant in its `//!` docs (a
+//!   line with `Invariant`), and every `unsafe` block in it follows a `// SAFETY:`
+//!   comment;
 //! * the `crate` job matrix in `.github/workflows/ci.yml` lists exactly the
 //!   crates under `crates/` (the integration-test package `crates/tests`, if
 //!   present, runs in the `integration` job instead).
@@ -87,6 +91,63 @@ fn check_crate(dir: &Path, name: &str, problems: &mut Vec<String>) {
     for path in roots {
         check_root_file(&path, &format!("crates/{name}"), problems);
     }
+    let mut sources = Vec::new();
+    rust_files(&dir.join("src"), &mut sources);
+    for path in sources {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let shown = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        problems
+            .extend(unsafe_module_problems(&text).map(|p| format!("crates/{name}/{shown}: {p}")));
+    }
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// A module that allows `unsafe_code` must document its invariant and justify each
+/// `unsafe` block with a `// SAFETY:` comment just above it.
+fn unsafe_module_problems(text: &str) -> impl Iterator<Item = &'static str> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let allows = lines
+        .iter()
+        .any(|l| l.replace(' ', "").contains("allow(unsafe_code)"));
+    let mut problems = Vec::new();
+    if allows {
+        if !lines
+            .iter()
+            .any(|l| l.starts_with("//!") && l.contains("Invariant"))
+        {
+            problems.push("allows unsafe_code without an `Invariant` in its `//!` docs");
+        }
+        let unjustified = lines.iter().enumerate().any(|(i, l)| {
+            l.contains("unsafe {")
+                && !lines[i.saturating_sub(4)..i]
+                    .iter()
+                    .any(|above| above.starts_with("// SAFETY:"))
+        });
+        if unjustified {
+            problems.push("an `unsafe` block without a `// SAFETY:` comment above it");
+        }
+    }
+    problems.into_iter()
 }
 
 /// A crate root must open with `//!` docs and forbid unsafe code.
@@ -108,15 +169,16 @@ fn check_root_file(path: &Path, label: &str, problems: &mut Vec<String>) {
 fn root_file_problems(text: &str) -> impl Iterator<Item = &'static str> {
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
     let documented = first.is_some_and(|l| l.starts_with("//!"));
-    let forbids = text
-        .lines()
-        .any(|l| l.trim().replace(' ', "") == "#![forbid(unsafe_code)]");
+    let forbids = text.lines().any(|l| {
+        let l = l.trim().replace(' ', "");
+        l == "#![forbid(unsafe_code)]" || l == "#![deny(unsafe_code)]"
+    });
     let mut problems = Vec::new();
     if !documented {
         problems.push("must start with `//!` crate docs");
     }
     if !forbids {
-        problems.push("must contain `#![forbid(unsafe_code)]`");
+        problems.push("must contain `#![forbid(unsafe_code)]` (or `deny`, see the module docs)");
     }
     problems.into_iter()
 }
@@ -184,6 +246,19 @@ mod tests {
         let unsafe_allowed = "\n//! Docs.\nfn main() {}\n";
         assert_eq!(root_file_problems(unsafe_allowed).count(), 1);
         assert_eq!(root_file_problems("").count(), 2);
+        let denies = "//! Docs.\n#![deny(unsafe_code)]\n";
+        assert_eq!(root_file_problems(denies).count(), 0);
+    }
+
+    #[test]
+    fn unsafe_module_rules() {
+        let plain = "//! Docs.\nfn f() {}\n";
+        assert_eq!(unsafe_module_problems(plain).count(), 0);
+        let good =
+            "//! Invariant: x.\n#![allow(unsafe_code)]\n// SAFETY: x.\nlet r = unsafe { &*p };\n";
+        assert_eq!(unsafe_module_problems(good).count(), 0);
+        let bare = "//! Docs.\n#![allow(unsafe_code)]\nlet r = unsafe { &*p };\n";
+        assert_eq!(unsafe_module_problems(bare).count(), 2);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! Start-up follows redis-server: parse config, log the start, bind (or fail with Redis's
 //! message), log `Server initialized` and `Ready to accept connections`, then serve until
 //! SHUTDOWN, SIGTERM or SIGINT.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod alloc;
 mod aof;

@@ -45,6 +45,8 @@ use tandem_resp::{Encoder, Protocol};
 use crate::client::Client;
 use crate::server::Server;
 
+mod active;
+
 /// The `bit`, `cjson` and `cmsgpack` libraries, in Lua (this project's own; see the file).
 const LIBS: &str = include_str!("script_libs.lua");
 
@@ -127,9 +129,8 @@ pub struct Engine {
     client: RefCell<Option<Client>>,
     /// `KEYS`, `ARGV` as Lua strings, made once (set at every run).
     names: [mlua::LuaString; 2],
-    /// Holds (at index 1) the run's own native function that `redis.call` and
-    /// `redis.pcall` (made once, native too) hand their arguments to.
-    slot: Table,
+    /// The run in progress, for `redis.call` and `redis.pcall`.
+    active: Arc<active::Active>,
     /// SHA1 of the bodies run so far: EVAL of a known body skips hashing it.
     by_body: HashMap<Bytes, String>,
     /// The `redis` table (`call` and `pcall` are set in it for each run).
@@ -149,6 +150,7 @@ impl std::fmt::Debug for Engine {
 
 /// The table keys replies are converted with, made once: a key given as `&str` would be
 /// hashed and interned by Lua on every conversion.
+#[derive(Clone)]
 pub(crate) struct Tags {
     ok: mlua::LuaString,
     err: mlua::LuaString,
@@ -281,13 +283,19 @@ impl Engine {
         let tags = Tags::new(&lua)?;
         // Native, so that a script's `return redis.call(...)` keeps its frame (Lua 5.1
         // does not tail-call native functions) and errors can name the script's line.
-        let slot = lua.create_table()?;
+        // Made once: they reach the run in progress through `active`.
+        let active = Arc::new(active::Active::default());
         let redis_table: Table = lua.globals().raw_get("redis")?;
         for (name, raise) in [("call", true), ("pcall", false)] {
-            let slot = slot.clone();
-            let f = lua.create_function(move |_, args: mlua::MultiValue| {
-                let raw: Function = slot.raw_get(1)?;
-                raw.call::<Value>((raise, args))
+            let active = active.clone();
+            let tags = tags.clone();
+            let f = lua.create_function(move |lua, args: Variadic<Value>| {
+                active.with(|run| match run {
+                    Some(run) => redis_call(lua, &tags, run, args, raise),
+                    None => Err(mlua::Error::runtime(
+                        "redis.call and redis.pcall are only available while a script runs",
+                    )),
+                })
             })?;
             redis_table.raw_set(name, f)?;
         }
@@ -361,7 +369,7 @@ impl Engine {
             run_function,
             client: RefCell::new(None),
             names,
-            slot,
+            active,
             by_body: HashMap::new(),
             redis,
             tags,
@@ -637,18 +645,12 @@ fn run_in(
         resp3: &engine.limit.resp3,
     });
     let proto = caller.proto;
-    let run = &state;
-    let result = lua.scope(|scope| {
-        let raw = scope.create_function(move |lua, (raise, args): (bool, Variadic<Value>)| {
-            redis_call(lua, &engine.tags, run, args, raise)
-        })?;
-        engine.slot.raw_set(1, raw)?;
+    let result = engine.active.publish(&state, || {
         let (ok, value): (bool, Value) = if what.as_params {
             engine.run_function.call((what.func.clone(), keys, argv))?
         } else {
             engine.run_script.call(what.func.clone())?
         };
-        engine.slot.raw_set(1, Value::Nil)?;
         if !ok {
             return Ok(Outcome::Error(script_error(&value, what.name, what.chunk)));
         }
