@@ -9,6 +9,9 @@
 //!
 //! Defaults were checked against `CONFIG GET *` of the real 7.0.15 binary.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// Cannot be changed with `CONFIG SET`.
 pub(crate) const IMMUTABLE: u16 = 1;
 /// Not matched by `CONFIG GET` patterns (exact name only); test-only knobs.
@@ -919,26 +922,30 @@ impl Lookup {
     }
 }
 
-/// Case-insensitive lookup by primary name or alias.
+/// Case-insensitive lookup by primary name or alias. The names are indexed once, in
+/// lowercase: the server reads settings by name on hot paths (every EVAL reads
+/// `busy-reply-threshold`), and a scan of the table cost a few percent of such a call.
 pub(crate) fn lookup(name: &[u8]) -> Option<Lookup> {
-    TABLE.iter().enumerate().find_map(|(index, d)| {
-        if d.name.as_bytes().eq_ignore_ascii_case(name) {
-            Some(Lookup {
-                index,
-                via_alias: false,
-            })
-        } else if d
-            .alias
-            .is_some_and(|a| a.as_bytes().eq_ignore_ascii_case(name))
-        {
-            Some(Lookup {
-                index,
-                via_alias: true,
-            })
-        } else {
-            None
+    static BY_NAME: OnceLock<HashMap<Vec<u8>, Lookup>> = OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        // In the order a scan would meet them, so the first match wins as it did.
+        let mut map = HashMap::new();
+        for (index, d) in TABLE.iter().enumerate() {
+            let names = [(Some(d.name), false), (d.alias, true)];
+            for (name, via_alias) in names {
+                if let Some(name) = name {
+                    map.entry(name.to_ascii_lowercase().into_bytes())
+                        .or_insert(Lookup { index, via_alias });
+                }
+            }
         }
-    })
+        map
+    });
+    if name.iter().any(u8::is_ascii_uppercase) {
+        by_name.get(&name.to_ascii_lowercase()).copied()
+    } else {
+        by_name.get(name).copied()
+    }
 }
 
 /// Index of a directive by its canonical (or alias) name.
