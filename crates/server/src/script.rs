@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+use mlua::{Function, IntoLua, Lua, LuaOptions, StdLib, Table, Value, Variadic};
 use tandem_resp::{Encoder, Protocol};
 
 use crate::client::Client;
@@ -683,9 +683,19 @@ fn script_client(caller: &Client) -> Client {
 fn string_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
     let t = lua.create_table_with_capacity(items.len(), 0)?;
     for (i, item) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(item)?)?;
+        set_bytes(lua, &t, i + 1, item)?;
     }
     Ok(t)
+}
+
+/// Sets `t[key]` to the Lua string `bytes`. Valid UTF-8 (most keys and values) is pushed
+/// straight onto Lua's stack by `mlua`; other bytes go through a string handle, which
+/// costs a registry slot taken and given back.
+fn set_bytes(lua: &Lua, t: &Table, key: impl IntoLua, bytes: &[u8]) -> mlua::Result<()> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => t.raw_set(key, text),
+        Err(_) => t.raw_set(key, lua.create_string(bytes)?),
+    }
 }
 
 /// Redis's text for a script that raised `value`: `<message> script: <name>, on
@@ -915,6 +925,21 @@ fn redis_call(
     Ok(value)
 }
 
+/// The body of a bulk string of length `len` at `buf[*pos..]` (its header read), or
+/// `None` for the null bulk.
+fn bulk_body<'b>(buf: &'b [u8], pos: &mut usize, len: i64) -> mlua::Result<Option<&'b [u8]>> {
+    if len < 0 {
+        return Ok(None);
+    }
+    let start = *pos;
+    let end = start + len as usize;
+    let body = buf
+        .get(start..end)
+        .ok_or_else(|| mlua::Error::runtime("short bulk"))?;
+    *pos = end + 2;
+    Ok(Some(body))
+}
+
 /// Converts one RESP2 reply at `buf[*pos..]` to a Lua value (see the module docs).
 fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
     let line = |pos: &mut usize| -> mlua::Result<&[u8]> {
@@ -936,27 +961,18 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
         b':' => Ok(Value::Number(num() as f64)),
         b'+' => {
             let t = lua.create_table()?;
-            t.raw_set(&tags.ok, lua.create_string(head)?)?;
+            set_bytes(lua, &t, &tags.ok, head)?;
             Ok(Value::Table(t))
         }
         b'-' => {
             let t = lua.create_table()?;
-            t.raw_set(&tags.err, lua.create_string(head)?)?;
+            set_bytes(lua, &t, &tags.err, head)?;
             Ok(Value::Table(t))
         }
-        b'$' => {
-            let n = num();
-            if n < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            let start = *pos;
-            let end = start + n as usize;
-            let body = buf
-                .get(start..end)
-                .ok_or_else(|| mlua::Error::runtime("short bulk"))?;
-            *pos = end + 2;
-            Ok(Value::String(lua.create_string(body)?))
-        }
+        b'$' => match bulk_body(buf, pos, num())? {
+            Some(body) => Ok(Value::String(lua.create_string(body)?)),
+            None => Ok(Value::Boolean(false)),
+        },
         b'*' => {
             let n = num();
             if n < 0 {
@@ -964,6 +980,15 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
             }
             let t = lua.create_table_with_capacity(n as usize, 0)?;
             for i in 1..=n {
+                // Bulk strings, the usual element, are set without a handle.
+                if buf.get(*pos) == Some(&b'$') {
+                    let len = tandem_resp::num::string2ll(line(pos)?).unwrap_or(0);
+                    match bulk_body(buf, pos, len)? {
+                        Some(body) => set_bytes(lua, &t, i, body)?,
+                        None => t.raw_set(i, false)?,
+                    }
+                    continue;
+                }
                 let v = resp_to_lua(lua, tags, buf, pos)?;
                 t.raw_set(i, v)?;
             }
