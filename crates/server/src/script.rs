@@ -126,7 +126,7 @@ pub struct Engine {
     run_script: Function,
     run_function: Function,
     /// The pseudo client `redis.call` runs commands with, kept between runs.
-    client: RefCell<Option<Client>>,
+    client: RefCell<Option<Box<Client>>>,
     /// `KEYS`, `ARGV` as Lua strings, made once (set at every run).
     names: [mlua::LuaString; 2],
     /// The run in progress, for `redis.call` and `redis.pcall`.
@@ -206,7 +206,7 @@ enum Outcome {
 /// What `redis.call` needs while a script runs.
 struct Run<'a> {
     srv: &'a mut Server,
-    client: Client,
+    client: Box<Client>,
     out: BytesMut,
     read_only: bool,
     wrote: &'a AtomicBool,
@@ -427,15 +427,15 @@ impl Engine {
 /// the server while a script runs (scripts do not nest).
 #[derive(Debug, Default)]
 pub struct Scripting {
-    engine: Option<Engine>,
+    engine: Option<Box<Engine>>,
     /// The function libraries (FUNCTION, FCALL), in an engine of their own.
-    pub(crate) functions: Option<crate::functions::Functions>,
+    pub(crate) functions: Option<Box<crate::functions::Functions>>,
 }
 
 impl Scripting {
     /// Number of cached scripts.
     pub fn len(&self) -> usize {
-        self.engine.as_ref().map_or(0, Engine::len)
+        self.engine.as_deref().map_or(0, Engine::len)
     }
 
     /// Whether the script `sha` is cached.
@@ -450,27 +450,27 @@ impl Scripting {
 
     fn engine(&mut self) -> Result<&mut Engine, String> {
         if self.engine.is_none() {
-            self.engine = Some(Engine::new().map_err(|e| format!("ERR {e}"))?);
+            self.engine = Some(Box::new(Engine::new().map_err(|e| format!("ERR {e}"))?));
         }
         self.engine
-            .as_mut()
+            .as_deref_mut()
             .ok_or_else(|| "ERR scripting unavailable".to_owned())
     }
 
     /// The function libraries, created on first use.
     pub fn functions_mut(&mut self) -> Result<&mut crate::functions::Functions, String> {
         if self.functions.is_none() {
-            self.functions = Some(crate::functions::Functions::new()?);
+            self.functions = Some(Box::new(crate::functions::Functions::new()?));
         }
         self.functions
-            .as_mut()
+            .as_deref_mut()
             .ok_or_else(|| "ERR scripting unavailable".to_owned())
     }
 
     /// The function libraries' code, to save.
     pub fn function_codes(&self) -> Vec<Bytes> {
         self.functions
-            .as_ref()
+            .as_deref()
             .map_or_else(Vec::new, crate::functions::Functions::codes)
     }
 
@@ -673,11 +673,11 @@ fn run_in(
 }
 
 /// The pseudo client `redis.call` runs commands with.
-fn script_client(caller: &Client) -> Client {
+fn script_client(caller: &Client) -> Box<Client> {
     let mut c = Client::detached(u64::MAX - 1, caller.meta.clone());
     c.user = caller.user.clone();
     c.in_script = true;
-    c
+    Box::new(c)
 }
 
 fn string_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
