@@ -864,7 +864,7 @@ fn redis_call(
                 line: script_line(lua),
             }));
         }
-        let t = lua.create_table()?;
+        let t = lua.create_table_with_capacity(0, 1)?;
         t.raw_set(&tags.err, text)?;
         Ok(Value::Table(t))
     };
@@ -960,12 +960,12 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
     match kind {
         b':' => Ok(Value::Number(num() as f64)),
         b'+' => {
-            let t = lua.create_table()?;
+            let t = lua.create_table_with_capacity(0, 1)?;
             set_bytes(lua, &t, &tags.ok, head)?;
             Ok(Value::Table(t))
         }
         b'-' => {
-            let t = lua.create_table()?;
+            let t = lua.create_table_with_capacity(0, 1)?;
             set_bytes(lua, &t, &tags.err, head)?;
             Ok(Value::Table(t))
         }
@@ -1057,7 +1057,7 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
 
 /// `{<tag> = value}`, the table Redis gives Lua for a RESP3 double, map, set, ...
 fn tagged(lua: &Lua, tag: &mlua::LuaString, value: Value) -> mlua::Result<Value> {
-    let t = lua.create_table()?;
+    let t = lua.create_table_with_capacity(0, 1)?;
     t.raw_set(tag, value)?;
     Ok(Value::Table(t))
 }
