@@ -97,6 +97,17 @@ pub struct ConnMeta {
     pub fd: i64,
 }
 
+/// The two times a command sees, in milliseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmdTime {
+    /// What decides whether a key has expired: the clock read when the command started,
+    /// or the start of the EXEC or script it runs in (`Server::frozen_now`).
+    pub now: i64,
+    /// The clock read when the command started: what TTL arithmetic uses (TTL, EXPIRE,
+    /// SET EX), as Redis 7.0 reads `mstime()` there even inside a transaction.
+    pub clock: i64,
+}
+
 /// The executor's view of one client.
 #[derive(Debug)]
 pub struct Client {
@@ -129,9 +140,9 @@ pub struct Client {
     pub qbuf: usize,
     /// Bytes of arguments of the command being executed.
     pub argv_mem: usize,
-    /// Milliseconds since the epoch when the command being executed started (set by
-    /// `cmd::execute` around the handler; the data command's `now`).
-    pub cmd_time: Option<i64>,
+    /// The times of the command being executed (set by `cmd::execute` around the
+    /// handler): its expiry time and its clock (see [`CmdTime`]).
+    pub cmd_time: Option<CmdTime>,
     /// Inside a batch: the clock read that ended the previous command (or began the
     /// batch), which starts the next one. One read per command then both ends one
     /// command's duration and starts the next (see `cmd::execute`); `None` outside a

@@ -609,16 +609,19 @@ fn run_in(
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");
     let limit = &engine.limit;
+    let started_ms = crate::cmd::data::now_ms();
     let mut deadline = 0;
     if threshold > 0 {
         // The name and start the hook's log line and FUNCTION STATS show if it turns busy.
-        let now = crate::cmd::data::now_ms() as u64;
-        deadline = now + threshold as u64;
+        deadline = started_ms as u64 + threshold as u64;
         let mut shown = limit.run.running.lock();
         shown.name.clear();
         shown.name.push_str(what.name);
-        shown.started_ms = now;
+        shown.started_ms = started_ms as u64;
     }
+    // The commands it runs all see its start time (Redis's script time snapshot): a key
+    // does not expire halfway through a script.
+    let outer_now = srv.frozen_now.replace(started_ms);
     limit.deadline_ms.store(deadline, Ordering::Relaxed);
     limit.run.wrote.store(false, Ordering::Relaxed);
     limit.run.kill.store(false, Ordering::Relaxed);
@@ -665,6 +668,7 @@ fn run_in(
         Ok(Outcome::Reply)
     });
     let Run { srv, client, .. } = state.into_inner();
+    srv.frozen_now = outer_now;
     *engine.client.borrow_mut() = Some(client);
     if engine.limit.busy.swap(false, Ordering::Relaxed) {
         crate::busy::finish(srv);

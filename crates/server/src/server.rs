@@ -133,6 +133,10 @@ pub struct Server {
     pub replica: crate::replication_replica::ReplicaState,
     /// A FAILOVER in progress (see [`crate::cmd::failover`]).
     pub failover: crate::cmd::failover::Failover,
+    /// The time commands see while an EXEC or a script runs: its start, so that keys do
+    /// not expire halfway through it (Redis's cached `mstime` under `fixed_time_expire`,
+    /// and a script's time snapshot). `None` otherwise: each command reads the clock.
+    pub frozen_now: Option<i64>,
 }
 
 impl Server {
@@ -180,6 +184,7 @@ impl Server {
             ),
             replica: Default::default(),
             failover: Default::default(),
+            frozen_now: None,
             acl: tandem_commands::acl::Acl::default(),
         };
         srv.apply_requirepass();

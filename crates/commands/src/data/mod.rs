@@ -149,8 +149,14 @@ pub struct ExecCtx<'a, 'e> {
     pub ks: &'a mut Keyspace,
     /// The client's selected database.
     pub db: usize,
-    /// The command's time in milliseconds since the epoch.
+    /// The time keys expire by, in milliseconds since the epoch: when the command
+    /// started, or when the transaction or script it runs in started (time stands still
+    /// there, as in Redis, so a key cannot expire halfway through).
     pub now: Millis,
+    /// The clock read when the command started: TTL arithmetic (TTL, EXPIRE, SET EX,
+    /// GETEX) uses it, as Redis 7.0 reads `mstime()` there. Equal to `now` outside a
+    /// transaction or script.
+    pub clock: Millis,
     pub enc: &'a mut Encoder<'e>,
     pub prop: &'a mut Propagation,
     /// Number of changes made to the dataset (Redis's `server.dirty` increments).

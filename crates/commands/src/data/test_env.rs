@@ -74,6 +74,7 @@ impl Env {
             ks: &mut self.ks,
             db: 0,
             now: NOW,
+            clock: NOW,
             enc: &mut enc,
             prop: &mut prop,
             dirty: 0,

@@ -62,12 +62,17 @@ pub fn exec(
         out: ctx.out,
         proto: ctx.client.proto,
     };
+    // The times `cmd::execute` set when the command started (a command run again for a
+    // blocked client has none: it reads the clock).
+    let time = ctx.client.cmd_time.take().unwrap_or_else(|| {
+        let now = now_ms();
+        crate::client::CmdTime { now, clock: now }
+    });
     let mut ectx = ExecCtx {
         ks: &mut srv.ks,
         db: ctx.client.db,
-        // The time `cmd::execute` read when the command started (a command run again for
-        // a blocked client has none: it reads the clock).
-        now: ctx.client.cmd_time.take().unwrap_or_else(now_ms),
+        now: time.now,
+        clock: time.clock,
         enc: &mut enc,
         prop: &mut prop,
         dirty: 0,

@@ -85,7 +85,8 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         timeout_ms = 1000;
     }
     let db = ctx.client.db;
-    let now = data::now_ms();
+    let time = ctx.time();
+    let now = time.now;
     // The keys that exist, with their values serialised and their remaining TTL.
     let mut moving: Vec<(Bytes, i64, Vec<u8>)> = Vec::new();
     for key in &opts.keys {
@@ -93,7 +94,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             continue;
         };
         let ttl = match ctx.srv.ks.expire_at(db, key) {
-            Some(at) => (at - now).max(1),
+            Some(at) => (at - time.clock).max(1),
             None => 0,
         };
         match persist::dump_value(ctx.srv, &value) {

@@ -43,6 +43,15 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The command's times (see [`crate::client::CmdTime`]): keys expire by `now`, TTL
+    /// arithmetic uses `clock`.
+    pub fn time(&self) -> crate::client::CmdTime {
+        self.client.cmd_time.unwrap_or_else(|| {
+            let now = data::now_ms();
+            crate::client::CmdTime { now, clock: now }
+        })
+    }
+
     /// An encoder for the client's current protocol.
     pub fn enc(&mut self) -> Encoder<'_> {
         Encoder {
@@ -207,7 +216,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             .clock
             .take()
             .unwrap_or_else(std::time::SystemTime::now);
-        ctx.client.cmd_time = Some(data::epoch_ms(started));
+        let clock = data::epoch_ms(started);
+        let now = ctx.srv.frozen_now.unwrap_or(clock);
+        ctx.client.cmd_time = Some(crate::client::CmdTime { now, clock });
         let paused = failover::expiry_paused(ctx.srv);
         ctx.srv.ks.set_expire_paused(paused);
         dispatch(&mut ctx, entry.kind, &args);

@@ -110,7 +110,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         ctx.err("EXECABORT Transaction discarded because of previous errors.");
         return;
     }
-    let now = data::now_ms();
+    let now = ctx.client.cmd_time.map_or_else(data::now_ms, |t| t.now);
     let expired_now =
         ctx.client.watched.iter().any(|(db, key, was_expired)| {
             !was_expired && is_logically_expired(ctx.srv, *db, key, now)
@@ -126,9 +126,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     // The queued commands are one execution unit: their writes are fed together at the
     // end, wrapped in MULTI/EXEC when there are several.
     ctx.srv.master.begin_exec();
+    // Time stands still for the queued commands, as in Redis: a key alive for one of them
+    // is alive for the next, however long the transaction takes.
+    let outer = ctx.srv.frozen_now.replace(now);
     for args in queued {
         execute(ctx.srv, ctx.client, args, ctx.out);
     }
+    ctx.srv.frozen_now = outer;
     let drops = ctx.srv.master.end_exec();
     if !drops.is_empty() {
         crate::repl::close_dropped(ctx.srv, drops);

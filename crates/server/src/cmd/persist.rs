@@ -66,7 +66,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 
 /// `DUMP key`: the value in Redis's DUMP format, or a null.
 pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let now = data::now_ms();
+    let now = ctx.time().now;
     let db = ctx.client.db;
     // lookupKeyRead: a keyspace hit or miss (and a `keymiss` notification).
     let payload = match ctx.srv.ks.get_read(db, &args[1], now) {
@@ -133,7 +133,8 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     let db = ctx.client.db;
     let key = &args[1];
-    let now = data::now_ms();
+    let time = ctx.time();
+    let now = time.now;
     if !replace && ctx.srv.ks.exists(db, key, now) {
         data::after_command(ctx.srv, Some(ctx.client));
         ctx.err("BUSYKEY Target key name already exists.");
@@ -177,9 +178,9 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ttl != 0 && !absttl {
         // Redis adds without a check: a relative TTL past i64::MAX wraps into the
         // past, and the key counts as already expired.
-        ttl = ttl.wrapping_add(now);
+        ttl = ttl.wrapping_add(time.clock);
     }
-    if ttl != 0 && ttl <= now && !srv.ks.config().replica_mode {
+    if ttl != 0 && ttl <= time.clock && !srv.ks.config().replica_mode {
         // Already expired (a replica keeps it and waits for its master's DEL): the
         // key is not created; a replaced key is deleted.
         if deleted {

@@ -121,7 +121,7 @@ fn expire_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], kind: &ExpireKind) 
     if kind.seconds {
         when = when.checked_mul(1000).ok_or_else(|| bad_time.clone())?;
     }
-    let basetime = if kind.relative { ctx.now } else { 0 };
+    let basetime = if kind.relative { ctx.clock } else { 0 };
     when = when.checked_add(basetime).ok_or(bad_time)?;
 
     if !ctx.ks.exists(ctx.db, key, ctx.now) {
@@ -133,7 +133,7 @@ fn expire_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], kind: &ExpireKind) 
         return Ok(());
     }
 
-    if when <= ctx.now && !ctx.settings.replica_mode {
+    if when <= ctx.clock && !ctx.settings.replica_mode {
         // Already past: delete now and replicate an explicit deletion.
         let lazy = ctx.settings.lazyfree_lazy_expire;
         let mode = if lazy {
@@ -180,7 +180,7 @@ fn ttl_generic(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], ms: bool, absolute: bo
     let t = if absolute {
         at
     } else {
-        at.saturating_sub(ctx.now)
+        at.saturating_sub(ctx.clock)
     }
     .max(0);
     let reply = if ms {

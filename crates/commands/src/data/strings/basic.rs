@@ -120,7 +120,7 @@ fn expire_ms(
         ms *= 1000;
     }
     if flags & (PX | EX) != 0 {
-        ms = ms.wrapping_add(ctx.now);
+        ms = ms.wrapping_add(ctx.clock);
     }
     if ms <= 0 {
         return Err(StrError::ExpireTime(cmd));
@@ -310,7 +310,9 @@ pub(super) fn getex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Str
     };
     reply_str(ctx, &v);
     match ms {
-        Some(at) if o.flags & (PXAT | EXAT) != 0 && at <= ctx.now && !ctx.settings.replica_mode => {
+        Some(at)
+            if o.flags & (PXAT | EXAT) != 0 && at <= ctx.clock && !ctx.settings.replica_mode =>
+        {
             let lazy = ctx.settings.lazyfree_lazy_expire;
             let mode = if lazy {
                 FreeMode::Async
