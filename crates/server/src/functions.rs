@@ -2,9 +2,10 @@
 //! engine of their own (see [`crate::script`] for the engine), saved in RDB files and
 //! AOF bases, replicated as the FUNCTION commands themselves.
 //!
-//! A library's code starts with `#!lua name=<library>`; loading runs it once with a
-//! restricted `redis` table whose `register_function` records the functions (by name and
-//! callback, or by a table with `function_name`, `callback`, `flags`, `description`).
+//! A library's code starts with `#!lua name=<library>`; loading runs it once in an
+//! environment holding only a restricted `redis` table, whose `register_function` records
+//! the functions (by name and callback, or by a table with `function_name`, `callback`,
+//! `flags`, `description`); once loaded, the same environment reads the engine's globals.
 //! The chunk is compiled as `@user_function`, with the shebang line blanked so that line
 //! numbers match the code's.
 
@@ -45,6 +46,8 @@ pub struct Library {
 /// The libraries and their engine.
 pub struct Functions {
     engine: Engine,
+    /// The environment of every library's code (see [`LibraryEnv`]).
+    env: LibraryEnv,
     libraries: BTreeMap<String, Library>,
     /// Function name to library name.
     owner: HashMap<String, String>,
@@ -91,8 +94,11 @@ type Registered = RefCell<Vec<LibFunction>>;
 
 impl Functions {
     pub fn new() -> Result<Functions, String> {
+        let engine = Engine::new().map_err(|e| format!("ERR {e}"))?;
+        let env = LibraryEnv::new(&engine.lua).map_err(|e| format!("ERR {e}"))?;
         Ok(Functions {
-            engine: Engine::new().map_err(|e| format!("ERR {e}"))?,
+            engine,
+            env,
             libraries: BTreeMap::new(),
             owner: HashMap::new(),
         })
@@ -148,8 +154,11 @@ impl Functions {
         }
         let lua = &self.engine.lua;
         let chunk = self.engine.compile(&body, "@user_function", "function")?;
+        chunk
+            .set_environment(self.env.table.clone())
+            .map_err(|e| format!("ERR {e}"))?;
         let registered: Registered = RefCell::new(Vec::new());
-        run_registration(lua, &self.engine.redis, chunk, &registered)
+        run_registration(lua, &self.engine.redis, &self.env, chunk, &registered)
             .map_err(|e| format!("ERR Error registering functions: {e}"))?;
         let functions = registered.into_inner();
         if functions.is_empty() {
@@ -208,39 +217,74 @@ impl Functions {
     }
 }
 
-/// Runs a library's chunk with the load-time `redis` table (only `register_function`,
-/// `log` and the constants; anything else is a missing global, as in Redis). Errors come
-/// back as Redis words them (`ERR ...`).
+/// The environment library code runs in, as Redis 7.0 sets it up: an empty table whose
+/// metatable sends reads to the load-time globals while a library loads (only `redis`,
+/// itself restricted) and to the engine's globals once it has (what the registered
+/// functions, which inherit the environment, see when called). Writes are refused.
+struct LibraryEnv {
+    table: Table,
+    meta: Table,
+}
+
+impl LibraryEnv {
+    fn new(lua: &Lua) -> mlua::Result<LibraryEnv> {
+        let table = lua.create_table()?;
+        let meta = lua.create_table()?;
+        // The sandbox's own handlers: the same messages for a missing global and a write.
+        let sandbox = lua
+            .globals()
+            .metatable()
+            .ok_or_else(|| mlua::Error::runtime("the globals have no metatable"))?;
+        meta.raw_set("__newindex", sandbox.raw_get::<Value>("__newindex")?)?;
+        meta.raw_set("__index", lua.globals())?;
+        table.set_metatable(Some(meta.clone()))?;
+        // Redis's functions engine has no script error handler among its globals.
+        lua.globals().raw_set("__redis__err__handler", Value::Nil)?;
+        Ok(LibraryEnv { table, meta })
+    }
+}
+
+/// Runs a library's chunk with the load-time globals: only a `redis` table with
+/// `register_function`, `log` and the constants; anything else is a missing global, as
+/// in Redis. Errors come back as Redis words them (`ERR ...`).
 fn run_registration(
     lua: &Lua,
     redis: &Table,
+    env: &LibraryEnv,
     chunk: Function,
     registered: &Registered,
 ) -> Result<(), String> {
-    let globals = lua.globals();
     let result = lua.scope(|scope| {
         let register = scope.create_function(|lua, args: mlua::MultiValue| {
             register_function(lua, registered, args)
         })?;
         let load_time = lua.create_table()?;
         load_time.raw_set("register_function", register)?;
-        for key in ["log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"] {
+        for key in [
+            "log",
+            "LOG_DEBUG",
+            "LOG_VERBOSE",
+            "LOG_NOTICE",
+            "LOG_WARNING",
+        ] {
             load_time.raw_set(key, redis.raw_get::<Value>(key)?)?;
         }
         for key in ["REDIS_VERSION", "REDIS_VERSION_NUM"] {
             load_time.raw_set(key, redis.raw_get::<Value>(key)?)?;
         }
-        let missing: Function = lua
-            .load(
-                "return function(t, k) error(\"Script attempted to access nonexistent global variable '\" .. tostring(k) .. \"'\", 2) end",
-            )
-            .eval()?;
-        let meta = lua.create_table()?;
-        meta.raw_set("__index", missing)?;
-        load_time.set_metatable(Some(meta))?;
+        let sandbox = lua
+            .globals()
+            .metatable()
+            .ok_or_else(|| mlua::Error::runtime("the globals have no metatable"))?;
+        let missing = lua.create_table()?;
+        missing.raw_set("__index", sandbox.raw_get::<Value>("__index")?)?;
+        load_time.set_metatable(Some(missing.clone()))?;
+        let globals = lua.create_table()?;
         globals.raw_set("redis", load_time)?;
+        globals.set_metatable(Some(missing))?;
+        env.meta.raw_set("__index", globals)?;
         let outcome = chunk.call::<()>(());
-        globals.raw_set("redis", redis.clone())?;
+        env.meta.raw_set("__index", lua.globals())?;
         Ok(outcome)
     });
     match result {

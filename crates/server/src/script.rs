@@ -91,6 +91,12 @@ redis.breakpoint = function() return false end
 redis.debug = function(...) end
 loadfile = nil
 dofile = nil
+-- Not in Redis 7.0's sandbox either (a proxy's finalizer would also run Lua at a time of
+-- the collector's choosing).
+print = nil
+getfenv = nil
+setfenv = nil
+newproxy = nil
 local where = impl.where
 local handler = function(e)
   if type(e) == 'table' and rawget(e, 'line') == nil and rawget(e, 'err') ~= nil then
@@ -98,6 +104,8 @@ local handler = function(e)
   end
   return e
 end
+-- Redis's own error handler is a global of that name; scripts can see it.
+__redis__err__handler = handler
 local run_script = function(f) return xpcall(f, handler) end
 local run_function = function(f, keys, args)
   return xpcall(function() return f(keys, args) end, handler)
