@@ -307,6 +307,16 @@ impl Engine {
             })?;
             redis_table.raw_set(name, f)?;
         }
+        let checker = active.clone();
+        let acl_check = lua.create_function(move |lua, args: Variadic<Value>| {
+            checker.with(|run| match run {
+                Some(run) => acl_check_cmd(lua, run, args),
+                None => Err(mlua::Error::runtime(
+                    "redis.acl_check_cmd can only be called inside a script invocation",
+                )),
+            })
+        })?;
+        redis_table.raw_set("acl_check_cmd", acl_check)?;
         let limit = Arc::new(TimeLimit::default());
         let resp_limit = limit.clone();
         let setresp = lua.create_function(move |lua, args: mlua::MultiValue| {
@@ -880,18 +890,10 @@ fn redis_call(
         t.raw_set(&tags.err, text)?;
         Ok(Value::Table(t))
     };
-    if args.is_empty() {
-        return error("ERR Please specify at least one argument for this redis lib call");
-    }
-    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
-            Value::Number(n) => argv.push(Bytes::from(tandem_resp::num::format_double(*n))),
-            _ => return error("ERR Lua redis lib command arguments must be strings or integers"),
-        }
-    }
+    let argv = match lua_argv(&args) {
+        Ok(argv) => argv,
+        Err(text) => return error(text),
+    };
     let Some(mut entry) = crate::cmd::table::table().lookup(&argv[0]) else {
         return error("ERR Unknown Redis command called from script");
     };
@@ -950,6 +952,51 @@ fn bulk_body<'b>(buf: &'b [u8], pos: &mut usize, len: i64) -> mlua::Result<Optio
         .ok_or_else(|| mlua::Error::runtime("short bulk"))?;
     *pos = end + 2;
     Ok(Some(body))
+}
+
+/// A command's arguments from `redis.call`'s (or `acl_check_cmd`'s): strings as they are,
+/// numbers as Redis formats them; the error text for none or another type.
+fn lua_argv(args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
+    for a in args {
+        match a {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            Value::Number(n) => argv.push(Bytes::from(tandem_resp::num::format_double(*n))),
+            _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    Ok(argv)
+}
+
+/// `redis.acl_check_cmd(command, args...)`: whether the script's caller may run it, as
+/// Redis answers it (no arity check; an unknown command or subcommand is an error).
+fn acl_check_cmd(lua: &Lua, run: &RefCell<Run<'_>>, args: Variadic<Value>) -> mlua::Result<Value> {
+    let raise = |text: &str| {
+        Err(mlua::Error::external(CallError {
+            msg: text.to_owned(),
+            line: script_line(lua),
+        }))
+    };
+    let argv = match lua_argv(&args) {
+        Ok(argv) => argv,
+        Err(text) => return raise(text),
+    };
+    let Some(mut entry) = crate::cmd::table::table().lookup(&argv[0]) else {
+        return raise("ERR Invalid command passed to redis.acl_check_cmd()");
+    };
+    if entry.container && argv.len() > 1 {
+        match entry.sub(&argv[1]) {
+            Some(sub) => entry = sub,
+            None => return raise("ERR Invalid command passed to redis.acl_check_cmd()"),
+        }
+    }
+    let r = run.borrow();
+    let allowed = crate::cmd::acl::permits(r.srv, &r.client.user, entry.spec, &argv);
+    Ok(Value::Boolean(allowed))
 }
 
 /// Converts one RESP2 reply at `buf[*pos..]` to a Lua value (see the module docs).
