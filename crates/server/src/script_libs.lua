@@ -341,6 +341,8 @@ end
 
 cjson = {}
 cjson.null = null
+cjson._NAME = 'cjson'
+cjson._VERSION = '2.1.0'
 local function one_argument(name, n)
   if n ~= 1 then error("bad argument #1 to '" .. name .. "' (expected 1 argument)", 0) end
 end
@@ -587,6 +589,10 @@ local function unpack_full(name, s, limit, offset)
 end
 
 cmsgpack = {}
+cmsgpack._NAME = 'cmsgpack'
+cmsgpack._VERSION = 'lua-cmsgpack 0.4.0'
+cmsgpack._COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo'
+cmsgpack._DESCRIPTION = 'MessagePack C implementation for Lua'
 cmsgpack.pack = function(...)
   local n = select('#', ...)
   if n == 0 then
