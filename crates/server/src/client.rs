@@ -108,6 +108,15 @@ pub struct CmdTime {
     pub clock: i64,
 }
 
+impl CmdTime {
+    /// Both times from one clock read now (a command with no time set by
+    /// `cmd::execute`, such as one run again for a blocked client).
+    pub fn fresh() -> CmdTime {
+        let now = crate::cmd::data::now_ms();
+        CmdTime { now, clock: now }
+    }
+}
+
 /// The executor's view of one client.
 #[derive(Debug)]
 pub struct Client {

@@ -141,7 +141,7 @@ pub struct Engine {
     active: Arc<active::Active>,
     /// SHA1 of the bodies run so far: EVAL of a known body skips hashing it.
     by_body: HashMap<Bytes, String>,
-    /// The `redis` table (`call` and `pcall` are set in it for each run).
+    /// The `redis` table (its natives, `call`, `pcall` and `acl_check_cmd`, are made once).
     pub(crate) redis: Table,
     tags: Tags,
     limit: Arc<TimeLimit>,
@@ -999,6 +999,16 @@ fn acl_check_cmd(lua: &Lua, run: &RefCell<Run<'_>>, args: Variadic<Value>) -> ml
     Ok(Value::Boolean(allowed))
 }
 
+/// `(long long)n` as x86-64 computes it (see [`write_reply`]).
+fn c_long_long(n: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-TWO_63..TWO_63).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
 /// Converts one RESP2 reply at `buf[*pos..]` to a Lua value (see the module docs).
 fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
     let line = |pos: &mut usize| -> mlua::Result<&[u8]> {
@@ -1123,6 +1133,9 @@ fn tagged(lua: &Lua, tag: &mlua::LuaString, value: Value) -> mlua::Result<Value>
 
 /// Writes a script's result as a reply (see the module docs). `resp3`: the script called
 /// `redis.setresp(3)`, so booleans are replied as booleans.
+///
+/// A number becomes an integer as Redis's `(long long)` cast makes it on x86-64: toward
+/// zero, and the minimum for NaN and values out of range (an infinity, 1e300).
 fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth: usize) {
     match v {
         Value::Nil => enc.null(),
@@ -1130,7 +1143,7 @@ fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth
         Value::Boolean(true) => enc.integer(1),
         Value::Boolean(false) => enc.null(),
         Value::Integer(n) => enc.integer(*n),
-        Value::Number(n) => enc.integer(*n as i64),
+        Value::Number(n) => enc.integer(c_long_long(*n)),
         Value::String(s) => enc.bulk(&s.as_bytes()),
         Value::Table(t) => {
             if let Ok(Some(e)) = t.raw_get::<Option<mlua::LuaString>>(&tags.err) {

@@ -196,11 +196,75 @@ encode_value = function(v, depth, out)
   end
 end
 
+-- How many bytes of `text` from `pos` C's strtod would read as a number (0: none):
+-- an optional sign, then inf/infinity, nan (with an optional "(chars)"), a hex number
+-- (0x digits, fraction, p exponent) or a decimal one (digits, fraction, e exponent).
+local function strtod_length(text, pos)
+  local p = pos
+  local c = sub(text, p, p)
+  if c == '+' or c == '-' then p = p + 1 end
+  local word = string.lower(sub(text, p, p + 7))
+  if word == 'infinity' then return p + 8 - pos end
+  if sub(word, 1, 3) == 'inf' then return p + 3 - pos end
+  if sub(word, 1, 3) == 'nan' then
+    local q = p + 3
+    local chars = text:match('^%(([%w_]*)%)', q)
+    if chars then q = q + #chars + 2 end
+    return q - pos
+  end
+  if sub(text, p, p) == '0' and (sub(text, p + 1, p + 1) == 'x' or sub(text, p + 1, p + 1) == 'X') then
+    local digits = text:match('^%x*', p + 2)
+    local q = p + 2 + #digits
+    local fraction = ''
+    if sub(text, q, q) == '.' then fraction = text:match('^%x*', q + 1) end
+    if #digits + #fraction == 0 then return p + 1 - pos end
+    if sub(text, q, q) == '.' then q = q + 1 + #fraction end
+    local exponent = text:match('^[pP][%+%-]?%d+', q)
+    if exponent then q = q + #exponent end
+    return q - pos
+  end
+  local digits = text:match('^%d*', p)
+  local q = p + #digits
+  local fraction = ''
+  if sub(text, q, q) == '.' then fraction = text:match('^%d*', q + 1) end
+  if #digits + #fraction == 0 then return 0 end
+  if sub(text, q, q) == '.' then q = q + 1 + #fraction end
+  local exponent = text:match('^[eE][%+%-]?%d+', q)
+  if exponent then q = q + #exponent end
+  return q - pos
+end
+
+-- lua-cjson's test for a number JSON does not allow: a leading '+', hex, leading zeros,
+-- inf and nan.
+local function invalid_number_at(text, pos)
+  local p = pos
+  local c = sub(text, p, p)
+  if c == '+' then return true end
+  if c == '-' then p = p + 1 end
+  local d = sub(text, p, p)
+  if d == '0' then
+    local d2 = sub(text, p + 1, p + 1)
+    return d2 == 'x' or d2 == 'X' or (d2 ~= '' and d2 >= '0' and d2 <= '9')
+  end
+  if d == '' or byte(d) <= 57 then return false end
+  local three = string.lower(sub(text, p, p + 2))
+  return three == 'inf' or three == 'nan'
+end
+
 -- The decoder: a tokenizer over the text and a recursive reader, with lua-cjson's
 -- messages ("Expected <what> but found <token> at character <n>").
 local function decode(text)
   local pos = 1
   local len = #text
+
+  local function number_token(at)
+    local n = strtod_length(text, pos)
+    if n == 0 then return 'invalid number', nil, at end
+    local value = tonumber(sub(text, pos, pos + n - 1))
+    if value == nil then return 'invalid number', nil, at end
+    pos = pos + n
+    return 'T_NUMBER', value, at
+  end
 
   local function skip()
     while pos <= len do
@@ -267,16 +331,17 @@ local function decode(text)
       end
       return 'T_STRING', table.concat(parts), at
     end
-    local word = text:match('^[%w%.%+%-]+', pos)
-    if word then
-      if word == 'true' then pos = pos + 4 return 'T_BOOLEAN', true, at end
-      if word == 'false' then pos = pos + 5 return 'T_BOOLEAN', false, at end
-      if word == 'null' then pos = pos + 4 return 'T_NULL', null, at end
-      local n = word:match('^%-?%d+%.?%d*[eE]?[%+%-]?%d*')
-      if n and n ~= '' and n ~= '-' and tonumber(n) then
-        pos = pos + #n
-        return 'T_NUMBER', tonumber(n), at
-      end
+    -- As lua-cjson: a sign or digit starts a number, read as C's strtod reads it (so
+    -- NaN, Infinity, hex and a leading '+' or zero are numbers too: Redis leaves
+    -- decode_invalid_numbers on); true/false/null are matched as prefixes.
+    local b = byte(text, pos)
+    if b == 45 or (b >= 48 and b <= 57) then return number_token(at) end
+    if sub(text, pos, pos + 3) == 'true' then pos = pos + 4 return 'T_BOOLEAN', true, at end
+    if sub(text, pos, pos + 4) == 'false' then pos = pos + 5 return 'T_BOOLEAN', false, at end
+    if sub(text, pos, pos + 3) == 'null' then pos = pos + 4 return 'T_NULL', null, at end
+    if b == 43 or b == 73 or b == 105 or b == 78 or b == 110 then
+      -- '+', 'I', 'i', 'N', 'n': a number only if it looks like an invalid one.
+      if invalid_number_at(text, pos) then return number_token(at) end
     end
     return 'invalid token', nil, at
   end

@@ -559,13 +559,20 @@ pub fn log_denial(
 
 /// Whether `user` may run `spec` with `args` (Redis's `ACLCheckAllUserCommandPerm`, what
 /// a script's `redis.acl_check_cmd` asks): no log entry, no reply.
-pub fn permits(srv: &Server, user: &str, spec: &'static tandem_commands::CommandSpec, args: &[Bytes]) -> bool {
+pub fn permits(
+    srv: &Server,
+    user: &str,
+    spec: &'static tandem_commands::CommandSpec,
+    args: &[Bytes],
+) -> bool {
     if user == "(superuser)" {
         return true;
     }
     match srv.acl.users.get(user) {
         Some(u) if u.unrestricted() => true,
-        Some(u) => tandem_commands::acl::command_id(spec).is_none_or(|id| u.check(id, args).is_ok()),
+        Some(u) => {
+            tandem_commands::acl::command_id(spec).is_none_or(|id| u.check(id, args).is_ok())
+        }
         None => false,
     }
 }

@@ -64,10 +64,11 @@ pub fn exec(
     };
     // The times `cmd::execute` set when the command started (a command run again for a
     // blocked client has none: it reads the clock).
-    let time = ctx.client.cmd_time.take().unwrap_or_else(|| {
-        let now = now_ms();
-        crate::client::CmdTime { now, clock: now }
-    });
+    let time = ctx
+        .client
+        .cmd_time
+        .take()
+        .unwrap_or_else(crate::client::CmdTime::fresh);
     let mut ectx = ExecCtx {
         ks: &mut srv.ks,
         db: ctx.client.db,

@@ -46,10 +46,9 @@ impl Ctx<'_> {
     /// The command's times (see [`crate::client::CmdTime`]): keys expire by `now`, TTL
     /// arithmetic uses `clock`.
     pub fn time(&self) -> crate::client::CmdTime {
-        self.client.cmd_time.unwrap_or_else(|| {
-            let now = data::now_ms();
-            crate::client::CmdTime { now, clock: now }
-        })
+        self.client
+            .cmd_time
+            .unwrap_or_else(crate::client::CmdTime::fresh)
     }
 
     /// An encoder for the client's current protocol.
