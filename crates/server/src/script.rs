@@ -26,7 +26,7 @@
 //! kill error once asked to.
 //!
 //! The `bit`, `cjson`, `cmsgpack` and `struct` libraries are Lua code of this project
-//! (`script_libs.lua`). Not done: cjson's configuration functions, SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
+//! (`script_libs.lua`), cjson with lua-cjson's configuration functions and `new`. Not done: SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
 //!
 //! RESP3: after `redis.setresp(3)` the pseudo client gets RESP3 replies, converted as
 //! Redis converts them (`{map=...}`, `{set=...}`, `{double=...}`, `{big_number=...}`,

@@ -120,42 +120,54 @@ local function encode_string(s)
   return '"' .. s:gsub('[%c"\\/\127]', escape_char) .. '"'
 end
 
-local function encode_number(n)
+-- `cfg` is the module's configuration (see `new_cjson`).
+local function encode_number(n, cfg)
   if n ~= n or n == math.huge or n == -math.huge then
-    error('Cannot serialise number: must not be NaN or Inf', 0)
+    if cfg.encode_invalid == 0 then
+      error('Cannot serialise number: must not be NaN or Inf', 0)
+    elseif cfg.encode_invalid == 2 then
+      return 'null'
+    end
+    if n ~= n then return 'nan' end
+    return n > 0 and 'inf' or '-inf'
   end
-  return fmt('%.14g', n)
+  return fmt(cfg.number_fmt, n)
 end
 
--- lua-cjson's array test: only positive integer keys, and not too sparse.
-local function array_length(t)
+-- lua-cjson's array test: only positive integer keys, and not too sparse. Its largest
+-- key is a C int: a key past that range (an infinity) stores as the int minimum, and
+-- the table is then written as an object.
+local function array_length(t, cfg)
   local max, count = 0, 0
   for k in pairs(t) do
     if type(k) == 'number' and k > 0 and floor(k) == k then
-      if k > max then max = k end
+      if k > max then max = (k <= 2147483647) and k or -2147483648 end
       count = count + 1
     else
       return -1
     end
   end
-  if max > 10 and max > count * 2 then
-    error('Cannot serialise table: excessively sparse array', 0)
+  if cfg.sparse_ratio > 0 and max > count * cfg.sparse_ratio and max > cfg.sparse_safe then
+    if cfg.sparse_convert == 0 then
+      error('Cannot serialise table: excessively sparse array', 0)
+    end
+    return -1
   end
   return max
 end
 
 local encode_value
 
-local function encode_table(t, depth, out)
-  if depth > 1000 then
+local function encode_table(t, depth, out, cfg)
+  if depth > cfg.encode_max_depth then
     error('Cannot serialise, excessive nesting (' .. depth .. ')', 0)
   end
-  local len = array_length(t)
+  local len = array_length(t, cfg)
   if len > 0 then
     out[#out + 1] = '['
     for i = 1, len do
       if i > 1 then out[#out + 1] = ',' end
-      encode_value(t[i], depth, out)
+      encode_value(t[i], depth, out, cfg)
     end
     out[#out + 1] = ']'
     return
@@ -169,28 +181,28 @@ local function encode_table(t, depth, out)
     if kt == 'string' then
       out[#out + 1] = encode_string(k)
     elseif kt == 'number' then
-      out[#out + 1] = '"' .. encode_number(k) .. '"'
+      out[#out + 1] = '"' .. encode_number(k, cfg) .. '"'
     else
       error('Cannot serialise ' .. kt .. ': table key must be a number or string', 0)
     end
     out[#out + 1] = ':'
-    encode_value(v, depth, out)
+    encode_value(v, depth, out, cfg)
   end
   out[#out + 1] = '}'
 end
 
-encode_value = function(v, depth, out)
+encode_value = function(v, depth, out, cfg)
   local t = type(v)
   if t == 'string' then
     out[#out + 1] = encode_string(v)
   elseif t == 'number' then
-    out[#out + 1] = encode_number(v)
+    out[#out + 1] = encode_number(v, cfg)
   elseif t == 'boolean' then
     out[#out + 1] = tostring(v)
   elseif t == 'nil' or v == null then
     out[#out + 1] = 'null'
   elseif t == 'table' then
-    encode_table(v, depth + 1, out)
+    encode_table(v, depth + 1, out, cfg)
   else
     error('Cannot serialise ' .. t .. ': type not supported', 0)
   end
@@ -253,7 +265,7 @@ end
 
 -- The decoder: a tokenizer over the text and a recursive reader, with lua-cjson's
 -- messages ("Expected <what> but found <token> at character <n>").
-local function decode(text)
+local function decode(text, cfg)
   local pos = 1
   local len = #text
 
@@ -335,11 +347,16 @@ local function decode(text)
     -- NaN, Infinity, hex and a leading '+' or zero are numbers too: Redis leaves
     -- decode_invalid_numbers on); true/false/null are matched as prefixes.
     local b = byte(text, pos)
-    if b == 45 or (b >= 48 and b <= 57) then return number_token(at) end
+    if b == 45 or (b >= 48 and b <= 57) then
+      if cfg.decode_invalid == 0 and invalid_number_at(text, pos) then
+        return 'invalid number', nil, at
+      end
+      return number_token(at)
+    end
     if sub(text, pos, pos + 3) == 'true' then pos = pos + 4 return 'T_BOOLEAN', true, at end
     if sub(text, pos, pos + 4) == 'false' then pos = pos + 5 return 'T_BOOLEAN', false, at end
     if sub(text, pos, pos + 3) == 'null' then pos = pos + 4 return 'T_NULL', null, at end
-    if b == 43 or b == 73 or b == 105 or b == 78 or b == 110 then
+    if cfg.decode_invalid == 1 and (b == 43 or b == 73 or b == 105 or b == 78 or b == 110) then
       -- '+', 'I', 'i', 'N', 'n': a number only if it looks like an invalid one.
       if invalid_number_at(text, pos) then return number_token(at) end
     end
@@ -389,7 +406,7 @@ local function decode(text)
       return value
     end
     if kind == 'T_OBJ_BEGIN' or kind == 'T_ARR_BEGIN' then
-      if depth >= 1000 then
+      if depth >= cfg.decode_max_depth then
         error('Found too many nested data structures (' .. (depth + 1) .. ') at character ' .. at, 0)
       end
       if kind == 'T_OBJ_BEGIN' then return read_object(depth + 1) end
@@ -404,32 +421,124 @@ local function decode(text)
   return result
 end
 
-cjson = {}
-cjson.null = null
-cjson._NAME = 'cjson'
-cjson._VERSION = '2.1.0'
 local function one_argument(name, n)
   if n ~= 1 then error("bad argument #1 to '" .. name .. "' (expected 1 argument)", 0) end
 end
-cjson.encode = function(...)
-  one_argument('encode', select('#', ...))
-  local v = ...
-  local out = {}
-  encode_value(v, 0, out)
-  return table.concat(out)
-end
-cjson.decode = function(...)
-  one_argument('decode', select('#', ...))
-  local s = ...
-  local t = type(s)
-  if t == 'number' then
-    s = tostring(s)
-  elseif t ~= 'string' then
-    local got = (s == nil) and 'no value' or t
-    error("bad argument #1 to 'decode' (string expected, got " .. got .. ")", 0)
+
+-- The configuration functions' argument checks, worded as lua-cjson's.
+local function at_most(name, max, n)
+  if n > max then
+    error("bad argument #" .. (max + 1) .. " to '" .. name .. "' (found too many arguments)", 0)
   end
-  return decode(s)
 end
+
+-- luaL_checkinteger, then lua-cjson's range check (which always names argument #1).
+local function integer_option(name, index, min, max, current, v)
+  if v == nil then return current end
+  local n = tonumber(v)
+  if n == nil or (type(v) ~= 'number' and type(v) ~= 'string') then
+    error("bad argument #" .. index .. " to '" .. name .. "' (number expected, got " .. type(v) .. ")", 0)
+  end
+  n = n >= 0 and floor(n) or -floor(-n)
+  if n < min or n > max then
+    error("bad argument #1 to '" .. name .. "' (expected integer between " .. min .. " and " .. max .. ")", 0)
+  end
+  return n
+end
+
+-- A boolean, or one of `options` by name (luaL_checkoption): the setting's index.
+local function enum_option(name, index, options, current, v)
+  if v == nil then return current end
+  if type(v) == 'boolean' then return v and 1 or 0 end
+  if type(v) ~= 'string' and type(v) ~= 'number' then
+    error("bad argument #" .. index .. " to '" .. name .. "' (string expected, got " .. type(v) .. ")", 0)
+  end
+  local text = tostring(v)
+  for i, option in ipairs(options) do
+    if option == text then return i - 1 end
+  end
+  error("bad argument #" .. index .. " to '" .. name .. "' (invalid option '" .. text .. "')", 0)
+end
+
+-- What an enum setting reads back as: false, true, or its name past "on".
+local function enum_value(options, setting)
+  if setting <= 1 then return setting == 1 end
+  return options[setting + 1]
+end
+
+local on_off = { 'off', 'on' }
+local invalid_numbers = { 'off', 'on', 'null' }
+
+-- One cjson module with its own configuration, as lua-cjson's `new` makes them (the
+-- global `cjson` is one; its settings last until SCRIPT FLUSH, as in Redis). Modules
+-- made by `new` raise their errors without the script's line.
+local function new_cjson()
+  local cfg = { encode_max_depth = 1000, decode_max_depth = 1000, precision = 14,
+    number_fmt = '%.14g', keep_buffer = 1, encode_invalid = 0, decode_invalid = 1,
+    sparse_convert = 0, sparse_ratio = 2, sparse_safe = 10 }
+  local m = { null = null, _NAME = 'cjson', _VERSION = '2.1.0' }
+  m.encode = function(...)
+    one_argument('encode', select('#', ...))
+    local v = ...
+    local out = {}
+    encode_value(v, 0, out, cfg)
+    return table.concat(out)
+  end
+  m.decode = function(...)
+    one_argument('decode', select('#', ...))
+    local s = ...
+    local t = type(s)
+    if t == 'number' then
+      s = tostring(s)
+    elseif t ~= 'string' then
+      local got = (s == nil) and 'no value' or t
+      error("bad argument #1 to 'decode' (string expected, got " .. got .. ")", 0)
+    end
+    return decode(s, cfg)
+  end
+  m.encode_max_depth = function(...)
+    at_most('encode_max_depth', 1, select('#', ...))
+    cfg.encode_max_depth = integer_option('encode_max_depth', 1, 1, 2147483647, cfg.encode_max_depth, ...)
+    return cfg.encode_max_depth
+  end
+  m.decode_max_depth = function(...)
+    at_most('decode_max_depth', 1, select('#', ...))
+    cfg.decode_max_depth = integer_option('decode_max_depth', 1, 1, 2147483647, cfg.decode_max_depth, ...)
+    return cfg.decode_max_depth
+  end
+  m.encode_number_precision = function(...)
+    at_most('encode_number_precision', 1, select('#', ...))
+    cfg.precision = integer_option('encode_number_precision', 1, 1, 14, cfg.precision, ...)
+    cfg.number_fmt = '%.' .. cfg.precision .. 'g'
+    return cfg.precision
+  end
+  m.encode_keep_buffer = function(...)
+    at_most('encode_keep_buffer', 1, select('#', ...))
+    cfg.keep_buffer = enum_option('encode_keep_buffer', 1, on_off, cfg.keep_buffer, ...)
+    return enum_value(on_off, cfg.keep_buffer)
+  end
+  m.encode_invalid_numbers = function(...)
+    at_most('encode_invalid_numbers', 1, select('#', ...))
+    cfg.encode_invalid = enum_option('encode_invalid_numbers', 1, invalid_numbers, cfg.encode_invalid, ...)
+    return enum_value(invalid_numbers, cfg.encode_invalid)
+  end
+  m.decode_invalid_numbers = function(...)
+    at_most('decode_invalid_numbers', 1, select('#', ...))
+    cfg.decode_invalid = enum_option('decode_invalid_numbers', 1, on_off, cfg.decode_invalid, ...)
+    return enum_value(on_off, cfg.decode_invalid)
+  end
+  m.encode_sparse_array = function(...)
+    at_most('encode_sparse_array', 3, select('#', ...))
+    local convert, ratio, safe = ...
+    cfg.sparse_convert = enum_option('encode_sparse_array', 1, on_off, cfg.sparse_convert, convert)
+    cfg.sparse_ratio = integer_option('encode_sparse_array', 2, 0, 2147483647, cfg.sparse_ratio, ratio)
+    cfg.sparse_safe = integer_option('encode_sparse_array', 3, 0, 2147483647, cfg.sparse_safe, safe)
+    return enum_value(on_off, cfg.sparse_convert), cfg.sparse_ratio, cfg.sparse_safe
+  end
+  m.new = new_cjson
+  return m
+end
+cjson = new_cjson()
 
 ---------------------------------------------------------------------------------------
 -- cmsgpack: MessagePack as lua-cmsgpack in Redis writes and reads it (no bin or ext
