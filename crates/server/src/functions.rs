@@ -224,6 +224,9 @@ impl Functions {
 struct LibraryEnv {
     table: Table,
     meta: Table,
+    /// A metatable whose reads of a missing name raise the sandbox's error (for the
+    /// load-time globals and `redis` table).
+    missing: Table,
 }
 
 impl LibraryEnv {
@@ -238,9 +241,15 @@ impl LibraryEnv {
         meta.raw_set("__newindex", sandbox.raw_get::<Value>("__newindex")?)?;
         meta.raw_set("__index", lua.globals())?;
         table.set_metatable(Some(meta.clone()))?;
+        let missing = lua.create_table()?;
+        missing.raw_set("__index", sandbox.raw_get::<Value>("__index")?)?;
         // Redis's functions engine has no script error handler among its globals.
         lua.globals().raw_set("__redis__err__handler", Value::Nil)?;
-        Ok(LibraryEnv { table, meta })
+        Ok(LibraryEnv {
+            table,
+            meta,
+            missing,
+        })
     }
 }
 
@@ -272,16 +281,10 @@ fn run_registration(
         for key in ["REDIS_VERSION", "REDIS_VERSION_NUM"] {
             load_time.raw_set(key, redis.raw_get::<Value>(key)?)?;
         }
-        let sandbox = lua
-            .globals()
-            .metatable()
-            .ok_or_else(|| mlua::Error::runtime("the globals have no metatable"))?;
-        let missing = lua.create_table()?;
-        missing.raw_set("__index", sandbox.raw_get::<Value>("__index")?)?;
-        load_time.set_metatable(Some(missing.clone()))?;
+        load_time.set_metatable(Some(env.missing.clone()))?;
         let globals = lua.create_table()?;
         globals.raw_set("redis", load_time)?;
-        globals.set_metatable(Some(missing))?;
+        globals.set_metatable(Some(env.missing.clone()))?;
         env.meta.raw_set("__index", globals)?;
         let outcome = chunk.call::<()>(());
         env.meta.raw_set("__index", lua.globals())?;

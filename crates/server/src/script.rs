@@ -320,12 +320,7 @@ impl Engine {
         let limit = Arc::new(TimeLimit::default());
         let resp_limit = limit.clone();
         let setresp = lua.create_function(move |lua, args: mlua::MultiValue| {
-            let raise = |msg: &str| {
-                Err(mlua::Error::external(CallError {
-                    msg: format!("ERR {msg}"),
-                    line: script_line(lua),
-                }))
-            };
+            let raise = |msg: &str| Err(CallError::raised(lua, format!("ERR {msg}")));
             if args.len() != 1 {
                 return raise("redis.setresp() requires one argument.");
             }
@@ -373,10 +368,10 @@ impl Engine {
                 }
                 if hook_limit.run.kill.load(Ordering::Relaxed) {
                     // Raised again at every hook while a `pcall` in the script catches it.
-                    return Err(mlua::Error::external(CallError {
-                        msg: "ERR Script killed by user with SCRIPT KILL...".into(),
-                        line: script_line(lua),
-                    }));
+                    return Err(CallError::raised(
+                        lua,
+                        "ERR Script killed by user with SCRIPT KILL...",
+                    ));
                 }
                 Ok(mlua::VmState::Continue)
             },
@@ -821,6 +816,16 @@ struct CallError {
     line: usize,
 }
 
+impl CallError {
+    /// The error `msg` raised where the script is now (its line, see [`script_line`]).
+    fn raised(lua: &Lua, msg: impl Into<String>) -> mlua::Error {
+        mlua::Error::external(CallError {
+            msg: msg.into(),
+            line: script_line(lua),
+        })
+    }
+}
+
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.msg)
@@ -881,14 +886,9 @@ fn redis_call(
 ) -> mlua::Result<Value> {
     let error = |text: &str| -> mlua::Result<Value> {
         if raise {
-            return Err(mlua::Error::external(CallError {
-                msg: text.to_owned(),
-                line: script_line(lua),
-            }));
+            return Err(CallError::raised(lua, text));
         }
-        let t = lua.create_table_with_capacity(0, 1)?;
-        t.raw_set(&tags.err, text)?;
-        Ok(Value::Table(t))
+        tagged_bytes(lua, &tags.err, text.as_bytes())
     };
     let argv = match lua_argv(&args) {
         Ok(argv) => argv,
@@ -975,12 +975,7 @@ fn lua_argv(args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
 /// `redis.acl_check_cmd(command, args...)`: whether the script's caller may run it, as
 /// Redis answers it (no arity check; an unknown command or subcommand is an error).
 fn acl_check_cmd(lua: &Lua, run: &RefCell<Run<'_>>, args: Variadic<Value>) -> mlua::Result<Value> {
-    let raise = |text: &str| {
-        Err(mlua::Error::external(CallError {
-            msg: text.to_owned(),
-            line: script_line(lua),
-        }))
-    };
+    let raise = |text: &str| Err(CallError::raised(lua, text));
     let argv = match lua_argv(&args) {
         Ok(argv) => argv,
         Err(text) => return raise(text),
@@ -1028,16 +1023,8 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
     let num = || -> i64 { tandem_resp::num::string2ll(head).unwrap_or(0) };
     match kind {
         b':' => Ok(Value::Number(num() as f64)),
-        b'+' => {
-            let t = lua.create_table_with_capacity(0, 1)?;
-            set_bytes(lua, &t, &tags.ok, head)?;
-            Ok(Value::Table(t))
-        }
-        b'-' => {
-            let t = lua.create_table_with_capacity(0, 1)?;
-            set_bytes(lua, &t, &tags.err, head)?;
-            Ok(Value::Table(t))
-        }
+        b'+' => tagged_bytes(lua, &tags.ok, head),
+        b'-' => tagged_bytes(lua, &tags.err, head),
         b'$' => match bulk_body(buf, pos, num())? {
             Some(body) => Ok(Value::String(lua.create_string(body)?)),
             None => Ok(Value::Boolean(false)),
@@ -1128,6 +1115,13 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
 fn tagged(lua: &Lua, tag: &mlua::LuaString, value: Value) -> mlua::Result<Value> {
     let t = lua.create_table_with_capacity(0, 1)?;
     t.raw_set(tag, value)?;
+    Ok(Value::Table(t))
+}
+
+/// `{<tag> = bytes}` as a Lua string: a status or error reply's table.
+fn tagged_bytes(lua: &Lua, tag: &mlua::LuaString, bytes: &[u8]) -> mlua::Result<Value> {
+    let t = lua.create_table_with_capacity(0, 1)?;
+    set_bytes(lua, &t, tag, bytes)?;
     Ok(Value::Table(t))
 }
 

@@ -110,7 +110,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         ctx.err("EXECABORT Transaction discarded because of previous errors.");
         return;
     }
-    let now = ctx.client.cmd_time.map_or_else(data::now_ms, |t| t.now);
+    let now = ctx.time().now;
     let expired_now =
         ctx.client.watched.iter().any(|(db, key, was_expired)| {
             !was_expired && is_logically_expired(ctx.srv, *db, key, now)
