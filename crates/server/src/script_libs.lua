@@ -123,9 +123,9 @@ end
 -- `cfg` is the module's configuration (see `new_cjson`).
 local function encode_number(n, cfg)
   if n ~= n or n == math.huge or n == -math.huge then
-    if cfg.encode_invalid == 0 then
+    if cfg.encode_invalid_numbers == 0 then
       error('Cannot serialise number: must not be NaN or Inf', 0)
-    elseif cfg.encode_invalid == 2 then
+    elseif cfg.encode_invalid_numbers == 2 then
       return 'null'
     end
     if n ~= n then return 'nan' end
@@ -208,6 +208,21 @@ encode_value = function(v, depth, out, cfg)
   end
 end
 
+-- Where a number's mantissa and exponent end in `text` from `p`: digits of `class`, an
+-- optional '.' and fraction digits (at least one digit in all), then an exponent
+-- matching `exponent` if there is one. nil without a digit.
+local function mantissa_end(text, p, class, exponent)
+  local digits = text:match('^' .. class .. '*', p)
+  local q = p + #digits
+  local fraction = ''
+  if sub(text, q, q) == '.' then fraction = text:match('^' .. class .. '*', q + 1) end
+  if #digits + #fraction == 0 then return nil end
+  if sub(text, q, q) == '.' then q = q + 1 + #fraction end
+  local e = text:match(exponent, q)
+  if e then q = q + #e end
+  return q
+end
+
 -- How many bytes of `text` from `pos` C's strtod would read as a number (0: none):
 -- an optional sign, then inf/infinity, nan (with an optional "(chars)"), a hex number
 -- (0x digits, fraction, p exponent) or a decimal one (digits, fraction, e exponent).
@@ -225,25 +240,12 @@ local function strtod_length(text, pos)
     return q - pos
   end
   if sub(text, p, p) == '0' and (sub(text, p + 1, p + 1) == 'x' or sub(text, p + 1, p + 1) == 'X') then
-    local digits = text:match('^%x*', p + 2)
-    local q = p + 2 + #digits
-    local fraction = ''
-    if sub(text, q, q) == '.' then fraction = text:match('^%x*', q + 1) end
-    if #digits + #fraction == 0 then return p + 1 - pos end
-    if sub(text, q, q) == '.' then q = q + 1 + #fraction end
-    local exponent = text:match('^[pP][%+%-]?%d+', q)
-    if exponent then q = q + #exponent end
+    -- "0x" without a hex digit is the number 0.
+    local q = mantissa_end(text, p + 2, '%x', '^[pP][%+%-]?%d+') or p + 1
     return q - pos
   end
-  local digits = text:match('^%d*', p)
-  local q = p + #digits
-  local fraction = ''
-  if sub(text, q, q) == '.' then fraction = text:match('^%d*', q + 1) end
-  if #digits + #fraction == 0 then return 0 end
-  if sub(text, q, q) == '.' then q = q + 1 + #fraction end
-  local exponent = text:match('^[eE][%+%-]?%d+', q)
-  if exponent then q = q + #exponent end
-  return q - pos
+  local q = mantissa_end(text, p, '%d', '^[eE][%+%-]?%d+')
+  return q and q - pos or 0
 end
 
 -- lua-cjson's test for a number JSON does not allow: a leading '+', hex, leading zeros,
@@ -348,7 +350,7 @@ local function decode(text, cfg)
     -- decode_invalid_numbers on); true/false/null are matched as prefixes.
     local b = byte(text, pos)
     if b == 45 or (b >= 48 and b <= 57) then
-      if cfg.decode_invalid == 0 and invalid_number_at(text, pos) then
+      if cfg.decode_invalid_numbers == 0 and invalid_number_at(text, pos) then
         return 'invalid number', nil, at
       end
       return number_token(at)
@@ -356,7 +358,7 @@ local function decode(text, cfg)
     if sub(text, pos, pos + 3) == 'true' then pos = pos + 4 return 'T_BOOLEAN', true, at end
     if sub(text, pos, pos + 4) == 'false' then pos = pos + 5 return 'T_BOOLEAN', false, at end
     if sub(text, pos, pos + 3) == 'null' then pos = pos + 4 return 'T_NULL', null, at end
-    if cfg.decode_invalid == 1 and (b == 43 or b == 73 or b == 105 or b == 78 or b == 110) then
+    if cfg.decode_invalid_numbers == 1 and (b == 43 or b == 73 or b == 105 or b == 78 or b == 110) then
       -- '+', 'I', 'i', 'N', 'n': a number only if it looks like an invalid one.
       if invalid_number_at(text, pos) then return number_token(at) end
     end
@@ -473,9 +475,25 @@ local invalid_numbers = { 'off', 'on', 'null' }
 -- global `cjson` is one; its settings last until SCRIPT FLUSH, as in Redis). Modules
 -- made by `new` raise their errors without the script's line.
 local function new_cjson()
-  local cfg = { encode_max_depth = 1000, decode_max_depth = 1000, precision = 14,
-    number_fmt = '%.14g', keep_buffer = 1, encode_invalid = 0, decode_invalid = 1,
-    sparse_convert = 0, sparse_ratio = 2, sparse_safe = 10 }
+  -- Keyed by the function that reads and sets each (`number_fmt` follows the precision).
+  local cfg = { encode_max_depth = 1000, decode_max_depth = 1000, encode_number_precision = 14,
+    number_fmt = '%.14g', encode_keep_buffer = 1, encode_invalid_numbers = 0,
+    decode_invalid_numbers = 1, sparse_convert = 0, sparse_ratio = 2, sparse_safe = 10 }
+  -- lua-cjson's one-argument settings: an integer in 1..max, or an enum of `options`.
+  local function integer_setting(name, max)
+    return function(...)
+      at_most(name, 1, select('#', ...))
+      cfg[name] = integer_option(name, 1, 1, max, cfg[name], ...)
+      return cfg[name]
+    end
+  end
+  local function enum_setting(name, options)
+    return function(...)
+      at_most(name, 1, select('#', ...))
+      cfg[name] = enum_option(name, 1, options, cfg[name], ...)
+      return enum_value(options, cfg[name])
+    end
+  end
   local m = { null = null, _NAME = 'cjson', _VERSION = '2.1.0' }
   m.encode = function(...)
     one_argument('encode', select('#', ...))
@@ -496,37 +514,17 @@ local function new_cjson()
     end
     return decode(s, cfg)
   end
-  m.encode_max_depth = function(...)
-    at_most('encode_max_depth', 1, select('#', ...))
-    cfg.encode_max_depth = integer_option('encode_max_depth', 1, 1, 2147483647, cfg.encode_max_depth, ...)
-    return cfg.encode_max_depth
-  end
-  m.decode_max_depth = function(...)
-    at_most('decode_max_depth', 1, select('#', ...))
-    cfg.decode_max_depth = integer_option('decode_max_depth', 1, 1, 2147483647, cfg.decode_max_depth, ...)
-    return cfg.decode_max_depth
-  end
+  m.encode_max_depth = integer_setting('encode_max_depth', 2147483647)
+  m.decode_max_depth = integer_setting('decode_max_depth', 2147483647)
+  local set_precision = integer_setting('encode_number_precision', 14)
   m.encode_number_precision = function(...)
-    at_most('encode_number_precision', 1, select('#', ...))
-    cfg.precision = integer_option('encode_number_precision', 1, 1, 14, cfg.precision, ...)
-    cfg.number_fmt = '%.' .. cfg.precision .. 'g'
-    return cfg.precision
+    local precision = set_precision(...)
+    cfg.number_fmt = '%.' .. precision .. 'g'
+    return precision
   end
-  m.encode_keep_buffer = function(...)
-    at_most('encode_keep_buffer', 1, select('#', ...))
-    cfg.keep_buffer = enum_option('encode_keep_buffer', 1, on_off, cfg.keep_buffer, ...)
-    return enum_value(on_off, cfg.keep_buffer)
-  end
-  m.encode_invalid_numbers = function(...)
-    at_most('encode_invalid_numbers', 1, select('#', ...))
-    cfg.encode_invalid = enum_option('encode_invalid_numbers', 1, invalid_numbers, cfg.encode_invalid, ...)
-    return enum_value(invalid_numbers, cfg.encode_invalid)
-  end
-  m.decode_invalid_numbers = function(...)
-    at_most('decode_invalid_numbers', 1, select('#', ...))
-    cfg.decode_invalid = enum_option('decode_invalid_numbers', 1, on_off, cfg.decode_invalid, ...)
-    return enum_value(on_off, cfg.decode_invalid)
-  end
+  m.encode_keep_buffer = enum_setting('encode_keep_buffer', on_off)
+  m.encode_invalid_numbers = enum_setting('encode_invalid_numbers', invalid_numbers)
+  m.decode_invalid_numbers = enum_setting('decode_invalid_numbers', on_off)
   m.encode_sparse_array = function(...)
     at_most('encode_sparse_array', 3, select('#', ...))
     local convert, ratio, safe = ...
