@@ -422,8 +422,14 @@ pub fn run(opts: &Options, tandem: &ServerProcess, redis: &ServerProcess) -> Res
     let mut history: Vec<Cmd> = Vec::new();
     let mut findings = 0;
     let mut errors = 0;
+    // `TANDEM_FUZZ_TRACE=1` prints each command before it is sent, to find the one a
+    // run stopped at.
+    let trace = std::env::var_os("TANDEM_FUZZ_TRACE").is_some_and(|v| v == "1");
     for i in 0..opts.count {
         let cmd = gen.next_cmd();
+        if trace {
+            eprintln!("[{i}] {}", corpus_line(&cmd.args));
+        }
         let pair = session.step(&cmd)?;
         if upper(&cmd.args, 0) == b"DUMP" {
             if let Some(payload) = pair.redis.body.clone() {
