@@ -431,6 +431,15 @@ pub fn rejection(srv: &Server, client: &Client, flags: &CheckFlags) -> Option<&'
     None
 }
 
+/// A replica whose link is down with `replica-serve-stale-data no` (Redis's
+/// `running_stale` in the script checks).
+pub fn running_stale(srv: &Server) -> bool {
+    srv.replica.role.as_ref().is_some_and(|role| {
+        role.link_state() != LinkState::Connected
+            && !srv.config.get_bool("replica-serve-stale-data")
+    })
+}
+
 /// The master client as CLIENT LIST shows it (`flags=M`): only while the link is up, as
 /// Redis creates its master client when a sync completes and frees it with the link.
 pub fn master_link_client(srv: &Server) -> Option<&Client> {

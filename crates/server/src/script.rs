@@ -25,6 +25,10 @@
 //! every few thousand instructions, starts [`crate::busy`]'s responder and raises the
 //! kill error once asked to.
 //!
+//! A script may declare flags on a `#!lua flags=...` first line (see `script/flags.rs`);
+//! without one it runs in 7.0's compat mode. `redis.pcall` returns a failed call's error
+//! as Redis does: `{err = "CODE msg", ignore_error_stats_update = true}`.
+//!
 //! The `bit`, `cjson`, `cmsgpack` and `struct` libraries are Lua code of this project
 //! (`script_libs.lua`), cjson with lua-cjson's configuration functions and `new`. Not done: SCRIPT DEBUG. Functions (FUNCTION, FCALL) are in `functions.rs`.
 //!
@@ -46,6 +50,7 @@ use crate::client::Client;
 use crate::server::Server;
 
 mod active;
+pub(crate) mod flags;
 
 /// The `bit`, `cjson` and `cmsgpack` libraries, in Lua (this project's own; see the file).
 const LIBS: &str = include_str!("script_libs.lua");
@@ -81,8 +86,25 @@ pcall = function(f, ...)
   end
   return unpack(r, 1, table.maxn(r))
 end
-redis.error_reply = function(e) return {err = e} end
-redis.status_reply = function(s) return {ok = s} end
+-- Both take exactly one string (a number is refused). error_reply splits "-CODE msg" as
+-- Redis's luaPushErrorBuff does: a text without a space gets the ERR code, and the
+-- message loses the CR and LF characters at its ends.
+local str_sub, str_find, str_match = string.sub, string.find, string.match
+local bad_args = function() return {err = 'ERR wrong number or type of arguments'} end
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then return bad_args() end
+  if str_sub(e, 1, 1) ~= '-' then e = '-' .. e end
+  local code, msg = 'ERR', str_sub(e, 2)
+  local space = str_find(e, ' ', 1, true)
+  if space then code, msg = str_sub(e, 2, space - 1), str_sub(e, space + 1) end
+  return {err = code .. ' ' .. str_match(msg, '^[\r\n]*(.-)[\r\n]*$')}
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then return bad_args() end
+  return {ok = s}
+end
 redis.sha1hex = function(s) return impl.sha1hex(s) end
 redis.log = function(level, ...) impl.log(level, ...) end
 redis.replicate_commands = function() return true end
@@ -124,6 +146,8 @@ return run_script, run_function
 /// A loaded script.
 struct Loaded {
     func: Function,
+    /// What its `#!lua` line declared.
+    flags: flags::ScriptFlags,
 }
 
 /// The Lua state and the script cache.
@@ -169,6 +193,7 @@ pub(crate) struct Tags {
     string: mlua::LuaString,
     map: mlua::LuaString,
     set: mlua::LuaString,
+    ignore_stats: mlua::LuaString,
 }
 
 impl Tags {
@@ -183,6 +208,7 @@ impl Tags {
             string: lua.create_string("string")?,
             map: lua.create_string("map")?,
             set: lua.create_string("set")?,
+            ignore_stats: lua.create_string("ignore_error_stats_update")?,
         })
     }
 }
@@ -217,6 +243,11 @@ struct Run<'a> {
     client: Box<Client>,
     out: BytesMut,
     read_only: bool,
+    /// The script declared `allow-oom`.
+    allow_oom: bool,
+    /// Run for the master link or the AOF (Redis's `mustObeyClient`): the server-state
+    /// checks do not apply.
+    obey: bool,
     wrote: &'a AtomicBool,
     /// `redis.setresp(3)` is in force.
     resp3: &'a AtomicBool,
@@ -428,8 +459,10 @@ impl Engine {
                 .insert(Bytes::copy_from_slice(body), sha.clone());
             return Ok(sha);
         }
-        let func = self.compile(body, "@user_script", "script (new function)")?;
-        self.scripts.insert(sha.clone(), Loaded { func });
+        // The shebang line is left out but not its newline: line numbers stay the user's.
+        let (flags, start) = flags::shebang(body)?;
+        let func = self.compile(&body[start..], "@user_script", "script (new function)")?;
+        self.scripts.insert(sha.clone(), Loaded { func, flags });
         self.by_body
             .insert(Bytes::copy_from_slice(body), sha.clone());
         Ok(sha)
@@ -454,6 +487,12 @@ impl Scripting {
     /// Whether the script `sha` is cached.
     pub fn exists(&self, sha: &str) -> bool {
         self.engine.as_ref().is_some_and(|e| e.exists(sha))
+    }
+
+    /// The flags the cached script `sha` (lowercase hex) declared.
+    pub fn flags_of(&self, sha: &str) -> Option<flags::ScriptFlags> {
+        let engine = self.engine.as_deref()?;
+        engine.scripts.get(sha).map(|l| l.flags)
     }
 
     /// SCRIPT FLUSH: forgets every script (a fresh Lua state).
@@ -528,6 +567,8 @@ pub struct Call<'a> {
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
     pub read_only: bool,
+    /// The script or function declared `allow-oom`.
+    pub allow_oom: bool,
 }
 
 /// Runs `call` for `caller`, writing the reply with the caller's protocol into `out`.
@@ -657,6 +698,8 @@ fn run_in(
         client,
         out: BytesMut::new(),
         read_only: call.read_only,
+        allow_oom: call.allow_oom,
+        obey: caller.is_master,
         wrote: &engine.limit.run.wrote,
         resp3: &engine.limit.resp3,
     });
@@ -884,37 +927,70 @@ fn redis_call(
     args: Variadic<Value>,
     raise: bool,
 ) -> mlua::Result<Value> {
-    let error = |text: &str| -> mlua::Result<Value> {
+    // The checks Redis makes before running the command (`scriptCall`) fail with a
+    // table like a command's error reply; only a bad argument list fails without the
+    // `ignore_error_stats_update` field.
+    let refuse = |text: &str| -> mlua::Result<Value> {
         if raise {
             return Err(CallError::raised(lua, text));
         }
-        tagged_bytes(lua, &tags.err, text.as_bytes())
+        error_table(lua, tags, text.as_bytes())
     };
     let argv = match lua_argv(&args) {
         Ok(argv) => argv,
-        Err(text) => return error(text),
+        Err(text) if raise => return Err(CallError::raised(lua, text)),
+        Err(text) => return tagged_bytes(lua, &tags.err, text.as_bytes()),
     };
     let Some(mut entry) = crate::cmd::table::table().lookup(&argv[0]) else {
-        return error("ERR Unknown Redis command called from script");
+        return refuse("ERR Unknown Redis command called from script");
     };
+    // Redis looks the subcommand up first: an unknown one is an unknown command, and
+    // the arity checked is the subcommand's.
+    if entry.container && argv.len() > 1 {
+        match entry.sub(&argv[1]) {
+            Some(sub) => entry = sub,
+            None => return refuse("ERR Unknown Redis command called from script"),
+        }
+    }
     let arity = i64::from(entry.spec.arity);
     let n = argv.len() as i64;
     if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
-        return error("ERR Wrong number of args calling Redis command from script");
-    }
-    if entry.container && argv.len() > 1 {
-        if let Some(sub) = entry.sub(&argv[1]) {
-            entry = sub;
-        }
+        return refuse("ERR Wrong number of args calling Redis command from script");
     }
     if entry.noscript {
-        return error("ERR This Redis command is not allowed from script");
+        return refuse("ERR This Redis command is not allowed from script");
     }
     let writes = entry.checks.write;
     let mut guard = run.borrow_mut();
     let r = &mut *guard;
-    if r.read_only && writes {
-        return error("ERR Write commands are not allowed from read-only scripts.");
+    if !entry.checks.stale && crate::replication_replica::running_stale(r.srv) {
+        return refuse("ERR Can not execute the command on a stale replica");
+    }
+    // `may_replicate` commands (PFCOUNT, PUBLISH, ...) count as writes here.
+    if r.read_only && entry.pause_write {
+        return refuse("ERR Write commands are not allowed from read-only scripts.");
+    }
+    // The server-state checks stop a script only before its first write: after one, a
+    // failure would leave it half done.
+    let first_write = !r.wrote.load(Ordering::Relaxed);
+    if writes && first_write && !r.obey {
+        if r.srv.replica.is_active() && r.srv.config.get_bool("replica-read-only") {
+            return refuse(crate::replication_replica::READONLY_ERR);
+        }
+        let write = crate::cmd::CheckFlags {
+            write: true,
+            ..Default::default()
+        };
+        if let Some(e) = crate::persist::misconf_rejection(r.srv, false, &write) {
+            return refuse(e);
+        }
+        if !r.srv.master.write_allowed() && !r.srv.replica.is_active() {
+            return refuse(crate::cmd::repl::NOREPLICAS_ERR);
+        }
+    }
+    let oom = r.srv.pre_command_oom && r.srv.evict.maxmemory > 0;
+    if entry.checks.denyoom && oom && first_write && !r.allow_oom && !r.obey {
+        return refuse(crate::evict::OOM_ERR);
     }
     if writes {
         r.wrote.store(true, Ordering::Relaxed);
@@ -931,12 +1007,52 @@ fn redis_call(
     let mut pos = 0;
     let value = resp_to_lua(lua, tags, &reply, &mut pos)?;
     if raise && reply.first() == Some(&b'-') {
-        let text = String::from_utf8_lossy(&reply[1..]).trim_end().to_owned();
+        // Raised with the text the error table holds (its `CODE msg` form).
+        let text = match &value {
+            Value::Table(t) => t
+                .raw_get::<mlua::LuaString>(&tags.err)
+                .map(|m| String::from_utf8_lossy(&m.as_bytes()).into_owned())?,
+            _ => String::from_utf8_lossy(&reply[1..]).trim_end().to_owned(),
+        };
         run.borrow_mut().out = reply;
-        return error(&text);
+        return Err(CallError::raised(lua, text));
     }
     run.borrow_mut().out = reply;
     Ok(value)
+}
+
+/// The table a command's error reply becomes in Lua, as Redis builds it: `err` holds
+/// the text split as `CODE msg` (a text without a space gets the `ERR` code; CR and LF
+/// at the message's ends are dropped) and `ignore_error_stats_update` is true (the
+/// error was counted when the command failed, not again when the script returns it).
+fn error_table(lua: &Lua, tags: &Tags, text: &[u8]) -> mlua::Result<Value> {
+    fn trim(mut m: &[u8]) -> &[u8] {
+        while let [b'\r' | b'\n', rest @ ..] = m {
+            m = rest;
+        }
+        while let [rest @ .., b'\r' | b'\n'] = m {
+            m = rest;
+        }
+        m
+    }
+    let t = lua.create_table_with_capacity(0, 2)?;
+    let space = text.iter().position(|&b| b == b' ');
+    let (code, rest): (&[u8], &[u8]) = match space {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (b"ERR", text),
+    };
+    let msg = trim(rest);
+    if space.is_some() && msg.len() == rest.len() {
+        set_bytes(lua, &t, &tags.err, text)?;
+    } else {
+        let mut joined = Vec::with_capacity(code.len() + 1 + msg.len());
+        joined.extend_from_slice(code);
+        joined.push(b' ');
+        joined.extend_from_slice(msg);
+        set_bytes(lua, &t, &tags.err, &joined)?;
+    }
+    t.raw_set(&tags.ignore_stats, true)?;
+    Ok(Value::Table(t))
 }
 
 /// The body of a bulk string of length `len` at `buf[*pos..]` (its header read), or
@@ -1024,7 +1140,7 @@ fn resp_to_lua(lua: &Lua, tags: &Tags, buf: &[u8], pos: &mut usize) -> mlua::Res
     match kind {
         b':' => Ok(Value::Number(num() as f64)),
         b'+' => tagged_bytes(lua, &tags.ok, head),
-        b'-' => tagged_bytes(lua, &tags.err, head),
+        b'-' => error_table(lua, tags, head),
         b'$' => match bulk_body(buf, pos, num())? {
             Some(body) => Ok(Value::String(lua.create_string(body)?)),
             None => Ok(Value::Boolean(false)),

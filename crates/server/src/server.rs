@@ -104,6 +104,9 @@ pub struct Server {
     pub evict: crate::evict::EvictSettings,
     /// An eviction stopped by its time limit with memory still above `maxmemory`.
     pub evicting: bool,
+    /// The last command came in with memory above `maxmemory` and nothing to evict
+    /// (Redis's `pre_command_oom_state`): scripts check it before they start.
+    pub pre_command_oom: bool,
     /// Changes since the last save (Redis's `server.dirty`).
     pub dirty: u64,
     /// WATCHed keys: (db, key) to the ids of the clients watching it.
@@ -165,6 +168,7 @@ impl Server {
             data_settings: data_settings(&config_for_ks),
             evict: crate::evict::EvictSettings::from_config(&config_for_ks),
             evicting: false,
+            pre_command_oom: false,
             data_stats: DataStats::default(),
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),

@@ -176,6 +176,68 @@ pub struct Cmd {
 /// Keys every template draws from: few, so types clash and commands meet.
 const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "k4", "k5"];
 
+/// Lua bodies for `EVAL {script} 1 {key} ARG ARG`: commands called from a script on
+/// whatever the key holds, the conversions of their replies both ways (RESP2 and
+/// RESP3), errors raised and caught, and the libraries on argument strings. None
+/// reads a container whose order is a hash table's (random in Redis).
+const SCRIPTS: &[&str] = &[
+    "return redis.call('GET', KEYS[1])",
+    "return redis.pcall('INCRBYFLOAT', KEYS[1], ARGV[1])",
+    "return redis.pcall('INCRBY', KEYS[1], ARGV[1])",
+    "return redis.pcall('LRANGE', KEYS[1], 0, -1)",
+    "return redis.pcall('LPOP', KEYS[1], ARGV[1])",
+    "return redis.pcall('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')",
+    "redis.setresp(3) return redis.pcall('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')",
+    "redis.setresp(3) return redis.pcall('ZSCORE', KEYS[1], ARGV[1])",
+    "redis.setresp(3) return redis.pcall('HGET', KEYS[1], 'f1')",
+    "redis.setresp(3) local r = redis.pcall('ZINCRBY', KEYS[1], ARGV[1], 'a') return {type(r), r}",
+    "return redis.pcall('XRANGE', KEYS[1], '-', '+', 'COUNT', 3)",
+    "return redis.pcall('HMGET', KEYS[1], 'f1', 'f2', ARGV[1])",
+    "return redis.pcall('TYPE', KEYS[1])",
+    "return redis.pcall('OBJECT', 'ENCODING', KEYS[1])",
+    "return redis.pcall('TTL', KEYS[1])",
+    "return redis.pcall('EXISTS', KEYS[1], KEYS[1])",
+    "return redis.pcall('SETRANGE', KEYS[1], ARGV[1], ARGV[2])",
+    "return redis.pcall('BITFIELD', KEYS[1], 'INCRBY', 'i8', 0, ARGV[1], 'GET', 'u4', 4)",
+    "return redis.pcall('LPOS', KEYS[1], ARGV[1])",
+    "return redis.pcall('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'LIMIT', 0, 3)",
+    "return redis.pcall('EXPIRE', KEYS[1], ARGV[1])",
+    "return redis.pcall('GETEX', KEYS[1], 'PERSIST')",
+    "return redis.pcall('PFCOUNT', KEYS[1])",
+    "return redis.pcall('SET', KEYS[1], ARGV[1], 'GET')",
+    "return redis.pcall('RPUSH', KEYS[1], ARGV[1], ARGV[2])",
+    "return redis.pcall('ZADD', KEYS[1], ARGV[1], ARGV[2])",
+    "return redis.pcall('HINCRBYFLOAT', KEYS[1], 'f1', ARGV[1])",
+    "return redis.pcall('XADD', KEYS[1], '*', 'f', ARGV[1]) ~= nil",
+    "return redis.pcall('DEL', KEYS[1])",
+    "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[1])",
+    "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])",
+    "local r = redis.pcall('INCR', KEYS[1]) if type(r) == 'table' then return r.err end return r",
+    "local r = redis.pcall('LPOP', KEYS[1]) return {type(r), type(r) == 'table' and r.err or r}",
+    "#!lua flags=no-writes\nreturn redis.pcall('GET', KEYS[1])",
+    "#!lua\nreturn redis.pcall('SET', KEYS[1], ARGV[1])",
+    "#!lua flags=no-writes\nreturn redis.pcall('PFCOUNT', KEYS[1])",
+    "return tonumber(ARGV[1])",
+    "return {tonumber(ARGV[1]), tostring(tonumber(ARGV[1])), ARGV[2]}",
+    "return {1, 2.9, -3.5, true, false, 'x', {err = ARGV[1]}}",
+    "return {ok = ARGV[1]}",
+    "return {err = ARGV[1]}",
+    "return redis.error_reply(ARGV[1])",
+    "return redis.status_reply(ARGV[1])",
+    "return redis.sha1hex(ARGV[1])",
+    "return cjson.encode(redis.pcall('LRANGE', KEYS[1], 0, -1))",
+    "return cjson.encode({tonumber(ARGV[1]), ARGV[1]})",
+    "return cjson.encode(cjson.decode(ARGV[1]))",
+    "return cmsgpack.pack(redis.pcall('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'))",
+    "return cmsgpack.unpack(cmsgpack.pack(tonumber(ARGV[1]), ARGV[2]))",
+    "return struct.pack('>i2', tonumber(ARGV[1]) or 0)",
+    "return bit.band(tonumber(ARGV[1]) or 0, 255)",
+    "return string.format('%d %s', tonumber(ARGV[1]) or 0, ARGV[2])",
+    "return redis.call(ARGV[1], KEYS[1])",
+    "return redis.pcall('EVAL', 'return 1', 0)",
+    "return redis.pcall('SUBSCRIBE', ARGV[1])",
+];
+
 /// The generator's state: the random source, the stream id clock, DUMP payloads
 /// seen so far (for RESTORE).
 #[derive(Debug)]
@@ -411,6 +473,7 @@ impl Gen {
             "unit" => self.pick_str(&["m", "km", "mi", "ft", "M", "xx"]),
             "dump" => self.dump_payload(r),
             "byte" => vec![u8::try_from(self.rng.below(256)).unwrap_or(0)],
+            "script" => self.pick_str(SCRIPTS),
             other => format!("<unknown slot {other}>").into_bytes(),
         }
     }

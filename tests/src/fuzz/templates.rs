@@ -269,6 +269,9 @@ pub const TEMPLATES: &[(u64, &str)] = &[
     (1, "DISCARD"),
     (2, "WATCH {key}+"),
     (1, "UNWATCH"),
+    // Scripts (see `SCRIPTS` in gen.rs).
+    (8, "EVAL {script} 1 {key} ({val}|{int}|{float}|{member}) ({val}|{member}|{int})"),
+    (2, "EVAL_RO {script} 1 {key} ({val}|{int}|{float}) ({val}|{member})"),
     // Encoding thresholds.
     (
         3,

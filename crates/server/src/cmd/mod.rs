@@ -133,7 +133,13 @@ pub fn is_paused(srv: &Server, _client: &Client, args: &[Bytes]) -> bool {
     }
     match p.kind {
         PauseKind::All => true,
+        // A script that declared its flags is held back when it may write (Redis clears
+        // `may_replicate` for it).
         PauseKind::Write => match resolve(args) {
+            Ok(entry) if entry.scripted => match script::declared_flags(srv, args) {
+                Some(declared) if !declared.compat => !declared.no_writes,
+                _ => entry.pause_write,
+            },
             Ok(entry) => entry.pause_write,
             Err(_) => false,
         },
@@ -291,6 +297,18 @@ impl CheckFlags {
     }
 }
 
+/// The flags the checks before a run go by: the command's, or for a script or function
+/// that declared flags, what those imply (see [`script::declared_flags`]).
+fn checks_of(srv: &Server, entry: &Entry, args: &[Bytes]) -> CheckFlags {
+    if !entry.scripted {
+        return entry.checks;
+    }
+    match script::declared_flags(srv, args) {
+        Some(declared) => declared.apply(entry.checks),
+        None => entry.checks,
+    }
+}
+
 /// Redis's checks before a command runs, in `processCommand`'s order: arity, NOAUTH, then
 /// (not for the commands EXEC runs, which Redis calls directly) eviction and OOM, MISCONF,
 /// NOREPLICAS, READONLY, MASTERDOWN, LOADING. None: the command may run (or be queued).
@@ -313,18 +331,20 @@ fn rejection(
     if ctx.srv.master.in_exec() {
         return None;
     }
-    let mut flags = entry.checks;
+    let mut flags = checks_of(ctx.srv, entry, args);
     if spec.full_name == "exec" {
         if let Some(queued) = &ctx.client.multi {
             for args in queued {
                 if let Ok(q) = resolve(args) {
-                    flags = flags.with_queued(q.checks);
+                    flags = flags.with_queued(checks_of(ctx.srv, q, args));
                 }
             }
         }
     }
+    ctx.srv.pre_command_oom = false;
     if ctx.srv.evict.maxmemory > 0 {
         let outcome = crate::evict::perform(ctx.srv, Some(&mut *ctx.client));
+        ctx.srv.pre_command_oom = outcome == crate::evict::Outcome::Fail;
         // Inside MULTI everything but EXEC, DISCARD, QUIT and RESET counts as needing
         // memory: queueing takes some.
         let needs_memory = flags.denyoom

@@ -4,6 +4,58 @@
 use bytes::Bytes;
 
 use crate::cmd::{parse_i64, Ctx};
+use crate::script::flags::{self, ScriptFlags, Situation};
+use crate::server::Server;
+
+/// The flags the script an EVAL, EVALSHA or FCALL (or `_RO`) command would run declared,
+/// for the checks made before any command runs (Redis's `evalGetCommandFlags` and
+/// `fcallGetCommandFlags`): an EVAL body's shebang line, a cached script's, a function's.
+/// None for other commands, an unknown script or function, or a shebang in error.
+pub fn declared_flags(srv: &Server, args: &[Bytes]) -> Option<ScriptFlags> {
+    let name = args.first()?;
+    let body = args.get(1)?;
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    if is(b"eval") || is(b"eval_ro") {
+        flags::shebang(body).ok().map(|(f, _)| f)
+    } else if is(b"evalsha") || is(b"evalsha_ro") {
+        if body.len() != 40 {
+            return None;
+        }
+        srv.scripting
+            .flags_of(&String::from_utf8_lossy(body).to_ascii_lowercase())
+    } else if is(b"fcall") || is(b"fcall_ro") {
+        let f = srv
+            .scripting
+            .functions
+            .as_ref()?
+            .lookup(&String::from_utf8_lossy(body))?;
+        Some(ScriptFlags::of_names(&f.flags))
+    } else {
+        None
+    }
+}
+
+/// Redis's checks before a script or function starts ([`flags::prepare_error`]); the
+/// error has been replied when false.
+fn prepared(ctx: &mut Ctx<'_>, declared: ScriptFlags, ro_command: bool) -> bool {
+    let srv = &*ctx.srv;
+    let obey = ctx.client.is_master;
+    let replica = srv.replica.is_active();
+    let at = Situation {
+        running_stale: crate::replication_replica::running_stale(srv),
+        read_only_replica: replica && !obey && srv.config.get_bool("replica-read-only"),
+        ro_command,
+        not_enough_replicas: !srv.master.write_allowed() && !srv.replica.is_active(),
+        oom: srv.pre_command_oom && srv.evict.maxmemory > 0 && !obey,
+    };
+    match flags::prepare_error(declared, &at) {
+        Some(e) => {
+            ctx.err(e);
+            false
+        }
+        None => true,
+    }
+}
 
 /// `EVAL script numkeys key... arg...` and its three relatives.
 pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -14,12 +66,7 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     let sha = if by_sha {
-        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        if !ctx.srv.scripting.exists(&sha) {
-            ctx.err("NOSCRIPT No matching script. Please use EVAL.");
-            return;
-        }
-        sha
+        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
     } else {
         match ctx.srv.scripting.load(&args[1]) {
             Ok(sha) => sha,
@@ -29,12 +76,20 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
     };
+    let Some(declared) = ctx.srv.scripting.flags_of(&sha) else {
+        ctx.err("NOSCRIPT No matching script. Please use EVAL.");
+        return;
+    };
+    if !prepared(ctx, declared, read_only) {
+        return;
+    }
     let call = crate::script::Call {
         command: args,
         target: crate::script::Target::Script(&sha),
         keys: &args[3..split],
         argv: &args[split..],
-        read_only,
+        read_only: read_only || declared.no_writes,
+        allow_oom: declared.allow_oom,
     };
     run_unit(ctx, call);
 }
@@ -107,14 +162,14 @@ pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let ro_command = ctx.spec.full_name == "fcall_ro";
     let name = String::from_utf8_lossy(&args[1]).into_owned();
-    let no_writes = match ctx
+    let declared = match ctx
         .srv
         .scripting
         .functions
         .as_ref()
         .and_then(|f| f.lookup(&name))
     {
-        Some(f) => f.flags.iter().any(|flag| flag == "no-writes"),
+        Some(f) => ScriptFlags::of_names(&f.flags),
         None => {
             ctx.err("ERR Function not found");
             return;
@@ -123,8 +178,7 @@ pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let Some(split) = key_split(ctx, args, "ERR Bad number of keys provided") else {
         return;
     };
-    if ro_command && !no_writes {
-        ctx.err("ERR Can not execute a script with write flag using *_ro command.");
+    if !prepared(ctx, declared, ro_command) {
         return;
     }
     let call = crate::script::Call {
@@ -132,7 +186,8 @@ pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         target: crate::script::Target::Function(&name),
         keys: &args[3..split],
         argv: &args[split..],
-        read_only: ro_command || no_writes,
+        read_only: ro_command || declared.no_writes,
+        allow_oom: declared.allow_oom,
     };
     run_unit(ctx, call);
 }

@@ -50,6 +50,9 @@ pub struct Entry {
     pub fast: bool,
     /// `noscript` flag: refused from scripts.
     pub noscript: bool,
+    /// EVAL, EVALSHA, FCALL and their `_RO` forms: the script's declared flags may
+    /// replace the command's.
+    pub scripted: bool,
     /// The flags `processCommand`'s checks go by, read once from the spec.
     pub checks: super::CheckFlags,
     /// Implemented subcommands (empty for plain commands).
@@ -63,6 +66,11 @@ pub struct Table {
     slots: Box<[u32]>,
     mask: usize,
 }
+
+/// Redis 7.0's commands with the `may_replicate` flag, which COMMAND INFO does not show
+/// (so the generated table lacks it): held back by CLIENT PAUSE WRITE, refused in
+/// read-only scripts.
+const MAY_REPLICATE: &[&str] = &["eval", "evalsha", "fcall", "pfcount", "publish", "spublish"];
 
 /// Longest command name looked up; anything longer cannot name a command.
 const MAX_NAME: usize = 32;
@@ -152,7 +160,11 @@ impl Entry {
             hidden_from_monitor: spec.has_flag("admin") || spec.has_flag("skip_monitor"),
             fast: spec.has_flag("fast"),
             noscript: spec.has_flag("noscript"),
-            pause_write: spec.is_write() || spec.has_flag("may_replicate"),
+            scripted: matches!(
+                spec.full_name,
+                "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
+            ),
+            pause_write: spec.is_write() || MAY_REPLICATE.contains(&spec.full_name),
             checks: super::CheckFlags::of(spec),
             subs: subs.into_boxed_slice(),
         }
@@ -172,6 +184,22 @@ mod tests {
     use super::*;
 
     /// The index answers exactly what the `commands` crate's lookups answer.
+    #[test]
+    fn may_replicate_commands_count_as_writes_for_pauses_and_read_only_scripts() {
+        let t = table();
+        for name in [
+            "pfcount", "publish", "spublish", "eval", "evalsha", "fcall", "set",
+        ] {
+            assert!(t.lookup(name.as_bytes()).unwrap().pause_write, "{name}");
+        }
+        for name in ["get", "eval_ro", "fcall_ro", "pfadd"] {
+            let e = t.lookup(name.as_bytes()).unwrap();
+            assert_eq!(e.pause_write, name == "pfadd", "{name}");
+        }
+        assert!(t.lookup(b"EVALSHA_RO").unwrap().scripted);
+        assert!(!t.lookup(b"get").unwrap().scripted);
+    }
+
     #[test]
     fn agrees_with_the_registry() {
         let t = table();
