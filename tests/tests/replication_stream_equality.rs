@@ -336,6 +336,45 @@ const CORPUS: &[&[&str]] = &[
         "0",
     ],
     &["EVAL", "return redis.call('set', 'ev4', 'y')", "0"],
+    // redis.set_repl: REPL_NONE and REPL_AOF keep commands from the replicas (two
+    // commands still make Redis send MULTI/EXEC around what is left), REPL_REPLICA and
+    // REPL_ALL send them; bad flags are errors. Flags hold for the run only.
+    &[
+        "EVAL",
+        "redis.set_repl(redis.REPL_NONE) redis.call('set', 'sr1', '1') return 1",
+        "0",
+    ],
+    &[
+        "EVAL",
+        "redis.set_repl(redis.REPL_AOF) redis.call('set', 'sr2', '1') \
+         redis.set_repl(redis.REPL_REPLICA) redis.call('set', 'sr3', '1') return 1",
+        "0",
+    ],
+    &[
+        "EVAL",
+        "redis.set_repl(redis.REPL_NONE) redis.call('set', 'sr4', '1') \
+         redis.set_repl(redis.REPL_ALL) redis.call('del', 'sr4') return 1",
+        "0",
+    ],
+    &[
+        "EVAL",
+        "redis.set_repl(redis.REPL_AOF) redis.call('set', 'sr5', '1') \
+         redis.call('set', 'sr6', '1') return 1",
+        "0",
+    ],
+    &["EVAL", "redis.set_repl(4) return 1", "0"],
+    &["EVAL", "redis.set_repl() return 1", "0"],
+    &[
+        "EVAL",
+        "redis.set_repl('2') redis.call('set', 'sr7', '1') return 1",
+        "0",
+    ],
+    &[
+        "EVAL",
+        "redis.set_repl('x') redis.call('set', 'sr8', '1') return 1",
+        "0",
+    ],
+    &["EVAL", "return redis.call('set', 'sr9', '1')", "0"],
     &["SET", "end", "1"],
 ];
 

@@ -63,6 +63,7 @@ pub use error::LinkError;
 pub use link::{Link, LinkEvent, LinkEvents, ReplicaTask};
 pub use master::{
     DropReason, Master, MasterConfig, Replica, ReplicaState, SyncOutcome, SyncRequest, SyncStats,
+    Targets,
 };
 pub use replconf::{ReplConf, ReplconfReply};
 pub use transfer::SnapshotJob;

@@ -255,7 +255,7 @@ pub struct Master {
     replicas: Vec<Replica>,
     /// `slaveseldb`: the database of the last SELECT fed (None: force one).
     seldb: Option<usize>,
-    pending: Vec<(usize, Vec<Bytes>)>,
+    pending: Vec<Op>,
     exec_depth: u32,
     /// Stream bytes fed (to the backlog too) and not yet handed to the replicas.
     out: BytesMut,
@@ -293,19 +293,46 @@ impl AofFeed {
 /// The commands of one execution unit in stream order: each with its database, wrapped in
 /// MULTI (in the first command's database) and EXEC (the last one's) for a transaction.
 fn unit_commands(
-    ops: &[(usize, Vec<Bytes>)],
+    ops: &[Op],
     transaction: bool,
+    fed: impl Fn(Targets) -> bool,
     mut emit: impl FnMut(Option<usize>, &[Bytes]),
 ) {
     if transaction {
-        emit(ops.first().map(|o| o.0), &[Bytes::from_static(b"MULTI")]);
+        emit(ops.first().map(|o| o.db), &[Bytes::from_static(b"MULTI")]);
     }
-    for (db, argv) in ops {
-        emit(Some(*db), argv);
+    for op in ops.iter().filter(|op| fed(op.to)) {
+        emit(Some(op.db), &op.argv);
     }
     if transaction {
-        emit(ops.last().map(|o| o.0), &[Bytes::from_static(b"EXEC")]);
+        emit(ops.last().map(|o| o.db), &[Bytes::from_static(b"EXEC")]);
     }
+}
+
+/// Which feeds a propagated command goes to (Redis's `PROPAGATE_AOF` and
+/// `PROPAGATE_REPL`; a script chooses with `redis.set_repl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Targets {
+    /// The replication stream (and its backlog).
+    pub replicas: bool,
+    /// The append-only file.
+    pub aof: bool,
+}
+
+impl Targets {
+    /// Both feeds: every command but those a script sent elsewhere.
+    pub const ALL: Targets = Targets {
+        replicas: true,
+        aof: true,
+    };
+}
+
+/// A command of the current execution unit, with its database and feeds.
+#[derive(Debug)]
+struct Op {
+    db: usize,
+    argv: Vec<Bytes>,
+    to: Targets,
 }
 
 impl std::fmt::Debug for Master {
@@ -345,12 +372,26 @@ impl Master {
 
     // ----- propagation -----
 
-    /// Records a command of the current execution unit for the stream (Redis's
-    /// `alsoPropagate`). Dropped at once while there is no backlog (no replica ever).
+    /// Records a command of the current execution unit for the stream and the AOF
+    /// (Redis's `alsoPropagate`). Dropped at once while there is no backlog (no replica
+    /// ever) and no AOF.
     #[inline]
     pub fn also_propagate(&mut self, db: usize, argv: Vec<Bytes>) {
-        if (self.backlog.is_active() && !self.proxy_only) || self.aof.is_some() {
-            self.pending.push((db, argv));
+        self.also_propagate_to(db, argv, Targets::ALL);
+    }
+
+    /// [`Master::also_propagate`] to some of the feeds only (a script's
+    /// `redis.set_repl`). Dropped at once when none of them is on.
+    #[inline]
+    pub fn also_propagate_to(&mut self, db: usize, argv: Vec<Bytes>, to: Targets) {
+        let replicas = to.replicas && self.backlog.is_active() && !self.proxy_only;
+        let aof = to.aof && self.aof.is_some();
+        if replicas || aof {
+            self.pending.push(Op {
+                db,
+                argv,
+                to: Targets { replicas, aof },
+            });
         }
     }
 
@@ -423,12 +464,24 @@ impl Master {
             return Vec::new();
         }
         let ops = std::mem::take(&mut self.pending);
+        // Redis wraps by the number of commands whatever their feeds, and feeds MULTI and
+        // EXEC to both.
         let transaction = wrap && ops.len() > 1;
-        if !self.proxy_only {
-            unit_commands(&ops, transaction, |db, argv| self.feed_command(db, argv));
+        if !self.proxy_only && (transaction || ops.iter().any(|op| op.to.replicas)) {
+            unit_commands(
+                &ops,
+                transaction,
+                |t| t.replicas,
+                |db, argv| self.feed_command(db, argv),
+            );
         }
         if let Some(aof) = self.aof.as_mut() {
-            unit_commands(&ops, transaction, |db, argv| aof.command(db, argv));
+            unit_commands(
+                &ops,
+                transaction,
+                |t| t.aof,
+                |db, argv| aof.command(db, argv),
+            );
         }
         self.pending = ops;
         self.pending.clear();

@@ -69,6 +69,43 @@ fn select_and_multi_exec_wrapping() {
 }
 
 #[test]
+fn commands_reach_only_the_feeds_they_are_sent_to() {
+    let mut m = Master::new(ReplicationIds::new(), MasterConfig::default());
+    m.backlog.create();
+    m.set_aof(true);
+    let aof_only = Targets {
+        replicas: false,
+        aof: true,
+    };
+    let replicas_only = Targets {
+        replicas: true,
+        aof: false,
+    };
+    let none = Targets {
+        replicas: false,
+        aof: false,
+    };
+    // Alone: the AOF gets it, the stream nothing (no SELECT either).
+    m.also_propagate_to(0, argv(&["SET", "a", "1"]), aof_only);
+    m.flush(true);
+    assert!(stream_bytes(&m).is_empty());
+    // Nowhere: nothing is recorded.
+    m.also_propagate_to(0, argv(&["SET", "n", "1"]), none);
+    assert!(!m.has_pending());
+    // Two commands: both feeds get MULTI and EXEC, each its own command between.
+    m.also_propagate_to(0, argv(&["SET", "b", "1"]), aof_only);
+    m.also_propagate_to(0, argv(&["SET", "c", "1"]), replicas_only);
+    m.flush(true);
+    let stream = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*1\r\n$5\r\nMULTI\r\n\
+                  *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n1\r\n*1\r\n$4\r\nEXEC\r\n";
+    assert_eq!(String::from_utf8_lossy(&stream_bytes(&m)), stream);
+    let aof = String::from_utf8_lossy(&m.take_aof()).into_owned();
+    assert!(aof.contains("$1\r\na\r\n") && aof.contains("$1\r\nb\r\n"));
+    assert!(!aof.contains("$1\r\nc\r\n") && !aof.contains("$1\r\nn\r\n"));
+    assert_eq!(aof.matches("MULTI").count(), 1);
+}
+
+#[test]
 fn info_of_a_lone_master() {
     let m = Master::new(ReplicationIds::new(), MasterConfig::default());
     let mut s = String::new();

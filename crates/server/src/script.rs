@@ -39,7 +39,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -51,6 +51,11 @@ use crate::server::Server;
 
 mod active;
 pub(crate) mod flags;
+
+/// `redis.set_repl` flags: the AOF, the replicas, both.
+const REPL_AOF: u8 = 1;
+const REPL_REPLICA: u8 = 2;
+const REPL_ALL: u8 = REPL_AOF | REPL_REPLICA;
 
 /// The `bit`, `cjson` and `cmsgpack` libraries, in Lua (this project's own; see the file).
 const LIBS: &str = include_str!("script_libs.lua");
@@ -108,7 +113,6 @@ end
 redis.sha1hex = function(s) return impl.sha1hex(s) end
 redis.log = function(level, ...) impl.log(level, ...) end
 redis.replicate_commands = function() return true end
-redis.set_repl = function(flags) end
 redis.breakpoint = function() return false end
 redis.debug = function(...) end
 loadfile = nil
@@ -227,6 +231,9 @@ struct TimeLimit {
     /// `redis.setresp(3)` was called: commands reply in RESP3, converted to Lua as Redis
     /// converts them, and Lua booleans are replied as booleans. Each run starts at 2.
     resp3: AtomicBool,
+    /// `redis.set_repl`'s flags (`REPL_AOF` 1 | `REPL_REPLICA` 2): where the script's
+    /// commands propagate. Each run starts at `REPL_ALL`.
+    repl: AtomicU8,
 }
 
 /// How a script ended, for the caller's reply.
@@ -251,6 +258,8 @@ struct Run<'a> {
     wrote: &'a AtomicBool,
     /// `redis.setresp(3)` is in force.
     resp3: &'a AtomicBool,
+    /// `redis.set_repl`'s flags.
+    repl: &'a AtomicU8,
 }
 
 impl Engine {
@@ -367,6 +376,27 @@ impl Engine {
             Ok(())
         })?;
         redis_table.raw_set("setresp", setresp)?;
+        let repl_limit = limit.clone();
+        let set_repl = lua.create_function(move |lua, args: mlua::MultiValue| {
+            let raise = |msg: &str| Err(CallError::raised(lua, format!("ERR {msg}")));
+            if args.len() != 1 {
+                return raise("redis.set_repl() requires two arguments.");
+            }
+            // lua_tonumber: numeric strings count, anything else is 0 (REPL_NONE).
+            let n = match args.front() {
+                Some(v) => lua.coerce_number(v.clone())?.unwrap_or(0.0),
+                None => 0.0,
+            };
+            let flags = c_long_long(n);
+            if flags & !i64::from(REPL_ALL) != 0 {
+                return raise(
+                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                );
+            }
+            repl_limit.repl.store(flags as u8, Ordering::Relaxed);
+            Ok(())
+        })?;
+        redis_table.raw_set("set_repl", set_repl)?;
         let hook_limit = limit.clone();
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(10_000),
@@ -685,6 +715,7 @@ fn run_in(
         .replica
         .store(srv.replica.is_active(), Ordering::Relaxed);
     limit.resp3.store(false, Ordering::Relaxed);
+    limit.repl.store(REPL_ALL, Ordering::Relaxed);
     let mut client = engine
         .client
         .borrow_mut()
@@ -702,6 +733,7 @@ fn run_in(
         obey: caller.is_master,
         wrote: &engine.limit.run.wrote,
         resp3: &engine.limit.resp3,
+        repl: &engine.limit.repl,
     });
     let proto = caller.proto;
     let result = engine.active.publish(&state, || {
@@ -1001,7 +1033,13 @@ fn redis_call(
     } else {
         Protocol::Resp2
     };
+    let repl = r.repl.load(Ordering::Relaxed);
+    r.srv.propagate_to = tandem_master::Targets {
+        replicas: repl & REPL_REPLICA != 0,
+        aof: repl & REPL_AOF != 0,
+    };
     crate::cmd::execute(r.srv, &mut r.client, argv, &mut r.out);
+    r.srv.propagate_to = tandem_master::Targets::ALL;
     let reply = std::mem::take(&mut r.out);
     drop(guard);
     let mut pos = 0;

@@ -107,6 +107,9 @@ pub struct Server {
     /// The last command came in with memory above `maxmemory` and nothing to evict
     /// (Redis's `pre_command_oom_state`): scripts check it before they start.
     pub pre_command_oom: bool,
+    /// Where the commands being run propagate to: both feeds, except for a script's
+    /// commands after `redis.set_repl` chose otherwise.
+    pub propagate_to: tandem_master::Targets,
     /// Changes since the last save (Redis's `server.dirty`).
     pub dirty: u64,
     /// WATCHed keys: (db, key) to the ids of the clients watching it.
@@ -169,6 +172,7 @@ impl Server {
             evict: crate::evict::EvictSettings::from_config(&config_for_ks),
             evicting: false,
             pre_command_oom: false,
+            propagate_to: tandem_master::Targets::ALL,
             data_stats: DataStats::default(),
             dirty: 0,
             watched_keys: std::collections::HashMap::new(),

@@ -201,11 +201,21 @@ fn propagating(srv: &Server) -> bool {
     (srv.master.backlog.is_active() && !srv.master.proxy_only) || srv.master.aof_on()
 }
 
-/// Records one command for the replication stream (Redis's `alsoPropagate`); it is fed at
+/// Records one command for the replication stream and the AOF (Redis's
+/// `alsoPropagate`), or for the feeds a script chose with `redis.set_repl`; it is fed at
 /// the end of the execution unit (the command, or the whole EXEC), see [`end_unit`].
 pub fn propagate(srv: &mut Server, db: usize, cmd: Vec<Bytes>) {
     srv.stats.propagated_commands += 1;
-    srv.master.also_propagate(db, cmd);
+    let to = srv.propagate_to;
+    srv.master.also_propagate_to(db, cmd, to);
+}
+
+/// Records the deletion of an expired or evicted key: to both feeds, whatever a script
+/// chose for its own commands (Redis's `propagateDeletion`).
+fn propagate_deletion(srv: &mut Server, db: usize, verb: &'static [u8], key: Bytes) {
+    srv.stats.propagated_commands += 1;
+    srv.master
+        .also_propagate(db, vec![Bytes::from_static(verb), key]);
 }
 
 /// End of an execution unit: feeds what it propagated to the replication stream, wrapped
@@ -278,12 +288,12 @@ pub fn after_command_with(
                 } else {
                     b"DEL"
                 };
-                propagate(srv, db, vec![Bytes::from_static(verb), key]);
+                propagate_deletion(srv, db, verb, key);
             }
             Event::Evicted { db, key } => {
                 touch_watched(srv, current.as_deref_mut(), db, &key, true);
                 let verb: &'static [u8] = if srv.evict.lazy { b"UNLINK" } else { b"DEL" };
-                propagate(srv, db, vec![Bytes::from_static(verb), key]);
+                propagate_deletion(srv, db, verb, key);
             }
             Event::Flushed(target) => {
                 let dbs: Vec<usize> = match target {
