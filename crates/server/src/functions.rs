@@ -95,7 +95,7 @@ type Registered = RefCell<Vec<LibFunction>>;
 impl Functions {
     pub fn new() -> Result<Functions, String> {
         let engine = Engine::new().map_err(|e| format!("ERR {e}"))?;
-        let env = LibraryEnv::new(&engine.lua).map_err(|e| format!("ERR {e}"))?;
+        let env = LibraryEnv::new(&engine.lua, &engine.globals).map_err(|e| format!("ERR {e}"))?;
         Ok(Functions {
             engine,
             env,
@@ -230,7 +230,7 @@ struct LibraryEnv {
 }
 
 impl LibraryEnv {
-    fn new(lua: &Lua) -> mlua::Result<LibraryEnv> {
+    fn new(lua: &Lua, globals: &Table) -> mlua::Result<LibraryEnv> {
         let table = lua.create_table()?;
         let meta = lua.create_table()?;
         // The sandbox's own handlers: the same messages for a missing global and a write.
@@ -241,10 +241,14 @@ impl LibraryEnv {
         meta.raw_set("__newindex", sandbox.raw_get::<Value>("__newindex")?)?;
         meta.raw_set("__index", lua.globals())?;
         table.set_metatable(Some(meta.clone()))?;
+        // The missing-name error is the hidden globals table's own `__index`.
+        let hidden_meta = globals
+            .metatable()
+            .ok_or_else(|| mlua::Error::runtime("the hidden globals have no metatable"))?;
         let missing = lua.create_table()?;
-        missing.raw_set("__index", sandbox.raw_get::<Value>("__index")?)?;
+        missing.raw_set("__index", hidden_meta.raw_get::<Value>("__index")?)?;
         // Redis's functions engine has no script error handler among its globals.
-        lua.globals().raw_set("__redis__err__handler", Value::Nil)?;
+        globals.raw_set("__redis__err__handler", Value::Nil)?;
         Ok(LibraryEnv {
             table,
             meta,

@@ -3,8 +3,10 @@
 //!
 //! The engine keeps one Lua state and the scripts loaded so far, by SHA1 of their body.
 //! A script is compiled as the chunk `@user_script` (errors read `user_script:<line>:`),
-//! with `KEYS` and `ARGV` set as globals; the global table is read-only afterwards, and
-//! reading a missing global is an error, as in Redis 7.0.
+//! with `KEYS` and `ARGV` set as globals; the globals and the library tables in them
+//! (`redis`, `string`, `cjson`, ...) are read-only, and reading a missing global is an
+//! error, as in Redis 7.0.15 (see [`SEAL`]). `math.random` is Redis's `rand48`
+//! generator, one state for the process, never reseeded by a run.
 //!
 //! `redis.call` / `redis.pcall` run a command through the normal dispatcher with the
 //! script's pseudo client (the caller's database; SELECT inside a script stays inside
@@ -110,8 +112,8 @@ redis.status_reply = function(...)
   if select('#', ...) ~= 1 or type(s) ~= 'string' then return bad_args() end
   return {ok = s}
 end
-redis.sha1hex = function(s) return impl.sha1hex(s) end
-redis.log = function(level, ...) impl.log(level, ...) end
+-- redis.sha1hex and redis.log are native functions script.rs adds (a script's
+-- `return redis.log(...)` then keeps its frame, for the error's line).
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function(...) end
@@ -127,6 +129,11 @@ local where = impl.where
 local handler = function(e)
   if type(e) == 'table' and rawget(e, 'line') == nil and rawget(e, 'err') ~= nil then
     rawset(e, 'line', where())
+  elseif e == nil or type(e) == 'boolean' or
+      (type(e) == 'string' and not string.find(e, '^user_[a-z]+:%d+:')) then
+    -- Redis's handler turns any other value into {err = 'ERR ' .. tostring(e)} and
+    -- takes the line from the stack (a message without a position has none of its own).
+    e = {err = 'ERR ' .. tostring(e), line = where()}
   end
   return e
 end
@@ -147,6 +154,55 @@ setmetatable(_G, mt)
 return run_script, run_function
 "#;
 
+/// Makes the globals and the tables among them read-only, as in Redis 7.0.15 (this
+/// project's own Lua). Vanilla Lua has no read-only tables, so the names move to a
+/// hidden table that the (now empty) globals table reads through its metatable, and each
+/// library table is replaced by an empty proxy reading the real one: every assignment
+/// then reaches a `__newindex` that refuses it. `rawset` and `setmetatable` refuse those
+/// tables too; `rawget`, `next` and `pairs` see through them. Returns the hidden table
+/// (where each run's KEYS and ARGV go).
+const SEAL: &str = r#"
+local G = _G
+local raw_next, raw_pairs, raw_rawset, raw_rawget = next, pairs, rawset, rawget
+local raw_setmetatable, raw_getmetatable, raw_error, raw_type = setmetatable, getmetatable, error, type
+local real_of = raw_setmetatable({}, {__mode = 'k'})
+local deny = function() raw_error('Attempt to modify a readonly table', 2) end
+local hidden = {}
+local names = {}
+for k, v in raw_next, G do
+  names[#names + 1] = k
+  if raw_type(v) == 'table' and v ~= G then
+    local proxy = raw_setmetatable({}, {__index = v, __newindex = deny})
+    real_of[proxy] = v
+    v = proxy
+  end
+  hidden[k] = v
+end
+for _, k in ipairs(names) do raw_rawset(G, k, nil) end
+hidden._G = G
+local mt = raw_getmetatable(G)
+raw_setmetatable(hidden, {__index = mt.__index})
+mt.__index = hidden
+real_of[G] = hidden
+local refuse = function() raw_error('Attempt to modify a readonly table', 0) end
+hidden.rawset = function(t, k, v)
+  if real_of[t] then refuse() end
+  return raw_rawset(t, k, v)
+end
+hidden.setmetatable = function(t, m)
+  if real_of[t] then refuse() end
+  return raw_setmetatable(t, m)
+end
+hidden.rawget = function(t, k) return raw_rawget(real_of[t] or t, k) end
+hidden.next = function(t, k) return raw_next(real_of[t] or t, k) end
+hidden.pairs = function(t)
+  local real = real_of[t]
+  if real then return raw_next, real, nil end
+  return raw_pairs(t)
+end
+return hidden
+"#;
+
 /// A loaded script.
 struct Loaded {
     func: Function,
@@ -165,6 +221,9 @@ pub struct Engine {
     client: RefCell<Option<Box<Client>>>,
     /// `KEYS`, `ARGV` as Lua strings, made once (set at every run).
     names: [mlua::LuaString; 2],
+    /// The table the globals live in (see [`SEAL`]): scripts read it through the empty
+    /// globals table, which refuses every assignment.
+    pub(crate) globals: Table,
     /// The run in progress, for `redis.call` and `redis.pcall`.
     active: Arc<active::Active>,
     /// SHA1 of the bodies run so far: EVAL of a known body skips hashing it.
@@ -282,25 +341,15 @@ impl Engine {
             "where",
             lua.create_function(|lua, ()| Ok(script_line(lua)))?,
         )?;
-        impl_table.set(
-            "sha1hex",
-            lua.create_function(|_, s: mlua::LuaString| {
-                Ok(crate::sha1::to_hex(&crate::sha1::sha1(&s.as_bytes())))
-            })?,
-        )?;
-        impl_table.set(
-            "log",
-            lua.create_function(|_, (level, msg): (i64, Variadic<mlua::LuaString>)| {
-                let text: Vec<String> = msg
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                    .collect();
-                let text = text.join(" ");
-                match level {
-                    0 => tracing::debug!("{text}"),
-                    1 | 2 => tracing::info!("{text}"),
-                    _ => tracing::warn!("{text}"),
-                }
+        let math: Table = lua.globals().raw_get("math")?;
+        math.raw_set("random", lua.create_function(math_random)?)?;
+        math.raw_set(
+            "randomseed",
+            lua.create_function(|lua, seed: Value| {
+                let seed = lua.coerce_number(seed)?.ok_or_else(|| {
+                    lib_error(lua, "bad argument #1 to 'randomseed' (number expected)")
+                })?;
+                rand48::seed(c_long_long(seed) as i32);
                 Ok(())
             })?,
         )?;
@@ -364,10 +413,10 @@ impl Engine {
             if args.len() != 1 {
                 return raise("redis.setresp() requires one argument.");
             }
+            // lua_tonumber: a numeric string counts.
             let v = match args.front() {
-                Some(Value::Integer(n)) => *n as f64,
-                Some(Value::Number(n)) => *n,
-                _ => 0.0,
+                Some(v) => lua.coerce_number(v.clone())?.unwrap_or(0.0),
+                None => 0.0,
             };
             if v != 2.0 && v != 3.0 {
                 return raise("RESP version must be 2 or 3.");
@@ -376,6 +425,8 @@ impl Engine {
             Ok(())
         })?;
         redis_table.raw_set("setresp", setresp)?;
+        redis_table.raw_set("log", lua.create_function(redis_log)?)?;
+        redis_table.raw_set("sha1hex", lua.create_function(redis_sha1hex)?)?;
         let repl_limit = limit.clone();
         let set_repl = lua.create_function(move |lua, args: mlua::MultiValue| {
             let raise = |msg: &str| Err(CallError::raised(lua, format!("ERR {msg}")));
@@ -437,7 +488,9 @@ impl Engine {
                 Ok(mlua::VmState::Continue)
             },
         )?;
+        let globals: Table = lua.load(SEAL).set_name("=seal").call(())?;
         Ok(Engine {
+            globals,
             lua,
             run_script,
             run_function,
@@ -687,9 +740,8 @@ fn run_in(
     let keys = string_table(lua, call.keys)?;
     let argv = string_table(lua, call.argv)?;
     if !what.as_params {
-        let globals = lua.globals();
-        globals.raw_set(&engine.names[0], keys.clone())?;
-        globals.raw_set(&engine.names[1], argv.clone())?;
+        engine.globals.raw_set(&engine.names[0], keys.clone())?;
+        engine.globals.raw_set(&engine.names[1], argv.clone())?;
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");
     let limit = &engine.limit;
@@ -850,24 +902,26 @@ fn script_line(lua: &Lua) -> usize {
 /// argument error names the function `?`, as `luaL_error` / `luaL_argerror` write them.
 fn native(lua: &Lua, f: Function) -> mlua::Result<Function> {
     lua.create_function(move |lua, args: mlua::MultiValue| {
-        f.call::<mlua::MultiValue>(args).map_err(|e| {
-            let msg = root_cause(&e);
-            let caller = lua.inspect_stack(1, |d| {
-                let chunk = d
-                    .source()
-                    .source
-                    .filter(|s| is_user_chunk(s))
-                    .map(|s| s.trim_start_matches('@').to_owned());
-                (chunk, d.current_line())
-            });
-            match caller {
-                Some((Some(chunk), Some(line))) => {
-                    mlua::Error::runtime(format!("{chunk}:{line}: {msg}"))
-                }
-                _ => mlua::Error::runtime(anonymous_argument_error(&msg)),
-            }
-        })
+        f.call::<mlua::MultiValue>(args)
+            .map_err(|e| lib_error(lua, &root_cause(&e)))
     })
+}
+
+/// The error a native library function raises, as `luaL_error` writes it: prefixed with
+/// the calling script's position (`user_script:<line>: `) when user code called it.
+fn lib_error(lua: &Lua, msg: &str) -> mlua::Error {
+    let caller = lua.inspect_stack(1, |d| {
+        let chunk = d
+            .source()
+            .source
+            .filter(|s| is_user_chunk(s))
+            .map(|s| s.trim_start_matches('@').to_owned());
+        (chunk, d.current_line())
+    });
+    match caller {
+        Some((Some(chunk), Some(line))) => mlua::Error::runtime(format!("{chunk}:{line}: {msg}")),
+        _ => mlua::Error::runtime(anonymous_argument_error(msg)),
+    }
 }
 
 /// `bad argument #1 to 'band' (...)` as seen when the function's name is unknown.
@@ -1118,7 +1172,8 @@ fn lua_argv(args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
     for a in args {
         match a {
             Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            // Lua 5.1 numbers are doubles: Redis formats them all with %.17g.
+            Value::Integer(n) => argv.push(Bytes::from(tandem_resp::num::format_double(*n as f64))),
             Value::Number(n) => argv.push(Bytes::from(tandem_resp::num::format_double(*n))),
             _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
         }
@@ -1146,6 +1201,122 @@ fn acl_check_cmd(lua: &Lua, run: &RefCell<Run<'_>>, args: Variadic<Value>) -> ml
     let r = run.borrow();
     let allowed = crate::cmd::acl::permits(r.srv, &r.client.user, entry.spec, &argv);
     Ok(Value::Boolean(allowed))
+}
+
+/// `redis.sha1hex(s)`: the SHA1 of a string (or a number's text) in hex.
+fn redis_sha1hex(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<String> {
+    if args.len() != 1 {
+        return Err(CallError::raised(lua, "ERR wrong number of arguments"));
+    }
+    let text = match args.into_iter().next() {
+        Some(v) => lua.coerce_string(v)?,
+        None => None,
+    };
+    let bytes = text.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+    Ok(crate::sha1::to_hex(&crate::sha1::sha1(&bytes)))
+}
+
+/// `redis.log(level, ...)`: Redis's argument checks (at least two arguments, a numeric
+/// level between LOG_DEBUG and LOG_WARNING); the strings and numbers after the level,
+/// joined by spaces, are logged (other values are skipped).
+fn redis_log(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<()> {
+    if args.len() < 2 {
+        return Err(CallError::raised(
+            lua,
+            "ERR redis.log() requires two arguments or more.",
+        ));
+    }
+    let mut args = args.into_iter();
+    let level = match args.next().map(|v| lua.coerce_number(v)).transpose()? {
+        Some(Some(n)) => c_long_long(n),
+        _ => {
+            return Err(CallError::raised(
+                lua,
+                "ERR First argument must be a number (log level).",
+            ))
+        }
+    };
+    if !(0..=3).contains(&level) {
+        return Err(CallError::raised(lua, "ERR Invalid debug level."));
+    }
+    let mut text = String::new();
+    for v in args {
+        if let Some(s) = lua.coerce_string(v)? {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&String::from_utf8_lossy(&s.as_bytes()));
+        }
+    }
+    match level {
+        0 => tracing::debug!("{text}"),
+        1 | 2 => tracing::info!("{text}"),
+        _ => tracing::warn!("{text}"),
+    }
+    Ok(())
+}
+
+/// `math.random` as Redis replaces it: Redis's own `rand48` generator (see [`rand48`]),
+/// so that scripts draw the same numbers on every server and replica.
+fn math_random(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<f64> {
+    const MAX: i32 = i32::MAX;
+    let r = f64::from(rand48::next() % MAX) / f64::from(MAX);
+    let int_arg = |v: &Value, n: usize| -> mlua::Result<f64> {
+        match lua.coerce_number(v.clone())? {
+            Some(x) => Ok(f64::from(c_long_long(x) as i32)),
+            None => Err(lib_error(
+                lua,
+                &format!("bad argument #{n} to 'random' (number expected)"),
+            )),
+        }
+    };
+    let empty = |n: usize| {
+        Err(lib_error(
+            lua,
+            &format!("bad argument #{n} to 'random' (interval is empty)"),
+        ))
+    };
+    match args.len() {
+        0 => Ok(r),
+        1 => {
+            let u = int_arg(&args[0], 1)?;
+            if u < 1.0 {
+                return empty(1);
+            }
+            Ok((r * u).floor() + 1.0)
+        }
+        2 => {
+            let (l, u) = (int_arg(&args[0], 1)?, int_arg(&args[1], 2)?);
+            if l > u {
+                return empty(2);
+            }
+            Ok((r * (u - l + 1.0)).floor() + l)
+        }
+        _ => Err(lib_error(lua, "wrong number of arguments")),
+    }
+}
+
+/// The `rand48` generator behind scripts' `math.random`: a 48-bit linear congruential
+/// generator (drand48's constants), one state for the whole process and never reset, as
+/// in Redis, starting from drand48's default seed.
+mod rand48 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const MASK: u64 = (1 << 48) - 1;
+    static STATE: AtomicU64 = AtomicU64::new(0x1234_ABCD_330E);
+
+    /// The next 31-bit value (`lrand48`).
+    pub fn next() -> i32 {
+        let x = STATE.load(Ordering::Relaxed);
+        let x = x.wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB) & MASK;
+        STATE.store(x, Ordering::Relaxed);
+        (x >> 17) as i32
+    }
+
+    /// `srand48(seed)`.
+    pub fn seed(seed: i32) {
+        STATE.store((u64::from(seed as u32) << 16) | 0x330E, Ordering::Relaxed);
+    }
 }
 
 /// `(long long)n` as x86-64 computes it (see [`write_reply`]).
