@@ -65,20 +65,29 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let Some(split) = key_split(ctx, args, "ERR value is not an integer or out of range") else {
         return;
     };
-    let sha = if by_sha {
-        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+    let (sha, declared) = if by_sha {
+        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        let Some(declared) = ctx.srv.scripting.flags_of(&sha) else {
+            ctx.err("NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        };
+        (sha, declared)
     } else {
         match ctx.srv.scripting.load(&args[1]) {
-            Ok(sha) => sha,
+            // What the cached script declared, read again from the same body (a look at
+            // its first two bytes when it has no shebang).
+            Ok(sha) => match flags::shebang(&args[1]) {
+                Ok((declared, _)) => (sha, declared),
+                Err(e) => {
+                    ctx.err(&e);
+                    return;
+                }
+            },
             Err(e) => {
                 ctx.err(&e);
                 return;
             }
         }
-    };
-    let Some(declared) = ctx.srv.scripting.flags_of(&sha) else {
-        ctx.err("NOSCRIPT No matching script. Please use EVAL.");
-        return;
     };
     if !prepared(ctx, declared, read_only) {
         return;
