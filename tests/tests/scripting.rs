@@ -78,3 +78,74 @@ fn script_effects_are_in_the_aof() {
     });
     assert_eq!(digest(&mut c), want);
 }
+
+/// INFO errorstats, `total_error_replies` and the commands' failed and rejected calls after
+/// `script`, with the statistics reset before it.
+fn error_stats_after(c: &mut RespConn, script: &str) -> Vec<String> {
+    ok(c, &["CONFIG", "RESETSTAT"]);
+    ok(c, &["SET", "s", "x"]);
+    cmds(c, &["EVAL", script, "0"]);
+    let mut out = Vec::new();
+    for section in ["stats", "errorstats", "commandstats"] {
+        let info = text(&cmds(c, &["INFO", section]));
+        for line in info.lines() {
+            if line.starts_with("total_error_replies") || line.starts_with("errorstat_") {
+                out.push(line.to_owned());
+            }
+            // Calls and failures, without the times.
+            if let Some((name, rest)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            {
+                let field = |k: &str| {
+                    rest.split(',')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                out.push(format!(
+                    "{name} calls{} rejected{} failed{}",
+                    field("calls="),
+                    field("rejected_calls="),
+                    field("failed_calls=")
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Errors inside scripts are counted once, where they happen, as Redis counts them: a
+/// failed call when its command fails (or a check refuses it), not again when the script
+/// returns or raises it (`ignore_error_stats_update`); an error table the script makes
+/// itself when it is replied, at any depth. The script's own command fails when it
+/// replies with an error, not when a call inside it failed.
+#[test]
+fn errors_in_scripts_are_counted_like_redis() {
+    let scripts = [
+        "return redis.pcall('incr', 's')",
+        "return redis.call('incr', 's')",
+        "local r = redis.pcall('incr', 's') return 1",
+        "return {err = 'MY own'}",
+        "return redis.error_reply('MY x')",
+        "error({err = 'Z q'})",
+        "error('plain')",
+        "return redis.pcall('nosuch')",
+        "return redis.call('nosuch')",
+        "return redis.pcall('get')",
+        "return redis.call()",
+        "return {1, {err = 'A b'}, redis.pcall('incr', 's'), redis.pcall('nosuch')}",
+    ];
+    let tandem = ServerProcess::start(Flavor::Tandem, &[] as &[&str]).unwrap();
+    let redis = ServerProcess::start(Flavor::Redis, &[] as &[&str]).unwrap();
+    let mut t = tandem.connect().unwrap();
+    let mut r = redis.connect().unwrap();
+    for script in scripts {
+        assert_eq!(
+            error_stats_after(&mut t, script),
+            error_stats_after(&mut r, script),
+            "after {script}"
+        );
+    }
+}

@@ -299,8 +299,71 @@ struct TimeLimit {
 enum Outcome {
     /// The reply, already encoded.
     Reply,
-    /// An error reply's text (without the `-`).
-    Error(String),
+    /// An error reply.
+    Error(ScriptError),
+}
+
+/// A script's or function's error reply, and whether it was counted in the error stats
+/// already: the errors of the commands it called were, when they failed (Redis's
+/// `ignore_error_stats_update`), so its reply must not count them again.
+#[derive(Debug)]
+pub struct ScriptError {
+    /// The text, without the `-`.
+    pub text: String,
+    pub counted: bool,
+}
+
+impl From<String> for ScriptError {
+    fn from(text: String) -> ScriptError {
+        ScriptError {
+            text,
+            counted: false,
+        }
+    }
+}
+
+/// The error replies a script's result holds (at any depth), for the error stats: those
+/// to count now, and whether one that was counted already went out (the command still
+/// failed).
+#[derive(Default)]
+struct Tally {
+    counted: Vec<Vec<u8>>,
+    uncounted: u64,
+}
+
+impl Tally {
+    fn note(&mut self, t: &Table, tags: &Tags, text: &[u8]) {
+        if matches!(
+            t.raw_get::<Value>(&tags.ignore_stats),
+            Ok(Value::Boolean(true))
+        ) {
+            self.uncounted += 1;
+        } else {
+            self.counted.push(text.to_vec());
+        }
+    }
+
+    fn apply(self, stats: &mut crate::server::Stats) {
+        for text in &self.counted {
+            stats.total_error_replies += 1;
+            crate::cmd::info::record_error_code(stats, &String::from_utf8_lossy(text));
+        }
+        stats.failed_uncounted += self.uncounted;
+    }
+}
+
+/// Whether a script's raised error was counted when it happened: a failed `redis.call`
+/// (its command's error, or a check that refused it), or an error table flagged
+/// `ignore_error_stats_update`.
+fn already_counted(tags: &Tags, value: &Value) -> bool {
+    match value {
+        Value::Table(t) => matches!(
+            t.raw_get::<Value>(&tags.ignore_stats),
+            Ok(Value::Boolean(true))
+        ),
+        Value::Error(_) => call_error(value).is_some_and(|c| c.counted),
+        _ => false,
+    }
 }
 
 /// What `redis.call` needs while a script runs.
@@ -661,11 +724,11 @@ pub fn run(
     caller: &Client,
     call: Call<'_>,
     out: &mut BytesMut,
-) -> Result<(), String> {
+) -> Result<(), ScriptError> {
     let result = match call.target {
         Target::Script(sha) => {
             let Some(engine) = srv.scripting.engine.take() else {
-                return Err(NOSCRIPT.into());
+                return Err(String::from(NOSCRIPT).into());
             };
             let result = match engine.scripts.get(sha) {
                 Some(loaded) => {
@@ -677,14 +740,14 @@ pub fn run(
                     };
                     run_in(&engine, srv, caller, &what, call, out)
                 }
-                None => Ok(Outcome::Error(NOSCRIPT.into())),
+                None => Ok(Outcome::Error(String::from(NOSCRIPT).into())),
             };
             srv.scripting.engine = Some(engine);
             result
         }
         Target::Function(name) => {
             let Some(fe) = srv.scripting.functions.take() else {
-                return Err("ERR Function not found".into());
+                return Err(String::from("ERR Function not found").into());
             };
             let result = match fe.find(name) {
                 Some(func) => {
@@ -704,7 +767,9 @@ pub fn run(
                     };
                     run_in(fe.engine(), srv, caller, &what, call, out)
                 }
-                None => Ok(Outcome::Error("ERR Function not found".into())),
+                None => Ok(Outcome::Error(
+                    String::from("ERR Function not found").into(),
+                )),
             };
             srv.scripting.functions = Some(fe);
             result
@@ -713,7 +778,7 @@ pub fn run(
     match result {
         Ok(Outcome::Reply) => Ok(()),
         Ok(Outcome::Error(e)) => Err(e),
-        Err(e) => Err(format!("ERR {e}")),
+        Err(e) => Err(format!("ERR {e}").into()),
     }
 }
 
@@ -788,6 +853,7 @@ fn run_in(
         repl: &engine.limit.repl,
     });
     let proto = caller.proto;
+    let mut tally = Tally::default();
     let result = engine.active.publish(&state, || {
         let (ok, value): (bool, Value) = if what.as_params {
             engine.run_function.call((what.func.clone(), keys, argv))?
@@ -795,12 +861,15 @@ fn run_in(
             engine.run_script.call(what.func.clone())?
         };
         if !ok {
-            return Ok(Outcome::Error(script_error(&value, what.name, what.chunk)));
+            let counted = already_counted(&engine.tags, &value);
+            let text = script_error(&value, what.name, what.chunk);
+            return Ok(Outcome::Error(ScriptError { text, counted }));
         }
         let mut enc = Encoder::new(out, proto);
         write_reply(
             &mut enc,
             &engine.tags,
+            &mut tally,
             &value,
             engine.limit.resp3.load(Ordering::Relaxed),
             0,
@@ -808,6 +877,7 @@ fn run_in(
         Ok(Outcome::Reply)
     });
     let Run { srv, client, .. } = state.into_inner();
+    tally.apply(&mut srv.stats);
     srv.frozen_now = outer_now;
     *engine.client.borrow_mut() = Some(client);
     if engine.limit.busy.swap(false, Ordering::Relaxed) {
@@ -943,6 +1013,8 @@ fn anonymous_argument_error(msg: &str) -> String {
 struct CallError {
     msg: String,
     line: usize,
+    /// Counted in the error stats when it happened (a command's error, a refused call).
+    counted: bool,
 }
 
 impl CallError {
@@ -951,6 +1023,16 @@ impl CallError {
         mlua::Error::external(CallError {
             msg: msg.into(),
             line: script_line(lua),
+            counted: false,
+        })
+    }
+
+    /// [`CallError::raised`] for an error the stats counted already.
+    fn counted(lua: &Lua, msg: impl Into<String>) -> mlua::Error {
+        mlua::Error::external(CallError {
+            msg: msg.into(),
+            line: script_line(lua),
+            counted: true,
         })
     }
 }
@@ -1016,9 +1098,19 @@ fn redis_call(
     // The checks Redis makes before running the command (`scriptCall`) fail with a
     // table like a command's error reply; only a bad argument list fails without the
     // `ignore_error_stats_update` field.
-    let refuse = |text: &str| -> mlua::Result<Value> {
+    // Each is counted in the error stats (and the command's rejected calls) as Redis's
+    // `afterErrorReply` on the script's client does.
+    let refuse = |srv: &mut Server, cmd: Option<&str>, text: &str| -> mlua::Result<Value> {
+        srv.stats.total_error_replies += 1;
+        crate::cmd::info::record_error_code(&mut srv.stats, text);
+        if let Some(name) = cmd {
+            crate::cmd::info::record_rejected(&mut srv.stats, name);
+        }
+        // As after a call (Redis's `incrCommandStatsOnError`): the script's own command
+        // does not fail for it.
+        srv.stats.error_mark = srv.stats.total_error_replies;
         if raise {
-            return Err(CallError::raised(lua, text));
+            return Err(CallError::counted(lua, text));
         }
         error_table(lua, tags, text.as_bytes())
     };
@@ -1028,55 +1120,82 @@ fn redis_call(
         Err(text) => return tagged_bytes(lua, &tags.err, text.as_bytes()),
     };
     let Some(mut entry) = crate::cmd::table::table().lookup(&argv[0]) else {
-        return refuse("ERR Unknown Redis command called from script");
+        return refuse(
+            run.borrow_mut().srv,
+            None,
+            "ERR Unknown Redis command called from script",
+        );
     };
     // Redis looks the subcommand up first: an unknown one is an unknown command, and
     // the arity checked is the subcommand's.
     if entry.container && argv.len() > 1 {
         match entry.sub(&argv[1]) {
             Some(sub) => entry = sub,
-            None => return refuse("ERR Unknown Redis command called from script"),
+            None => {
+                return refuse(
+                    run.borrow_mut().srv,
+                    None,
+                    "ERR Unknown Redis command called from script",
+                )
+            }
         }
     }
     let arity = i64::from(entry.spec.arity);
     let n = argv.len() as i64;
     if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
-        return refuse("ERR Wrong number of args calling Redis command from script");
+        return refuse(
+            run.borrow_mut().srv,
+            Some(entry.spec.full_name),
+            "ERR Wrong number of args calling Redis command from script",
+        );
     }
     if entry.noscript {
-        return refuse("ERR This Redis command is not allowed from script");
+        return refuse(
+            run.borrow_mut().srv,
+            Some(entry.spec.full_name),
+            "ERR This Redis command is not allowed from script",
+        );
     }
     let writes = entry.checks.write;
+    let name = Some(entry.spec.full_name);
     let mut guard = run.borrow_mut();
     let r = &mut *guard;
     if !entry.checks.stale && crate::replication_replica::running_stale(r.srv) {
-        return refuse("ERR Can not execute the command on a stale replica");
+        return refuse(
+            r.srv,
+            name,
+            "ERR Can not execute the command on a stale replica",
+        );
     }
     // `may_replicate` commands (PFCOUNT, PUBLISH, ...) count as writes here.
     if r.read_only && entry.pause_write {
-        return refuse("ERR Write commands are not allowed from read-only scripts.");
+        return refuse(
+            r.srv,
+            name,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
     }
     // The server-state checks stop a script only before its first write: after one, a
     // failure would leave it half done.
     let first_write = !r.wrote.load(Ordering::Relaxed);
     if writes && first_write && !r.obey {
         if r.srv.replica.is_active() && r.srv.config.get_bool("replica-read-only") {
-            return refuse(crate::replication_replica::READONLY_ERR);
+            return refuse(r.srv, name, crate::replication_replica::READONLY_ERR);
         }
         let write = crate::cmd::CheckFlags {
             write: true,
             ..Default::default()
         };
         if let Some(e) = crate::persist::misconf_rejection(r.srv, false, &write) {
-            return refuse(e);
+            return refuse(r.srv, name, e);
         }
         if !r.srv.master.write_allowed() && !r.srv.replica.is_active() {
-            return refuse(crate::cmd::repl::NOREPLICAS_ERR);
+            return refuse(r.srv, name, crate::cmd::repl::NOREPLICAS_ERR);
         }
     }
     let oom = r.srv.pre_command_oom && r.srv.evict.maxmemory > 0;
     if entry.checks.denyoom && oom && first_write && !r.allow_oom && !r.obey {
-        return refuse(crate::evict::OOM_ERR);
+        return refuse(r.srv, name, crate::evict::OOM_ERR);
     }
     if writes {
         r.wrote.store(true, Ordering::Relaxed);
@@ -1107,7 +1226,8 @@ fn redis_call(
             _ => String::from_utf8_lossy(&reply[1..]).trim_end().to_owned(),
         };
         run.borrow_mut().out = reply;
-        return Err(CallError::raised(lua, text));
+        // Counted when the command replied.
+        return Err(CallError::counted(lua, text));
     }
     run.borrow_mut().out = reply;
     Ok(value)
@@ -1455,7 +1575,14 @@ fn tagged_bytes(lua: &Lua, tag: &mlua::LuaString, bytes: &[u8]) -> mlua::Result<
 ///
 /// A number becomes an integer as Redis's `(long long)` cast makes it on x86-64: toward
 /// zero, and the minimum for NaN and values out of range (an infinity, 1e300).
-fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth: usize) {
+fn write_reply(
+    enc: &mut Encoder<'_>,
+    tags: &Tags,
+    tally: &mut Tally,
+    v: &Value,
+    resp3: bool,
+    depth: usize,
+) {
     match v {
         Value::Nil => enc.null(),
         Value::Boolean(b) if resp3 => enc.boolean(*b),
@@ -1468,13 +1595,14 @@ fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth
             if let Ok(Some(e)) = t.raw_get::<Option<mlua::LuaString>>(&tags.err) {
                 let text = e.as_bytes();
                 enc.error(&text);
+                tally.note(t, tags, &text);
                 return;
             }
             if let Ok(Some(s)) = t.raw_get::<Option<mlua::LuaString>>(&tags.ok) {
                 enc.simple(&s.as_bytes());
                 return;
             }
-            if write_tagged(enc, tags, t, resp3, depth) {
+            if write_tagged(enc, tags, tally, t, resp3, depth) {
                 return;
             }
             let mut items = Vec::new();
@@ -1488,7 +1616,7 @@ fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth
             }
             enc.array_len(items.len());
             for item in &items {
-                write_reply(enc, tags, item, resp3, depth + 1);
+                write_reply(enc, tags, tally, item, resp3, depth + 1);
             }
         }
         _ => enc.null(),
@@ -1499,7 +1627,14 @@ fn write_reply(enc: &mut Encoder<'_>, tags: &Tags, v: &Value, resp3: bool, depth
 /// after `err` and `ok`: `{double = n}`, `{big_number = s}`, `{verbatim_string = {format
 /// = f, string = s}}`, `{map = t}`, `{set = t}` (RESP2 callers get Redis's RESP2 forms).
 /// Returns false when `t` is none of them.
-fn write_tagged(enc: &mut Encoder<'_>, tags: &Tags, t: &Table, resp3: bool, depth: usize) -> bool {
+fn write_tagged(
+    enc: &mut Encoder<'_>,
+    tags: &Tags,
+    tally: &mut Tally,
+    t: &Table,
+    resp3: bool,
+    depth: usize,
+) -> bool {
     match t.raw_get::<Value>(&tags.double) {
         Ok(Value::Number(d)) => {
             enc.double(d);
@@ -1543,8 +1678,8 @@ fn write_tagged(enc: &mut Encoder<'_>, tags: &Tags, t: &Table, resp3: bool, dept
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
         enc.map_len(pairs.len());
         for (k, v) in &pairs {
-            write_reply(enc, tags, k, resp3, depth + 1);
-            write_reply(enc, tags, v, resp3, depth + 1);
+            write_reply(enc, tags, tally, k, resp3, depth + 1);
+            write_reply(enc, tags, tally, v, resp3, depth + 1);
         }
         return true;
     }
@@ -1556,7 +1691,7 @@ fn write_tagged(enc: &mut Encoder<'_>, tags: &Tags, t: &Table, resp3: bool, dept
             .collect();
         enc.set_len(members.len());
         for m in &members {
-            write_reply(enc, tags, m, resp3, depth + 1);
+            write_reply(enc, tags, tally, m, resp3, depth + 1);
         }
         return true;
     }

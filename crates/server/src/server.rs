@@ -21,6 +21,13 @@ use crate::net::Shared;
 /// Counters reported by INFO stats (reset by CONFIG RESETSTAT where Redis resets them).
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// `total_error_replies` when the last command (a script's own included) ended, or
+    /// when the current one began: Redis's `prev_err_count`, by which a command failed if
+    /// errors were counted since (not those of the commands a script called).
+    pub error_mark: u64,
+    /// Errors the current command replied with that were counted already (a script
+    /// returning a failed call's error): each is one more failed call, as in Redis.
+    pub failed_uncounted: u64,
     /// Commands fed to the replication stream (counted until the stream exists).
     pub propagated_commands: u64,
     /// Since when used memory has been above `maxmemory` with eviction unable to bring

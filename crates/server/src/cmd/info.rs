@@ -692,9 +692,10 @@ pub fn record_error_code(stats: &mut Stats, text: &str) {
     }
 }
 
-/// Counts one execution of `fullname` (e.g. `client|list`) in INFO commandstats; `failed`
-/// when it replied with an error.
-pub fn record_call(stats: &mut Stats, fullname: &str, ns: u64, failed: bool) {
+/// Counts one execution of `fullname` (e.g. `client|list`) in INFO commandstats, with
+/// `failures` failed calls: 1 when it replied with an error, and a script's reply one
+/// more for each error in it that was counted already, as Redis's does.
+pub fn record_call(stats: &mut Stats, fullname: &str, ns: u64, failures: u64) {
     let usec = ns / 1000;
     // Look up before inserting: the hot path must not allocate a key per call.
     let c = match stats.commands.get_mut(fullname) {
@@ -704,9 +705,7 @@ pub fn record_call(stats: &mut Stats, fullname: &str, ns: u64, failed: bool) {
     c.calls += 1;
     c.usec += usec;
     c.latency.record(ns);
-    if failed {
-        c.failed_calls += 1;
-    }
+    c.failed_calls += failures;
 }
 
 /// Counts a command refused before it ran (arity, authentication, ...) in commandstats.
@@ -840,8 +839,8 @@ mod tests {
             text,
             "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_WRONGPASS:count=1\r\n"
         );
-        record_call(&mut srv.stats, "client|list", 22_000, false);
-        record_call(&mut srv.stats, "client|list", 23_000, true);
+        record_call(&mut srv.stats, "client|list", 22_000, 0);
+        record_call(&mut srv.stats, "client|list", 23_000, 1);
         record_rejected(&mut srv.stats, "get");
         let text = section_text(&srv, None, "commandstats").unwrap();
         assert_eq!(

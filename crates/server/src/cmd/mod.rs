@@ -209,7 +209,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     } else {
         ctx.client.argv_mem = args.iter().map(|a| a.len()).sum();
         ctx.client.last_cmd = spec.full_name;
-        let errors_before = ctx.srv.stats.total_error_replies;
+        ctx.srv.stats.error_mark = ctx.srv.stats.total_error_replies;
         // One clock read gives both the command's time (what a data command sees as `now`)
         // and the start of its duration, as Redis 7.0's `call` takes one `ustime()` for both.
         // Inside a batch that read is the one that ended the previous command (or began the
@@ -235,8 +235,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         let ns = ended
             .duration_since(started)
             .map_or(0, |d| d.as_nanos() as u64);
-        let failed = ctx.srv.stats.total_error_replies != errors_before;
-        info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failed);
+        let stats = &mut ctx.srv.stats;
+        let failures = u64::from(stats.total_error_replies != stats.error_mark)
+            + std::mem::take(&mut stats.failed_uncounted);
+        stats.error_mark = stats.total_error_replies;
+        info::record_call(&mut ctx.srv.stats, spec.full_name, ns, failures);
         if ctx.srv.latency_monitor.enabled() {
             let event = if entry.fast {
                 "fast-command"

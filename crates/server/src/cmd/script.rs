@@ -227,8 +227,14 @@ fn run_unit(ctx: &mut Ctx<'_>, call: crate::script::Call<'_>) {
     if !drops.is_empty() {
         crate::repl::close_dropped(ctx.srv, drops);
     }
-    if let Err(e) = result {
-        ctx.err(&e);
+    match result {
+        Ok(()) => {}
+        Err(e) if e.counted => {
+            // Counted when it happened; the command still failed.
+            ctx.srv.stats.failed_uncounted += 1;
+            ctx.enc().error(e.text.as_bytes());
+        }
+        Err(e) => ctx.err(&e.text),
     }
 }
 
