@@ -900,9 +900,14 @@ local function halves(n)
     local hi = floor(t / TWO32)
     return hi % TWO32, t - hi * TWO32
   end
-  local u = -t - 1
-  local hi = floor(u / TWO32)
-  return TWO32 - 1 - hi % TWO32, TWO32 - 1 - (u - hi * TWO32)
+  -- (long long) of a value below -2^63 is x86-64's "integer indefinite", 2^63.
+  if t < -TWO32 * 2147483648 then return 2147483648, 0 end
+  -- 2^64 - m from m's exact halves (-t - 1 would round above 2^53).
+  local m = -t
+  local mh = floor(m / TWO32)
+  local ml = m - mh * TWO32
+  if ml == 0 then return (TWO32 - mh) % TWO32, 0 end
+  return TWO32 - 1 - mh, TWO32 - ml
 end
 
 local function round_even(r)
