@@ -472,17 +472,9 @@ impl Engine {
         let limit = Arc::new(TimeLimit::default());
         let resp_limit = limit.clone();
         let setresp = lua.create_function(move |lua, args: mlua::MultiValue| {
-            let raise = |msg: &str| Err(CallError::raised(lua, format!("ERR {msg}")));
-            if args.len() != 1 {
-                return raise("redis.setresp() requires one argument.");
-            }
-            // lua_tonumber: a numeric string counts.
-            let v = match args.front() {
-                Some(v) => lua.coerce_number(v.clone())?.unwrap_or(0.0),
-                None => 0.0,
-            };
+            let v = one_number(lua, &args, "redis.setresp() requires one argument.")?;
             if v != 2.0 && v != 3.0 {
-                return raise("RESP version must be 2 or 3.");
+                return Err(CallError::raised(lua, "ERR RESP version must be 2 or 3."));
             }
             resp_limit.resp3.store(v == 3.0, Ordering::Relaxed);
             Ok(())
@@ -492,20 +484,14 @@ impl Engine {
         redis_table.raw_set("sha1hex", lua.create_function(redis_sha1hex)?)?;
         let repl_limit = limit.clone();
         let set_repl = lua.create_function(move |lua, args: mlua::MultiValue| {
-            let raise = |msg: &str| Err(CallError::raised(lua, format!("ERR {msg}")));
-            if args.len() != 1 {
-                return raise("redis.set_repl() requires two arguments.");
-            }
-            // lua_tonumber: numeric strings count, anything else is 0 (REPL_NONE).
-            let n = match args.front() {
-                Some(v) => lua.coerce_number(v.clone())?.unwrap_or(0.0),
-                None => 0.0,
-            };
+            // Redis's own wording, "two" included. Anything not a number is REPL_NONE.
+            let n = one_number(lua, &args, "redis.set_repl() requires two arguments.")?;
             let flags = c_long_long(n);
             if flags & !i64::from(REPL_ALL) != 0 {
-                return raise(
-                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-                );
+                return Err(CallError::raised(
+                    lua,
+                    "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                ));
             }
             repl_limit.repl.store(flags as u8, Ordering::Relaxed);
             Ok(())
@@ -1321,6 +1307,16 @@ fn acl_check_cmd(lua: &Lua, run: &RefCell<Run<'_>>, args: Variadic<Value>) -> ml
     let r = run.borrow();
     let allowed = crate::cmd::acl::permits(r.srv, &r.client.user, entry.spec, &argv);
     Ok(Value::Boolean(allowed))
+}
+
+/// The one argument of `redis.setresp` / `redis.set_repl` as `lua_tonumber` reads it (a
+/// numeric string counts, anything else is 0); `count_error` is raised unless there is
+/// exactly one.
+fn one_number(lua: &Lua, args: &mlua::MultiValue, count_error: &str) -> mlua::Result<f64> {
+    match args.front() {
+        Some(v) if args.len() == 1 => Ok(lua.coerce_number(v.clone())?.unwrap_or(0.0)),
+        _ => Err(CallError::raised(lua, format!("ERR {count_error}"))),
+    }
 }
 
 /// `redis.sha1hex(s)`: the SHA1 of a string (or a number's text) in hex.

@@ -176,22 +176,21 @@ mod tests {
             shebang(b"#!lua flags=\n").unwrap().0,
             ScriptFlags::default()
         );
-        assert_eq!(shebang(b"#!lua").unwrap_err(), "ERR Invalid script shebang");
-        assert_eq!(
-            shebang(b"#!python\n").unwrap_err(),
-            "ERR Unexpected engine in script shebang: #!python"
-        );
-        assert_eq!(
-            shebang(b"#!lua name=x\n").unwrap_err(),
-            "ERR Unknown lua shebang option: name=x"
-        );
-        assert_eq!(
-            shebang(b"#!lua flags=no-writes,\n").unwrap_err(),
-            "ERR Unexpected flag in script shebang: "
-        );
-        assert_eq!(
-            shebang(b"#!lua \"x\n").unwrap_err(),
-            "ERR Invalid engine in script shebang"
-        );
+        let errors: [(&[u8], &str); 5] = [
+            (b"#!lua", "ERR Invalid script shebang"),
+            (
+                b"#!python\n",
+                "ERR Unexpected engine in script shebang: #!python",
+            ),
+            (b"#!lua name=x\n", "ERR Unknown lua shebang option: name=x"),
+            (
+                b"#!lua flags=no-writes,\n",
+                "ERR Unexpected flag in script shebang: ",
+            ),
+            (b"#!lua \"x\n", "ERR Invalid engine in script shebang"),
+        ];
+        for (body, want) in errors {
+            assert_eq!(shebang(body).unwrap_err(), want);
+        }
     }
 }
