@@ -176,6 +176,28 @@ pub struct Cmd {
 /// Keys every template draws from: few, so types clash and commands meet.
 const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "k4", "k5"];
 
+/// Function libraries for `FUNCTION LOAD`: two that load (with write, no-writes,
+/// allow-oom functions and ones that fail or return errors), and ones Redis refuses
+/// (a syntax error, a bad flag, a name used twice, a bad function name, no function).
+const LIBRARIES: &[&str] = &[
+    "#!lua name=lib1\n\
+     redis.register_function('f_set', function(k, a) return redis.call('SET', k[1], a[1]) end)\n\
+     redis.register_function{function_name='f_get', callback=function(k) return redis.call('GET', k[1]) end, flags={'no-writes'}}\n\
+     redis.register_function('f_err', function(k, a) return redis.call('INCR', k[1]) end)\n\
+     redis.register_function{function_name='f_pcall', callback=function(k, a) return {redis.pcall('LPUSH', k[1], a[1]), redis.pcall('TYPE', k[1])} end, flags={'allow-oom'}}",
+    "#!lua name=lib2\n\
+     local function helper(x) return x .. '!' end\n\
+     redis.register_function('f_echo', function(k, a) return helper(a[1] or '') end)\n\
+     redis.register_function{function_name='f_ro', callback=function(k) return redis.pcall('SET', k[1], 'x') end, flags={'no-writes'}}",
+    "#!lua name=lib2\nredis.register_function('f_echo', function(k, a) return 'v2' end)",
+    "#!lua name=bad1\nredis.register_function('f_x', function() return 1 end",
+    "#!lua name=bad2\nredis.register_function{function_name='f_y', callback=function() return 1 end, flags={'bogus'}}",
+    "#!lua name=bad3\nredis.register_function('f_set', function() return 1 end)",
+    "#!lua name=bad4\nredis.register_function('bad name', function() return 1 end)",
+    "#!lua name=bad5\nlocal x = 1",
+    "#!lua name=bad6\nredis.call('PING')",
+];
+
 /// Lua bodies for `EVAL {script} 1 {key} ARG ARG`: commands called from a script on
 /// whatever the key holds, the conversions of their replies both ways (RESP2 and
 /// RESP3), errors raised and caught, and the libraries on argument strings. None
@@ -474,6 +496,7 @@ impl Gen {
             "dump" => self.dump_payload(r),
             "byte" => vec![u8::try_from(self.rng.below(256)).unwrap_or(0)],
             "script" => self.pick_str(SCRIPTS),
+            "library" => self.pick_str(LIBRARIES),
             other => format!("<unknown slot {other}>").into_bytes(),
         }
     }

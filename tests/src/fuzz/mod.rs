@@ -117,6 +117,7 @@ impl Session {
         self.raw(&args_of(&["DISCARD"]))?;
         self.raw(&args_of(&["UNWATCH"]))?;
         self.raw(&args_of(&["FLUSHALL"]))?;
+        self.raw(&args_of(&["FUNCTION", "FLUSH"]))?;
         self.raw(&args_of(&["SELECT", "0"]))?;
         self.raw(&args_of(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]))?;
         for (name, value) in templates::CONFIG_DEFAULTS {

@@ -272,6 +272,13 @@ pub const TEMPLATES: &[(u64, &str)] = &[
     // Scripts (see `SCRIPTS` in gen.rs).
     (8, "EVAL {script} 1 {key} ({val}|{int}|{float}|{member}) ({val}|{member}|{int})"),
     (2, "EVAL_RO {script} 1 {key} ({val}|{int}|{float}) ({val}|{member})"),
+    // Functions (see `LIBRARIES` in gen.rs).
+    (2, "FUNCTION LOAD [REPLACE] {library}"),
+    (6, "FCALL (f_set|f_get|f_err|f_pcall|f_echo|f_ro|nosuch) 1 {key} ({val}|{int})"),
+    (3, "FCALL_RO (f_set|f_get|f_pcall|f_echo|f_ro) 1 {key} {val}"),
+    (1, "FUNCTION DELETE (lib1|lib2|nosuch)"),
+    (1, "FUNCTION FLUSH [ASYNC|SYNC]"),
+    (1, "FUNCTION STATS"),
     // Encoding thresholds.
     (
         3,
