@@ -119,6 +119,18 @@ redis.breakpoint = function() return false end
 redis.debug = function(...) end
 loadfile = nil
 dofile = nil
+-- `load(reader, name)` gathers the reader's pieces and parses them as `loadstring` does.
+local loadstring, concat = loadstring, table.concat
+load = function(reader, name)
+  local pieces = {}
+  while true do
+    local piece = reader()
+    if piece == nil or piece == '' then break end
+    if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+    pieces[#pieces + 1] = piece
+  end
+  return loadstring(concat(pieces), name or '=(load)')
+end
 -- Not in Redis 7.0's sandbox either (a proxy's finalizer would also run Lua at a time of
 -- the collector's choosing).
 print = nil
@@ -153,6 +165,22 @@ end
 setmetatable(_G, mt)
 return run_script, run_function
 "#;
+
+/// A chunk of user code, parsed as source whatever it starts with: Lua would take a
+/// chunk starting with ESC (its bytecode signature) for bytecode, which it does not check
+/// and which could break out of the sandbox. Redis's Lua has no bytecode loader, so such
+/// a chunk is a syntax error there; a leading space keeps Lua on the parser (and the
+/// error, `unexpected symbol near 'char(27)'`, on the same line).
+fn source_only<'a>(lua: &'a Lua, code: &[u8]) -> mlua::chunk::Chunk<'a> {
+    if code.first() == Some(&0x1b) {
+        let mut spaced = Vec::with_capacity(code.len() + 1);
+        spaced.push(b' ');
+        spaced.extend_from_slice(code);
+        return lua.load(spaced).set_mode(mlua::chunk::ChunkMode::Text);
+    }
+    lua.load(code.to_vec())
+        .set_mode(mlua::chunk::ChunkMode::Text)
+}
 
 /// Makes the globals and the tables among them read-only, as in Redis 7.0.15 (this
 /// project's own Lua). Vanilla Lua has no read-only tables, so the names move to a
@@ -417,7 +445,46 @@ impl Engine {
             })?,
         )?;
         let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
-        lua.load(LIBS).set_name("=libs").call::<()>(null)?;
+        // Compiled once per process: each engine (one per SCRIPT FLUSH, FUNCTION FLUSH,
+        // ...) loads the bytecode, ten times faster than parsing the source again.
+        static LIBS_BYTECODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let libs = match LIBS_BYTECODE.get() {
+            Some(code) => lua
+                .load(&code[..])
+                .set_mode(mlua::chunk::ChunkMode::Binary)
+                .set_name("=libs")
+                .into_function()?,
+            None => {
+                let f = lua.load(LIBS).set_name("=libs").into_function()?;
+                let _ = LIBS_BYTECODE.set(f.dump(false));
+                f
+            }
+        };
+        libs.call::<()>(null)?;
+        // `loadstring` (and `load`, through it) parse source only, as Redis's Lua does:
+        // bytecode is not checked by Lua and could break out of the sandbox.
+        lua.globals().raw_set(
+            "loadstring",
+            lua.create_function(
+                |lua, (chunk, name): (mlua::LuaString, Option<mlua::LuaString>)| {
+                    let name = name.unwrap_or_else(|| chunk.clone());
+                    let name = String::from_utf8_lossy(&name.as_bytes()).into_owned();
+                    match source_only(lua, &chunk.as_bytes())
+                        .set_name(name)
+                        .into_function()
+                    {
+                        Ok(f) => Ok((Value::Function(f), Value::Nil)),
+                        Err(e) => {
+                            let msg = match &e {
+                                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                                other => other.to_string(),
+                            };
+                            Ok((Value::Nil, Value::String(lua.create_string(msg)?)))
+                        }
+                    }
+                },
+            )?,
+        )?;
         for lib in ["bit", "cjson", "cmsgpack", "struct"] {
             let table: Table = lua.globals().raw_get(lib)?;
             let mut funcs = Vec::new();
@@ -557,8 +624,7 @@ impl Engine {
     /// Compiles `body` as the chunk `chunk`; a syntax error reads `ERR Error compiling
     /// <what>: <message>`, as Redis words it.
     pub(crate) fn compile(&self, body: &[u8], chunk: &str, what: &str) -> Result<Function, String> {
-        self.lua
-            .load(body)
+        source_only(&self.lua, body)
             .set_name(chunk)
             .into_function()
             .map_err(|e| {

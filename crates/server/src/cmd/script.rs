@@ -288,15 +288,18 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             tandem_commands::write_help(&mut e, &args[0], FUNCTION_HELP);
         }
         b"load" => {
-            let (replace, code) = match args.len() {
-                3 => (false, &args[2]),
-                _ if args[2].eq_ignore_ascii_case(b"replace") => (true, &args[3]),
-                _ => {
-                    let opt = String::from_utf8_lossy(&args[2]).into_owned();
+            // Every argument but the last is an option (REPLACE, any number of times);
+            // the last is the code.
+            let code = &args[args.len() - 1];
+            let mut replace = false;
+            for opt in &args[2..args.len() - 1] {
+                if !opt.eq_ignore_ascii_case(b"replace") {
+                    let opt = String::from_utf8_lossy(opt).into_owned();
                     ctx.err(&format!("ERR Unknown option given: {opt}"));
                     return;
                 }
-            };
+                replace = true;
+            }
             let loaded = ctx
                 .srv
                 .scripting
