@@ -104,6 +104,12 @@ impl Functions {
         })
     }
 
+    /// FUNCTION FLUSH: drops every library and keeps the Lua state, as Redis does.
+    pub fn clear(&mut self) {
+        self.libraries.clear();
+        self.owner.clear();
+    }
+
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -667,7 +667,8 @@ impl Engine {
     }
 }
 
-/// The server's scripting state: the engine is created on first use, and taken out of
+/// The server's scripting state: both engines are made at startup (and the script
+/// engine again at SCRIPT FLUSH), as Redis makes its Lua states, and taken out of
 /// the server while a script runs (scripts do not nest).
 #[derive(Debug, Default)]
 pub struct Scripting {
@@ -693,9 +694,26 @@ impl Scripting {
         engine.scripts.get(sha).map(|l| l.flags)
     }
 
-    /// SCRIPT FLUSH: forgets every script (a fresh Lua state).
+    /// Both Lua states made at once, as Redis makes them at startup (the first EVAL then
+    /// does not pay for one). One that fails is made again on first use.
+    pub fn new() -> Scripting {
+        Scripting {
+            engine: Engine::new().ok().map(Box::new),
+            functions: crate::functions::Functions::new().ok().map(Box::new),
+        }
+    }
+
+    /// SCRIPT FLUSH: forgets every script, with a fresh Lua state made at once (Redis's
+    /// `scriptingReset`).
     pub fn flush(&mut self) {
-        self.engine = None;
+        self.engine = Engine::new().ok().map(Box::new);
+    }
+
+    /// FUNCTION FLUSH: drops every library.
+    pub fn flush_functions(&mut self) {
+        if let Some(f) = self.functions.as_deref_mut() {
+            f.clear();
+        }
     }
 
     fn engine(&mut self) -> Result<&mut Engine, String> {
@@ -707,7 +725,7 @@ impl Scripting {
             .ok_or_else(|| "ERR scripting unavailable".to_owned())
     }
 
-    /// The function libraries, created on first use.
+    /// The function libraries (made again here if making them failed before).
     pub fn functions_mut(&mut self) -> Result<&mut crate::functions::Functions, String> {
         if self.functions.is_none() {
             self.functions = Some(Box::new(crate::functions::Functions::new()?));
@@ -727,7 +745,7 @@ impl Scripting {
     /// Replaces every library with those of `codes` (an RDB's), logging the ones that
     /// fail to load.
     pub fn restore_functions(&mut self, codes: &[Bytes]) {
-        self.functions = None;
+        self.flush_functions();
         if codes.is_empty() {
             return;
         }

@@ -188,7 +188,7 @@ impl Server {
             slowlog: Default::default(),
             latency_monitor: Default::default(),
             aof: Default::default(),
-            scripting: Default::default(),
+            scripting: crate::script::Scripting::new(),
             monitors: 0,
             // added for DEBUG
             active_expire_enabled: true,

@@ -341,7 +341,7 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
                 return;
             }
-            ctx.srv.scripting.functions = None;
+            ctx.srv.scripting.flush_functions();
             propagate_as_is(ctx, args);
             ctx.enc().ok();
         }
