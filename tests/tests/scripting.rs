@@ -149,3 +149,43 @@ fn errors_in_scripts_are_counted_like_redis() {
         );
     }
 }
+
+/// `used_memory_lua` and `used_memory_scripts_eval` follow the script cache as in Redis:
+/// they grow as scripts are cached and fall back at SCRIPT FLUSH.
+#[test]
+fn script_memory_follows_the_cache() {
+    for flavor in [Flavor::Tandem, Flavor::Redis] {
+        let server = ServerProcess::start(flavor, &[] as &[&str]).unwrap();
+        let mut c = server.connect().unwrap();
+        let read = |c: &mut RespConn, field: &str| -> u64 {
+            info_field(c, "memory", field).unwrap().parse().unwrap()
+        };
+        let (lua0, cache0) = (
+            read(&mut c, "used_memory_lua"),
+            read(&mut c, "used_memory_scripts_eval"),
+        );
+        for i in 0..300 {
+            cmds(
+                &mut c,
+                &["SCRIPT", "LOAD", &format!("return {{'{i}', {i}}}")],
+            );
+        }
+        let (lua1, cache1) = (
+            read(&mut c, "used_memory_lua"),
+            read(&mut c, "used_memory_scripts_eval"),
+        );
+        assert!(
+            lua1 > lua0 && cache1 > cache0,
+            "{flavor:?}: {lua0}->{lua1}, {cache0}->{cache1}"
+        );
+        ok(&mut c, &["SCRIPT", "FLUSH"]);
+        let (lua2, cache2) = (
+            read(&mut c, "used_memory_lua"),
+            read(&mut c, "used_memory_scripts_eval"),
+        );
+        assert!(
+            lua2 < lua1 && cache2 < cache1,
+            "{flavor:?}: {lua1}->{lua2}, {cache1}->{cache2}"
+        );
+    }
+}

@@ -703,6 +703,31 @@ impl Scripting {
         }
     }
 
+    /// The memory INFO and MEMORY STATS report for scripting, in bytes.
+    pub fn memory(&self) -> ScriptingMemory {
+        let vm = |lua: Option<&Lua>| lua.map_or(0, |l| l.used_memory() as u64);
+        // A cached script costs its body and id and its entry in the cache; a library
+        // its code and an entry for each of its functions (as Redis's dictionaries do).
+        const ENTRY: u64 = 64;
+        let eval_caches = self.engine.as_deref().map_or(0, |e| {
+            e.by_body
+                .keys()
+                .map(|body| body.len() as u64 + 40 + ENTRY)
+                .sum::<u64>()
+        });
+        let functions_caches = crate::cmd::memory::FUNCTIONS_CACHES
+            + self.functions.as_deref().map_or(0, |f| {
+                f.libraries().map(|l| l.code.len() as u64).sum::<u64>()
+                    + f.function_count() as u64 * ENTRY
+            });
+        ScriptingMemory {
+            eval_vm: vm(self.engine.as_deref().map(|e| &e.lua)),
+            functions_vm: vm(self.functions.as_deref().map(|f| &f.engine().lua)),
+            eval_caches,
+            functions_caches,
+        }
+    }
+
     /// SCRIPT FLUSH: forgets every script, with a fresh Lua state made at once (Redis's
     /// `scriptingReset`).
     pub fn flush(&mut self) {
@@ -765,6 +790,20 @@ impl Scripting {
     pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
         self.engine()?.load(body)
     }
+}
+
+/// Scripting's memory (see [`Scripting::memory`]): each Lua state's own allocations, and
+/// the caches of scripts and libraries around them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScriptingMemory {
+    /// `used_memory_vm_eval` (and `used_memory_lua`).
+    pub eval_vm: u64,
+    /// `used_memory_vm_functions`.
+    pub functions_vm: u64,
+    /// `used_memory_scripts_eval`, MEMORY STATS `lua.caches`.
+    pub eval_caches: u64,
+    /// `used_memory_functions`, MEMORY STATS `functions.caches`.
+    pub functions_caches: u64,
 }
 
 /// What a call runs: a cached script (EVAL, EVALSHA) or a library function (FCALL).

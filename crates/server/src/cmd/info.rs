@@ -287,11 +287,11 @@ fn memory_section(s: &mut String, srv: &Server) {
     field(s, "allocator_resident", alloc.resident);
     field(s, "total_system_memory", total);
     field(s, "total_system_memory_human", bytes_to_human(total));
-    // Tandem has no scripting engine: an idle Redis's figures.
-    field(s, "used_memory_lua", 32768);
-    field(s, "used_memory_vm_eval", 32768);
-    field(s, "used_memory_lua_human", "32.00K");
-    field(s, "used_memory_scripts_eval", 0);
+    let lua = srv.scripting.memory();
+    field(s, "used_memory_lua", lua.eval_vm);
+    field(s, "used_memory_vm_eval", lua.eval_vm);
+    field(s, "used_memory_lua_human", bytes_to_human(lua.eval_vm));
+    field(s, "used_memory_scripts_eval", lua.eval_caches);
     field(s, "number_of_cached_scripts", srv.scripting.len());
     let (functions, libraries) = srv
         .scripting
@@ -300,20 +300,14 @@ fn memory_section(s: &mut String, srv: &Server) {
         .map_or((0, 0), |f| (f.function_count(), f.libraries().count()));
     field(s, "number_of_functions", functions);
     field(s, "number_of_libraries", libraries);
-    field(s, "used_memory_vm_functions", 33792);
-    field(s, "used_memory_vm_total", 66560);
-    field(s, "used_memory_vm_total_human", "65.00K");
-    field(
-        s,
-        "used_memory_functions",
-        crate::cmd::memory::FUNCTIONS_CACHES,
-    );
-    field(
-        s,
-        "used_memory_scripts",
-        crate::cmd::memory::FUNCTIONS_CACHES,
-    );
-    field(s, "used_memory_scripts_human", "200B");
+    let vm_total = lua.eval_vm + lua.functions_vm;
+    field(s, "used_memory_vm_functions", lua.functions_vm);
+    field(s, "used_memory_vm_total", vm_total);
+    field(s, "used_memory_vm_total_human", bytes_to_human(vm_total));
+    field(s, "used_memory_functions", lua.functions_caches);
+    let scripts = lua.eval_caches + lua.functions_caches;
+    field(s, "used_memory_scripts", scripts);
+    field(s, "used_memory_scripts_human", bytes_to_human(scripts));
     field(s, "maxmemory", maxmemory);
     field(s, "maxmemory_human", bytes_to_human(maxmemory));
     field(

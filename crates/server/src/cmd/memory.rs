@@ -16,8 +16,8 @@ use crate::server::Server;
 const MAIN_PER_KEY: u64 = 74;
 /// Estimated bytes of expiry-table overhead per key with a TTL.
 const EXPIRES_PER_KEY: u64 = 32;
-/// What an idle Redis reports for its function engine (`used_memory_functions`); Tandem
-/// does not measure its Lua engines' memory, so the idle figure stands for it.
+/// The functions' caches with no library (what an idle Redis reports as
+/// `used_memory_functions`: its engine and library dictionaries).
 pub const FUNCTIONS_CACHES: u64 = 200;
 
 /// One database's estimated overhead (only non-empty databases are listed).
@@ -47,6 +47,7 @@ pub struct Overhead {
     pub peak_perc: f32,
     pub alloc: AllocStats,
     pub rss: u64,
+    pub lua: crate::script::ScriptingMemory,
 }
 
 impl Overhead {
@@ -69,10 +70,12 @@ impl Overhead {
         let keys: u64 = (0..srv.ks.databases())
             .map(|db| srv.ks.dbsize(db) as u64)
             .sum();
+        let lua = srv.scripting.memory();
         let total = (startup
             + backlog
             + clients_slaves
-            + FUNCTIONS_CACHES
+            + lua.eval_caches
+            + lua.functions_caches
             + dbs.iter().map(|d| d.main + d.expires).sum::<u64>())
         .min(used);
         let net = used - startup;
@@ -93,6 +96,7 @@ impl Overhead {
             dbs,
             alloc,
             rss: crate::cmd::info::resident_bytes(),
+            lua,
         }
     }
 
@@ -167,8 +171,8 @@ pub fn stats(ctx: &mut Ctx<'_>) {
     int(&mut e, "clients.normal", as_i64(o.clients_normal));
     int(&mut e, "cluster.links", 0);
     int(&mut e, "aof.buffer", 0);
-    int(&mut e, "lua.caches", 0);
-    int(&mut e, "functions.caches", as_i64(FUNCTIONS_CACHES));
+    int(&mut e, "lua.caches", as_i64(o.lua.eval_caches));
+    int(&mut e, "functions.caches", as_i64(o.lua.functions_caches));
     for d in &o.dbs {
         e.bulk(format!("db.{}", d.db).as_bytes());
         e.map_len(3);
@@ -347,6 +351,7 @@ mod tests {
             peak_perc: 100.0,
             alloc,
             rss: used,
+            lua: Default::default(),
         }
     }
 
