@@ -230,7 +230,7 @@ const SCRIPTS: &[&str] = &[
     "return redis.pcall('RPUSH', KEYS[1], ARGV[1], ARGV[2])",
     "return redis.pcall('ZADD', KEYS[1], ARGV[1], ARGV[2])",
     "return redis.pcall('HINCRBYFLOAT', KEYS[1], 'f1', ARGV[1])",
-    "return redis.pcall('XADD', KEYS[1], '*', 'f', ARGV[1]) ~= nil",
+    "return redis.pcall('XADD', KEYS[1], '9-*', 'f', ARGV[1])",
     "return redis.pcall('DEL', KEYS[1])",
     "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[1])",
     "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])",
