@@ -189,3 +189,51 @@ fn script_memory_follows_the_cache() {
         );
     }
 }
+
+/// Whether `CLIENT PAUSE WRITE` holds `args` back: sent by a second client while the
+/// pause lasts, it gets no reply within a short wait, and its reply once the pause is
+/// lifted.
+fn held_by_pause_write(server: &ServerProcess, args: &[&str]) -> bool {
+    let mut admin = server.connect().unwrap();
+    let mut c = server.connect().unwrap();
+    ok(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]);
+    c.set_timeout(std::time::Duration::from_millis(300));
+    c.send(args).unwrap();
+    let held = match c.read_reply() {
+        Err(tandem_tests::HarnessError::Timeout(_)) => true,
+        Ok(_) => false,
+        Err(e) => panic!("{args:?}: {e}"),
+    };
+    ok(&mut admin, &["CLIENT", "UNPAUSE"]);
+    if held {
+        c.set_timeout(std::time::Duration::from_secs(10));
+        let after = c.read_reply();
+        assert!(
+            after.is_ok(),
+            "{args:?}: no reply after the pause: {after:?}"
+        );
+    }
+    held
+}
+
+/// CLIENT PAUSE WRITE holds back what may write or replicate, as Redis 7.0 judges it: a
+/// script without a shebang (EVAL may replicate), one that may write, PFCOUNT and
+/// PUBLISH (`may_replicate`); not EVAL_RO, a script declaring no-writes, or a read.
+#[test]
+fn client_pause_write_holds_scripts_and_may_replicate_commands() {
+    let cases: [(&[&str], bool); 7] = [
+        (&["EVAL", "return 1", "0"], true),
+        (&["EVAL", "#!lua\nreturn 1", "0"], true),
+        (&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"], false),
+        (&["EVAL_RO", "return 1", "0"], false),
+        (&["PFCOUNT", "h"], true),
+        (&["PUBLISH", "ch", "m"], true),
+        (&["GET", "x"], false),
+    ];
+    let tandem = ServerProcess::start(Flavor::Tandem, &[] as &[&str]).unwrap();
+    let redis = ServerProcess::start(Flavor::Redis, &[] as &[&str]).unwrap();
+    for (args, want) in cases {
+        assert_eq!(held_by_pause_write(&redis, args), want, "redis: {args:?}");
+        assert_eq!(held_by_pause_write(&tandem, args), want, "tandem: {args:?}");
+    }
+}

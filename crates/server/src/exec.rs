@@ -107,12 +107,15 @@ impl Core {
         out: &mut BytesMut,
     ) -> BatchReply {
         let mut srv = self.srv.lock();
+        let was_paused = srv.pause.is_some();
         // The batch's writes reach the replicas in one piece, at its end.
         srv.master.begin_batch();
         let mut reply = run_locked(&mut srv, id, reqs, pending, out);
         crate::repl::end_batch(&mut srv);
         reply.durable = srv.aof.take_durable();
-        if cmd::failover::take_unpaused(&mut srv) {
+        // CLIENT UNPAUSE (or a FAILOVER that ended) releases the held clients at once.
+        let failover_unpaused = cmd::failover::take_unpaused(&mut srv);
+        if (was_paused && srv.pause.is_none()) || failover_unpaused {
             self.unpaused.notify_waiters();
         }
         if srv.shutting_down {

@@ -334,7 +334,11 @@ async fn serve(conn: Conn) {
                                 break 'conn;
                             }
                             out.clear();
-                            let wait = until.saturating_duration_since(std::time::Instant::now());
+                            // Woken when the pause is lifted; the wait is capped so that a
+                            // wake-up sent before this task waits costs it 100 ms at most.
+                            let wait = until
+                                .saturating_duration_since(std::time::Instant::now())
+                                .min(std::time::Duration::from_millis(100));
                             tokio::select! {
                                 _ = core.unpaused.notified() => {}
                                 _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(1))) => {}
