@@ -262,7 +262,20 @@ fn monitor_lines(flavor: Flavor) -> Vec<String> {
     other.command(&["PING", "db2"]).unwrap();
     other.send_raw(b"PING inline\r\n").unwrap();
     other.read_reply().unwrap();
-    (0..5)
+    // Scripts: the EVAL or FCALL line first, then the commands it ran, from `lua`.
+    other
+        .command(&["EVAL", "redis.call('set', KEYS[1], 'v') return 1", "1", "k"])
+        .unwrap();
+    other.command(&["EVALSHA", "abc", "0"]).unwrap();
+    other
+        .command(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=m\nredis.register_function('mf', function(k) return redis.call('incr', k[1]) end)",
+        ])
+        .unwrap();
+    other.command(&["FCALL", "mf", "1", "cnt"]).unwrap();
+    (0..11)
         .map(|_| {
             let line = monitor.command_reply().unwrap();
             assert_eq!(line.kind, b'+', "{flavor:?}: {line:?}");

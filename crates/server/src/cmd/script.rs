@@ -59,6 +59,8 @@ fn prepared(ctx: &mut Ctx<'_>, declared: ScriptFlags, ro_command: bool) -> bool 
 
 /// `EVAL script numkeys key... arg...` and its three relatives.
 pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    // Shown to MONITOR before the commands it runs (the dispatcher skips it), as in Redis.
+    crate::cmd::server::feed_monitor(ctx.srv, ctx.client, args);
     let name = ctx.spec.full_name;
     let by_sha = name.starts_with("evalsha");
     let read_only = name.ends_with("_ro");
@@ -169,6 +171,7 @@ pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `FCALL function numkeys key... arg...` and `FCALL_RO`.
 pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    crate::cmd::server::feed_monitor(ctx.srv, ctx.client, args);
     let ro_command = ctx.spec.full_name == "fcall_ro";
     let name = String::from_utf8_lossy(&args[1]).into_owned();
     let declared = match ctx

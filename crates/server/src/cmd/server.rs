@@ -69,12 +69,18 @@ pub fn feed_monitor(srv: &mut Server, client: &Client, args: &[Bytes]) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    // A script's commands show `lua` as their source.
+    let source = if client.in_script {
+        "lua".to_owned()
+    } else {
+        client.meta.addr.to_string()
+    };
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         now.as_secs(),
         now.subsec_micros(),
         client.db,
-        client.meta.addr
+        source
     )
     .into_bytes();
     let redact_from = redacted_args(args);
