@@ -237,3 +237,43 @@ fn client_pause_write_holds_scripts_and_may_replicate_commands() {
         assert_eq!(held_by_pause_write(&tandem, args), want, "tandem: {args:?}");
     }
 }
+
+/// SLOWLOG entries of a script: the EVAL, and each command it ran, from Redis's Lua
+/// client (`?:0`, no name).
+#[test]
+fn slowlog_shows_script_commands_from_the_lua_client() {
+    let entries = |flavor: Flavor| -> Vec<String> {
+        let server = ServerProcess::start(flavor, &[] as &[&str]).unwrap();
+        let mut c = server.connect().unwrap();
+        ok(&mut c, &["CLIENT", "SETNAME", "caller"]);
+        ok(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        ok(&mut c, &["SLOWLOG", "RESET"]);
+        cmds(
+            &mut c,
+            &["EVAL", "redis.call('set', 'k', 'v') return 1", "0"],
+        );
+        let reply = cmds(&mut c, &["SLOWLOG", "GET", "-1"]);
+        let mut out = Vec::new();
+        for entry in &reply.children {
+            let fields = &entry.children;
+            let args: Vec<String> = fields[3]
+                .children
+                .iter()
+                .map(|a| a.as_string().unwrap())
+                .collect();
+            let peer = fields[4].as_string().unwrap();
+            let peer = if peer.starts_with("127.0.0.1:") {
+                "client".to_owned()
+            } else {
+                peer
+            };
+            out.push(format!(
+                "{} from {peer} named {:?}",
+                args.join(" "),
+                fields[5].as_string().unwrap()
+            ));
+        }
+        out
+    };
+    assert_eq!(entries(Flavor::Tandem), entries(Flavor::Redis));
+}

@@ -100,7 +100,12 @@ impl SlowLog {
             unix_secs,
             micros,
             args: logged,
-            addr: client.meta.addr.to_string(),
+            // A script's commands come from Redis's Lua client, which has no peer.
+            addr: if client.in_script {
+                "?:0".to_owned()
+            } else {
+                client.meta.addr.to_string()
+            },
             name: client
                 .name
                 .as_ref()
