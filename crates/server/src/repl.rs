@@ -167,6 +167,11 @@ pub fn cron(srv: &mut Server) {
         ..
     } = srv;
     let drops = master.cron(Instant::now(), || snapshot_job(ks, config, scripting));
+    crate::spin::set_local_replicas(master.replicas().iter().any(|r| {
+        r.peer_ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }));
     if !drops.is_empty() {
         close_dropped(srv, drops);
     }
