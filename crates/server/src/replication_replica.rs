@@ -419,7 +419,7 @@ pub fn rejection(srv: &Server, client: &Client, flags: &CheckFlags) -> Option<&'
     if client.is_master {
         return None;
     }
-    if flags.write && srv.config.get_bool("replica-read-only") {
+    if flags.write && read_only_replica(srv) {
         return Some(READONLY_ERR);
     }
     if !flags.stale
@@ -429,6 +429,12 @@ pub fn rejection(srv: &Server, client: &Client, flags: &CheckFlags) -> Option<&'
         return Some(MASTERDOWN_ERR);
     }
     None
+}
+
+/// A replica with `replica-read-only yes`: writes from its clients (not from its master)
+/// are refused.
+pub fn read_only_replica(srv: &Server) -> bool {
+    srv.replica.is_active() && srv.config.get_bool("replica-read-only")
 }
 
 /// A replica whose link is down with `replica-serve-stale-data no` (Redis's

@@ -94,18 +94,14 @@ pcall = function(f, ...)
   return unpack(r, 1, table.maxn(r))
 end
 -- Both take exactly one string (a number is refused). error_reply splits "-CODE msg" as
--- Redis's luaPushErrorBuff does: a text without a space gets the ERR code, and the
--- message loses the CR and LF characters at its ends.
-local str_sub, str_find, str_match = string.sub, string.find, string.match
+-- a command's error reply is split (script.rs `split_error_reply`).
+local str_sub, split_error_reply = string.sub, impl.split_error_reply
 local bad_args = function() return {err = 'ERR wrong number or type of arguments'} end
 redis.error_reply = function(...)
   local e = ...
   if select('#', ...) ~= 1 or type(e) ~= 'string' then return bad_args() end
-  if str_sub(e, 1, 1) ~= '-' then e = '-' .. e end
-  local code, msg = 'ERR', str_sub(e, 2)
-  local space = str_find(e, ' ', 1, true)
-  if space then code, msg = str_sub(e, 2, space - 1), str_sub(e, space + 1) end
-  return {err = code .. ' ' .. str_match(msg, '^[\r\n]*(.-)[\r\n]*$')}
+  if str_sub(e, 1, 1) == '-' then e = str_sub(e, 2) end
+  return {err = split_error_reply(e)}
 end
 redis.status_reply = function(...)
   local s = ...
@@ -171,15 +167,22 @@ return run_script, run_function
 /// and which could break out of the sandbox. Redis's Lua has no bytecode loader, so such
 /// a chunk is a syntax error there; a leading space keeps Lua on the parser (and the
 /// error, `unexpected symbol near 'char(27)'`, on the same line).
-fn source_only<'a>(lua: &'a Lua, code: &[u8]) -> mlua::chunk::Chunk<'a> {
+fn source_only<'a>(lua: &'a Lua, code: &'a [u8]) -> mlua::chunk::Chunk<'a> {
     if code.first() == Some(&0x1b) {
         let mut spaced = Vec::with_capacity(code.len() + 1);
         spaced.push(b' ');
         spaced.extend_from_slice(code);
         return lua.load(spaced).set_mode(mlua::chunk::ChunkMode::Text);
     }
-    lua.load(code.to_vec())
-        .set_mode(mlua::chunk::ChunkMode::Text)
+    lua.load(code).set_mode(mlua::chunk::ChunkMode::Text)
+}
+
+/// What a failed compilation says: Lua's own message for a syntax error.
+fn compile_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Makes the globals and the tables among them read-only, as in Redis 7.0.15 (this
@@ -359,12 +362,17 @@ struct Tally {
     uncounted: u64,
 }
 
+/// Whether an error table is flagged `ignore_error_stats_update` (counted already).
+fn flagged_counted(tags: &Tags, t: &Table) -> bool {
+    matches!(
+        t.raw_get::<Value>(&tags.ignore_stats),
+        Ok(Value::Boolean(true))
+    )
+}
+
 impl Tally {
     fn note(&mut self, t: &Table, tags: &Tags, text: &[u8]) {
-        if matches!(
-            t.raw_get::<Value>(&tags.ignore_stats),
-            Ok(Value::Boolean(true))
-        ) {
+        if flagged_counted(tags, t) {
             self.uncounted += 1;
         } else {
             self.counted.push(text.to_vec());
@@ -385,10 +393,7 @@ impl Tally {
 /// `ignore_error_stats_update`.
 fn already_counted(tags: &Tags, value: &Value) -> bool {
     match value {
-        Value::Table(t) => matches!(
-            t.raw_get::<Value>(&tags.ignore_stats),
-            Ok(Value::Boolean(true))
-        ),
+        Value::Table(t) => flagged_counted(tags, t),
         Value::Error(_) => call_error(value).is_some_and(|c| c.counted),
         _ => false,
     }
@@ -429,6 +434,12 @@ impl Engine {
             })?,
         )?;
         impl_table.set(
+            "split_error_reply",
+            lua.create_function(|lua, text: mlua::LuaString| {
+                lua.create_string(split_error_reply(&text.as_bytes()))
+            })?,
+        )?;
+        impl_table.set(
             "where",
             lua.create_function(|lua, ()| Ok(script_line(lua)))?,
         )?;
@@ -445,8 +456,8 @@ impl Engine {
             })?,
         )?;
         let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
-        // Compiled once per process: each engine (one per SCRIPT FLUSH, FUNCTION FLUSH,
-        // ...) loads the bytecode, ten times faster than parsing the source again.
+        // Compiled once per process: each engine (two at startup, one per SCRIPT FLUSH)
+        // loads the bytecode, faster than parsing the source again.
         static LIBS_BYTECODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
         let libs = match LIBS_BYTECODE.get() {
             Some(code) => lua
@@ -474,13 +485,10 @@ impl Engine {
                         .into_function()
                     {
                         Ok(f) => Ok((Value::Function(f), Value::Nil)),
-                        Err(e) => {
-                            let msg = match &e {
-                                mlua::Error::SyntaxError { message, .. } => message.clone(),
-                                other => other.to_string(),
-                            };
-                            Ok((Value::Nil, Value::String(lua.create_string(msg)?)))
-                        }
+                        Err(e) => Ok((
+                            Value::Nil,
+                            Value::String(lua.create_string(compile_message(&e))?),
+                        )),
                     }
                 },
             )?,
@@ -627,13 +635,7 @@ impl Engine {
         source_only(&self.lua, body)
             .set_name(chunk)
             .into_function()
-            .map_err(|e| {
-                let msg = match &e {
-                    mlua::Error::SyntaxError { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling {what}: {msg}")
-            })
+            .map_err(|e| format!("ERR Error compiling {what}: {}", compile_message(&e)))
     }
 
     /// Number of cached scripts (INFO `number_of_cached_scripts`).
@@ -1288,7 +1290,7 @@ fn redis_call(
     // failure would leave it half done.
     let first_write = !r.wrote.load(Ordering::Relaxed);
     if writes && first_write && !r.obey {
-        if r.srv.replica.is_active() && r.srv.config.get_bool("replica-read-only") {
+        if crate::replication_replica::read_only_replica(r.srv) {
             return refuse(r.srv, name, crate::replication_replica::READONLY_ERR);
         }
         let write = crate::cmd::CheckFlags {
@@ -1298,7 +1300,7 @@ fn redis_call(
         if let Some(e) = crate::persist::misconf_rejection(r.srv, false, &write) {
             return refuse(r.srv, name, e);
         }
-        if !r.srv.master.write_allowed() && !r.srv.replica.is_active() {
+        if crate::cmd::repl::lacks_good_replicas(r.srv) {
             return refuse(r.srv, name, crate::cmd::repl::NOREPLICAS_ERR);
         }
     }
@@ -1347,6 +1349,16 @@ fn redis_call(
 /// at the message's ends are dropped) and `ignore_error_stats_update` is true (the
 /// error was counted when the command failed, not again when the script returns it).
 fn error_table(lua: &Lua, tags: &Tags, text: &[u8]) -> mlua::Result<Value> {
+    let t = lua.create_table_with_capacity(0, 2)?;
+    set_bytes(lua, &t, &tags.err, &split_error_reply(text))?;
+    t.raw_set(&tags.ignore_stats, true)?;
+    Ok(Value::Table(t))
+}
+
+/// An error text (without its `-`) as Redis's `luaPushErrorBuff` keeps it: `CODE msg`
+/// split at the first space, `ERR` for a text without one, and CR and LF dropped at the
+/// message's ends. Usually the text as it is.
+fn split_error_reply(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     fn trim(mut m: &[u8]) -> &[u8] {
         while let [b'\r' | b'\n', rest @ ..] = m {
             m = rest;
@@ -1356,7 +1368,6 @@ fn error_table(lua: &Lua, tags: &Tags, text: &[u8]) -> mlua::Result<Value> {
         }
         m
     }
-    let t = lua.create_table_with_capacity(0, 2)?;
     let space = text.iter().position(|&b| b == b' ');
     let (code, rest): (&[u8], &[u8]) = match space {
         Some(at) => (&text[..at], &text[at + 1..]),
@@ -1364,16 +1375,13 @@ fn error_table(lua: &Lua, tags: &Tags, text: &[u8]) -> mlua::Result<Value> {
     };
     let msg = trim(rest);
     if space.is_some() && msg.len() == rest.len() {
-        set_bytes(lua, &t, &tags.err, text)?;
-    } else {
-        let mut joined = Vec::with_capacity(code.len() + 1 + msg.len());
-        joined.extend_from_slice(code);
-        joined.push(b' ');
-        joined.extend_from_slice(msg);
-        set_bytes(lua, &t, &tags.err, &joined)?;
+        return std::borrow::Cow::Borrowed(text);
     }
-    t.raw_set(&tags.ignore_stats, true)?;
-    Ok(Value::Table(t))
+    let mut joined = Vec::with_capacity(code.len() + 1 + msg.len());
+    joined.extend_from_slice(code);
+    joined.push(b' ');
+    joined.extend_from_slice(msg);
+    std::borrow::Cow::Owned(joined)
 }
 
 /// The body of a bulk string of length `len` at `buf[*pos..]` (its header read), or

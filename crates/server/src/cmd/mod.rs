@@ -360,7 +360,7 @@ fn rejection(
     if let Some(msg) = crate::persist::misconf_rejection(ctx.srv, is_master, &flags) {
         return Some(msg.into());
     }
-    if flags.write && !ctx.srv.master.write_allowed() && !ctx.srv.replica.is_active() {
+    if flags.write && repl::lacks_good_replicas(ctx.srv) {
         return Some(repl::NOREPLICAS_ERR.into());
     }
     if let Some(msg) = crate::replication_replica::rejection(ctx.srv, ctx.client, &flags) {

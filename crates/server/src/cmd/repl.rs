@@ -149,3 +149,8 @@ pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 
 /// `-NOREPLICAS` when `min-replicas-to-write` refuses writes now.
 pub const NOREPLICAS_ERR: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// A master that `min-replicas-to-write` keeps from writing now (a replica never is).
+pub fn lacks_good_replicas(srv: &Server) -> bool {
+    !srv.master.write_allowed() && !srv.replica.is_active()
+}

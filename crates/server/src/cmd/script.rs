@@ -40,12 +40,11 @@ pub fn declared_flags(srv: &Server, args: &[Bytes]) -> Option<ScriptFlags> {
 fn prepared(ctx: &mut Ctx<'_>, declared: ScriptFlags, ro_command: bool) -> bool {
     let srv = &*ctx.srv;
     let obey = ctx.client.is_master;
-    let replica = srv.replica.is_active();
     let at = Situation {
         running_stale: crate::replication_replica::running_stale(srv),
-        read_only_replica: replica && !obey && srv.config.get_bool("replica-read-only"),
+        read_only_replica: !obey && crate::replication_replica::read_only_replica(srv),
         ro_command,
-        not_enough_replicas: !srv.master.write_allowed() && !srv.replica.is_active(),
+        not_enough_replicas: crate::cmd::repl::lacks_good_replicas(srv),
         oom: srv.pre_command_oom && srv.evict.maxmemory > 0 && !obey,
     };
     match flags::prepare_error(declared, &at) {

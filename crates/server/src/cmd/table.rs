@@ -183,7 +183,6 @@ impl Entry {
 mod tests {
     use super::*;
 
-    /// The index answers exactly what the `commands` crate's lookups answer.
     #[test]
     fn may_replicate_commands_count_as_writes_for_pauses_and_read_only_scripts() {
         let t = table();
@@ -200,6 +199,7 @@ mod tests {
         assert!(!t.lookup(b"get").unwrap().scripted);
     }
 
+    /// The index answers exactly what the `commands` crate's lookups answer.
     #[test]
     fn agrees_with_the_registry() {
         let t = table();
