@@ -311,8 +311,12 @@ impl Gen {
         self.pause = false;
         let mut args = Vec::new();
         self.expand(&items, &mut args);
-        // Now and then, a wrong arity or a stray argument.
-        if args.len() > 1 && self.rng.chance(2) {
+        // Now and then, a wrong arity or a stray argument. SPOP keeps its count: without
+        // one it pops a random member, which two servers cannot agree on.
+        let keeps_arity = args
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"SPOP"));
+        if args.len() > 1 && !keeps_arity && self.rng.chance(2) {
             args.pop();
         } else if self.rng.chance(1) {
             args.push(b"extra".to_vec());
