@@ -160,6 +160,26 @@ pub fn listpack_entries(b: &[u8]) -> BlobResult<Vec<Elem<'_>>> {
     Ok(out)
 }
 
+/// Bytes of a listpack's header (total bytes, element count) and end byte.
+pub const LISTPACK_OVERHEAD: usize = 7;
+
+/// Bytes one element takes in a listpack (encoding, data and back-length), as
+/// [`ListpackWriter::push`] (Redis's `lpInsertString`) encodes it.
+pub fn listpack_entry_len(s: &[u8]) -> usize {
+    let body = match parse_canonical_i64(s) {
+        Some(v) if (0..=127).contains(&v) => 1,
+        Some(v) if (-4096..=4095).contains(&v) => 2,
+        Some(v) if i16::try_from(v).is_ok() => 3,
+        Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => 4,
+        Some(v) if i32::try_from(v).is_ok() => 5,
+        Some(_) => 9,
+        None if s.len() < 64 => 1 + s.len(),
+        None if s.len() < 4096 => 2 + s.len(),
+        None => 5 + s.len(),
+    };
+    body + backlen_size(body)
+}
+
 /// Builds a listpack the way Redis 7.0 encodes elements.
 #[derive(Debug, Clone)]
 pub struct ListpackWriter {

@@ -28,7 +28,7 @@ use crate::checksum::Crc64;
 use crate::error::Error;
 use crate::model::{
     module_type_name, Consumer, ConsumerGroup, Entry, Function, Item, LegacyFunction, ModuleAux,
-    PendingEntry, Rdb, RdbValue, ResizeDb, Stream, StreamId,
+    PendingEntry, Quicklist, QuicklistNode, Rdb, RdbValue, ResizeDb, Stream, StreamId,
 };
 use crate::parse::{
     ascii_double, binary_double, blob_value, corrupt, cow_bytes, header, length, millis,
@@ -89,7 +89,7 @@ enum Body {
     /// Types 3 and 5.
     ZSet(Vec<(Bytes, f64)>),
     /// Types 14 and 18: `left` counts nodes.
-    Quicklist(Vec<Bytes>),
+    Quicklist(Quicklist),
     /// Types 15, 19, 21.
     Stream(Box<StreamState>),
 }
@@ -581,7 +581,7 @@ impl Decoder {
                     1 | 2 => Body::Strings(Vec::with_capacity(cap)),
                     3 | 5 => Body::ZSet(Vec::with_capacity(cap)),
                     4 => Body::Hash(Vec::with_capacity(cap)),
-                    14 | 18 => Body::Quicklist(Vec::new()),
+                    14 | 18 => Body::Quicklist(Quicklist::default()),
                     _ => Body::Stream(Box::new(StreamState {
                         phase: Phase::Nodes,
                         stream: Stream::default(),
@@ -609,6 +609,7 @@ impl Decoder {
         self.prefix = Prefix::default();
         let empty = match &value {
             RdbValue::List(v) | RdbValue::Set(v) => v.is_empty(),
+            RdbValue::Quicklist(q) => q.items.is_empty(),
             RdbValue::Hash(v) => v.is_empty(),
             RdbValue::ZSet(v) => v.is_empty(),
             RdbValue::String(_) | RdbValue::Stream(_) | RdbValue::Module(_) => false,
@@ -825,15 +826,22 @@ fn object_step(cur: &mut Cursor<'_>, obj: &mut Obj) -> Result<Option<RdbValue>, 
             sort_zset(&mut z);
             Ok(Some(RdbValue::ZSet(z)))
         }
-        Body::Quicklist(items) => {
+        Body::Quicklist(ql) => {
             while obj.left > 0 {
-                let Some(mut node) = cur.run(|i| quicklist_node(i, ty == 18))? else {
+                let Some((mut node, plain)) = cur.run(|i| quicklist_node(i, ty == 18))? else {
                     return Ok(None);
                 };
-                items.append(&mut node);
+                // Redis skips empty nodes silently.
+                if !node.is_empty() {
+                    ql.nodes.push(QuicklistNode {
+                        count: node.len(),
+                        plain,
+                    });
+                    ql.items.append(&mut node);
+                }
                 obj.left -= 1;
             }
-            Ok(Some(RdbValue::List(std::mem::take(items))))
+            Ok(Some(RdbValue::Quicklist(Box::new(std::mem::take(ql)))))
         }
         Body::Stream(st) => {
             let done = stream_step(cur, st, ty, &mut obj.left)?;
@@ -842,18 +850,22 @@ fn object_step(cur: &mut Cursor<'_>, obj: &mut Obj) -> Result<Option<RdbValue>, 
     }
 }
 
-fn quicklist_node(i: &[u8], v2: bool) -> PResult<'_, Vec<Bytes>> {
+/// One quicklist node: its elements, and whether it is a PLAIN node.
+fn quicklist_node(i: &[u8], v2: bool) -> PResult<'_, (Vec<Bytes>, bool)> {
     let (rest, container) = if v2 { length(i)? } else { (i, 2) };
     let at = rest;
     let (rest, blob) = string_cow(rest)?;
     let decoded = match (v2, container) {
-        (true, 1) => return Ok((rest, vec![cow_bytes(blob)])),
+        (true, 1) => return Ok((rest, (vec![cow_bytes(blob)], true))),
         (true, 2) => crate::blob::listpack_entries(&blob),
         (false, _) => crate::blob::ziplist_entries(&blob),
         _ => return corrupt(i, "unknown quicklist node container"),
     };
     match decoded {
-        Ok(elems) => Ok((rest, elems.into_iter().map(|e| e.to_bytes()).collect())),
+        Ok(elems) => Ok((
+            rest,
+            (elems.into_iter().map(|e| e.to_bytes()).collect(), false),
+        )),
         Err(reason) => corrupt(at, reason),
     }
 }

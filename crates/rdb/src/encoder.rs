@@ -22,12 +22,13 @@ use std::io::Write;
 
 use bytes::Bytes;
 
-use crate::blob::{intset_encode_min, ListpackWriter};
+use crate::blob::{intset_encode_min, listpack_entry_len, ListpackWriter, LISTPACK_OVERHEAD};
 use crate::checksum::{crc64, Crc64};
 use crate::error::Error;
 use crate::lzf::Compressor;
 use crate::model::{
-    Entry, Function, ModuleAux, ModuleOp, ModuleValue, Rdb, RdbValue, Stream, StreamId,
+    Entry, Function, ModuleAux, ModuleOp, ModuleValue, QuicklistNode, Rdb, RdbValue, Stream,
+    StreamId,
 };
 use crate::num::{d2string, parse_canonical_i64};
 use crate::parse::sort_zset;
@@ -220,6 +221,10 @@ impl ValueWriter {
                 self.quicklist(out, items);
                 18
             }
+            RdbValue::Quicklist(ql) => {
+                self.quicklist_nodes(out, &ql.items, &ql.nodes);
+                18
+            }
             RdbValue::Set(members) => {
                 let ints: Option<Vec<i64>> = if members.len() <= self.opts.set_max_intset_entries {
                     members.iter().map(|m| parse_canonical_i64(m)).collect()
@@ -306,45 +311,34 @@ impl ValueWriter {
         })
     }
 
-    /// Quicklist 2: nodes filled as `RPUSH` fills them (`_quicklistNodeAllowInsert`).
+    /// Quicklist 2 for a list without a layout: nodes filled as `RPUSH` fills them
+    /// (`_quicklistNodeAllowInsert`).
     fn quicklist(&mut self, out: &mut Vec<u8>, items: &[Bytes]) {
-        let fill = self.opts.list_max_listpack_size;
-        enum Node {
-            Packed(ListpackWriter),
-            Plain(Bytes),
-        }
-        let mut nodes: Vec<Node> = Vec::new();
-        for item in items {
-            let sz = item.len();
-            if sz >= PACKED_THRESHOLD {
-                nodes.push(Node::Plain(item.clone()));
-                continue;
-            }
-            let fits = match nodes.last() {
-                Some(Node::Packed(lp)) => {
-                    quicklist_node_accepts(lp.total_bytes(), lp.count(), sz, fill)
-                }
-                _ => false,
-            };
-            if !fits {
-                nodes.push(Node::Packed(ListpackWriter::new()));
-            }
-            if let Some(Node::Packed(lp)) = nodes.last_mut() {
-                lp.push(item);
-            }
+        let nodes = tail_pushed_nodes(items, self.opts.list_max_listpack_size);
+        self.quicklist_nodes(out, items, &nodes);
+    }
+
+    /// Quicklist 2: `nodes` over `items` (derived afresh when their counts do not add up).
+    fn quicklist_nodes(&mut self, out: &mut Vec<u8>, items: &[Bytes], nodes: &[QuicklistNode]) {
+        if nodes.iter().map(|n| n.count).sum::<usize>() != items.len() {
+            return self.quicklist(out, items);
         }
         put_len(out, nodes.len() as u64);
+        let mut rest = items;
         for node in nodes {
-            match node {
-                Node::Plain(b) => {
-                    put_len(out, 1);
-                    self.string(out, &b);
+            let (these, after) = rest.split_at(node.count);
+            rest = after;
+            if node.plain && these.len() == 1 {
+                put_len(out, 1);
+                self.string(out, &these[0]);
+            } else {
+                put_len(out, 2);
+                let mut lp = ListpackWriter::new();
+                for item in these {
+                    lp.push(item);
                 }
-                Node::Packed(lp) => {
-                    put_len(out, 2);
-                    let blob = lp.finish();
-                    self.string(out, &blob);
-                }
+                let blob = lp.finish();
+                self.string(out, &blob);
             }
         }
     }
@@ -422,9 +416,9 @@ fn module_ops(out: &mut Vec<u8>, ops: &[ModuleOp], w: &mut ValueWriter) {
 
 /// Redis 7.0's `_quicklistNodeAllowInsert` for a packed node of `node_bytes` bytes and
 /// `node_count` entries: may an element of `item_len` bytes join it? The new size is
-/// estimated with a fixed 8-byte entry overhead; a negative `fill`
-/// (`list-max-listpack-size`) caps it at 4 KiB .. 64 KiB, a positive one caps the entry
-/// count under the 8 KiB safety limit.
+/// estimated with a fixed 8-byte entry overhead; a `fill` (`list-max-listpack-size`) of -1
+/// to -5 caps it at 4 KiB .. 64 KiB, a positive one caps the entry count under the 8 KiB
+/// safety limit (and below -5 or at 0, every element gets a node of its own).
 pub fn quicklist_node_accepts(
     node_bytes: usize,
     node_count: usize,
@@ -432,13 +426,69 @@ pub fn quicklist_node_accepts(
     fill: i64,
 ) -> bool {
     const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+    quicklist_size_allows(
+        node_bytes + item_len + SIZE_ESTIMATE_OVERHEAD,
+        node_count as i64 + 1,
+        fill,
+    )
+}
+
+/// Redis 7.0's `_quicklistNodeAllowMerge` for two packed nodes: may they become one?
+pub fn quicklist_nodes_merge(
+    a_bytes: usize,
+    a_count: usize,
+    b_bytes: usize,
+    b_count: usize,
+    fill: i64,
+) -> bool {
+    // Two listpacks' bytes, less one header and trailer (Redis's estimate takes 11).
+    quicklist_size_allows(
+        (a_bytes + b_bytes).saturating_sub(11),
+        (a_count + b_count) as i64,
+        fill,
+    )
+}
+
+/// The limit both checks share: under a size class (`fill` -1 .. -5) the size alone
+/// decides; otherwise a node stays under the 8 KiB safety limit and holds at most `fill`
+/// entries.
+fn quicklist_size_allows(size: usize, count: i64, fill: i64) -> bool {
     const SIZE_SAFETY_LIMIT: usize = 8192;
-    let new_sz = node_bytes + item_len + SIZE_ESTIMATE_OVERHEAD;
-    if fill < 0 {
-        new_sz <= 4096usize << (-fill - 1).clamp(0, 4)
-    } else {
-        new_sz <= SIZE_SAFETY_LIMIT && (node_count as i64) < fill
+    if (-5..=-1).contains(&fill) {
+        return size <= 4096usize << (-fill - 1);
     }
+    size <= SIZE_SAFETY_LIMIT && count <= fill
+}
+
+/// The nodes RPUSHing `items` one by one into an empty list makes (what Redis builds when it
+/// loads a list without nodes, RDB types 1 and 10).
+pub fn tail_pushed_nodes(items: &[Bytes], fill: i64) -> Vec<QuicklistNode> {
+    let mut nodes: Vec<QuicklistNode> = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let sz = item.len();
+        if sz >= PACKED_THRESHOLD {
+            nodes.push(QuicklistNode {
+                count: 1,
+                plain: true,
+            });
+            continue;
+        }
+        match nodes.last_mut() {
+            Some(last) if !last.plain && quicklist_node_accepts(bytes, last.count, sz, fill) => {
+                last.count += 1;
+            }
+            _ => {
+                nodes.push(QuicklistNode {
+                    count: 1,
+                    plain: false,
+                });
+                bytes = LISTPACK_OVERHEAD;
+            }
+        }
+        bytes += listpack_entry_len(item);
+    }
+    nodes
 }
 
 fn module_value(out: &mut Vec<u8>, m: &ModuleValue, w: &mut ValueWriter) {

@@ -88,13 +88,14 @@ pub use checksum::{crc64, Crc64};
 pub use decoder::{decode_all, decode_reader, Decoder, ModulePolicy, MAX_RDB_VERSION};
 pub use encoder::{
     dump_payload, dump_payload_with, encode_to_vec, encode_to_writer, functions_payload,
-    parse_dump_payload, parse_functions_payload, quicklist_node_accepts, verify_dump_payload,
-    AuxFields, EncodeOptions, Encoder, Layout, ReplAux, RDB_VERSION,
+    parse_dump_payload, parse_functions_payload, quicklist_node_accepts, quicklist_nodes_merge,
+    tail_pushed_nodes, verify_dump_payload, AuxFields, EncodeOptions, Encoder, Layout, ReplAux,
+    RDB_VERSION,
 };
 pub use error::Error;
 pub use model::{
     module_type_id, module_type_name, Consumer, ConsumerGroup, Entry, Function, Item,
-    LegacyFunction, ModuleAux, ModuleOp, ModuleValue, PendingEntry, Rdb, RdbValue, ResizeDb,
-    Stream, StreamEntry, StreamId, StreamNode, StreamNodeEntry, STREAM_NODE_MAX_BYTES,
-    STREAM_NODE_MAX_ENTRIES,
+    LegacyFunction, ModuleAux, ModuleOp, ModuleValue, PendingEntry, Quicklist, QuicklistNode, Rdb,
+    RdbValue, ResizeDb, Stream, StreamEntry, StreamId, StreamNode, StreamNodeEntry,
+    STREAM_NODE_MAX_BYTES, STREAM_NODE_MAX_ENTRIES,
 };

@@ -20,8 +20,12 @@ use bytes::Bytes;
 pub enum RdbValue {
     /// A string (integer encodings are returned as their decimal text).
     String(Bytes),
-    /// A list, head first.
+    /// A list, head first, with no node layout of its own (RDB types 1 and 10): written
+    /// in the nodes tail pushes would fill.
     List(Vec<Bytes>),
+    /// A list with its quicklist nodes (RDB types 14 and 18), as Redis keeps them: the
+    /// encoder writes these nodes rather than deriving them.
+    Quicklist(Box<Quicklist>),
     /// A set (members unique).
     Set(Vec<Bytes>),
     /// A sorted set: (member, score), sorted by score then member.
@@ -40,7 +44,7 @@ impl RdbValue {
     pub fn type_name(&self) -> &str {
         match self {
             RdbValue::String(_) => "string",
-            RdbValue::List(_) => "list",
+            RdbValue::List(_) | RdbValue::Quicklist(_) => "list",
             RdbValue::Set(_) => "set",
             RdbValue::ZSet(_) => "zset",
             RdbValue::Hash(_) => "hash",
@@ -48,6 +52,27 @@ impl RdbValue {
             RdbValue::Module(m) => &m.name,
         }
     }
+}
+
+/// A list and the quicklist nodes that hold it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Quicklist {
+    /// The elements, head first.
+    pub items: Vec<Bytes>,
+    /// The nodes, head first; their counts add up to `items.len()`. Redis skips empty
+    /// nodes when it loads a file, and so does the decoder.
+    pub nodes: Vec<QuicklistNode>,
+}
+
+/// One quicklist node: how many elements it holds, and whether it is a PLAIN node (one
+/// element stored raw, for elements of at least the packed threshold) rather than a
+/// listpack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuicklistNode {
+    /// Number of elements (1 for a plain node).
+    pub count: usize,
+    /// A PLAIN node (container 1).
+    pub plain: bool,
 }
 
 /// A stream ID: milliseconds and sequence number.

@@ -97,12 +97,22 @@ fn rdb9() -> (Vec<u8>, Vec<Entry>) {
     want.push(Entry::new(
         0,
         "ql:list",
-        RdbValue::List(vec![
-            b("n1"),
-            b("n2"),
-            b("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-            b("7"),
-        ]),
+        RdbValue::Quicklist(Box::new(tandem_rdb::Quicklist {
+            items: vec![
+                b("n1"),
+                b("n2"),
+                b("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+                b("7"),
+            ],
+            // The file's two nodes are kept.
+            nodes: vec![
+                tandem_rdb::QuicklistNode {
+                    count: 2,
+                    plain: false,
+                };
+                2
+            ],
+        })),
     ));
 
     // 9: zipmap hash (with free bytes after a value).

@@ -195,6 +195,33 @@ proptest! {
     }
 
     #[test]
+    fn quicklist_nodes_survive_a_round_trip(
+        items in vec(elem(), 1..80),
+        cuts in vec(1usize..10, 1..40),
+        plain_at in proptest::option::of(0usize..80),
+        opts in options(),
+    ) {
+        // Nodes of the drawn sizes over the drawn items (one plain node, maybe).
+        let mut nodes = Vec::new();
+        let mut at = 0;
+        for c in cuts.iter().copied().cycle() {
+            if at == items.len() {
+                break;
+            }
+            let plain = plain_at == Some(at);
+            let count = if plain { 1 } else { c.min(items.len() - at) };
+            nodes.push(tandem_rdb::QuicklistNode { count, plain });
+            at += count;
+        }
+        let value = RdbValue::Quicklist(Box::new(tandem_rdb::Quicklist { items, nodes }));
+        let entries = vec![Entry::new(0, "l", value)];
+        let rdb = Rdb { aux: AuxFields::default().to_pairs(), entries: entries.clone(), ..Rdb::default() };
+        let bytes = encode_to_vec(&rdb, &opts).unwrap();
+        let back = decode_all(&bytes).unwrap();
+        prop_assert_eq!(back.entries, entries);
+    }
+
+    #[test]
     fn any_chunking_gives_the_same_items(entries in entries(), cuts in vec(1usize..200, 1..50)) {
         let rdb = Rdb { aux: AuxFields::default().to_pairs(), entries, ..Rdb::default() };
         let bytes = encode_to_vec(&rdb, &EncodeOptions::default()).unwrap();

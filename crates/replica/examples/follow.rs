@@ -24,6 +24,7 @@ fn summary(v: &RdbValue) -> String {
     match v {
         RdbValue::String(s) => show(s),
         RdbValue::List(l) => format!("list of {}", l.len()),
+        RdbValue::Quicklist(q) => format!("list of {} in {} nodes", q.items.len(), q.nodes.len()),
         RdbValue::Set(s) => format!("set of {}", s.len()),
         RdbValue::ZSet(z) => format!("zset of {}", z.len()),
         RdbValue::Hash(h) => format!("hash of {}", h.len()),

@@ -179,16 +179,16 @@ impl End {
 /// Removes one element from `end` of `list`.
 fn pop_end(list: &mut ListValue, end: End) -> Option<Bytes> {
     match end {
-        End::Head => list.items.pop_front(),
-        End::Tail => list.items.pop_back(),
+        End::Head => list.pop_front(),
+        End::Tail => list.pop_back(),
     }
 }
 
 /// Adds `value` at `end` of `list`.
 fn push_end(list: &mut ListValue, end: End, value: Bytes) {
     match end {
-        End::Head => list.items.push_front(value),
-        End::Tail => list.items.push_back(value),
+        End::Head => list.push_front(value),
+        End::Tail => list.push_back(value),
     }
 }
 

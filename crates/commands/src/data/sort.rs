@@ -317,17 +317,17 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
             let s = start as usize;
             if o.desc {
                 let top = l.len() - s;
-                let window = l.items.range(top - n..top).rev();
+                let window = l.items().range(top - n..top).rev();
                 items.extend(window.map(|e| Item::new(e.clone())));
             } else {
-                items.extend(l.items.range(s..s + n).map(|e| Item::new(e.clone())));
+                items.extend(l.items().range(s..s + n).map(|e| Item::new(e.clone())));
             }
             end -= start;
             start = 0;
         }
         // Nothing in the window: nothing to load.
         Some(Value::List(_)) if o.dontsort => {}
-        Some(Value::List(l)) => items.extend(l.items.iter().map(|e| Item::new(e.clone()))),
+        Some(Value::List(l)) => items.extend(l.iter().map(|e| Item::new(e.clone()))),
         Some(Value::Set(s)) => items.extend(s.members_iter().map(|m| Item::new(m.to_bytes()))),
         Some(Value::ZSet(z)) if o.dontsort => {
             let n = if start != 0 || end != len - 1 {
@@ -429,14 +429,14 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
             }
         }
         Some(dst) => {
-            let mut list = ListValue::default();
+            let mut list = ListValue::new(ctx.settings.limits.list_max_listpack_size);
             for it in window {
                 if o.gets.is_empty() {
-                    list.items.push_back(it.obj.clone());
+                    list.push_back(it.obj.clone());
                 }
                 for pat in &o.gets {
                     let v = lookup_by_pattern(ctx, pat, &it.obj).unwrap_or_default();
-                    list.items.push_back(v);
+                    list.push_back(v);
                 }
             }
             if outputlen > 0 {

@@ -1,29 +1,67 @@
 //! Lists. Redis 7.0 keeps every list in a `quicklist` (a linked list of listpack nodes);
 //! Tandem keeps the elements in one ring buffer, which gives the same O(1) pushes and pops
-//! at both ends and O(1) indexing. `DEBUG OBJECT` derives the quicklist node shape from
-//! `list-max-listpack-size`.
+//! at both ends and O(1) indexing, and beside it the node layout Redis would have
+//! ([`Layout`]), which every change keeps up to date: RDB files, DUMP payloads and DEBUG
+//! OBJECT show Redis's nodes.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tandem_rdb::RdbValue;
+use tandem_rdb::{Quicklist, RdbValue};
 
-/// A list (`OBJECT ENCODING` is always `quicklist` in Redis 7.0).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ListValue {
+use super::quicklist::Layout;
+
+/// A list (`OBJECT ENCODING` is always `quicklist` in Redis 7.0). Changes go through the
+/// methods, which keep the elements and their node layout in step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListValue(Box<Inner>);
+
+/// Boxed, so that a list, and so every [`super::Value`], stays small.
+#[derive(Clone, Debug, PartialEq)]
+struct Inner {
     /// The elements, head first.
-    pub items: VecDeque<Bytes>,
+    items: VecDeque<Bytes>,
+    layout: Layout,
 }
 
 impl ListValue {
+    /// An empty list made under `list-max-listpack-size` `fill`.
+    pub fn new(fill: i64) -> ListValue {
+        ListValue::with_capacity(0, fill)
+    }
+
+    /// An empty list with room for `n` elements.
+    pub fn with_capacity(n: usize, fill: i64) -> ListValue {
+        ListValue(Box::new(Inner {
+            items: VecDeque::with_capacity(n),
+            layout: Layout::new(fill),
+        }))
+    }
+
+    /// A list of `items` laid out as tail pushes would (RDB types without nodes).
+    pub fn from_items(items: Vec<Bytes>, fill: i64) -> ListValue {
+        let items = VecDeque::from(items);
+        let layout = Layout::tail_pushed(&items, fill);
+        ListValue(Box::new(Inner { items, layout }))
+    }
+
+    /// A list loaded with its recorded nodes (RDB quicklists, RESTORE payloads); laid out
+    /// afresh when they do not add up.
+    pub fn from_quicklist(ql: Quicklist, fill: i64) -> ListValue {
+        let items = VecDeque::from(ql.items);
+        let layout = Layout::from_nodes(&items, &ql.nodes, fill)
+            .unwrap_or_else(|| Layout::tail_pushed(&items, fill));
+        ListValue(Box::new(Inner { items, layout }))
+    }
+
     /// Number of elements (LLEN).
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.0.items.len()
     }
 
     /// True when the list has no element (the key must then be deleted).
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.0.items.is_empty()
     }
 
     /// `OBJECT ENCODING` name.
@@ -31,33 +69,123 @@ impl ListValue {
         "quicklist"
     }
 
-    /// Redis's `lazyfreeGetFreeEffort` for a quicklist: its number of nodes (estimated at
-    /// 128 elements per node).
+    /// Redis's `lazyfreeGetFreeEffort` for a quicklist: its number of nodes.
     pub fn free_effort(&self) -> usize {
-        self.items.len().div_ceil(128).max(1)
+        self.0.layout.nodes().len().max(1)
+    }
+
+    /// The elements, head first.
+    pub fn items(&self) -> &VecDeque<Bytes> {
+        &self.0.items
     }
 
     /// The elements in order (digest, RDB).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
-        self.items.iter()
+        self.0.items.iter()
     }
 
-    /// The RDB model of this list.
+    /// The element at position `i`.
+    pub fn get(&self, i: usize) -> Option<&Bytes> {
+        self.0.items.get(i)
+    }
+
+    /// The quicklist nodes (DEBUG OBJECT).
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    /// The RDB model of this list, with its nodes.
     pub fn to_rdb(&self) -> RdbValue {
-        RdbValue::List(self.items.iter().cloned().collect())
+        RdbValue::Quicklist(Box::new(Quicklist {
+            items: self.0.items.iter().cloned().collect(),
+            nodes: self.0.layout.to_rdb(),
+        }))
     }
 
-    /// An empty list with room for `n` elements.
-    pub fn with_capacity(n: usize) -> ListValue {
-        ListValue {
-            items: VecDeque::with_capacity(n),
+    /// Makes room for `n` more elements.
+    pub fn reserve(&mut self, n: usize) {
+        self.0.items.reserve(n);
+    }
+
+    /// LPUSH one element.
+    pub fn push_front(&mut self, v: Bytes) {
+        self.0.layout.push_head(&v);
+        self.0.items.push_front(v);
+    }
+
+    /// RPUSH one element.
+    pub fn push_back(&mut self, v: Bytes) {
+        self.0.layout.push_tail(&v);
+        self.0.items.push_back(v);
+    }
+
+    /// LPOP one element.
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        let v = self.0.items.pop_front()?;
+        self.0.layout.pop_head(&v);
+        Some(v)
+    }
+
+    /// RPOP one element.
+    pub fn pop_back(&mut self) -> Option<Bytes> {
+        let v = self.0.items.pop_back()?;
+        self.0.layout.pop_tail(&v);
+        Some(v)
+    }
+
+    /// LINSERT: `v` goes before or after position `pos`.
+    pub fn insert(&mut self, pos: usize, after: bool, v: Bytes) {
+        self.0.layout.insert(&self.0.items, pos, after, &v);
+        self.0.items.insert(pos + usize::from(after), v);
+    }
+
+    /// LSET: the element at `pos` becomes `v`; false when `pos` is out of range.
+    pub fn set(&mut self, pos: usize, v: Bytes) -> bool {
+        if pos >= self.0.items.len() {
+            return false;
         }
+        self.0.layout.replace(&self.0.items, pos, &v);
+        self.0.items[pos] = v;
+        true
+    }
+
+    /// LREM: removes the elements at `positions` (ascending).
+    pub fn remove_positions(&mut self, positions: &[usize]) {
+        self.0.layout.remove_positions(&self.0.items, positions);
+        let mut next = positions.iter().peekable();
+        let mut i = 0;
+        self.0.items.retain(|_| {
+            let gone = next.peek().is_some_and(|&&p| p == i);
+            if gone {
+                next.next();
+            }
+            i += 1;
+            !gone
+        });
+    }
+
+    /// LTRIM: keeps positions `from..=to` only.
+    pub fn trim(&mut self, from: usize, to: usize) {
+        let len = self.0.items.len();
+        let to = to.min(len.saturating_sub(1));
+        // Deletions never merge nodes, so the order of the two ranges does not matter;
+        // the tail range first leaves the head range's positions as they are.
+        self.0.layout.remove_range(&self.0.items, to + 1, len);
+        self.0.layout.remove_range(&self.0.items, 0, from);
+        self.0.items.truncate(to + 1);
+        self.0.items.drain(..from.min(self.0.items.len()));
+    }
+
+    /// Empties the list.
+    pub fn clear(&mut self) {
+        self.0.items.clear();
+        self.0.layout = Layout::new(self.0.layout.fill());
     }
 
     /// The position of Redis index `idx` (LINDEX, LSET: `0` is the head, `-1` the tail),
     /// or `None` when it is out of range.
     pub fn position(&self, idx: i64) -> Option<usize> {
-        let len = self.items.len() as u64;
+        let len = self.0.items.len() as u64;
         let (forward, off) = if idx >= 0 {
             (true, idx.unsigned_abs())
         } else {
@@ -71,7 +199,7 @@ impl ListValue {
         Some(if forward {
             off
         } else {
-            self.items.len() - 1 - off
+            self.0.items.len() - 1 - off
         })
     }
 
@@ -79,7 +207,7 @@ impl ListValue {
     /// is clamped to 0 and the end to the last element. The inclusive positions, or `None`
     /// for an empty range.
     pub fn range(&self, start: i64, end: i64) -> Option<(usize, usize)> {
-        let len = self.items.len() as i64;
+        let len = self.0.items.len() as i64;
         let start = if start < 0 { start + len } else { start }.max(0);
         let end = if end < 0 { end + len } else { end };
         if start > end || start >= len {
@@ -88,13 +216,6 @@ impl ListValue {
         let end = end.min(len - 1);
         Some((start as usize, end as usize))
     }
-
-    /// A list loaded from an RDB file or a RESTORE payload.
-    pub fn from_items(items: Vec<Bytes>) -> ListValue {
-        ListValue {
-            items: items.into(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -102,7 +223,7 @@ mod tests {
     use super::*;
 
     fn list(n: usize) -> ListValue {
-        ListValue::from_items((0..n).map(|i| Bytes::from(i.to_string())).collect())
+        ListValue::from_items((0..n).map(|i| Bytes::from(i.to_string())).collect(), -2)
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub enum Value {
 
 mod hash;
 mod list;
+pub mod quicklist;
 mod set;
 mod stream;
 mod zset;

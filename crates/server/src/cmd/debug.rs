@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tandem_keyspace::{
     Expiry, HashValue, Keyspace, Millis, SetValue, Snapshot, StrValue, Value, ZSetValue,
 };
+use tandem_rdb::blob::{listpack_entry_len as lp_entry_len, LISTPACK_OVERHEAD as LP_OVERHEAD};
 
 use super::{data, parse_i64, Ctx};
 use crate::sha1::{sha1, to_hex, Sha1, DIGEST_LEN};
@@ -164,10 +165,7 @@ fn digest_value(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) {
     let db = ctx.client.db;
     let now = data::now_ms();
-    let ql = QuicklistShape {
-        fill: ctx.srv.config.get_i64("list-max-listpack-size"),
-        compressed: ctx.srv.config.get_i64("list-compress-depth") != 0,
-    };
+    let compressed = ctx.srv.config.get_i64("list-compress-depth") != 0;
     let ks = &mut ctx.srv.ks;
     ks.set_master_context(true);
     let idle = ks.idle_time(db, key, now).unwrap_or(0);
@@ -187,19 +185,18 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) {
             rdb_value_len(v),
         );
         if let Value::List(l) = v {
-            let nodes = ql.nodes(l.iter().map(|b| &b[..]));
-            let count = l.len();
-            let avg = if nodes.is_empty() {
+            let layout = l.layout();
+            let nodes = layout.nodes().len();
+            let avg = if nodes == 0 {
                 0.0
             } else {
-                count as f64 / nodes.len() as f64
+                l.len() as f64 / nodes as f64
             };
             line.push_str(&format!(
-                " ql_nodes:{} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
-                nodes.len(),
-                ql.fill,
-                u8::from(ql.compressed),
-                nodes.iter().sum::<usize>()
+                " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
+                layout.fill(),
+                u8::from(compressed),
+                layout.nodes().map(|n| n.bytes).sum::<usize>()
             ));
         }
         line
@@ -498,69 +495,9 @@ fn rdb_string_len(s: &[u8]) -> usize {
     rdb_len_len(s.len() as u64) + s.len()
 }
 
-/// Bytes of one listpack entry (encoding, data and back-length), as `lpInsert` sizes it.
-fn lp_entry_len(s: &[u8]) -> usize {
-    let enc = match tandem_keyspace::value::parse_canonical_i64(s) {
-        Some(v) if (0..=127).contains(&v) => 1,
-        Some(v) if (-4096..=4095).contains(&v) => 2,
-        Some(v) if i16::try_from(v).is_ok() => 3,
-        Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => 4,
-        Some(v) if i32::try_from(v).is_ok() => 5,
-        Some(_) => 9,
-        None if s.len() < 64 => 1 + s.len(),
-        None if s.len() < 4096 => 2 + s.len(),
-        None => 5 + s.len(),
-    };
-    let back = match enc {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    };
-    enc + back
-}
-
-/// Header (total bytes, element count) and end byte of a listpack.
-const LP_OVERHEAD: usize = 7;
-
 /// Bytes of a listpack holding `items`.
 fn lp_len<'a>(items: impl Iterator<Item = &'a [u8]>) -> usize {
     LP_OVERHEAD + items.map(lp_entry_len).sum::<usize>()
-}
-
-/// How a list splits into quicklist nodes (`list-max-listpack-size`, `list-compress-depth`).
-#[derive(Clone, Copy, Debug)]
-struct QuicklistShape {
-    fill: i64,
-    compressed: bool,
-}
-
-impl QuicklistShape {
-    /// The byte size of each node's listpack, filling nodes the way pushes do
-    /// (`_quicklistNodeAllowInsert`: a size limit for negative fill, else a count limit).
-    fn nodes<'a>(&self, items: impl Iterator<Item = &'a [u8]>) -> Vec<usize> {
-        let mut nodes = Vec::new();
-        let (mut sz, mut count) = (0usize, 0usize);
-        for item in items {
-            let fits =
-                count > 0 && tandem_rdb::quicklist_node_accepts(sz, count, item.len(), self.fill);
-            if !fits && count > 0 {
-                nodes.push(sz);
-                sz = 0;
-                count = 0;
-            }
-            if count == 0 {
-                sz = LP_OVERHEAD;
-            }
-            sz += lp_entry_len(item);
-            count += 1;
-        }
-        if count > 0 {
-            nodes.push(sz);
-        }
-        nodes
-    }
 }
 
 /// DEBUG OBJECT's `serializedlength`: the bytes RDB would write for the value (without its
@@ -573,16 +510,12 @@ fn rdb_value_len(v: &Value) -> usize {
         }),
         Value::String(s) => rdb_string_len(&s.as_bytes()),
         Value::List(l) => {
-            let shape = QuicklistShape {
-                fill: -2,
-                compressed: false,
-            };
-            let nodes = shape.nodes(l.iter().map(|b| &b[..]));
-            // Per node: the container kind (1 byte), then the listpack as a string.
+            let nodes = l.layout().nodes();
+            // Per node: the container kind (1 byte), then the listpack (or a plain node's
+            // element) as a string.
             rdb_len_len(nodes.len() as u64)
                 + nodes
-                    .iter()
-                    .map(|&n| 1 + rdb_len_len(n as u64) + n)
+                    .map(|n| 1 + rdb_len_len(n.bytes as u64) + n.bytes)
                     .sum::<usize>()
         }
         Value::Set(s) => match s {
@@ -712,12 +645,8 @@ fn key_memory_usage(key_len: usize, v: &Value, samples: usize) -> usize {
         Value::String(StrValue::Int(_)) => 0,
         Value::String(StrValue::Bytes { data, .. }) => malloc_cost(data.len()),
         Value::List(l) => {
-            l.items.capacity() * size_of::<Bytes>()
-                + sampled(
-                    l.items.iter().map(|b| malloc_cost(b.len())),
-                    l.items.len(),
-                    samples,
-                )
+            l.items().capacity() * size_of::<Bytes>()
+                + sampled(l.iter().map(|b| malloc_cost(b.len())), l.len(), samples)
         }
         Value::Set(SetValue::Intset(v)) => malloc_cost(v.capacity_bytes()),
         Value::Set(s) => sampled(
@@ -909,9 +838,10 @@ mod tests {
     }
 
     fn list(items: &[&str]) -> Value {
-        Value::List(ListValue {
-            items: items.iter().map(|s| b(s)).collect(),
-        })
+        Value::List(ListValue::from_items(
+            items.iter().map(|s| b(s)).collect(),
+            -2,
+        ))
     }
 
     fn set(items: &[&str]) -> Value {
@@ -1127,25 +1057,6 @@ mod tests {
             b"value:0\0\0\0\0\0",
         )));
         assert_eq!(rdb_value_len(&padded), 13);
-    }
-
-    #[test]
-    fn quicklist_nodes_split_at_8kb() {
-        let shape = QuicklistShape {
-            fill: -2,
-            compressed: false,
-        };
-        let item = [b'x'; 100];
-        let items: Vec<&[u8]> = (0..200).map(|_| &item[..]).collect();
-        let nodes = shape.nodes(items.iter().copied());
-        assert!(nodes.len() > 1);
-        assert!(nodes.iter().all(|&n| n <= 8192));
-        assert_eq!(shape.nodes(std::iter::empty()).len(), 0);
-        let counted = QuicklistShape {
-            fill: 5,
-            compressed: false,
-        };
-        assert_eq!(counted.nodes(items.iter().copied().take(12)).len(), 3);
     }
 
     #[test]

@@ -350,8 +350,8 @@ fn lmove_generic(
             push_end(dlist, to, value);
         }
     } else {
-        let mut dlist = ListValue::with_capacity(1);
-        dlist.items.push_back(value);
+        let mut dlist = ListValue::with_capacity(1, ctx.settings.limits.list_max_listpack_size);
+        push_end(&mut dlist, to, value);
         ctx.ks.set(ctx.db, dst, Value::List(dlist), Expiry::Clear);
     }
     // Redis signals the destination first, then the source.

@@ -21,7 +21,7 @@ pub(super) fn lindex(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Li
         return Ok(());
     };
     let index = parse_long(&args[2])?;
-    match list.position(index).and_then(|i| list.items.get(i)) {
+    match list.position(index).and_then(|i| list.get(i)) {
         Some(v) => ctx.enc.bulk(v),
         None => ctx.enc.null(),
     }
@@ -40,7 +40,7 @@ pub(super) fn lrange(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Li
         None => ctx.enc.array_len(0),
         Some((from, to)) => {
             ctx.enc.array_len(to - from + 1);
-            for v in list.items.range(from..=to) {
+            for v in list.items().range(from..=to) {
                 ctx.enc.bulk(v);
             }
         }
@@ -104,7 +104,7 @@ pub(super) fn lpos(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), List
     let mut matches: i64 = 0;
     for step in 0..limit {
         let i = if from_tail { llen - 1 - step } else { step };
-        if list.items[i] != *ele {
+        if list.items()[i] != *ele {
             continue;
         }
         matches += 1;

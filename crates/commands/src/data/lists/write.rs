@@ -39,7 +39,7 @@ fn push(
     let elements = &args[2..];
     let len = match write_list(ctx.ks, ctx.db, ctx.now, key)? {
         Some(list) => {
-            list.items.reserve(elements.len());
+            list.reserve(elements.len());
             for e in elements {
                 push_end(list, end, own(e));
             }
@@ -50,7 +50,8 @@ fn push(
             return Ok(());
         }
         None => {
-            let mut list = ListValue::with_capacity(elements.len());
+            let fill = ctx.settings.limits.list_max_listpack_size;
+            let mut list = ListValue::with_capacity(elements.len(), fill);
             for e in elements {
                 push_end(&mut list, end, own(e));
             }
@@ -78,11 +79,11 @@ pub(super) fn linsert(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), L
         ctx.enc.integer(0);
         return Ok(());
     };
-    let Some(at) = list.items.iter().position(|e| *e == args[3]) else {
+    let Some(at) = list.iter().position(|e| *e == args[3]) else {
         ctx.enc.integer(-1);
         return Ok(());
     };
-    list.items.insert(at + usize::from(after), own(&args[4]));
+    list.insert(at, after, own(&args[4]));
     let len = list.len();
     changed(ctx, key, 1, false, "linsert");
     ctx.enc.integer(len as i64);
@@ -96,10 +97,10 @@ pub(super) fn lset(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), List
         return Err(ListError::NoSuchKey);
     };
     let index = parse_long(&args[2])?;
-    let Some(slot) = list.position(index).and_then(|i| list.items.get_mut(i)) else {
+    let Some(pos) = list.position(index) else {
         return Err(ListError::IndexOutOfRange);
     };
-    *slot = own(&args[3]);
+    list.set(pos, own(&args[3]));
     ctx.enc.ok();
     changed(ctx, key, 1, false, "lset");
     Ok(())
@@ -124,23 +125,19 @@ pub(super) fn lrem(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), List
         count
     };
     let limit = u64::try_from(limit).ok().filter(|&l| l != 0);
-    let total = list.items.iter().filter(|e| *e == ele).count() as u64;
+    let matches: Vec<usize> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| *e == ele)
+        .map(|(i, _)| i)
+        .collect();
+    let total = matches.len() as u64;
     let removing = limit.map_or(total, |l| l.min(total));
     if removing > 0 {
         // From the tail, the first `total - removing` matches stay.
-        let mut keep_first = if from_tail { total - removing } else { 0 };
-        let mut left = removing;
-        list.items.retain(|e| {
-            if left == 0 || e != ele {
-                return true;
-            }
-            if keep_first > 0 {
-                keep_first -= 1;
-                return true;
-            }
-            left -= 1;
-            false
-        });
+        let skip = if from_tail { total - removing } else { 0 };
+        let gone = &matches[skip as usize..(skip + removing) as usize];
+        list.remove_positions(gone);
         let emptied = list.is_empty();
         changed(ctx, key, removing, emptied, "lrem");
     }
@@ -161,12 +158,11 @@ pub(super) fn ltrim(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes]) -> Result<(), Lis
     let llen = list.len();
     let removed = match list.range(start, end) {
         None => {
-            list.items.clear();
+            list.clear();
             llen
         }
         Some((from, to)) => {
-            list.items.truncate(to + 1);
-            list.items.drain(..from);
+            list.trim(from, to);
             llen - (to - from + 1)
         }
     };
