@@ -29,6 +29,7 @@
 //! | `acl-rules` | `ACL LIST`, `ACL GETUSER` | the single-command rules of each selector (`+get -hset`, after the `@category` rules) sorted: Redis emits them in its command table's hash order |
 //! | `acl-cat` | `ACL CAT` | the names sorted (a category's commands come in hash order) |
 //! | `acl-log` | `ACL LOG` | values of `age-seconds` and `client-info` |
+//! | `debug-object` | `DEBUG OBJECT` | values of [`DEBUG_OBJECT_MASKED_FIELDS`] |
 //!
 //! Adding one: write a `fn(&mut Frame)` and add a row to [`NORMALIZERS`] (and
 //! to the table above and `tests/diff/README.md`).
@@ -54,6 +55,12 @@ pub const CLIENT_MASKED_FIELDS: &[&str] = &[
     "tot-mem",
 ];
 
+/// `DEBUG OBJECT` fields whose values are masked: the value's address, its access clock,
+/// and `serializedlength` (Redis counts LZF-compressed strings, which Tandem does not
+/// model). The encoding, refcount and quicklist `ql_*` fields are compared.
+pub const DEBUG_OBJECT_MASKED_FIELDS: &[&str] =
+    &["at", "lru", "lru_seconds_idle", "serializedlength"];
+
 /// `INFO` fields whose values are still compared.
 pub const INFO_KEPT_VALUES: &[&str] = &["redis_version", "redis_mode", "role"];
 
@@ -78,6 +85,12 @@ pub struct Normalizer {
 
 /// Every normalisation, in the order they are tried (first match wins).
 pub static NORMALIZERS: &[Normalizer] = &[
+    Normalizer {
+        name: "debug-object",
+        command: "debug",
+        subcommand: Some("object"),
+        apply: debug_object_fields,
+    },
     Normalizer {
         name: "client-id",
         command: "client",
@@ -451,6 +464,23 @@ fn map_text(f: &mut Frame, rewrite: fn(&str) -> String) {
     let mut out = prefix.to_vec();
     out.extend_from_slice(rewrite(&String::from_utf8_lossy(text)).as_bytes());
     f.body = Some(out);
+}
+
+fn debug_object_fields(f: &mut Frame) {
+    if f.kind != b'+' {
+        return;
+    }
+    let text = String::from_utf8_lossy(&f.head).into_owned();
+    let fields: Vec<String> = text
+        .split(' ')
+        .map(|field| match field.split_once(':') {
+            Some((k, _)) if DEBUG_OBJECT_MASKED_FIELDS.contains(&k) => {
+                format!("{k}:{}", String::from_utf8_lossy(MASK))
+            }
+            _ => field.to_owned(),
+        })
+        .collect();
+    f.head = fields.join(" ").into_bytes();
 }
 
 fn client_fields(f: &mut Frame) {
