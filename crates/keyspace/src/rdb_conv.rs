@@ -64,13 +64,8 @@ pub fn to_rdb(v: &Value) -> RdbValue {
 pub fn from_rdb(v: RdbValue, limits: &EncodingLimits) -> Result<Value, ConvError> {
     Ok(match v {
         RdbValue::String(b) => Value::String(StrValue::from_bytes_for_set(b)),
-        RdbValue::List(items) => {
-            Value::List(ListValue::from_items(items, limits.list_max_listpack_size))
-        }
-        RdbValue::Quicklist(ql) => Value::List(ListValue::from_quicklist(
-            *ql,
-            limits.list_max_listpack_size,
-        )),
+        RdbValue::List(items) => Value::List(ListValue::from_items(items, limits)),
+        RdbValue::Quicklist(ql) => Value::List(ListValue::from_quicklist(*ql, limits)),
         RdbValue::Set(members) => Value::Set(SetValue::from_members(members, limits)),
         RdbValue::ZSet(items) => Value::ZSet(ZSetValue::from_pairs(items, limits)),
         RdbValue::Hash(pairs) => Value::Hash(HashValue::from_pairs(pairs, limits)),
@@ -192,7 +187,7 @@ mod tests {
             Expiry::At(9_999_999_999_999),
         );
         let lim = EncodingLimits::default();
-        let l = ListValue::from_items(vec![b("a"), b("b"), b("c")], -2);
+        let l = ListValue::from_items(vec![b("a"), b("b"), b("c")], &EncodingLimits::default());
         ks.set(3, b("list"), Value::List(l), Expiry::Clear);
         let h = HashValue::from_pairs(vec![(b("f"), b("v"))], &lim);
         ks.set(3, b("hash"), Value::Hash(h), Expiry::Clear);

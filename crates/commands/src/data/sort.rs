@@ -429,7 +429,7 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
             }
         }
         Some(dst) => {
-            let mut list = ListValue::new(ctx.settings.limits.list_max_listpack_size);
+            let mut list = ListValue::new(&ctx.settings.limits);
             for it in window {
                 if o.gets.is_empty() {
                     list.push_back(it.obj.clone());

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tandem_rdb::{Quicklist, RdbValue};
 
 use super::quicklist::Layout;
+use super::EncodingLimits;
 
 /// A list (`OBJECT ENCODING` is always `quicklist` in Redis 7.0). Changes go through the
 /// methods, which keep the elements and their node layout in step.
@@ -25,32 +26,37 @@ struct Inner {
 }
 
 impl ListValue {
-    /// An empty list made under `list-max-listpack-size` `fill`.
-    pub fn new(fill: i64) -> ListValue {
-        ListValue::with_capacity(0, fill)
+    /// An empty list made under `limits` (`list-max-listpack-size`,
+    /// `list-compress-depth`), which it keeps.
+    pub fn new(limits: &EncodingLimits) -> ListValue {
+        ListValue::with_capacity(0, limits)
     }
 
     /// An empty list with room for `n` elements.
-    pub fn with_capacity(n: usize, fill: i64) -> ListValue {
-        ListValue(Box::new(Inner {
-            items: VecDeque::with_capacity(n),
-            layout: Layout::new(fill),
-        }))
+    pub fn with_capacity(n: usize, limits: &EncodingLimits) -> ListValue {
+        let layout = Layout::new(limits.list_max_listpack_size);
+        ListValue::made(VecDeque::with_capacity(n), layout, limits)
     }
 
     /// A list of `items` laid out as tail pushes would (RDB types without nodes).
-    pub fn from_items(items: Vec<Bytes>, fill: i64) -> ListValue {
+    pub fn from_items(items: Vec<Bytes>, limits: &EncodingLimits) -> ListValue {
         let items = VecDeque::from(items);
-        let layout = Layout::tail_pushed(&items, fill);
-        ListValue(Box::new(Inner { items, layout }))
+        let layout = Layout::tail_pushed(&items, limits.list_max_listpack_size);
+        ListValue::made(items, layout, limits)
     }
 
     /// A list loaded with its recorded nodes (RDB quicklists, RESTORE payloads); laid out
     /// afresh when they do not add up.
-    pub fn from_quicklist(ql: Quicklist, fill: i64) -> ListValue {
+    pub fn from_quicklist(ql: Quicklist, limits: &EncodingLimits) -> ListValue {
+        let fill = limits.list_max_listpack_size;
         let items = VecDeque::from(ql.items);
         let layout = Layout::from_nodes(&items, &ql.nodes, fill)
             .unwrap_or_else(|| Layout::tail_pushed(&items, fill));
+        ListValue::made(items, layout, limits)
+    }
+
+    fn made(items: VecDeque<Bytes>, layout: Layout, limits: &EncodingLimits) -> ListValue {
+        let layout = layout.with_compress(limits.list_compress_depth);
         ListValue(Box::new(Inner { items, layout }))
     }
 
@@ -179,7 +185,8 @@ impl ListValue {
     /// Empties the list.
     pub fn clear(&mut self) {
         self.0.items.clear();
-        self.0.layout = Layout::new(self.0.layout.fill());
+        let compress = self.0.layout.compress();
+        self.0.layout = Layout::new(self.0.layout.fill()).with_compress(compress);
     }
 
     /// The position of Redis index `idx` (LINDEX, LSET: `0` is the head, `-1` the tail),
@@ -223,7 +230,8 @@ mod tests {
     use super::*;
 
     fn list(n: usize) -> ListValue {
-        ListValue::from_items((0..n).map(|i| Bytes::from(i.to_string())).collect(), -2)
+        let items = (0..n).map(|i| Bytes::from(i.to_string())).collect();
+        ListValue::from_items(items, &EncodingLimits::default())
     }
 
     #[test]

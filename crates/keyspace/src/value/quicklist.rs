@@ -73,6 +73,8 @@ fn entries_len(items: &VecDeque<Bytes>, positions: std::ops::Range<usize>) -> us
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
     fill: i64,
+    /// `list-compress-depth` when the list was made (only DEBUG OBJECT shows it).
+    compress: i64,
     nodes: VecDeque<Node>,
 }
 
@@ -81,8 +83,15 @@ impl Layout {
     pub fn new(fill: i64) -> Layout {
         Layout {
             fill,
+            compress: 0,
             nodes: VecDeque::new(),
         }
+    }
+
+    /// The same layout for a list made under `list-compress-depth` `depth`.
+    pub fn with_compress(mut self, depth: i64) -> Layout {
+        self.compress = depth;
+        self
     }
 
     /// The layout tail pushes of `items` make.
@@ -119,12 +128,21 @@ impl Layout {
             });
             start = end;
         }
-        (start == items.len()).then_some(Layout { fill, nodes: out })
+        (start == items.len()).then_some(Layout {
+            fill,
+            compress: 0,
+            nodes: out,
+        })
     }
 
     /// The `list-max-listpack-size` this list was made with.
     pub fn fill(&self) -> i64 {
         self.fill
+    }
+
+    /// The `list-compress-depth` this list was made with.
+    pub fn compress(&self) -> i64 {
+        self.compress
     }
 
     /// The nodes, head first.

@@ -165,7 +165,6 @@ fn digest_value(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) {
     let db = ctx.client.db;
     let now = data::now_ms();
-    let compressed = ctx.srv.config.get_i64("list-compress-depth") != 0;
     let ks = &mut ctx.srv.ks;
     ks.set_master_context(true);
     let idle = ks.idle_time(db, key, now).unwrap_or(0);
@@ -195,7 +194,7 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) {
             line.push_str(&format!(
                 " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
                 layout.fill(),
-                u8::from(compressed),
+                u8::from(layout.compress() != 0),
                 layout.nodes().map(|n| n.bytes).sum::<usize>()
             ));
         }
@@ -840,7 +839,7 @@ mod tests {
     fn list(items: &[&str]) -> Value {
         Value::List(ListValue::from_items(
             items.iter().map(|s| b(s)).collect(),
-            -2,
+            &tandem_keyspace::EncodingLimits::default(),
         ))
     }
 

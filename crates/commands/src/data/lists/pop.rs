@@ -350,7 +350,7 @@ fn lmove_generic(
             push_end(dlist, to, value);
         }
     } else {
-        let mut dlist = ListValue::with_capacity(1, ctx.settings.limits.list_max_listpack_size);
+        let mut dlist = ListValue::with_capacity(1, &ctx.settings.limits);
         push_end(&mut dlist, to, value);
         ctx.ks.set(ctx.db, dst, Value::List(dlist), Expiry::Clear);
     }

@@ -50,8 +50,7 @@ fn push(
             return Ok(());
         }
         None => {
-            let fill = ctx.settings.limits.list_max_listpack_size;
-            let mut list = ListValue::with_capacity(elements.len(), fill);
+            let mut list = ListValue::with_capacity(elements.len(), &ctx.settings.limits);
             for e in elements {
                 push_end(&mut list, end, own(e));
             }

@@ -25,7 +25,7 @@ const OK: &str = "+OK\r\n";
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 fn with_list(env: &mut Env, key: &str) {
-    let v = Value::List(tandem_keyspace::ListValue::new(-2));
+    let v = Value::List(tandem_keyspace::ListValue::new(&Default::default()));
     env.ks.set(
         0,
         Bytes::from(key.to_string()),
