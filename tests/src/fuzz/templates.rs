@@ -65,6 +65,7 @@ pub const TEMPLATES: &[(u64, &str)] = &[
     (8, "DUMP {key}"),
     (5, "RESTORE {key} (0|{pms}) {dump} [REPLACE] [ABSTTL]"),
     (6, "DEBUG DIGEST-VALUE {key}+"),
+    (3, "DEBUG OBJECT {key}"),
     // Expiry.
     (4, "EXPIRE {key} {secs} [NX|XX|GT|LT]"),
     (4, "PEXPIRE {key} {pms} [NX|XX|GT|LT]"),

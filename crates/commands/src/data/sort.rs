@@ -28,7 +28,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tandem_keyspace::{Expiry, FreeMode, ListValue, Value};
+use tandem_keyspace::{EncodingLimits, Expiry, FreeMode, ListValue, Value};
 use tandem_resp::num::string2ll;
 
 use super::{ExecCtx, Handler};
@@ -429,7 +429,9 @@ fn sort(ctx: &mut ExecCtx<'_, '_>, args: &[Bytes], readonly: bool) -> Result<(),
             }
         }
         Some(dst) => {
-            let mut list = ListValue::new(&ctx.settings.limits);
+            // Redis makes the stored list with `createQuicklistObject` alone: the quicklist
+            // defaults (fill -2, no compression), whatever the configuration says.
+            let mut list = ListValue::new(&EncodingLimits::default());
             for it in window {
                 if o.gets.is_empty() {
                     list.push_back(it.obj.clone());
